@@ -1,0 +1,221 @@
+"""The state store: environments, operations journal, audit trail.
+
+One interface over two real backends (SQLite embedded, PostgreSQL for
+replicas), chosen by URL in :func:`open_store`. Rows become frozen domain
+objects here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from envs.errors import ConfigError, NotFound
+from envs.model import (
+    AuditEntry,
+    Environment,
+    EnvironmentKey,
+    EnvironmentStatus,
+    Operation,
+    OperationKind,
+    OperationResult,
+    require_aware,
+)
+from envs.store.connector import Connector, UniqueViolation
+
+
+class NamespaceTaken(ConfigError):
+    """Two environments derived the same namespace (repositories sharing a cluster)."""
+
+
+def migration_scripts(dialect: str) -> list[tuple[int, str]]:
+    """(version, sql) for every migration file of a dialect, e.g. 0001_initial.sql."""
+    folder = resources.files("envs.store").joinpath("migrations", dialect)
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+class Store:
+    """Typed access to the state; every method is one short transaction."""
+
+    def __init__(self, connector: Connector) -> None:
+        self._db = connector
+        self.applied_migrations = connector.migrate(migration_scripts(connector.dialect))
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- environments -------------------------------------------------------
+
+    def get(self, key: EnvironmentKey) -> Environment | None:
+        rows = self._db.fetch(
+            "get_environment", {"repository": key.repository, "pr_number": key.pr_number}
+        )
+        return Environment.from_row(rows[0]) if rows else None
+
+    def require(self, key: EnvironmentKey) -> Environment:
+        found = self.get(key)
+        if found is None:
+            raise NotFound(f"no environment for {key}")
+        return found
+
+    def by_namespace(self, namespace: str) -> Environment | None:
+        rows = self._db.fetch("get_environment_by_namespace", {"namespace": namespace})
+        return Environment.from_row(rows[0]) if rows else None
+
+    def environments(
+        self,
+        statuses: Iterable[EnvironmentStatus] | None = None,
+        repository: str | None = None,
+    ) -> list[Environment]:
+        wanted = set(statuses) if statuses is not None else None
+        return [
+            env
+            for env in map(Environment.from_row, self._db.fetch("list_environments", {}))
+            if (wanted is None or env.status in wanted)
+            and (repository is None or env.repository == repository)
+        ]
+
+    def save(self, env: Environment) -> Environment:
+        """Insert or update; refuses a namespace another environment holds."""
+        params: dict[str, Any] = env.to_json() | {
+            "created_at": env.created_at,
+            "updated_at": env.updated_at,
+            "expires_at": env.expires_at,
+        }
+        with self._db.transaction():
+            holder = self.by_namespace(env.namespace)
+            if holder is not None and holder.key != env.key:
+                raise NamespaceTaken(
+                    f"namespace {env.namespace!r} for {env.key} is already used by {holder.key}; "
+                    "give one repository a 'naming.prefix' in its spec"
+                )
+            try:
+                self._db.fetch("save_environment", params)
+            except UniqueViolation as exc:  # a concurrent writer won the race
+                raise NamespaceTaken(f"namespace {env.namespace!r} is already in use") from exc
+        return env
+
+    def delete(self, key: EnvironmentKey) -> None:
+        self._db.fetch(
+            "delete_environment", {"repository": key.repository, "pr_number": key.pr_number}
+        )
+
+    # -- operations journal ---------------------------------------------------
+
+    def start_operation(
+        self,
+        key: EnvironmentKey,
+        kind: OperationKind,
+        actor: str,
+        at: datetime,
+        head_sha: str | None = None,
+        image: str | None = None,
+    ) -> Operation:
+        rows = self._db.fetch(
+            "start_operation",
+            {
+                "repository": key.repository,
+                "pr_number": key.pr_number,
+                "kind": kind.value,
+                "actor": actor,
+                "head_sha": head_sha,
+                "image": image,
+                "started_at": require_aware(at, "started_at"),
+            },
+        )
+        return Operation.from_row(rows[0])
+
+    def finish_operation(
+        self, operation: Operation, result: OperationResult, at: datetime, error: str | None = None
+    ) -> Operation:
+        rows = self._db.fetch(
+            "finish_operation",
+            {
+                "id": operation.id,
+                "result": result.value,
+                "error": error,
+                "finished_at": require_aware(at, "finished_at"),
+            },
+        )
+        if not rows:
+            raise NotFound(f"no operation with id {operation.id}")
+        return Operation.from_row(rows[0])
+
+    def operations(
+        self, repository: str | None = None, pr_number: int | None = None, limit: int = 100
+    ) -> list[Operation]:
+        rows = self._db.fetch(
+            "list_operations", {"repository": repository, "pr_number": pr_number, "limit": limit}
+        )
+        return [Operation.from_row(row) for row in rows]
+
+    # -- audit trail ------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        at: datetime,
+        key: EnvironmentKey | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        rows = self._db.fetch(
+            "append_audit",
+            {
+                "at": require_aware(at, "at"),
+                "actor": actor,
+                "action": action,
+                "repository": key.repository if key else None,
+                "pr_number": key.pr_number if key else None,
+                "detail": json.dumps(dict(detail or {}), sort_keys=True),
+            },
+        )
+        return _audit_from_row(rows[0])
+
+    def audit_entries(
+        self, repository: str | None = None, pr_number: int | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        rows = self._db.fetch(
+            "list_audit", {"repository": repository, "pr_number": pr_number, "limit": limit}
+        )
+        return [_audit_from_row(row) for row in rows]
+
+
+def _audit_from_row(row: Mapping[str, Any]) -> AuditEntry:
+    detail = row["detail"]
+    return AuditEntry.from_row(row, json.loads(detail) if isinstance(detail, str) else detail)
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///abs/path.db``, ``sqlite:///rel.db`` or ``postgresql://...``."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        # Same convention as SQLAlchemy: sqlite:///rel.db, sqlite:////abs/path.db
+        raw = url.removeprefix("sqlite://")
+        if not raw.startswith("/") or len(raw) < 2:
+            raise ConfigError(
+                f"state URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db"
+            )
+        from envs.store.sqlite import SqliteConnector
+
+        return Store(SqliteConnector(Path(unquote(raw[1:]))))
+    if scheme in {"postgresql", "postgres"}:
+        from envs.store.postgres import PostgresConnector
+
+        return Store(PostgresConnector(url))
+    raise ConfigError(
+        f"state URL scheme {scheme!r} is not supported; use sqlite:///path or postgresql://..."
+    )

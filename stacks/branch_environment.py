@@ -1,0 +1,390 @@
+"""The BranchEnvironment component: one pull request's namespace and everything in it.
+
+Objects get fixed, readable names inside their own namespace (``app``,
+``postgres``, ``db-credentials``), so a person debugging a preview with
+kubectl finds them without reading Pulumi state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apps.v1 import (
+    DeploymentSpecArgs,
+    StatefulSetSpecArgs,
+)
+from pulumi_kubernetes.core.v1 import (
+    ConfigMapVolumeSourceArgs,
+    ContainerArgs,
+    ContainerPortArgs,
+    EnvVarArgs,
+    EnvVarSourceArgs,
+    ExecActionArgs,
+    HTTPGetActionArgs,
+    LimitRangeItemArgs,
+    LimitRangeSpecArgs,
+    PersistentVolumeClaimArgs,
+    PersistentVolumeClaimSpecArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ProbeArgs,
+    ResourceQuotaSpecArgs,
+    SecretKeySelectorArgs,
+    ServicePortArgs,
+    ServiceSpecArgs,
+    VolumeArgs,
+    VolumeMountArgs,
+    VolumeResourceRequirementsArgs,
+)
+from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs as Requirements
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.networking.v1 import (
+    HTTPIngressPathArgs,
+    HTTPIngressRuleValueArgs,
+    IngressBackendArgs,
+    IngressRuleArgs,
+    IngressServiceBackendArgs,
+    IngressSpecArgs,
+    IngressTLSArgs,
+    NetworkPolicyIngressRuleArgs,
+    NetworkPolicyPeerArgs,
+    NetworkPolicySpecArgs,
+    ServiceBackendPortArgs,
+)
+
+from stacks.spec import ResourceSpec, StackSpec
+
+COMPONENT_TYPE = "preview-envs:index:BranchEnvironment"
+APP = "app"
+POSTGRES = "postgres"
+DB_SECRET = "db-credentials"
+APP_SECRET = "app-secrets"
+POSTGRES_PORT = 5432
+
+
+def _requirements(spec: ResourceSpec) -> Requirements:
+    return Requirements(requests=spec.requests.as_dict(), limits=spec.limits.as_dict())
+
+
+def database_url(spec: StackSpec, password: pulumi.Input[str]) -> pulumi.Output[str]:
+    """In-cluster URL of the environment's database (a secret output)."""
+    db = spec.database
+    assert db is not None
+    host = f"{POSTGRES}.{spec.namespace}.svc.cluster.local"
+    return pulumi.Output.secret(
+        pulumi.Output.concat(
+            "postgresql://", db.user, ":", password, "@", host, f":{POSTGRES_PORT}/", db.database
+        )
+    )
+
+
+class BranchEnvironment(pulumi.ComponentResource):
+    """Namespace, guard rails, PostgreSQL and the promoted app for one PR."""
+
+    url: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    database_service: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        spec: StackSpec,
+        db_password: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self._spec = spec
+        child = pulumi.ResourceOptions(parent=self)
+
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=ObjectMetaArgs(
+                name=spec.namespace, labels=dict(spec.labels), annotations=dict(spec.annotations)
+            ),
+            opts=child,
+        )
+        self._ns_name = ns.metadata.name
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        self._guard_rails(name, inside)
+
+        env: list[EnvVarArgs] = [EnvVarArgs(name=k, value=v) for k, v in sorted(spec.app.env.items())]
+        if spec.app.secret_env:
+            k8s.core.v1.Secret(
+                f"{name}-app-secrets",
+                metadata=self._meta(APP_SECRET),
+                string_data=pulumi.Output.secret(dict(spec.app.secret_env)),
+                opts=inside,
+            )
+            env += [
+                EnvVarArgs(name=k, value_from=self._secret_ref(APP_SECRET, k))
+                for k in sorted(spec.app.secret_env)
+            ]
+
+        db_service = ""
+        app_opts = inside
+        if spec.database is not None:
+            if db_password is None:
+                raise ValueError("a database needs a password (kept as a Pulumi secret)")
+            secret, statefulset = self._database(name, db_password, inside)
+            env.append(EnvVarArgs(name="DATABASE_URL", value_from=self._secret_ref(DB_SECRET, "url")))
+            db_service = f"{POSTGRES}.{spec.namespace}.svc.cluster.local:{POSTGRES_PORT}"
+            app_opts = pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, statefulset])
+
+        self._app(name, env, app_opts)
+
+        self.url = pulumi.Output.from_input(spec.url)
+        self.namespace = self._ns_name
+        self.database_service = pulumi.Output.from_input(db_service)
+        self.register_outputs(
+            {"url": self.url, "namespace": self.namespace, "database_service": self.database_service}
+        )
+
+    # -- helpers -----------------------------------------------------------
+
+    def _meta(self, name: str, component: str | None = None) -> ObjectMetaArgs:
+        labels = dict(self._spec.labels)
+        if component:
+            labels["app.kubernetes.io/name"] = component
+        return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels)
+
+    @staticmethod
+    def _secret_ref(secret: str, key: str) -> EnvVarSourceArgs:
+        return EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(name=secret, key=key))
+
+    @staticmethod
+    def _selector(component: str) -> dict[str, str]:
+        return {"app.kubernetes.io/name": component}
+
+    def _guard_rails(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        """Quota, default limits and default-deny ingress, before anything runs."""
+        spec = self._spec
+        quota = spec.quota
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=self._meta("preview-quota"),
+            spec=ResourceQuotaSpecArgs(
+                hard={
+                    "requests.cpu": quota.cpu,
+                    "limits.cpu": quota.cpu,
+                    "requests.memory": quota.memory,
+                    "limits.memory": quota.memory,
+                    "requests.storage": quota.storage,
+                    "pods": str(quota.pods),
+                    "persistentvolumeclaims": "5",
+                    "services.loadbalancers": "0",
+                    "services.nodeports": "0",
+                }
+            ),
+            opts=opts,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=self._meta("preview-limits"),
+            spec=LimitRangeSpecArgs(
+                limits=[
+                    LimitRangeItemArgs(
+                        type="Container",
+                        default=spec.default_limits.limits.as_dict(),
+                        default_request=spec.default_limits.requests.as_dict(),
+                    )
+                ]
+            ),
+            opts=opts,
+        )
+        # Deny all ingress except from pods in this namespace and the ingress
+        # controller; other previews and other tenants cannot reach in.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=self._meta("default-deny-ingress"),
+            spec=NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(),
+                policy_types=["Ingress"],
+                ingress=[
+                    NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs()),
+                            NetworkPolicyPeerArgs(
+                                namespace_selector=LabelSelectorArgs(
+                                    match_labels={
+                                        "kubernetes.io/metadata.name": spec.ingress.controller_namespace
+                                    }
+                                )
+                            ),
+                        ]
+                    )
+                ],
+            ),
+            opts=opts,
+        )
+
+    def _database(
+        self, name: str, password: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> tuple[k8s.core.v1.Secret, k8s.apps.v1.StatefulSet]:
+        spec = self._spec
+        db = spec.database
+        assert db is not None
+        secret = k8s.core.v1.Secret(
+            f"{name}-db-credentials",
+            metadata=self._meta(DB_SECRET),
+            string_data={
+                "username": db.user,
+                "password": pulumi.Output.secret(password),
+                "database": db.database,
+                "url": database_url(spec, password),
+            },
+            opts=opts,
+        )
+        volumes: list[VolumeArgs] = []
+        mounts = [VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data")]
+        if db.extensions:
+            init_sql = "".join(f'CREATE EXTENSION IF NOT EXISTS "{e}";\n' for e in db.extensions)
+            k8s.core.v1.ConfigMap(
+                f"{name}-postgres-init",
+                metadata=self._meta("postgres-init", POSTGRES),
+                data={"00-extensions.sql": init_sql},
+                opts=opts,
+            )
+            volumes.append(
+                VolumeArgs(name="init", config_map=ConfigMapVolumeSourceArgs(name="postgres-init"))
+            )
+            mounts.append(VolumeMountArgs(name="init", mount_path="/docker-entrypoint-initdb.d"))
+
+        k8s.core.v1.Service(
+            f"{name}-postgres-service",
+            metadata=self._meta(POSTGRES, POSTGRES),
+            spec=ServiceSpecArgs(
+                cluster_ip="None",
+                selector=self._selector(POSTGRES),
+                ports=[ServicePortArgs(name="postgres", port=POSTGRES_PORT)],
+            ),
+            opts=opts,
+        )
+        ready = ProbeArgs(
+            exec_=ExecActionArgs(command=["pg_isready", "-U", db.user, "-d", db.database]),
+            period_seconds=2,
+            failure_threshold=30,
+        )
+        statefulset = k8s.apps.v1.StatefulSet(
+            f"{name}-postgres",
+            metadata=self._meta(POSTGRES, POSTGRES),
+            spec=StatefulSetSpecArgs(
+                service_name=POSTGRES,
+                replicas=1,
+                selector=LabelSelectorArgs(match_labels=self._selector(POSTGRES)),
+                template=PodTemplateSpecArgs(
+                    metadata=ObjectMetaArgs(labels={**spec.labels, **self._selector(POSTGRES)}),
+                    spec=PodSpecArgs(
+                        automount_service_account_token=False,
+                        containers=[
+                            ContainerArgs(
+                                name=POSTGRES,
+                                image=db.image,
+                                ports=[ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
+                                env=[
+                                    EnvVarArgs(name="POSTGRES_USER", value_from=self._secret_ref(DB_SECRET, "username")),
+                                    EnvVarArgs(name="POSTGRES_PASSWORD", value_from=self._secret_ref(DB_SECRET, "password")),
+                                    EnvVarArgs(name="POSTGRES_DB", value_from=self._secret_ref(DB_SECRET, "database")),
+                                    EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
+                                ],
+                                readiness_probe=ready,
+                                resources=_requirements(db.resources),
+                                volume_mounts=mounts,
+                            )
+                        ],
+                        volumes=volumes or None,
+                    ),
+                ),
+                volume_claim_templates=[
+                    PersistentVolumeClaimArgs(
+                        metadata=ObjectMetaArgs(name="data", labels=dict(spec.labels)),
+                        spec=PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"],
+                            resources=VolumeResourceRequirementsArgs(requests={"storage": db.storage}),
+                        ),
+                    )
+                ],
+            ),
+            opts=opts,
+        )
+        return secret, statefulset
+
+    def _app(self, name: str, env: list[EnvVarArgs], opts: pulumi.ResourceOptions) -> None:
+        spec = self._spec
+        app = spec.app
+        probe = HTTPGetActionArgs(path=app.health_path, port="http")
+        k8s.apps.v1.Deployment(
+            f"{name}-app",
+            metadata=self._meta(APP, APP),
+            spec=DeploymentSpecArgs(
+                replicas=app.replicas,
+                selector=LabelSelectorArgs(match_labels=self._selector(APP)),
+                template=PodTemplateSpecArgs(
+                    metadata=ObjectMetaArgs(labels={**spec.labels, **self._selector(APP)}),
+                    spec=PodSpecArgs(
+                        automount_service_account_token=False,
+                        containers=[
+                            ContainerArgs(
+                                name=APP,
+                                image=app.image,
+                                command=list(app.command) if app.command else None,
+                                args=list(app.args) if app.args else None,
+                                ports=[ContainerPortArgs(name="http", container_port=app.port)],
+                                env=env or None,
+                                readiness_probe=ProbeArgs(http_get=probe, period_seconds=2),
+                                liveness_probe=ProbeArgs(
+                                    http_get=probe, initial_delay_seconds=10, period_seconds=10
+                                ),
+                                resources=_requirements(app.resources),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=opts,
+        )
+        k8s.core.v1.Service(
+            f"{name}-app-service",
+            metadata=self._meta(APP, APP),
+            spec=ServiceSpecArgs(
+                selector=self._selector(APP),
+                ports=[ServicePortArgs(name="http", port=80, target_port="http")],
+            ),
+            opts=opts,
+        )
+        ingress = spec.ingress
+        annotations: Mapping[str, str] = (
+            {"cert-manager.io/cluster-issuer": ingress.cluster_issuer} if ingress.cluster_issuer else {}
+        )
+        tls_secret = ingress.tls_secret or (f"{APP}-tls" if ingress.cluster_issuer else None)
+        meta = self._meta(APP, APP)
+        k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata=ObjectMetaArgs(
+                name=meta.name, namespace=meta.namespace, labels=meta.labels, annotations=dict(annotations) or None
+            ),
+            spec=IngressSpecArgs(
+                ingress_class_name=ingress.ingress_class,
+                tls=[IngressTLSArgs(hosts=[ingress.host], secret_name=tls_secret)] if tls_secret else None,
+                rules=[
+                    IngressRuleArgs(
+                        host=ingress.host,
+                        http=HTTPIngressRuleValueArgs(
+                            paths=[
+                                HTTPIngressPathArgs(
+                                    path="/",
+                                    path_type="Prefix",
+                                    backend=IngressBackendArgs(
+                                        service=IngressServiceBackendArgs(
+                                            name=APP, port=ServiceBackendPortArgs(name="http")
+                                        )
+                                    ),
+                                )
+                            ]
+                        ),
+                    )
+                ],
+            ),
+            opts=opts,
+        )

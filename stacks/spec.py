@@ -1,0 +1,110 @@
+"""What one environment's stack needs, as plain frozen data.
+
+The stack layer knows nothing of GitHub or of spec files: ``envs`` turns an
+environment spec plus derived names into a :class:`StackSpec`, and the
+Pulumi program is a pure function of it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+_DIGEST_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
+
+
+def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class Amounts:
+    cpu: str | None = None
+    memory: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v is not None}
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    requests: Amounts = Amounts("100m", "128Mi")
+    limits: Amounts = Amounts("500m", "512Mi")
+
+
+@dataclass(frozen=True)
+class AppStackSpec:
+    image: str
+    port: int = 8080
+    health_path: str = "/healthz"
+    replicas: int = 1
+    env: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+    secret_env: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+    resources: ResourceSpec = ResourceSpec()
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not _DIGEST_IMAGE.match(self.image):
+            raise ValueError(
+                f"image {self.image!r} must be pinned by digest (repository@sha256:<64 hex>): "
+                "previews deploy exactly the image CI promoted, never a moving tag"
+            )
+        object.__setattr__(self, "env", _frozen(self.env))
+        object.__setattr__(self, "secret_env", _frozen(self.secret_env))
+
+
+@dataclass(frozen=True)
+class DatabaseStackSpec:
+    postgres_version: str = "15"
+    storage: str = "1Gi"
+    database: str = "app"
+    user: str = "app"
+    extensions: tuple[str, ...] = ()
+    resources: ResourceSpec = ResourceSpec(Amounts("100m", "256Mi"), Amounts("1", "1Gi"))
+
+    @property
+    def image(self) -> str:
+        return f"postgres:{self.postgres_version}"
+
+
+@dataclass(frozen=True)
+class QuotaStackSpec:
+    cpu: str = "2"
+    memory: str = "4Gi"
+    pods: int = 20
+    storage: str = "10Gi"
+
+
+@dataclass(frozen=True)
+class IngressStackSpec:
+    host: str
+    ingress_class: str | None = "nginx"
+    tls_secret: str | None = None
+    cluster_issuer: str | None = None
+    controller_namespace: str = "ingress-nginx"
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Everything the BranchEnvironment component creates, decided up front."""
+
+    namespace: str
+    labels: Mapping[str, str]
+    app: AppStackSpec
+    ingress: IngressStackSpec
+    database: DatabaseStackSpec | None = DatabaseStackSpec()
+    quota: QuotaStackSpec = QuotaStackSpec()
+    annotations: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+    default_limits: ResourceSpec = ResourceSpec()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", _frozen(self.labels))
+        object.__setattr__(self, "annotations", _frozen(self.annotations))
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ingress.tls_secret or self.ingress.cluster_issuer else "http"
+        return f"{scheme}://{self.ingress.host}"
