@@ -256,6 +256,12 @@ class TlsSpec(StrictModel):
     secret_name: str | None = Field(None, description="Existing wildcard certificate Secret.")
     cluster_issuer: str | None = Field(None, description="cert-manager ClusterIssuer to annotate.")
 
+    @model_validator(mode="after")
+    def _source(self) -> TlsSpec:
+        if self.enabled and not (self.secret_name or self.cluster_issuer):
+            raise ValueError("tls.enabled needs 'secret_name' (existing certificate) or 'cluster_issuer'")
+        return self
+
 
 class UrlSpec(StrictModel):
     host_template: str = Field(

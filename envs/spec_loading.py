@@ -84,7 +84,7 @@ def _explain(error: Any) -> str:
         return "required key is missing"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
-    if "input" in error and kind not in {"model_type", "dict_type"}:
+    if "input" in error and kind not in {"model_type", "dict_type"} and repr(error["input"]) not in message:
         shown = repr(error["input"])
         if len(shown) > 60:
             shown = shown[:57] + "..."
@@ -122,6 +122,7 @@ def parse_spec(text: str, file: str) -> EnvironmentSpec:
             loc = tuple(error["loc"])
             line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
             problems.append(SpecProblem(file, _path_text(loc), _explain(error), line))
+        problems.sort(key=lambda p: (p.line or 0, p.path))
         raise SpecInvalid(problems) from None
 
 

@@ -1,0 +1,1 @@
+"""``previewctl``: everything the service does, by hand or from CI."""

@@ -1,0 +1,305 @@
+"""The ``previewctl`` command tree. Exit codes: 0 ok, 1 failed, 2 usage/config."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from envs.cli.context import Context
+from envs.cli.output import (
+    emit_json,
+    engine_line,
+    environment_detail,
+    environments_table,
+    err,
+    out,
+)
+from envs.errors import ConfigError, ExitCode, PreviewError, exit_code
+from envs.images import PromotedImage
+from envs.lifecycle import UpRequest
+from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.naming import derive
+from envs.settings import load_settings
+from envs.spec import json_schema
+from envs.spec_loading import SpecInvalid, load_spec
+from envs.stack_plan import plan_stack, resolve_secret_env
+from stacks.toolchain import ToolchainMissing
+
+_REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _repository(_: click.Context, __: click.Parameter, value: str) -> str:
+    if not _REPO.match(value):
+        raise click.BadParameter("expected OWNER/NAME, e.g. acme/shop")
+    return value
+
+
+def _sha(_: click.Context, __: click.Parameter, value: str) -> str:
+    if not _SHA.match(value):
+        raise click.BadParameter("expected the full 40-character lowercase commit SHA")
+    return value
+
+
+repo_option = click.option("--repo", "repository", required=True, callback=_repository, help="OWNER/NAME")
+pr_option = click.option("--pr", "pr_number", required=True, type=click.IntRange(min=1), help="PR number")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+spec_option = click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Environment spec; default <PREVIEW_CONFIG_DIR>/<owner>/<repo>.yaml.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Local state directory (PREVIEW_STATE_DIR, default ./.state).",
+)
+@click.pass_context
+def cli(ctx: click.Context, state_dir: Path | None) -> None:
+    """Preview environments for pull requests, on Kubernetes, with Pulumi."""
+    overrides: dict[str, Any] = {"state_dir": state_dir} if state_dir else {}
+    ctx.obj = _LazyContext(overrides)
+
+
+class _LazyContext:
+    """Settings are read only by commands that need them (config validate does not)."""
+
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self._overrides = overrides
+        self._context: Context | None = None
+
+    def get(self) -> Context:
+        if self._context is None:
+            self._context = Context(load_settings(**self._overrides))
+        return self._context
+
+
+def _context() -> Context:
+    lazy: _LazyContext = click.get_current_context().find_root().obj
+    return lazy.get()
+
+
+# -- config ----------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Check and describe environment spec files."""
+
+
+@config.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@json_option
+def config_validate(files: tuple[Path, ...], as_json: bool) -> None:
+    """Validate spec FILES; print every problem; exit 2 if any."""
+    problems: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            load_spec(path)
+        except SpecInvalid as exc:
+            problems += [
+                {"file": p.file, "line": p.line, "path": p.path, "message": p.message}
+                for p in exc.problems
+            ]
+            if not as_json:
+                for problem in exc.problems:
+                    err.print(f"[red]error[/red] {escape(str(problem))}", markup=True, soft_wrap=True)
+        else:
+            if not as_json:
+                err.print(f"[green]ok[/green] {path}", markup=True)
+    if as_json:
+        emit_json({"valid": not problems, "problems": problems})
+    if problems:
+        raise SystemExit(ExitCode.USAGE)
+
+
+@config.command("schema")
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
+def config_schema(out_path: Path | None) -> None:
+    """Print the JSON Schema of spec files (for editor completion)."""
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if out_path:
+        out_path.write_text(text, encoding="utf-8")
+        err.print(f"wrote {out_path}")
+    else:
+        sys.stdout.write(text)
+
+
+# -- lifecycle -------------------------------------------------------------------
+
+
+@cli.command()
+@repo_option
+@pr_option
+@click.option("--branch", required=True, help="Head branch name (any characters).")
+@click.option("--sha", "head_sha", required=True, callback=_sha, help="Head commit SHA.")
+@click.option("--image", required=True, help="Promoted image: <repository>@sha256:<digest>.")
+@spec_option
+@click.option("--kubeconfig", help="Kubeconfig path (PREVIEW_KUBECONFIG).")
+@click.option("--context", "kube_context", help="Kube context (PREVIEW_KUBE_CONTEXT).")
+@click.option("--actor", default="cli", show_default=True, help="Recorded in the journal.")
+@json_option
+def up(
+    repository: str,
+    pr_number: int,
+    branch: str,
+    head_sha: str,
+    image: str,
+    spec_path: Path | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Create or update the environment of one pull request."""
+    ctx = _context()
+    if kubeconfig or kube_context:
+        ctx = Context(
+            ctx.settings.model_copy(
+                update={k: v for k, v in (("kubeconfig", kubeconfig), ("kube_context", kube_context)) if v}
+            )
+        )
+    spec = ctx.spec_for(repository, spec_path)
+    lifecycle = ctx.lifecycle(None if as_json else engine_line)
+    request = UpRequest(repository, pr_number, branch, head_sha, image, actor)
+    if not as_json:
+        err.print(f"[bold]up[/bold] {repository}#{pr_number} at {head_sha[:7]}", markup=True)
+    env = lifecycle.up(request, spec)
+    if as_json:
+        emit_json(env.to_json())
+    else:
+        out.print(f"[green]ready[/green] {env.url}  (namespace {env.namespace})", markup=True)
+
+
+@cli.command()
+@repo_option
+@pr_option
+@click.option("--actor", default="cli", show_default=True)
+@json_option
+def down(repository: str, pr_number: int, actor: str, as_json: bool) -> None:
+    """Destroy the environment of one pull request (safe to repeat)."""
+    lifecycle = _context().lifecycle(None if as_json else engine_line)
+    env = lifecycle.down(EnvironmentKey(repository, pr_number), actor)
+    if as_json:
+        emit_json(env.to_json())
+    else:
+        out.print(f"[green]destroyed[/green] {repository}#{pr_number} ({env.namespace})", markup=True)
+
+
+@cli.command()
+@repo_option
+@pr_option
+@click.option("--branch", required=True)
+@click.option("--sha", "head_sha", required=True, callback=_sha)
+@click.option("--image", required=True, help="<repository>@sha256:<digest>")
+@spec_option
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for the YAML manifests.",
+)
+@json_option
+def render(
+    repository: str,
+    pr_number: int,
+    branch: str,
+    head_sha: str,
+    image: str,
+    spec_path: Path | None,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
+    """Write the environment's manifests with the real engine; needs no cluster.
+
+    Secret values appear in plain text in the output, as in any rendered Secret.
+    """
+    ctx = _context()
+    spec = ctx.spec_for(repository, spec_path)
+    promoted = PromotedImage.parse(image, spec.image.repository)
+    names = derive(repository, pr_number, branch, head_sha, spec.naming.prefix)
+    stack_spec = plan_stack(
+        spec,
+        repository,
+        pr_number,
+        names,
+        promoted,
+        resolve_secret_env(spec, os.environ),
+        ctx.settings.ingress_namespace,
+    )
+    engine = ctx.engine(None if as_json else engine_line)
+    files = engine.render(stack_spec, out_dir)
+    if as_json:
+        emit_json({"namespace": names.namespace, "url": stack_spec.url, "files": [str(f) for f in files]})
+    else:
+        out.print(f"[green]rendered[/green] {len(files)} manifests to {out_dir}", markup=True)
+
+
+@cli.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include destroyed environments.")
+@click.option("--repo", "repository", callback=lambda c, p, v: _repository(c, p, v) if v else v)
+@json_option
+def list_environments(show_all: bool, repository: str | None, as_json: bool) -> None:
+    """List environments."""
+    store = _context().store()
+    statuses = None if show_all else [s for s in EnvironmentStatus if s.is_live]
+    envs = store.environments(statuses, repository)
+    if as_json:
+        emit_json([env.to_json() for env in envs])
+    elif envs:
+        out.print(environments_table(envs))
+    else:
+        err.print("no environments")
+
+
+@cli.command()
+@repo_option
+@pr_option
+@json_option
+def status(repository: str, pr_number: int, as_json: bool) -> None:
+    """Show one environment and its recent operations."""
+    store = _context().store()
+    env = store.require(EnvironmentKey(repository, pr_number))
+    operations = store.operations(repository, pr_number, limit=10)
+    if as_json:
+        emit_json(env.to_json() | {"operations": [op.to_json() for op in operations]})
+    else:
+        environment_detail(env, operations)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map every error to its exit code."""
+    try:
+        cli.main(args=argv, prog_name="previewctl", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return ExitCode.FAILED
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE
+    except ToolchainMissing as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}", markup=True)
+        return ExitCode.FAILED
+    except PreviewError as exc:
+        label = "config error" if isinstance(exc, ConfigError) else "error"
+        err.print(f"[red]{label}[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
+        return exit_code(exc)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

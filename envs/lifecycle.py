@@ -1,0 +1,153 @@
+"""Environment lifecycle: up, down, status. Idempotent and resumable.
+
+Every operation is journalled (who, what, which SHA and image, result,
+timing) and audited before and after it touches the engine, so a crash
+leaves a record that says what was in flight. Running ``up`` or ``down``
+again after a failure converges; neither ever needs manual clean-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from envs.clock import Clock, system_clock
+from envs.errors import NotFound, OperationFailed
+from envs.images import PromotedImage
+from envs.model import (
+    Environment,
+    EnvironmentKey,
+    EnvironmentStatus,
+    OperationKind,
+    OperationResult,
+)
+from envs.naming import derive
+from envs.spec import EnvironmentSpec
+from envs.stack_plan import plan_stack, resolve_secret_env
+from envs.store import Store
+from stacks.engine import Engine, EngineError
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    repository: str
+    pr_number: int
+    branch: str
+    head_sha: str
+    image: str  # repository@sha256:..., as promoted by CI
+    actor: str
+
+    @property
+    def key(self) -> EnvironmentKey:
+        return EnvironmentKey(self.repository, self.pr_number)
+
+
+class Lifecycle:
+    """Drives one environment at a time through the store and the engine."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        clock: Clock = system_clock,
+        environ: Mapping[str, str] | None = None,
+        ingress_namespace: str = "ingress-nginx",
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.clock = clock
+        self.environ = dict(environ or {})
+        self.ingress_namespace = ingress_namespace
+
+    def up(self, request: UpRequest, spec: EnvironmentSpec) -> Environment:
+        """Create or update the environment for the request's head SHA and image."""
+        image = PromotedImage.parse(request.image, spec.image.repository)
+        secret_env = resolve_secret_env(spec, self.environ)
+        existing = self.store.get(request.key)
+        names = derive(
+            request.repository, request.pr_number, request.branch, request.head_sha, spec.naming.prefix
+        )
+        # The namespace is fixed at creation: a renamed branch must not orphan it.
+        if existing is not None and existing.status.is_live:
+            names = type(names)(
+                namespace=existing.namespace,
+                stack=existing.stack,
+                host_label=existing.namespace,
+                labels=names.labels,
+            )
+        stack_spec = plan_stack(
+            spec, request.repository, request.pr_number, names, image, secret_env, self.ingress_namespace
+        )
+        now = self.clock()
+        env = Environment(
+            repository=request.repository,
+            pr_number=request.pr_number,
+            branch=request.branch,
+            namespace=names.namespace,
+            stack=names.stack,
+            status=EnvironmentStatus.PROVISIONING,
+            created_at=existing.created_at if existing and existing.status.is_live else now,
+            updated_at=now,
+            expires_at=now + spec.ttl,
+            head_sha=request.head_sha,
+            image=image.reference,
+            url=existing.url if existing else None,
+        )
+        self.store.save(env)
+        op = self.store.start_operation(
+            request.key, OperationKind.UP, request.actor, now, request.head_sha, image.reference
+        )
+        try:
+            outputs = self.engine.up(names.stack, stack_spec)
+        except EngineError as exc:
+            failed = env.with_changes(
+                status=EnvironmentStatus.FAILED, last_error=str(exc)[-2000:], updated_at=self.clock()
+            )
+            self.store.save(failed)
+            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])
+            self._audit(request.actor, "up.failed", failed, {"error": str(exc)[-500:]})
+            raise OperationFailed(f"up of {request.key} failed: {exc}") from exc
+        ready = env.with_changes(
+            status=EnvironmentStatus.READY, url=outputs.url, last_error=None, updated_at=self.clock()
+        )
+        self.store.save(ready)
+        self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
+        self._audit(request.actor, "up.succeeded", ready, {"url": outputs.url})
+        return ready
+
+    def down(self, key: EnvironmentKey, actor: str, reason: str = "requested") -> Environment:
+        """Destroy the environment's stack and mark it destroyed; safe to repeat."""
+        env = self.store.get(key)
+        if env is None:
+            raise NotFound(f"no environment for {key}")
+        now = self.clock()
+        destroying = env.with_changes(status=EnvironmentStatus.DESTROYING, updated_at=now)
+        self.store.save(destroying)
+        op = self.store.start_operation(key, OperationKind.DOWN, actor, now, env.head_sha, env.image)
+        try:
+            self.engine.destroy(env.stack, remove=True)
+        except EngineError as exc:
+            failed = destroying.with_changes(
+                status=EnvironmentStatus.FAILED, last_error=str(exc)[-2000:], updated_at=self.clock()
+            )
+            self.store.save(failed)
+            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])
+            self._audit(actor, "down.failed", failed, {"reason": reason, "error": str(exc)[-500:]})
+            raise OperationFailed(f"down of {key} failed: {exc}") from exc
+        gone = destroying.with_changes(status=EnvironmentStatus.DESTROYED, updated_at=self.clock())
+        self.store.save(gone)
+        self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
+        self._audit(actor, "down.succeeded", gone, {"reason": reason})
+        return gone
+
+    def status(self, key: EnvironmentKey) -> Environment:
+        return self.store.require(key)
+
+    def _audit(self, actor: str, action: str, env: Environment, detail: dict[str, object]) -> None:
+        self.store.audit(
+            actor,
+            action,
+            self.clock(),
+            env.key,
+            {"namespace": env.namespace, "sha": env.head_sha, "image": env.image, **detail},
+        )

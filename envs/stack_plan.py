@@ -1,0 +1,103 @@
+"""From an environment spec and a pull request to the stack's input: pure.
+
+This is where repository-level intent (the spec) meets one concrete PR (names,
+promoted image, secret values). The result is a :class:`stacks.spec.StackSpec`;
+nothing here talks to Pulumi or Kubernetes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from envs.errors import ConfigError
+from envs.images import PromotedImage
+from envs.naming import EnvironmentNames, slugify
+from envs.spec import EnvironmentSpec, ResourceAmounts, Resources
+from stacks.spec import (
+    Amounts,
+    AppStackSpec,
+    DatabaseStackSpec,
+    IngressStackSpec,
+    QuotaStackSpec,
+    ResourceSpec,
+    StackSpec,
+)
+
+
+def _amounts(amounts: ResourceAmounts) -> Amounts:
+    return Amounts(cpu=amounts.cpu, memory=amounts.memory)
+
+
+def _resources(resources: Resources) -> ResourceSpec:
+    return ResourceSpec(requests=_amounts(resources.requests), limits=_amounts(resources.limits))
+
+
+def preview_host(spec: EnvironmentSpec, repository: str, pr_number: int, names: EnvironmentNames) -> str:
+    owner, _, repo = repository.partition("/")
+    return spec.url.host_template.format(
+        name=names.host_label, pr=pr_number, owner=slugify(owner) or "x", repo=slugify(repo) or "x"
+    )
+
+
+def resolve_secret_env(spec: EnvironmentSpec, environ: Mapping[str, str]) -> dict[str, str]:
+    """Read preview-only secret values from the provisioner's environment."""
+    missing = sorted(
+        f"{name} (from {src.from_env})"
+        for name, src in spec.app.secret_env.items()
+        if src.from_env not in environ
+    )
+    if missing:
+        raise ConfigError(
+            "secret_env values are not set on the provisioner: " + ", ".join(missing)
+        )
+    return {name: environ[src.from_env] for name, src in spec.app.secret_env.items()}
+
+
+def plan_stack(
+    spec: EnvironmentSpec,
+    repository: str,
+    pr_number: int,
+    names: EnvironmentNames,
+    image: PromotedImage,
+    secret_env: Mapping[str, str],
+    ingress_namespace: str = "ingress-nginx",
+) -> StackSpec:
+    """The complete, frozen input of the BranchEnvironment component."""
+    app = spec.app
+    db = spec.database
+    tls = spec.url.tls
+    return StackSpec(
+        namespace=names.namespace,
+        labels=names.labels,
+        annotations={"preview-envs.dev/repository": repository},
+        app=AppStackSpec(
+            image=image.reference,
+            port=app.port,
+            health_path=app.health_path,
+            replicas=app.replicas,
+            env=dict(app.env),
+            secret_env=dict(secret_env),
+            resources=_resources(app.resources),
+            command=app.command,
+            args=app.args,
+        ),
+        ingress=IngressStackSpec(
+            host=preview_host(spec, repository, pr_number, names),
+            ingress_class=spec.url.ingress_class,
+            tls_secret=tls.secret_name if tls.enabled else None,
+            cluster_issuer=tls.cluster_issuer if tls.enabled else None,
+            controller_namespace=ingress_namespace,
+        ),
+        database=DatabaseStackSpec(
+            postgres_version=db.postgres_version,
+            storage=db.storage,
+            database=db.name,
+            extensions=db.extensions,
+            resources=_resources(db.resources),
+        )
+        if db.enabled
+        else None,
+        quota=QuotaStackSpec(
+            cpu=spec.quota.cpu, memory=spec.quota.memory, pods=spec.quota.pods, storage=spec.quota.storage
+        ),
+    )

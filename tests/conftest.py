@@ -1,0 +1,29 @@
+"""Shared fixtures: a real PostgreSQL server per session, hypothesis profiles."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import settings
+
+from tests.pg_server import PgServer, running_server
+
+settings.register_profile("ci", max_examples=1000, deadline=None)
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.load_profile("ci")
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return pg_server.create_database(f"test_{next(_db_counter)}")
