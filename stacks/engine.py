@@ -176,7 +176,7 @@ class Engine:
                 "`previewctl gc` (or `pulumi cancel`) clears a lock left by a crash"
             ) from exc
         except auto.CommandError as exc:
-            raise EngineError(f"{what} failed:\n{_tail(str(exc))}") from exc
+            raise EngineError(f"{what} failed: {diagnostics(str(exc))}") from exc
 
     # -- operations -------------------------------------------------------------
 
@@ -262,6 +262,20 @@ def _empty_program() -> None:
     """Stand-in program for operations that never run it (destroy, refresh, outputs)."""
 
 
-def _tail(text: str, lines: int = 40) -> str:
-    kept = text.strip().splitlines()[-lines:]
-    return "\n".join(kept)
+def diagnostics(output: str, limit: int = 10) -> str:
+    """The engine's error lines from its Diagnostics section, deduplicated.
+
+    Full progress output was already streamed; the error a user reads (in the
+    CLI, the journal, the PR comment) should be the cause, not 80 lines.
+    """
+    section = output.split("Diagnostics:", 1)[1] if "Diagnostics:" in output else output
+    for end in ("\nResources:", "\nOutputs:"):
+        section = section.split(end, 1)[0]
+    errors: list[str] = []
+    for line in section.splitlines():
+        text = line.strip()
+        if text.startswith("error:") and text not in errors and text != "error: update failed":
+            errors.append(text.removeprefix("error:").strip())
+    if not errors:
+        errors = [line for line in output.strip().splitlines() if line.strip()][-limit:]
+    return "; ".join(errors[:limit])
