@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from envs.errors import ConfigError
 
-_REFERENCE = re.compile(r"^(?P<repository>[a-z0-9][a-z0-9._/:-]*?)(?::[\w][\w.-]{0,127})?@(?P<digest>sha256:[0-9a-f]{64})$")
+_REFERENCE = re.compile(
+    r"^(?P<repository>[a-z0-9][a-z0-9._/:-]*?)(?::[\w][\w.-]{0,127})?@(?P<digest>sha256:[0-9a-f]{64})$"
+)
 
 
 @dataclass(frozen=True)

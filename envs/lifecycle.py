@@ -65,7 +65,11 @@ class Lifecycle:
         secret_env = resolve_secret_env(spec, self.environ)
         existing = self.store.get(request.key)
         names = derive(
-            request.repository, request.pr_number, request.branch, request.head_sha, spec.naming.prefix
+            request.repository,
+            request.pr_number,
+            request.branch,
+            request.head_sha,
+            spec.naming.prefix,
         )
         # The namespace is fixed at creation: a renamed branch must not orphan it.
         if existing is not None and existing.status.is_live:
@@ -76,7 +80,13 @@ class Lifecycle:
                 labels=names.labels,
             )
         stack_spec = plan_stack(
-            spec, request.repository, request.pr_number, names, image, secret_env, self.ingress_namespace
+            spec,
+            request.repository,
+            request.pr_number,
+            names,
+            image,
+            secret_env,
+            self.ingress_namespace,
         )
         now = self.clock()
         env = Environment(
@@ -101,14 +111,19 @@ class Lifecycle:
             outputs = self.engine.up(names.stack, stack_spec)
         except EngineError as exc:
             failed = env.with_changes(
-                status=EnvironmentStatus.FAILED, last_error=str(exc)[-2000:], updated_at=self.clock()
+                status=EnvironmentStatus.FAILED,
+                last_error=str(exc)[-2000:],
+                updated_at=self.clock(),
             )
             self.store.save(failed)
             self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])
             self._audit(request.actor, "up.failed", failed, {"error": str(exc)[-500:]})
             raise OperationFailed(f"up of {request.key} failed: {exc}") from exc
         ready = env.with_changes(
-            status=EnvironmentStatus.READY, url=outputs.url, last_error=None, updated_at=self.clock()
+            status=EnvironmentStatus.READY,
+            url=outputs.url,
+            last_error=None,
+            updated_at=self.clock(),
         )
         self.store.save(ready)
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
@@ -123,12 +138,16 @@ class Lifecycle:
         now = self.clock()
         destroying = env.with_changes(status=EnvironmentStatus.DESTROYING, updated_at=now)
         self.store.save(destroying)
-        op = self.store.start_operation(key, OperationKind.DOWN, actor, now, env.head_sha, env.image)
+        op = self.store.start_operation(
+            key, OperationKind.DOWN, actor, now, env.head_sha, env.image
+        )
         try:
             self.engine.destroy(env.stack, remove=True)
         except EngineError as exc:
             failed = destroying.with_changes(
-                status=EnvironmentStatus.FAILED, last_error=str(exc)[-2000:], updated_at=self.clock()
+                status=EnvironmentStatus.FAILED,
+                last_error=str(exc)[-2000:],
+                updated_at=self.clock(),
             )
             self.store.save(failed)
             self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])

@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     def _app_auth_complete(self) -> Settings:
         if (self.github_app_id is None) != (self.github_app_private_key is None):
             raise ValueError(
-                "GitHub App auth needs both PREVIEW_GITHUB_APP_ID and PREVIEW_GITHUB_APP_PRIVATE_KEY"
+                "GitHub App auth needs both PREVIEW_GITHUB_APP_ID and "
+                "PREVIEW_GITHUB_APP_PRIVATE_KEY"
             )
         return self
 

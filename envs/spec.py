@@ -259,7 +259,9 @@ class TlsSpec(StrictModel):
     @model_validator(mode="after")
     def _source(self) -> TlsSpec:
         if self.enabled and not (self.secret_name or self.cluster_issuer):
-            raise ValueError("tls.enabled needs 'secret_name' (existing certificate) or 'cluster_issuer'")
+            raise ValueError(
+                "tls.enabled needs 'secret_name' (existing certificate) or 'cluster_issuer'"
+            )
         return self
 
 
@@ -278,7 +280,8 @@ class UrlSpec(StrictModel):
         unknown = fields - HOST_FIELDS
         if unknown:
             raise ValueError(
-                f"unknown field(s) {sorted(unknown)} in host template; allowed: {sorted(HOST_FIELDS)}"
+                f"unknown field(s) {sorted(unknown)} in host template; "
+                f"allowed: {sorted(HOST_FIELDS)}"
             )
         if "name" not in fields and "pr" not in fields:
             raise ValueError("host template must contain {name} or {pr}, or every PR gets one host")

@@ -66,7 +66,11 @@ def _model_at(path: Sequence[str | int]) -> type[BaseModel] | None:
         if model is None or not isinstance(part, str) or part not in model.model_fields:
             return None
         annotation = model.model_fields[part].annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
     return model
 
 
@@ -84,7 +88,11 @@ def _explain(error: Any) -> str:
         return "required key is missing"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
-    if "input" in error and kind not in {"model_type", "dict_type"} and repr(error["input"]) not in message:
+    if (
+        "input" in error
+        and kind not in {"model_type", "dict_type"}
+        and repr(error["input"]) not in message
+    ):
         shown = repr(error["input"])
         if len(shown) > 60:
             shown = shown[:57] + "..."
@@ -111,7 +119,11 @@ def parse_spec(text: str, file: str) -> EnvironmentSpec:
         raise SpecInvalid([SpecProblem(file, "", f"not valid YAML: {problem}", line)]) from None
     if not isinstance(data, dict):
         raise SpecInvalid(
-            [SpecProblem(file, "", "a spec must be a mapping with at least 'version', 'image', 'url'")]
+            [
+                SpecProblem(
+                    file, "", "a spec must be a mapping with at least 'version', 'image', 'url'"
+                )
+            ]
         )
     lines = _line_index(node) if node is not None else {}
     try:

@@ -32,7 +32,9 @@ def _resources(resources: Resources) -> ResourceSpec:
     return ResourceSpec(requests=_amounts(resources.requests), limits=_amounts(resources.limits))
 
 
-def preview_host(spec: EnvironmentSpec, repository: str, pr_number: int, names: EnvironmentNames) -> str:
+def preview_host(
+    spec: EnvironmentSpec, repository: str, pr_number: int, names: EnvironmentNames
+) -> str:
     owner, _, repo = repository.partition("/")
     return spec.url.host_template.format(
         name=names.host_label, pr=pr_number, owner=slugify(owner) or "x", repo=slugify(repo) or "x"
@@ -47,9 +49,7 @@ def resolve_secret_env(spec: EnvironmentSpec, environ: Mapping[str, str]) -> dic
         if src.from_env not in environ
     )
     if missing:
-        raise ConfigError(
-            "secret_env values are not set on the provisioner: " + ", ".join(missing)
-        )
+        raise ConfigError("secret_env values are not set on the provisioner: " + ", ".join(missing))
     return {name: environ[src.from_env] for name, src in spec.app.secret_env.items()}
 
 
@@ -98,6 +98,9 @@ def plan_stack(
         if db.enabled
         else None,
         quota=QuotaStackSpec(
-            cpu=spec.quota.cpu, memory=spec.quota.memory, pods=spec.quota.pods, storage=spec.quota.storage
+            cpu=spec.quota.cpu,
+            memory=spec.quota.memory,
+            pods=spec.quota.pods,
+            storage=spec.quota.storage,
         ),
     )

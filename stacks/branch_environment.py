@@ -109,7 +109,9 @@ class BranchEnvironment(pulumi.ComponentResource):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         self._guard_rails(name, inside)
 
-        env: list[EnvVarArgs] = [EnvVarArgs(name=k, value=v) for k, v in sorted(spec.app.env.items())]
+        env: list[EnvVarArgs] = [
+            EnvVarArgs(name=k, value=v) for k, v in sorted(spec.app.env.items())
+        ]
         if spec.app.secret_env:
             k8s.core.v1.Secret(
                 f"{name}-app-secrets",
@@ -128,7 +130,9 @@ class BranchEnvironment(pulumi.ComponentResource):
             if db_password is None:
                 raise ValueError("a database needs a password (kept as a Pulumi secret)")
             secret, statefulset = self._database(name, db_password, inside)
-            env.append(EnvVarArgs(name="DATABASE_URL", value_from=self._secret_ref(DB_SECRET, "url")))
+            env.append(
+                EnvVarArgs(name="DATABASE_URL", value_from=self._secret_ref(DB_SECRET, "url"))
+            )
             db_service = f"{POSTGRES}.{spec.namespace}.svc.cluster.local:{POSTGRES_PORT}"
             app_opts = pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, statefulset])
 
@@ -138,7 +142,11 @@ class BranchEnvironment(pulumi.ComponentResource):
         self.namespace = self._ns_name
         self.database_service = pulumi.Output.from_input(db_service)
         self.register_outputs(
-            {"url": self.url, "namespace": self.namespace, "database_service": self.database_service}
+            {
+                "url": self.url,
+                "namespace": self.namespace,
+                "database_service": self.database_service,
+            }
         )
 
     # -- helpers -----------------------------------------------------------
@@ -161,6 +169,7 @@ class BranchEnvironment(pulumi.ComponentResource):
         """Quota, default limits and default-deny ingress, before anything runs."""
         spec = self._spec
         quota = spec.quota
+        controller_ns = spec.ingress.controller_namespace
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
             metadata=self._meta("preview-quota"),
@@ -207,9 +216,7 @@ class BranchEnvironment(pulumi.ComponentResource):
                             NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs()),
                             NetworkPolicyPeerArgs(
                                 namespace_selector=LabelSelectorArgs(
-                                    match_labels={
-                                        "kubernetes.io/metadata.name": spec.ingress.controller_namespace
-                                    }
+                                    match_labels={"kubernetes.io/metadata.name": controller_ns}
                                 )
                             ),
                         ]
@@ -281,12 +288,25 @@ class BranchEnvironment(pulumi.ComponentResource):
                             ContainerArgs(
                                 name=POSTGRES,
                                 image=db.image,
-                                ports=[ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
+                                ports=[
+                                    ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)
+                                ],
                                 env=[
-                                    EnvVarArgs(name="POSTGRES_USER", value_from=self._secret_ref(DB_SECRET, "username")),
-                                    EnvVarArgs(name="POSTGRES_PASSWORD", value_from=self._secret_ref(DB_SECRET, "password")),
-                                    EnvVarArgs(name="POSTGRES_DB", value_from=self._secret_ref(DB_SECRET, "database")),
-                                    EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
+                                    EnvVarArgs(
+                                        name="POSTGRES_USER",
+                                        value_from=self._secret_ref(DB_SECRET, "username"),
+                                    ),
+                                    EnvVarArgs(
+                                        name="POSTGRES_PASSWORD",
+                                        value_from=self._secret_ref(DB_SECRET, "password"),
+                                    ),
+                                    EnvVarArgs(
+                                        name="POSTGRES_DB",
+                                        value_from=self._secret_ref(DB_SECRET, "database"),
+                                    ),
+                                    EnvVarArgs(
+                                        name="PGDATA", value="/var/lib/postgresql/data/pgdata"
+                                    ),
                                 ],
                                 readiness_probe=ready,
                                 resources=_requirements(db.resources),
@@ -301,7 +321,9 @@ class BranchEnvironment(pulumi.ComponentResource):
                         metadata=ObjectMetaArgs(name="data", labels=dict(spec.labels)),
                         spec=PersistentVolumeClaimSpecArgs(
                             access_modes=["ReadWriteOnce"],
-                            resources=VolumeResourceRequirementsArgs(requests={"storage": db.storage}),
+                            resources=VolumeResourceRequirementsArgs(
+                                requests={"storage": db.storage}
+                            ),
                         ),
                     )
                 ],
@@ -355,18 +377,25 @@ class BranchEnvironment(pulumi.ComponentResource):
         )
         ingress = spec.ingress
         annotations: Mapping[str, str] = (
-            {"cert-manager.io/cluster-issuer": ingress.cluster_issuer} if ingress.cluster_issuer else {}
+            {"cert-manager.io/cluster-issuer": ingress.cluster_issuer}
+            if ingress.cluster_issuer
+            else {}
         )
         tls_secret = ingress.tls_secret or (f"{APP}-tls" if ingress.cluster_issuer else None)
         meta = self._meta(APP, APP)
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata=ObjectMetaArgs(
-                name=meta.name, namespace=meta.namespace, labels=meta.labels, annotations=dict(annotations) or None
+                name=meta.name,
+                namespace=meta.namespace,
+                labels=meta.labels,
+                annotations=dict(annotations) or None,
             ),
             spec=IngressSpecArgs(
                 ingress_class_name=ingress.ingress_class,
-                tls=[IngressTLSArgs(hosts=[ingress.host], secret_name=tls_secret)] if tls_secret else None,
+                tls=[IngressTLSArgs(hosts=[ingress.host], secret_name=tls_secret)]
+                if tls_secret
+                else None,
                 rules=[
                     IngressRuleArgs(
                         host=ingress.host,

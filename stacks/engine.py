@@ -64,7 +64,9 @@ class StackOutputs:
             item = outputs.get(key)
             return "" if item is None else str(item.value)
 
-        return cls(url=get("url"), namespace=get("namespace"), database_service=get("database_service"))
+        return cls(
+            url=get("url"), namespace=get("namespace"), database_service=get("database_service")
+        )
 
 
 def database_password(key: str, stack_name: str) -> str:
@@ -87,7 +89,10 @@ def program_for(
         provider = k8s.Provider("kubernetes", **provider_args)
         password = pulumi.Output.secret(db_password) if spec.database else None
         env = BranchEnvironment(
-            spec.namespace, spec, db_password=password, opts=pulumi.ResourceOptions(provider=provider)
+            spec.namespace,
+            spec,
+            db_password=password,
+            opts=pulumi.ResourceOptions(provider=provider),
         )
         pulumi.export("url", env.url)
         pulumi.export("namespace", env.namespace)
@@ -214,7 +219,10 @@ class Engine:
 
     def cancel(self, stack_name: str) -> None:
         """Release a lock left by a crashed update."""
-        self._run(f"pulumi cancel of {stack_name}", lambda: self._stack(stack_name, _empty_program).cancel())
+        self._run(
+            f"pulumi cancel of {stack_name}",
+            lambda: self._stack(stack_name, _empty_program).cancel(),
+        )
 
     def outputs(self, stack_name: str) -> StackOutputs | None:
         if not self.stack_exists(stack_name):
@@ -224,7 +232,9 @@ class Engine:
 
     def stack_names(self) -> list[str]:
         def action() -> list[str]:
-            workspace = auto.LocalWorkspace(**vars(self._workspace_options(self.settings.backend_url)))
+            workspace = auto.LocalWorkspace(
+                **vars(self._workspace_options(self.settings.backend_url))
+            )
             return [summary.name for summary in workspace.list_stacks(include_all=True)]
 
         return self._run("listing stacks", action)  # type: ignore[no-any-return]
@@ -241,6 +251,7 @@ class Engine:
         self.toolchain()
         scratch = Path(tempfile.mkdtemp(prefix="preview-render-"))
         try:
+
             def action() -> None:
                 args = {"render_yaml_to_directory": str(out_dir)}
                 password = database_password(self.settings.passphrase, spec.namespace)

@@ -65,7 +65,9 @@ def locate(root: Path | None, home: Path | None) -> Toolchain:
         if (cached / "bin" / "pulumi").is_file():
             root = cached
     if home is None:
-        home = cache / "pulumi-home" if (cache / "pulumi-home").is_dir() else Path.home() / ".pulumi"
+        home = (
+            cache / "pulumi-home" if (cache / "pulumi-home").is_dir() else Path.home() / ".pulumi"
+        )
 
     if root is not None:
         cli = root / "bin" / "pulumi"

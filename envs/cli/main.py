@@ -48,9 +48,15 @@ def _sha(_: click.Context, __: click.Parameter, value: str) -> str:
     return value
 
 
-repo_option = click.option("--repo", "repository", required=True, callback=_repository, help="OWNER/NAME")
-pr_option = click.option("--pr", "pr_number", required=True, type=click.IntRange(min=1), help="PR number")
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+repo_option = click.option(
+    "--repo", "repository", required=True, callback=_repository, help="OWNER/NAME"
+)
+pr_option = click.option(
+    "--pr", "pr_number", required=True, type=click.IntRange(min=1), help="PR number"
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout."
+)
 spec_option = click.option(
     "--spec",
     "spec_path",
@@ -114,7 +120,9 @@ def config_validate(files: tuple[Path, ...], as_json: bool) -> None:
             ]
             if not as_json:
                 for problem in exc.problems:
-                    err.print(f"[red]error[/red] {escape(str(problem))}", markup=True, soft_wrap=True)
+                    err.print(
+                        f"[red]error[/red] {escape(str(problem))}", markup=True, soft_wrap=True
+                    )
         else:
             if not as_json:
                 err.print(f"[green]ok[/green] {path}", markup=True)
@@ -125,7 +133,9 @@ def config_validate(files: tuple[Path, ...], as_json: bool) -> None:
 
 
 @config.command("schema")
-@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
+@click.option(
+    "--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), help="Write here."
+)
 def config_schema(out_path: Path | None) -> None:
     """Print the JSON Schema of spec files (for editor completion)."""
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
@@ -167,7 +177,11 @@ def up(
     if kubeconfig or kube_context:
         ctx = Context(
             ctx.settings.model_copy(
-                update={k: v for k, v in (("kubeconfig", kubeconfig), ("kube_context", kube_context)) if v}
+                update={
+                    k: v
+                    for k, v in (("kubeconfig", kubeconfig), ("kube_context", kube_context))
+                    if v
+                }
             )
         )
     spec = ctx.spec_for(repository, spec_path)
@@ -194,7 +208,9 @@ def down(repository: str, pr_number: int, actor: str, as_json: bool) -> None:
     if as_json:
         emit_json(env.to_json())
     else:
-        out.print(f"[green]destroyed[/green] {repository}#{pr_number} ({env.namespace})", markup=True)
+        out.print(
+            f"[green]destroyed[/green] {repository}#{pr_number} ({env.namespace})", markup=True
+        )
 
 
 @cli.command()
@@ -242,7 +258,9 @@ def render(
     engine = ctx.engine(None if as_json else engine_line)
     files = engine.render(stack_spec, out_dir)
     if as_json:
-        emit_json({"namespace": names.namespace, "url": stack_spec.url, "files": [str(f) for f in files]})
+        emit_json(
+            {"namespace": names.namespace, "url": stack_spec.url, "files": [str(f) for f in files]}
+        )
     else:
         out.print(f"[green]rendered[/green] {len(files)} manifests to {out_dir}", markup=True)
 

@@ -21,8 +21,23 @@ MINIMAL = str(REPO_ROOT / "examples" / "minimal.yaml")
 
 def up(previewctl: Run, kubeconfig: Path, *extra: str) -> tuple[int, str, str]:
     result = previewctl(
-        "up", "--repo", "acme/shop", "--pr", "7", "--branch", "feature/x", "--sha", SHA,
-        "--image", IMAGE, "--spec", MINIMAL, "--kubeconfig", str(kubeconfig), "--actor", "alice",
+        "up",
+        "--repo",
+        "acme/shop",
+        "--pr",
+        "7",
+        "--branch",
+        "feature/x",
+        "--sha",
+        SHA,
+        "--image",
+        IMAGE,
+        "--spec",
+        MINIMAL,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--actor",
+        "alice",
         *extra,
     )
     return result.code, result.stdout, result.stderr
@@ -63,20 +78,46 @@ def test_up_with_a_tag_instead_of_a_digest_is_refused_before_anything_runs(
     previewctl: Run, tmp_path: Path, unreachable_kubeconfig: Path
 ) -> None:
     result = previewctl(
-        "up", "--repo", "acme/shop", "--pr", "7", "--branch", "x", "--sha", SHA,
-        "--image", "ghcr.io/acme/shop:latest", "--spec", MINIMAL,
-        "--kubeconfig", str(unreachable_kubeconfig),
+        "up",
+        "--repo",
+        "acme/shop",
+        "--pr",
+        "7",
+        "--branch",
+        "x",
+        "--sha",
+        SHA,
+        "--image",
+        "ghcr.io/acme/shop:latest",
+        "--spec",
+        MINIMAL,
+        "--kubeconfig",
+        str(unreachable_kubeconfig),
     )
     assert result.code == 2
     assert "not pinned by digest" in result.stderr
     assert not (tmp_path / "state" / "pulumi").exists()
 
 
-def test_image_from_another_repository_is_refused(previewctl: Run, unreachable_kubeconfig: Path) -> None:
+def test_image_from_another_repository_is_refused(
+    previewctl: Run, unreachable_kubeconfig: Path
+) -> None:
     result = previewctl(
-        "up", "--repo", "acme/shop", "--pr", "7", "--branch", "x", "--sha", SHA,
-        "--image", "docker.io/evil/miner@sha256:" + "0" * 64, "--spec", MINIMAL,
-        "--kubeconfig", str(unreachable_kubeconfig),
+        "up",
+        "--repo",
+        "acme/shop",
+        "--pr",
+        "7",
+        "--branch",
+        "x",
+        "--sha",
+        SHA,
+        "--image",
+        "docker.io/evil/miner@sha256:" + "0" * 64,
+        "--spec",
+        MINIMAL,
+        "--kubeconfig",
+        str(unreachable_kubeconfig),
     )
     assert result.code == 2
     assert "differs from the spec's image.repository" in result.stderr
@@ -86,8 +127,21 @@ def test_missing_pulumi_cli_says_how_to_install_and_leaves_nothing(
     previewctl: Run, tmp_path: Path
 ) -> None:
     result = previewctl(
-        "render", "--repo", "acme/shop", "--pr", "1", "--branch", "x", "--sha", SHA,
-        "--image", IMAGE, "--spec", MINIMAL, "--out", str(tmp_path / "o"),
+        "render",
+        "--repo",
+        "acme/shop",
+        "--pr",
+        "1",
+        "--branch",
+        "x",
+        "--sha",
+        SHA,
+        "--image",
+        IMAGE,
+        "--spec",
+        MINIMAL,
+        "--out",
+        str(tmp_path / "o"),
         env={"PREVIEW_PULUMI_ROOT": str(tmp_path / "no-such-pulumi")},
     )
     assert result.code == 1

@@ -16,10 +16,26 @@ pytestmark = pytest.mark.engine
 EXAMPLES = REPO_ROOT / "examples"
 
 
-def render(previewctl: Run, spec: Path, out: Path, branch: str = "feature/login") -> dict[str, object]:
+def render(
+    previewctl: Run, spec: Path, out: Path, branch: str = "feature/login"
+) -> dict[str, object]:
     result = previewctl(
-        "render", "--repo", "acme/shop", "--pr", "42", "--branch", branch, "--sha", SHA,
-        "--image", IMAGE, "--spec", str(spec), "--out", str(out), "--json",
+        "render",
+        "--repo",
+        "acme/shop",
+        "--pr",
+        "42",
+        "--branch",
+        branch,
+        "--sha",
+        SHA,
+        "--image",
+        IMAGE,
+        "--spec",
+        str(spec),
+        "--out",
+        str(out),
+        "--json",
         env={"PREVIEW_APP_STRIPE_TEST_KEY": "sk_test_from_env"},
     )
     assert result.code == 0, result.stderr
@@ -73,10 +89,25 @@ def test_render_leaves_no_state_behind(previewctl: Run, tmp_path: Path) -> None:
     assert not (tmp_path / "state" / "pulumi").exists()
 
 
-def test_render_with_missing_secret_value_is_a_config_error(previewctl: Run, tmp_path: Path) -> None:
+def test_render_with_missing_secret_value_is_a_config_error(
+    previewctl: Run, tmp_path: Path
+) -> None:
     result = previewctl(
-        "render", "--repo", "acme/shop", "--pr", "1", "--branch", "x", "--sha", SHA,
-        "--image", IMAGE, "--spec", str(EXAMPLES / "full.yaml"), "--out", str(tmp_path / "o"),
+        "render",
+        "--repo",
+        "acme/shop",
+        "--pr",
+        "1",
+        "--branch",
+        "x",
+        "--sha",
+        SHA,
+        "--image",
+        IMAGE,
+        "--spec",
+        str(EXAMPLES / "full.yaml"),
+        "--out",
+        str(tmp_path / "o"),
     )
     assert result.code == 2
     assert "PREVIEW_APP_STRIPE_TEST_KEY" in result.stderr

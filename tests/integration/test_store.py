@@ -105,7 +105,7 @@ def test_filter_by_status_and_repository(store: Store) -> None:
 def test_namespace_cannot_be_shared_between_environments(store: Store) -> None:
     store.save(make_env(1))
     clash = make_env(1, repository="other/shop")
-    with pytest.raises(NamespaceTaken, match="naming.prefix"):
+    with pytest.raises(NamespaceTaken, match=r"naming\.prefix"):
         store.save(clash)
     assert store.get(clash.key) is None
 
@@ -126,7 +126,9 @@ def test_delete(store: Store) -> None:
 
 def test_operations_journal_records_who_what_and_timing(store: Store) -> None:
     key = EnvironmentKey("acme/shop", 42)
-    op = store.start_operation(key, OperationKind.UP, "octocat", T0, "a" * 40, "img@sha256:" + "c" * 64)
+    op = store.start_operation(
+        key, OperationKind.UP, "octocat", T0, "a" * 40, "img@sha256:" + "c" * 64
+    )
     assert op.result is OperationResult.RUNNING
     done = store.finish_operation(op, OperationResult.SUCCEEDED, T0 + timedelta(seconds=12))
     assert done.duration_s == 12
@@ -157,7 +159,10 @@ def test_audit_trail_is_append_only_and_filterable(store: Store) -> None:
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         store.start_operation(
-            EnvironmentKey("acme/shop", 1), OperationKind.UP, "x", datetime(2026, 1, 1)  # noqa: DTZ001
+            EnvironmentKey("acme/shop", 1),
+            OperationKind.UP,
+            "x",
+            datetime(2026, 1, 1),
         )
 
 

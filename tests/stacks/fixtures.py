@@ -49,6 +49,8 @@ FULL = StackSpec(
         cluster_issuer="letsencrypt-staging",
         controller_namespace="ingress-nginx",
     ),
-    database=DatabaseStackSpec(postgres_version="16", storage="2Gi", database="shop", extensions=("pgcrypto", "citext")),
+    database=DatabaseStackSpec(
+        postgres_version="16", storage="2Gi", database="shop", extensions=("pgcrypto", "citext")
+    ),
     quota=QuotaStackSpec(cpu="3", memory="6Gi", pods=30, storage="20Gi"),
 )

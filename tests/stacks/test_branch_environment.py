@@ -7,7 +7,6 @@ Every object is validated against the Kubernetes 1.33 OpenAPI schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
@@ -47,10 +46,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 @pytest.fixture
-def mocks() -> Iterator[RecordingMocks]:
+def mocks() -> RecordingMocks:
     recorder = RecordingMocks()
     pulumi.runtime.set_mocks(recorder, preview=False)
-    yield recorder
+    return recorder
 
 
 def build(spec: StackSpec, mocks: RecordingMocks) -> dict[str, dict[str, Any]]:
@@ -71,7 +70,9 @@ def build(spec: StackSpec, mocks: RecordingMocks) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("spec", [MINIMAL, FULL], ids=["minimal", "full"])
-def test_every_object_is_valid_for_the_kubernetes_schema(spec: StackSpec, mocks: RecordingMocks) -> None:
+def test_every_object_is_valid_for_the_kubernetes_schema(
+    spec: StackSpec, mocks: RecordingMocks
+) -> None:
     manifests = build(spec, mocks)
     assert manifests
     for key, manifest in manifests.items():
@@ -105,7 +106,9 @@ def test_full_graph_adds_database_and_secrets(mocks: RecordingMocks) -> None:
     } <= kinds
 
 
-def test_everything_lives_in_the_environment_namespace_with_its_labels(mocks: RecordingMocks) -> None:
+def test_everything_lives_in_the_environment_namespace_with_its_labels(
+    mocks: RecordingMocks,
+) -> None:
     for key, manifest in build(FULL, mocks).items():
         meta = manifest["metadata"]
         if not key.startswith("Namespace/"):
@@ -126,8 +129,14 @@ def test_app_runs_the_promoted_image_by_digest_with_database_url(mocks: Recordin
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == IMAGE
     env = {e["name"]: e for e in container["env"]}
-    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "db-credentials", "key": "url"}
-    assert env["STRIPE_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "app-secrets", "key": "STRIPE_KEY"}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "db-credentials",
+        "key": "url",
+    }
+    assert env["STRIPE_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "app-secrets",
+        "key": "STRIPE_KEY",
+    }
     assert env["LOG_LEVEL"]["value"] == "debug"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/ready"
@@ -135,7 +144,9 @@ def test_app_runs_the_promoted_image_by_digest_with_database_url(mocks: Recordin
     assert deployment["spec"]["replicas"] == 2
 
 
-def test_network_policy_denies_all_but_namespace_and_ingress_controller(mocks: RecordingMocks) -> None:
+def test_network_policy_denies_all_but_namespace_and_ingress_controller(
+    mocks: RecordingMocks,
+) -> None:
     policy = build(FULL, mocks)["NetworkPolicy/default-deny-ingress"]["spec"]
     assert policy["podSelector"] == {}
     assert policy["policyTypes"] == ["Ingress"]
@@ -155,14 +166,17 @@ def test_quota_and_limits_follow_the_spec(mocks: RecordingMocks) -> None:
     assert hard["services.loadbalancers"] == "0"
     [limit] = manifests["LimitRange/preview-limits"]["spec"]["limits"]
     assert limit["type"] == "Container"
-    assert limit["default"] and limit["defaultRequest"]
+    assert limit["default"] == {"cpu": "500m", "memory": "512Mi"}
+    assert limit["defaultRequest"] == {"cpu": "100m", "memory": "128Mi"}
 
 
 def test_secret_values_stay_secret_in_pulumi(mocks: RecordingMocks) -> None:
     build(FULL, mocks)
     secrets = {a.name: a.inputs for a in mocks.created if a.typ == "kubernetes:core/v1:Secret"}
     for inputs in secrets.values():
-        assert inputs["stringData"].get(SECRET_SIG) or inputs["stringData"]["password"].get(SECRET_SIG)
+        assert inputs["stringData"].get(SECRET_SIG) or inputs["stringData"]["password"].get(
+            SECRET_SIG
+        )
 
 
 def test_database_credentials_are_generated_into_a_secret(mocks: RecordingMocks) -> None:
@@ -176,7 +190,9 @@ def test_database_credentials_are_generated_into_a_secret(mocks: RecordingMocks)
     [container] = statefulset["template"]["spec"]["containers"]
     assert container["image"] == "postgres:16"
     assert container["readinessProbe"]["exec"]["command"][0] == "pg_isready"
-    assert statefulset["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {"storage": "2Gi"}
+    assert statefulset["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
+        "storage": "2Gi"
+    }
     init = manifests["ConfigMap/postgres-init"]["data"]["00-extensions.sql"]
     assert 'CREATE EXTENSION IF NOT EXISTS "citext";' in init
 
@@ -187,16 +203,17 @@ def test_ingress_routes_the_derived_host_with_tls(mocks: RecordingMocks) -> None
     assert spec["ingressClassName"] == "nginx"
     assert spec["rules"][0]["host"] == FULL.ingress.host
     assert spec["tls"] == [{"hosts": [FULL.ingress.host], "secretName": "app-tls"}]
-    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-staging"}
+    assert ingress["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt-staging"
+    }
 
 
 def test_database_needs_a_password(mocks: RecordingMocks) -> None:
+    @pulumi.runtime.test  # type: ignore[misc]
+    def run() -> None:
+        BranchEnvironment("env", FULL, db_password=None)
+
     with pytest.raises(ValueError, match="password"):
-
-        @pulumi.runtime.test  # type: ignore[misc]
-        def run() -> None:
-            BranchEnvironment("env", FULL, db_password=None)
-
         run()
 
 
