@@ -7,6 +7,7 @@ log line, a ``repr`` or ``--json`` output by accident.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -81,9 +82,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; raise ConfigError naming each bad variable."""
+    """Read settings from the environment (and ``PREVIEW_SETTINGS_FILE``, a dotenv file).
+
+    Real environment variables win over the file. Raises ConfigError naming
+    each bad variable.
+    """
+    settings_file = os.environ.get("PREVIEW_SETTINGS_FILE")
+    if settings_file and not Path(settings_file).is_file():
+        raise ConfigError(f"PREVIEW_SETTINGS_FILE: {settings_file} does not exist")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=settings_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

@@ -51,3 +51,21 @@ def test_app_auth_needs_both_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREVIEW_GITHUB_APP_ID", "123")
     with pytest.raises(ConfigError, match="PREVIEW_GITHUB_APP_PRIVATE_KEY"):
         load_settings()
+
+
+def test_settings_file_is_read_and_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "preview.env"
+    env_file.write_text("PREVIEW_INGRESS_NAMESPACE=traefik\nPREVIEW_KUBE_CONTEXT=from-file\n")
+    monkeypatch.setenv("PREVIEW_SETTINGS_FILE", str(env_file))
+    monkeypatch.setenv("PREVIEW_KUBE_CONTEXT", "from-env")
+    settings = load_settings()
+    assert settings.ingress_namespace == "traefik"
+    assert settings.kube_context == "from-env"
+
+
+def test_missing_settings_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PREVIEW_SETTINGS_FILE", str(tmp_path / "nope.env"))
+    with pytest.raises(ConfigError, match="PREVIEW_SETTINGS_FILE"):
+        load_settings()
