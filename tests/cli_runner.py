@@ -1,0 +1,51 @@
+"""Runs ``previewctl`` in a child process, as a user or CI job would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from stacks.toolchain import ToolchainMissing, locate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def toolchain_env() -> dict[str, str]:
+    """PREVIEW_PULUMI_* for the toolchain scripts/toolchain built; fails loudly if absent."""
+    try:
+        toolchain = locate(None, None)
+    except ToolchainMissing as exc:
+        pytest.fail(f"the Pulumi toolchain is missing; run scripts/toolchain first.\n{exc}")
+    env = {"PREVIEW_PULUMI_HOME": str(toolchain.home)}
+    if toolchain.root is not None:
+        env["PREVIEW_PULUMI_ROOT"] = str(toolchain.root)
+    return env
+
+
+def run_previewctl(
+    args: tuple[str, ...], cwd: Path, env: dict[str, str], timeout: float = 300
+) -> Result:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
+    full_env |= env | {"PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "envs.cli.main", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,63 @@
+"""A real control plane for the end-to-end tests (scripts/cluster).
+
+Built from Go modules and started once per session on loopback; the tests
+then run ``previewctl`` against it with the real Pulumi engine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tests.e2e.cluster_infra import ClusterInfra
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: Path
+    core: client.CoreV1Api
+    apps: client.AppsV1Api
+    networking: client.NetworkingV1Api
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    name = f"preview-e2e-{os.getpid()}"
+    log = tmp_path_factory.mktemp("cluster") / "cluster.log"
+    with log.open("w") as sink:
+        up = subprocess.run(
+            [str(REPO_ROOT / "scripts" / "cluster"), "up", name],
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
+    if up.returncode != 0:
+        pytest.fail(f"scripts/cluster up failed ({up.returncode}):\n{log.read_text()[-4000:]}")
+    kubeconfig = Path(up.stdout.strip().splitlines()[-1])
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    infra = ClusterInfra(str(kubeconfig)).start()
+    try:
+        yield Cluster(
+            kubeconfig=kubeconfig,
+            core=client.CoreV1Api(api),
+            apps=client.AppsV1Api(api),
+            networking=client.NetworkingV1Api(api),
+        )
+    finally:
+        infra.stop()
+        subprocess.run(
+            [str(REPO_ROOT / "scripts" / "cluster"), "down", name],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
