@@ -159,6 +159,19 @@ class Lifecycle:
         self._audit(actor, "down.succeeded", gone, {"reason": reason})
         return gone
 
+    def refresh(self, key: EnvironmentKey, actor: str) -> Environment:
+        """Bring the stack's state in line with the cluster (after manual edits or drift)."""
+        env = self.store.require(key)
+        op = self.store.start_operation(key, OperationKind.REFRESH, actor, self.clock(), env.head_sha)
+        try:
+            self.engine.refresh(env.stack)
+        except EngineError as exc:
+            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])
+            raise OperationFailed(f"refresh of {key} failed: {exc}") from exc
+        self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
+        self._audit(actor, "refresh.succeeded", env, {})
+        return env
+
     def status(self, key: EnvironmentKey) -> Environment:
         return self.store.require(key)
 

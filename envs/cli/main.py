@@ -216,6 +216,21 @@ def down(repository: str, pr_number: int, actor: str, as_json: bool) -> None:
 @cli.command()
 @repo_option
 @pr_option
+@click.option("--actor", default="cli", show_default=True)
+@json_option
+def refresh(repository: str, pr_number: int, actor: str, as_json: bool) -> None:
+    """Reconcile the environment's stack with what is in the cluster."""
+    lifecycle = _context().lifecycle(None if as_json else engine_line)
+    env = lifecycle.refresh(EnvironmentKey(repository, pr_number), actor)
+    if as_json:
+        emit_json(env.to_json())
+    else:
+        out.print(f"[green]refreshed[/green] {repository}#{pr_number}", markup=True)
+
+
+@cli.command()
+@repo_option
+@pr_option
 @click.option("--branch", required=True)
 @click.option("--sha", "head_sha", required=True, callback=_sha)
 @click.option("--image", required=True, help="<repository>@sha256:<digest>")

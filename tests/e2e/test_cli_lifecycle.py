@@ -120,6 +120,14 @@ def test_environment_lifecycle_against_a_real_api_server(cluster: Cluster, tmp_p
         ("up", "succeeded", SHA_1),
     ]
 
+    # Drift: someone scales the app by hand; refresh records what the cluster has.
+    cluster.apps.patch_namespaced_deployment_scale("app", NAMESPACE, {"spec": {"replicas": 0}})
+    code, out, err = previewctl(cluster, state, "refresh", *pr)
+    assert code == 0, err
+    code, out, err = up(cluster, state, SHA_2, IMAGE_2)
+    assert code == 0, err
+    assert cluster.apps.read_namespaced_deployment("app", NAMESPACE).spec.replicas == 1
+
     # Close: everything goes, nothing is left Terminating, the stack is removed.
     started = time.monotonic()
     code, out, err = previewctl(cluster, state, "down", *pr)

@@ -47,6 +47,12 @@ class RecordingEngine:
             raise EngineError(message)
         return StackOutputs(url=spec.url, namespace=spec.namespace, database_service="db:5432")
 
+    def refresh(self, stack: str) -> None:
+        self.calls.append(("refresh", stack))
+        if self.fail_next:
+            message, self.fail_next = self.fail_next, None
+            raise EngineError(message)
+
     def destroy(self, stack: str, remove: bool = True) -> bool:
         self.calls.append(("destroy", stack))
         if self.fail_next:
@@ -156,3 +162,16 @@ def test_recreated_after_destroy_gets_fresh_creation_time(lifecycle: Lifecycle) 
     lifecycle.down(first.key, "bot")
     again = lifecycle.up(request(), SPEC)
     assert again.created_at > first.created_at
+
+
+def test_refresh_is_journalled(lifecycle: Lifecycle, engine: RecordingEngine, store: Store) -> None:
+    env = lifecycle.up(request(), SPEC)
+    lifecycle.refresh(env.key, "ops")
+    engine.fail_next = "cluster unreachable"
+    with pytest.raises(OperationFailed, match="cluster unreachable"):
+        lifecycle.refresh(env.key, "ops")
+    kinds = [(o.kind, o.result) for o in store.operations()]
+    assert kinds[:2] == [
+        (OperationKind.REFRESH, OperationResult.FAILED),
+        (OperationKind.REFRESH, OperationResult.SUCCEEDED),
+    ]
