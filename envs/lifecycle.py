@@ -162,7 +162,8 @@ class Lifecycle:
     def refresh(self, key: EnvironmentKey, actor: str) -> Environment:
         """Bring the stack's state in line with the cluster (after manual edits or drift)."""
         env = self.store.require(key)
-        op = self.store.start_operation(key, OperationKind.REFRESH, actor, self.clock(), env.head_sha)
+        now = self.clock()
+        op = self.store.start_operation(key, OperationKind.REFRESH, actor, now, env.head_sha)
         try:
             self.engine.refresh(env.stack)
         except EngineError as exc:
