@@ -1,0 +1,173 @@
+"""Reading a schema from ``pg_catalog`` (tables, columns, keys, checks, enums, domains)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from seeders.schema import Category, Check, Column, ForeignKey, Schema, Table
+
+_SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
+
+TABLES = f"""
+SELECT c.oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::bigint AS rows
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN {_SYSTEM} AND n.nspname NOT LIKE 'pg_temp%'
+ORDER BY n.nspname, c.relname
+"""
+
+# Domains are resolved to their base type (one level is what schemas use).
+COLUMNS = f"""
+SELECT a.attrelid AS table_oid, a.attnum, a.attname AS name,
+       format_type(a.atttypid, a.atttypmod) AS type_name,
+       a.attnotnull OR COALESCE(t.typnotnull, false) AS not_null,
+       a.atthasdef AS has_default, a.attidentity <> '' AS identity,
+       a.attgenerated <> '' AS generated,
+       COALESCE(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr,
+       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod,
+       base.typname AS base_name, base.typtype AS base_kind, base.oid AS base_oid,
+       elem.typname AS elem_name, elem.typtype AS elem_kind, elem.oid AS elem_oid
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type elem ON elem.oid = base.typelem AND base.typcategory = 'A'
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN {_SYSTEM}
+ORDER BY a.attrelid, a.attnum
+"""
+
+ENUMS = "SELECT enumtypid AS oid, enumlabel AS label FROM pg_enum ORDER BY enumtypid, enumsortorder"
+
+CONSTRAINTS = f"""
+SELECT con.conrelid AS table_oid, con.conname AS name, con.contype AS kind, con.conkey AS keys,
+       con.confrelid AS ref_oid, con.confkey AS ref_keys, con.condeferrable AS deferrable,
+       pg_get_constraintdef(con.oid) AS definition
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype IN ('p', 'u', 'f', 'c') AND n.nspname NOT IN {_SYSTEM}
+ORDER BY con.conrelid, con.conname
+"""
+
+# Unique indexes that are not backing a constraint, on plain columns only.
+UNIQUE_INDEXES = f"""
+SELECT i.indrelid AS table_oid, i.indkey::int2[] AS keys
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indisunique AND NOT i.indisprimary AND i.indexprs IS NULL AND i.indpred IS NULL
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
+  AND n.nspname NOT IN {_SYSTEM}
+"""
+
+_CATEGORIES = {
+    "int2": Category.INTEGER, "int4": Category.INTEGER, "int8": Category.INTEGER,
+    "numeric": Category.NUMERIC, "money": Category.NUMERIC,
+    "float4": Category.FLOAT, "float8": Category.FLOAT,
+    "text": Category.TEXT, "varchar": Category.TEXT, "bpchar": Category.TEXT,
+    "citext": Category.TEXT, "name": Category.TEXT,
+    "bool": Category.BOOLEAN, "date": Category.DATE,
+    "timestamp": Category.TIMESTAMP, "timestamptz": Category.TIMESTAMPTZ,
+    "time": Category.TIME, "timetz": Category.TIME, "interval": Category.INTERVAL,
+    "uuid": Category.UUID, "json": Category.JSON, "jsonb": Category.JSON,
+    "bytea": Category.BYTEA, "inet": Category.INET, "cidr": Category.INET,
+}  # fmt: skip
+
+
+def _column(row: dict[str, Any], enums: dict[int, tuple[str, ...]]) -> Column:
+    is_array = row["elem_name"] is not None
+    name, kind, oid = (
+        (row["elem_name"], row["elem_kind"], row["elem_oid"])
+        if is_array
+        else (row["base_name"], row["base_kind"], row["base_oid"])
+    )
+    category = Category.ENUM if kind == "e" else _CATEGORIES.get(name, Category.OTHER)
+    typmod = row["typmod"]
+    max_length = typmod - 4 if name in {"varchar", "bpchar"} and typmod > 4 else None
+    precision = scale = None
+    if name == "numeric" and typmod > 4:
+        precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+    serial = row["default_expr"].startswith("nextval(")
+    return Column(
+        name=row["name"],
+        type_name=row["type_name"],
+        category=category,
+        nullable=not row["not_null"],
+        has_default=bool(row["has_default"]),
+        identity=bool(row["identity"]) or serial,
+        generated=bool(row["generated"]),
+        max_length=max_length,
+        numeric_precision=precision,
+        numeric_scale=scale,
+        is_array=is_array,
+        enum_values=enums.get(oid, ()) if category is Category.ENUM else (),
+    )
+
+
+def introspect(conn: psycopg.Connection[Any]) -> Schema:
+    """The schema of every user table visible on ``conn``."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        tables = cur.execute(TABLES).fetchall()
+        columns = cur.execute(COLUMNS).fetchall()
+        enum_rows = cur.execute(ENUMS).fetchall()
+        constraints = cur.execute(CONSTRAINTS).fetchall()
+        unique_indexes = cur.execute(UNIQUE_INDEXES).fetchall()
+
+    enums: dict[int, list[str]] = defaultdict(list)
+    for row in enum_rows:
+        enums[row["oid"]].append(row["label"])
+    frozen_enums = {oid: tuple(labels) for oid, labels in enums.items()}
+    names = {t["oid"]: f"{t['schema']}.{t['name']}" for t in tables}
+    by_table: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in columns:
+        by_table[row["table_oid"]].append(row)
+    attnames = {(r["table_oid"], r["attnum"]): r["name"] for r in columns}
+
+    def cols(oid: int, keys: list[int]) -> tuple[str, ...]:
+        return tuple(attnames[(oid, k)] for k in keys)
+
+    result = []
+    for t in tables:
+        oid = t["oid"]
+        primary: tuple[str, ...] = ()
+        unique: list[tuple[str, ...]] = []
+        fks: list[ForeignKey] = []
+        checks: list[Check] = []
+        for con in (c for c in constraints if c["table_oid"] == oid):
+            if con["kind"] == "p":
+                primary = cols(oid, con["keys"])
+            elif con["kind"] == "u":
+                unique.append(cols(oid, con["keys"]))
+            elif con["kind"] == "f" and con["ref_oid"] in names:
+                fks.append(
+                    ForeignKey(
+                        name=con["name"],
+                        columns=cols(oid, con["keys"]),
+                        ref_table=names[con["ref_oid"]],
+                        ref_columns=cols(con["ref_oid"], con["ref_keys"]),
+                        deferrable=bool(con["deferrable"]),
+                    )
+                )
+            elif con["kind"] == "c":
+                checks.append(Check(con["name"], con["definition"]))
+        unique += [cols(oid, list(i["keys"])) for i in unique_indexes if i["table_oid"] == oid]
+        result.append(
+            Table(
+                schema=t["schema"],
+                name=t["name"],
+                columns=tuple(_column(r, frozen_enums) for r in by_table[oid]),
+                primary_key=primary,
+                unique=tuple(unique),
+                foreign_keys=tuple(fks),
+                checks=tuple(checks),
+                estimated_rows=int(t["rows"]),
+            )
+        )
+    return Schema(tuple(result))

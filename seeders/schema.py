@@ -1,0 +1,105 @@
+"""A database schema as frozen data: what the seeders need to know, nothing more.
+
+Built by :mod:`seeders.introspect` from ``pg_catalog``; everything downstream
+(plans, generators, rules checks) is pure and works on these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    """What kind of value a column holds, after resolving domains and arrays."""
+
+    INTEGER = "integer"
+    NUMERIC = "numeric"
+    FLOAT = "float"
+    TEXT = "text"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    TIMESTAMPTZ = "timestamptz"
+    TIME = "time"
+    INTERVAL = "interval"
+    UUID = "uuid"
+    JSON = "json"
+    BYTEA = "bytea"
+    ENUM = "enum"
+    INET = "inet"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type_name: str  # as formatted by format_type(), e.g. "character varying(40)"
+    category: Category
+    nullable: bool
+    has_default: bool = False
+    identity: bool = False  # GENERATED ... AS IDENTITY or serial (nextval default)
+    generated: bool = False  # GENERATED ALWAYS AS (expr) STORED: never written
+    max_length: int | None = None
+    numeric_precision: int | None = None
+    numeric_scale: int | None = None
+    is_array: bool = False
+    enum_values: tuple[str, ...] = ()
+
+    @property
+    def writable(self) -> bool:
+        return not self.generated
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str  # qualified "schema.table"
+    ref_columns: tuple[str, ...]
+    deferrable: bool = False
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()  # unique constraints and unique indexes
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    checks: tuple[Check, ...] = ()
+    estimated_rows: int = 0
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.qualified} has no column {name!r}")
+
+    def is_unique(self, column: str) -> bool:
+        """True if this column alone must be unique (PK or single-column unique)."""
+        return (column,) == self.primary_key or (column,) in self.unique
+
+
+@dataclass(frozen=True)
+class Schema:
+    tables: tuple[Table, ...] = field(default_factory=tuple)
+
+    def table(self, qualified: str) -> Table:
+        for table in self.tables:
+            if table.qualified == qualified or (
+                table.schema == "public" and table.name == qualified
+            ):
+                return table
+        raise KeyError(f"no table {qualified!r}")

@@ -1,0 +1,276 @@
+"""Synthetic rows for a whole schema: keys first, then every column, in COPY text.
+
+Keys (primary keys and every column another table references) are planned
+for all tables before any other value, in foreign-key order; a foreign key
+then picks a *parent row* and copies that row's referenced columns, so
+composite keys stay consistent and every reference exists. Composite keys
+made only of foreign keys are drawn without replacement from the product of
+their parents, so they are unique by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from seeders.graph import load_order
+from seeders.schema import Category, Column, ForeignKey, Schema, Table
+from seeders.values import (
+    NULL,
+    CannotGenerate,
+    Values,
+    escape,
+    faker_pool,
+    generate,
+    is_faker_provider,
+    render_times,
+    with_nulls,
+)
+
+
+@dataclass(frozen=True)
+class ColumnOverride:
+    """From the seed config: a Faker provider name or a fixed set of values."""
+
+    provider: str | None = None
+    values: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    default_rows: int = 1000
+    rows: Mapping[str, int] = field(default_factory=dict)  # table → rows
+    scale: float = 1.0
+    seed: int = 0
+    overrides: Mapping[str, Mapping[str, ColumnOverride]] = field(default_factory=dict)
+
+    def rows_for(self, table: Table) -> int:
+        explicit = self.rows.get(table.qualified, self.rows.get(table.name))
+        base = self.default_rows if explicit is None else explicit
+        return max(0, round(base * self.scale))
+
+
+@dataclass
+class TablePlan:
+    table: Table
+    rows: int
+    keys: dict[str, Values] = field(default_factory=dict)  # column → values, planned first
+
+
+def _rng(seed: int, *parts: str) -> random.Random:
+    digest = hashlib.sha256("\0".join((str(seed), *parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _referenced_columns(schema: Schema) -> dict[str, set[str]]:
+    referenced: dict[str, set[str]] = {t.qualified: set() for t in schema.tables}
+    for table in schema.tables:
+        for fk in table.foreign_keys:
+            referenced.setdefault(fk.ref_table, set()).update(fk.ref_columns)
+    return referenced
+
+
+def _must_be_unique(table: Table, column: str) -> bool:
+    """Unique alone, or the first plain column of a multi-column unique set.
+
+    Making that one column unique makes the whole combination unique.
+    """
+    if table.is_unique(column):
+        return True
+    for columns in (*table.unique, table.primary_key):
+        plain = [c for c in columns if _fk_for(table, c) is None]
+        if len(columns) > 1 and plain and plain[0] == column:
+            return True
+    return False
+
+
+def _fk_for(table: Table, column: str) -> ForeignKey | None:
+    return next((fk for fk in table.foreign_keys if column in fk.columns), None)
+
+
+class SyntheticGenerator:
+    """Plans keys for a schema, then yields each table's rows in COPY chunks."""
+
+    def __init__(self, schema: Schema, config: SyntheticConfig) -> None:
+        self.schema = schema
+        self.config = config
+        self.order = load_order(schema)
+        self.plans: dict[str, TablePlan] = {}
+        referenced = _referenced_columns(schema)
+        for name in self.order.tables:
+            table = schema.table(name)
+            self._check_overrides(table)
+            plan = TablePlan(table, config.rows_for(table))
+            self.plans[name] = plan
+            self._plan_keys(plan, referenced[name])
+
+    # -- planning ----------------------------------------------------------------
+
+    def _check_overrides(self, table: Table) -> None:
+        for column, override in self.config.overrides.get(table.name, {}).items():
+            table.column(column)  # KeyError names the table and column
+            if override.provider and not is_faker_provider(override.provider):
+                raise CannotGenerate(
+                    f"{table.qualified}.{column}: {override.provider!r} is not a Faker provider"
+                )
+
+    def _plan_keys(self, plan: TablePlan, referenced: set[str]) -> None:
+        table = plan.table
+        key_columns = set(table.primary_key) | referenced
+        composite = len(table.primary_key) > 1
+        pk_fks = [fk for fk in table.foreign_keys if set(fk.columns) <= set(table.primary_key)]
+        pk_plain = [c for c in table.primary_key if _fk_for(table, c) is None]
+        if composite and pk_fks and not pk_plain:
+            self._plan_fk_combinations(plan, pk_fks)
+        for name in sorted(key_columns - set(plan.keys)):
+            column = table.column(name)
+            fk = _fk_for(table, name)
+            if fk is not None and fk.ref_table in self.plans and fk.ref_table != table.qualified:
+                continue  # filled from the parent row with the rest of the FK below
+            unique = _must_be_unique(table, name) or name in referenced or not composite
+            plan.keys[name] = generate(
+                column, plan.rows, self._column_rng(table, name), self.config.seed, unique
+            )
+        for fk in table.foreign_keys:
+            if set(fk.columns) & key_columns and not set(fk.columns) <= set(plan.keys):
+                self._fill_fk(plan, fk)
+
+    def _plan_fk_combinations(self, plan: TablePlan, fks: list[ForeignKey]) -> None:
+        """Unique parent combinations for a key made only of foreign keys."""
+        sizes = [self.plans[fk.ref_table].rows for fk in fks]
+        space = 1
+        for size in sizes:
+            space *= size
+        plan.rows = min(plan.rows, space)  # cannot have more distinct combinations than exist
+        rng = self._column_rng(plan.table, "+".join(fk.name for fk in fks))
+        picks = rng.sample(range(space), plan.rows) if space else []
+        for position, fk in enumerate(fks):
+            radix = 1
+            for size in sizes[position + 1 :]:
+                radix *= size
+            indices = [(p // radix) % sizes[position] for p in picks]
+            self._copy_parent(plan, fk, indices)
+
+    def _copy_parent(self, plan: TablePlan, fk: ForeignKey, indices: list[int]) -> None:
+        parent = self.plans[fk.ref_table]
+        for column, ref in zip(fk.columns, fk.ref_columns, strict=True):
+            source = parent.keys[ref]
+            plan.keys[column] = [source[i] for i in indices]
+
+    def _fill_fk(self, plan: TablePlan, fk: ForeignKey) -> None:
+        table = plan.table
+        rng = self._column_rng(table, fk.name)
+        if plan.rows == 0:
+            for column in fk.columns:
+                plan.keys[column] = []
+            return
+        if fk.ref_table == table.qualified:
+            self._fill_self_reference(plan, fk, rng)
+            return
+        parent = self.plans.get(fk.ref_table)
+        if parent is None or parent.rows == 0:
+            if all(table.column(c).nullable for c in fk.columns):
+                for column in fk.columns:
+                    plan.keys[column] = [NULL] * plan.rows
+                return
+            raise CannotGenerate(
+                f"{table.qualified}.{','.join(fk.columns)} must reference {fk.ref_table}, "
+                "which gets no rows; give it rows in the seed config"
+            )
+        missing = [ref for ref in fk.ref_columns if ref not in parent.keys]
+        if missing:  # a cycle edge whose parent is planned later: plan its keys now
+            self._plan_keys(parent, set(fk.ref_columns))
+        one_to_one = set(fk.columns) == set(table.primary_key) or tuple(fk.columns) in table.unique
+        if one_to_one:  # each parent at most once, or the key repeats
+            plan.rows = min(plan.rows, parent.rows)
+            indices = rng.sample(range(parent.rows), plan.rows)
+        else:
+            indices = [rng.randrange(parent.rows) for _ in range(plan.rows)]
+        self._copy_parent(plan, fk, indices)
+        if all(table.column(c).nullable for c in fk.columns):
+            nulls = with_nulls(["x"] * plan.rows, rng, 0.05)
+            for column in fk.columns:
+                plan.keys[column] = [
+                    NULL if m == NULL else v for v, m in zip(plan.keys[column], nulls, strict=True)
+                ]
+
+    def _fill_self_reference(self, plan: TablePlan, fk: ForeignKey, rng: random.Random) -> None:
+        """Rows point at earlier rows (a tree); the first row, or a nullable key, has none."""
+        own = [plan.keys[ref] for ref in fk.ref_columns]
+        nullable = all(plan.table.column(c).nullable for c in fk.columns)
+        for position, column in enumerate(fk.columns):
+            values: Values = []
+            for i in range(plan.rows):
+                if i == 0 or (nullable and rng.random() < 0.3):
+                    values.append(NULL if nullable else own[position][i])
+                else:
+                    values.append(own[position][rng.randrange(i)])
+            plan.keys[column] = values
+
+    def _column_rng(self, table: Table, column: str) -> random.Random:
+        return _rng(self.config.seed, table.qualified, column)
+
+    # -- rows ------------------------------------------------------------------
+
+    def columns(self, table: Table) -> list[Column]:
+        """Columns written by COPY (generated columns are computed by the server)."""
+        return [c for c in table.columns if c.writable]
+
+    def column_values(self, plan: TablePlan) -> list[Values]:
+        table = plan.table
+        n = plan.rows
+        out: dict[str, Values] = {}
+        for fk in table.foreign_keys:
+            if not set(fk.columns) <= set(plan.keys):
+                self._fill_fk(plan, fk)
+        overrides = self.config.overrides.get(table.name, {})
+        for column in self.columns(table):
+            if column.name in plan.keys:
+                out[column.name] = plan.keys[column.name]
+                continue
+            rng = self._column_rng(table, column.name)
+            override = overrides.get(column.name)
+            unique = _must_be_unique(table, column.name)
+            if override is not None and override.values is not None:
+                values = rng.choices([escape(v) for v in override.values], k=n)
+            elif override is not None and override.provider is not None:
+                pool = faker_pool(override.provider, self.config.seed)
+                values = rng.choices(pool, k=n)
+            else:
+                values = generate(column, n, rng, self.config.seed, unique)
+            if column.nullable and not unique:
+                values = with_nulls(values, rng)
+            out[column.name] = values
+        self._order_timestamps(table, out, plan)
+        return [out[c.name] for c in self.columns(table)]
+
+    def _order_timestamps(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:
+        """updated_at never precedes created_at (a CHECK real schemas carry)."""
+        names = {c.name: c for c in self.columns(table)}
+        created = next(
+            (names[n] for n in ("created_at", "created", "inserted_at") if n in names), None
+        )
+        if created is None or created.category not in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
+            return
+        rng = self._column_rng(table, "timestamps")
+        offsets = [rng.randrange(0, 2 * 365 * 86400) for _ in range(plan.rows)]
+        out[created.name] = render_times(offsets, created.category)
+        for later in ("updated_at", "modified_at", "changed_at"):
+            column = names.get(later)
+            if column is not None and column.category in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
+                shifted = [o + rng.randrange(0, 30 * 86400) for o in offsets]
+                out[later] = render_times(shifted, column.category)
+
+    def copy_chunks(self, table_name: str, chunk_rows: int = 20_000) -> Iterator[tuple[int, bytes]]:
+        """(rows, bytes) chunks of one table in COPY text format."""
+        plan = self.plans[table_name]
+        columns = self.column_values(plan)
+        if not columns:
+            return
+        for start in range(0, plan.rows, chunk_rows):
+            end = min(start + chunk_rows, plan.rows)
+            rows = zip(*(col[start:end] for col in columns), strict=True)
+            text = "\n".join("\t".join(row) for row in rows) + "\n"
+            yield end - start, text.encode()
