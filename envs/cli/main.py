@@ -21,6 +21,7 @@ from envs.cli.output import (
     err,
     out,
 )
+from envs.cli.seed import seed
 from envs.errors import ConfigError, ExitCode, PreviewError, exit_code
 from envs.images import PromotedImage
 from envs.lifecycle import UpRequest
@@ -310,6 +311,9 @@ def status(repository: str, pr_number: int, as_json: bool) -> None:
         emit_json(env.to_json() | {"operations": [op.to_json() for op in operations]})
     else:
         environment_detail(env, operations)
+
+
+cli.add_command(seed)
 
 
 def main(argv: list[str] | None = None) -> int:

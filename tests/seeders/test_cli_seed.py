@@ -1,0 +1,97 @@
+"""`previewctl seed synthetic|inspect` on a real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from envs.cli.main import main
+from seeders.pii import guess
+from seeders.schema import Category, Column
+
+
+def test_synthetic_with_a_recipe(
+    shop_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "seed: 3\nrows: 200\ntables:\n  warehouses: {rows: 4}\n"
+        "  customers:\n    rows: 300\n    columns:\n      country: {values: [DE, FR]}\n"
+    )
+    code = main(
+        ["seed", "synthetic", "--database-url", shop_url, "--config", str(recipe), "--json"]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"]["public.customers"] == 300
+    assert summary["rows"]["public.warehouses"] == 4
+    assert summary["seed"] == 3
+    with psycopg.connect(shop_url) as conn:
+        countries = {r[0] for r in conn.execute("SELECT DISTINCT country FROM customers")}
+    assert countries == {"DE", "FR"}
+
+
+def test_rows_flag_overrides_the_recipe(shop_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["seed", "synthetic", "--database-url", shop_url, "--rows", "25", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"]["public.orders"] == 25
+
+
+def test_unknown_table_in_recipe_is_a_config_error_before_writing(
+    shop: psycopg.Connection[Any], shop_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "tables:\n  custmers: {rows: 5}\n  orders:\n    columns:\n      nope: {values: [x]}\n"
+    )
+    assert main(["seed", "synthetic", "--database-url", shop_url, "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "tables.custmers: no such table" in err
+    assert "tables.orders.columns.nope: no such column" in err
+    row = shop.execute("SELECT count(*) FROM customers").fetchone()
+    assert row == (0,)
+
+
+def test_bad_provider_is_a_config_error(
+    shop_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "tables:\n  customers:\n    columns:\n      email: {provider: not_a_provider}\n"
+    )
+    assert main(["seed", "synthetic", "--database-url", shop_url, "--config", str(recipe)]) == 2
+    assert "not a Faker provider" in capsys.readouterr().err
+
+
+def test_unreachable_database_fails_without_printing_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://app:hunter2@127.0.0.1:1/app"
+    assert main(["seed", "synthetic", "--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect" in err
+    assert "hunter2" not in err
+
+
+def test_inspect_guesses_personal_data_and_writes_rules(
+    shop_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    assert main(["seed", "inspect", shop_url, "--rules-out", str(rules), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["public.customers"]["columns"]["email"]["pii"].startswith("email")
+    assert document["public.customers"]["columns"]["country"]["pii"] is None
+    parsed = yaml.safe_load(rules.read_text())
+    assert parsed["tables"]["public.customers"]["email"] == {"fake": "email"}
+    assert parsed["tables"]["public.customers"]["id"] == "keep"
+    assert parsed["tables"]["public.orders"]["shipping_address"] == {"fake": "street_address"}
+
+
+def test_pii_is_guessed_from_values_too() -> None:
+    column = Column("contact", "text", Category.TEXT, nullable=True)
+    assert guess(column, ["a@example.com", "b@example.org", "c@x.io"]) is not None
+    assert guess(column, ["red", "green"]) is None
