@@ -79,8 +79,13 @@ def load(
     columns_of: Callable[[Table], list[str]],
     chunks: ChunkSource,
     progress: Progress | None = None,
+    before_commit: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> LoadReport:
-    """Replace the contents of every table in ``order`` with the generated rows."""
+    """Replace the contents of every table in ``order`` with the given rows.
+
+    ``before_commit`` runs inside the transaction after everything is loaded;
+    raising there rolls the whole load back (the leak check uses this).
+    """
     tables = list(order)
     report = LoadReport()
     started = time.perf_counter()
@@ -119,5 +124,7 @@ def load(
                     _ident(owner), sql.Identifier(constraint), clause
                 )
             )
+        if before_commit is not None:
+            before_commit(conn)
     report.seconds = time.perf_counter() - started
     return report

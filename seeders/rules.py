@@ -1,0 +1,211 @@
+"""Anonymisation rules: a YAML file, per table and column, checked before any write.
+
+```yaml
+version: 1
+tables:
+  public.customers:
+    id: keep
+    email: {fake: email}
+    full_name: {fake: name}
+    phone: {mask: {keep_last: 2}}
+    birth_date: {date_shift: {max_days: 180}}
+    salary: {noise: 0.1}
+    api_token: hash
+    notes: "null"
+    country: {constant: XX}
+    login: {template: "user-{id}"}
+```
+
+Privacy by default: a column without a rule is not copied, and the run stops
+before writing anything and lists every such column. ``keep`` is explicit.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seeders.schema import Category, Column, Schema, Table
+from seeders.values import is_faker_provider
+
+KINDS = (
+    "keep",
+    "null",
+    "constant",
+    "mask",
+    "redact",
+    "fake",
+    "hash",
+    "date_shift",
+    "noise",
+    "template",
+)
+_TEXTUAL = (Category.TEXT, Category.OTHER)
+_NUMERIC = (Category.INTEGER, Category.NUMERIC, Category.FLOAT)
+_DATES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
+
+
+class RulesError(ValueError):
+    """Rules that cannot be applied; lists every problem at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    options: Mapping[str, Any]
+
+    @property
+    def transforms(self) -> bool:
+        """True if the original value must not reach the target."""
+        return self.kind != "keep"
+
+
+@dataclass(frozen=True)
+class Rules:
+    tables: Mapping[str, Mapping[str, Rule]]
+
+    def for_table(self, table: Table) -> Mapping[str, Rule]:
+        return self.tables.get(table.qualified) or self.tables.get(table.name) or {}
+
+
+def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
+    if isinstance(raw, str):
+        if raw in ("keep", "null", "redact", "hash"):
+            return Rule(raw, {})
+        problems.append(f"{where}: {raw!r} is not a rule; plain rules are keep, null, redact, hash")
+        return None
+    if isinstance(raw, dict) and len(raw) == 1:
+        kind, value = next(iter(raw.items()))
+        if kind not in KINDS:
+            problems.append(f"{where}: unknown rule {kind!r}; rules: {', '.join(KINDS)}")
+            return None
+        options: dict[str, Any]
+        if kind == "fake":
+            options = {"provider": value}
+        elif kind == "constant":
+            options = {"value": value}
+        elif kind == "noise":
+            options = {"ratio": value}
+        elif kind == "template":
+            options = {"template": value}
+        else:
+            options = dict(value or {})
+        return Rule(kind, options)
+    problems.append(f"{where}: expected a rule name or a one-key mapping such as {{fake: email}}")
+    return None
+
+
+def parse_rules(data: object, source: str = "rules") -> Rules:
+    problems: list[str] = []
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != 1
+        or not isinstance(data.get("tables"), dict)
+    ):
+        raise RulesError([f"{source}: expected 'version: 1' and a 'tables' mapping"])
+    tables: dict[str, dict[str, Rule]] = {}
+    for table, columns in data["tables"].items():
+        if not isinstance(columns, dict):
+            problems.append(f"{source}: tables.{table}: expected a mapping of column: rule")
+            continue
+        for column, raw in columns.items():
+            rule = _parse_rule(raw, f"{source}: tables.{table}.{column}", problems)
+            if rule is not None:
+                tables.setdefault(str(table), {})[str(column)] = rule
+    if problems:
+        raise RulesError(problems)
+    return Rules(tables)
+
+
+def load_rules(path: Path) -> Rules:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesError([f"{path}: {exc}"]) from None
+    return parse_rules(data, str(path))
+
+
+def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
+    where = f"{table.qualified}.{column.name}"
+    kind, category = rule.kind, column.category
+    if kind == "null" and not column.nullable:
+        return f"{where}: rule 'null' on a NOT NULL column"
+    if kind in ("mask", "redact", "fake", "template") and category not in _TEXTUAL:
+        return f"{where}: rule '{kind}' needs a text column, not {column.type_name}"
+    if kind == "fake" and not is_faker_provider(str(rule.options.get("provider"))):
+        return f"{where}: {rule.options.get('provider')!r} is not a Faker provider"
+    if kind == "hash" and category not in (*_TEXTUAL, Category.INTEGER, Category.UUID):
+        return f"{where}: rule 'hash' needs a text, integer or uuid column, not {column.type_name}"
+    if kind == "date_shift" and category not in _DATES:
+        return (
+            f"{where}: rule 'date_shift' needs a date or timestamp column, not {column.type_name}"
+        )
+    if kind == "noise" and category not in _NUMERIC:
+        return f"{where}: rule 'noise' needs a numeric column, not {column.type_name}"
+    if kind == "template":
+        fields = {f for _, f, _, _ in string.Formatter().parse(str(rule.options["template"])) if f}
+        unknown = fields - {c.name for c in table.columns}
+        if unknown:
+            return f"{where}: template refers to unknown column(s) {sorted(unknown)}"
+    if column.is_array and kind not in ("keep", "null", "constant"):
+        return f"{where}: arrays take keep, null or constant"
+    return None
+
+
+def check_rules(schema: Schema, rules: Rules) -> None:
+    """Every column has a compatible rule, every rule a column; else RulesError (all of them)."""
+    problems: list[str] = []
+    known = {t.qualified for t in schema.tables} | {t.name for t in schema.tables}
+    for name in rules.tables:
+        if name not in known:
+            problems.append(f"rules name table {name!r}, which the source does not have")
+    for table in schema.tables:
+        table_rules = rules.for_table(table)
+        for column_name in table_rules:
+            if column_name not in {c.name for c in table.columns}:
+                problems.append(f"{table.qualified}.{column_name}: no such column in the source")
+        for column in table.columns:
+            if column.generated:
+                continue
+            rule = table_rules.get(column.name)
+            if rule is None:
+                problems.append(
+                    f"{table.qualified}.{column.name}: no rule ({column.type_name}); "
+                    "add one, or 'keep' to copy it as is"
+                )
+                continue
+            problem = _check_rule(table, column, rule)
+            if problem:
+                problems.append(problem)
+    problems += _check_key_consistency(schema, rules)
+    if problems:
+        raise RulesError(problems)
+
+
+def _check_key_consistency(schema: Schema, rules: Rules) -> list[str]:
+    """A foreign key must be transformed exactly like the key it references, or joins break."""
+    problems = []
+    for table in schema.tables:
+        for fk in table.foreign_keys:
+            parent = schema.table(fk.ref_table)
+            for child_col, parent_col in zip(fk.columns, fk.ref_columns, strict=True):
+                child_rule = rules.for_table(table).get(child_col)
+                parent_rule = rules.for_table(parent).get(parent_col)
+                if child_rule and parent_rule and child_rule != parent_rule:
+                    child = f"{table.qualified}.{child_col}"
+                    parent_name = f"{parent.qualified}.{parent_col}"
+                    kinds = f"{child_rule.kind} and {parent_rule.kind}"
+                    problems.append(
+                        f"{child} references {parent_name}: give both the same rule "
+                        f"(they have {kinds}) so pseudonymised keys still join"
+                    )
+    return problems

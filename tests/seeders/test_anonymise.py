@@ -1,0 +1,206 @@
+"""Anonymised copies: privacy by default, determinism, joins kept, leaks caught."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from seeders.anonymise import Anonymiser, LeakDetected
+from seeders.rules import Rules, RulesError, parse_rules
+from tests.pg_server import PgServer
+from tests.seeders.conftest import SHOP_SQL
+
+SALT = b"test-salt"
+RULES: dict[str, Any] = {
+    "version": 1,
+    "tables": {
+        "customers": {
+            "id": "keep", "email": {"fake": "email"}, "full_name": {"fake": "name"},
+            "phone": {"mask": {"keep_last": 2}}, "country": "keep", "referred_by": "keep",
+            "tags": "keep", "profile": "null", "created_at": {"date_shift": {"max_days": 10}},
+            "updated_at": {"date_shift": {"max_days": 10}},
+        },
+        "warehouses": {"code": "hash", "city": "keep"},
+        "products": {
+            "id": "keep", "sku": "keep", "name": "keep",
+            "price": {"noise": 0.1}, "weight_kg": "keep",
+        },
+        "stock": {"warehouse_code": "hash", "product_id": "keep", "quantity": "keep"},
+        "orders": {
+            "id": "keep", "customer_id": "keep", "status": "keep", "placed_on": "keep",
+            "shipping_address": {"template": "{id} Example Street"}, "last_shipment_id": "keep",
+        },
+        "shipments": {
+            "id": "keep", "order_id": "keep", "warehouse_code": "hash", "product_id": "keep",
+            "tracking": "hash",
+        },
+        "order_lines": {
+            "order_id": "keep", "line_no": "keep", "product_id": "keep", "quantity": "keep",
+        },
+    },
+}  # fmt: skip
+
+SOURCE_ROWS = """
+INSERT INTO customers (email, full_name, phone, country, tags, profile, created_at, updated_at)
+SELECT 'real.person' || g || '@corp.example', 'Realname Person' || g, '+49 30 1234' || g, 'DE',
+       '{vip}', '{"ssn": "123"}', now() - g * interval '1 day', now()
+FROM generate_series(1, 200) g;
+UPDATE customers SET referred_by = id - 1 WHERE id > 1;
+INSERT INTO warehouses VALUES ('BER-' || 1, 'Berlin'), ('HAM-' || 2, 'Hamburg');
+INSERT INTO products (sku, name, price)
+SELECT 'SKU' || g, 'Product ' || g, g * 1.5 FROM generate_series(1, 20) g;
+INSERT INTO stock SELECT w.code, p.id, 10 FROM warehouses w CROSS JOIN products p;
+INSERT INTO orders (customer_id, status, placed_on, shipping_address)
+SELECT 1 + g % 200, 'paid', current_date, 'Secretstrasse ' || g || ', Berlin'
+FROM generate_series(1, 300) g;
+INSERT INTO shipments (order_id, warehouse_code, product_id, tracking)
+SELECT o.id, 'BER-1', 1 + o.id % 20, gen_random_uuid() FROM orders o;
+UPDATE orders o SET last_shipment_id = s.id FROM shipments s WHERE s.order_id = o.id;
+INSERT INTO order_lines SELECT o.id, 1, 1 + o.id % 20, 2 FROM orders o;
+"""
+
+
+@pytest.fixture
+def source(pg_server: PgServer, shop_url: str) -> str:
+    with psycopg.connect(shop_url, autocommit=True) as conn:
+        conn.execute(SOURCE_ROWS.encode())
+    return shop_url
+
+
+@pytest.fixture
+def target(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
+    url = pg_server.create_database(f"target_{request.node.name[:40].lower()}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SHOP_SQL.encode())
+    return url
+
+
+@pytest.fixture
+def connections(source: str, target: str) -> Iterator[tuple[Any, Any, Any]]:
+    with (
+        psycopg.connect(source, autocommit=True) as src,
+        psycopg.connect(target, autocommit=True) as dst,
+        psycopg.connect(target, autocommit=True) as scratch,
+    ):
+        yield src, dst, scratch
+
+
+def run(connections: tuple[Any, Any, Any], rules: Rules, salt: bytes = SALT) -> Any:
+    return Anonymiser(*connections, rules, salt).run()
+
+
+def rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query.encode()).fetchall()
+
+
+def test_copies_every_table_and_transforms_personal_data(
+    connections: Any, source: str, target: str
+) -> None:
+    report = run(connections, parse_rules(RULES))
+    assert report.rows["public.customers"] == 200
+    assert report.rows["public.orders"] == 300
+    assert report.leak_hits == {}
+    assert report.digests > 0
+    emails = [r[0] for r in rows(target, "SELECT email FROM customers")]
+    assert all("corp.example" not in e for e in emails)
+    assert len(set(emails)) == 200, "unique column stays unique"
+    # '+49 30 12341' with keep_last: 2
+    assert rows(target, "SELECT phone FROM customers WHERE id = 1") == [("*" * 10 + "41",)]
+    assert rows(target, "SELECT count(*) FROM customers WHERE profile IS NOT NULL") == [(0,)]
+    assert rows(target, "SELECT shipping_address FROM orders WHERE id = 7") == [
+        ("7 Example Street",)
+    ]
+
+
+def test_pseudonymised_keys_still_join(connections: Any, target: str) -> None:
+    run(connections, parse_rules(RULES))
+    orphans = rows(
+        target,
+        "SELECT count(*) FROM shipments s LEFT JOIN stock k ON (k.warehouse_code, k.product_id)"
+        " = (s.warehouse_code, s.product_id) WHERE k.product_id IS NULL",
+    )
+    assert orphans == [(0,)]
+    codes = {r[0] for r in rows(target, "SELECT code FROM warehouses")}
+    assert codes.isdisjoint({"BER-1", "HAM-2"})
+
+
+def test_same_salt_same_output_other_salt_other_output(
+    connections: Any, pg_server: PgServer, target: str
+) -> None:
+    run(connections, parse_rules(RULES))
+    first = rows(target, "SELECT id, email, full_name, created_at FROM customers ORDER BY id")
+    run(connections, parse_rules(RULES))
+    assert (
+        rows(target, "SELECT id, email, full_name, created_at FROM customers ORDER BY id") == first
+    )
+    run(connections, parse_rules(RULES), salt=b"other")
+    assert (
+        rows(target, "SELECT id, email, full_name, created_at FROM customers ORDER BY id") != first
+    )
+
+
+def test_unruled_columns_are_refused_before_writing(connections: Any, target: str) -> None:
+    rules = parse_rules(RULES | {"tables": RULES["tables"] | {"orders": {"id": "keep"}}})
+    with pytest.raises(RulesError) as info:
+        run(connections, rules)
+    problems = "\n".join(info.value.problems)
+    for column in ("customer_id", "status", "placed_on", "shipping_address", "last_shipment_id"):
+        assert f"public.orders.{column}: no rule" in problems
+    assert rows(target, "SELECT count(*) FROM customers") == [(0,)]
+
+
+def test_rule_type_mismatch_and_null_on_not_null_are_refused(connections: Any) -> None:
+    tables = RULES["tables"] | {
+        "products": RULES["tables"]["products"] | {"price": {"fake": "name"}, "name": "null"},
+    }
+    with pytest.raises(RulesError) as info:
+        run(connections, parse_rules(RULES | {"tables": tables}))
+    problems = "\n".join(info.value.problems)
+    assert "public.products.price: rule 'fake' needs a text column" in problems
+    assert "public.products.name: rule 'null' on a NOT NULL column" in problems
+
+
+def test_fk_and_key_must_share_a_rule(connections: Any) -> None:
+    tables = RULES["tables"] | {"stock": RULES["tables"]["stock"] | {"warehouse_code": "keep"}}
+    with pytest.raises(RulesError, match="give both the same rule"):
+        run(connections, parse_rules(RULES | {"tables": tables}))
+
+
+def test_leak_check_catches_pii_a_rule_forgot(connections: Any, source: str, target: str) -> None:
+    # Plant customers' e-mail addresses in a column whose rule keeps it.
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE products SET name = (SELECT email FROM customers WHERE id = products.id)"
+        )
+    run_rules = parse_rules(RULES)
+    with pytest.raises(LeakDetected) as info:
+        run(connections, run_rules)
+    assert info.value.hits == {"public.products.name": 20}
+    assert rows(target, "SELECT count(*) FROM products") == [(0,)], "rolled back"
+
+
+def test_cli_refuses_a_missing_salt_and_runs_with_one(
+    source: str, target: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import json
+
+    import yaml
+
+    from envs.cli.main import main
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(RULES))
+    args = ["seed", "anonymise", "--source", source, "--target", target, "--rules", str(rules)]
+    monkeypatch.delenv("PREVIEW_ANONYMISE_SALT", raising=False)
+    assert main(args) == 2
+    assert "PREVIEW_ANONYMISE_SALT" in capsys.readouterr().err
+    monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"]["public.customers"] == 200
+    assert summary["leak_check"]["hits"] == {}
