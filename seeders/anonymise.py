@@ -1,25 +1,25 @@
-"""Anonymised copies: source ``COPY TO`` → transform → target ``COPY FROM``, streaming.
+"""Anonymised copies: source ``COPY TO`` → target ``COPY FROM``, streaming.
 
 The source is read in one read-only REPEATABLE READ transaction (a
-consistent snapshot, safe on a replica). Rows flow in fixed-size batches, so
-memory stays flat however large a table is. The target is loaded by
-:func:`seeders.loader.load` (atomic; foreign keys validated once).
+consistent snapshot, safe on a replica). Every rule is an SQL expression the
+source evaluates while it streams (:mod:`seeders.transform`), so the client
+only moves bytes, in batches: memory stays flat however large a table is.
+The target is loaded by :func:`seeders.loader.load` (atomic; foreign keys
+validated once).
 
-Leak check: while streaming, the MD5 of every original value of an
-identifying column (fake, hash, mask, redact, template, constant, null; six
-characters or longer) goes to a scratch table in the target through a
-second connection. Before the load commits, every text-like column of the
-target is searched for those digests; any hit fails the run and rolls the
-load back, so no original value is ever committed.
+Leak check: for every identifying column (fake, hash, mask, redact,
+template, constant, null) the source also streams the MD5 of each original
+value of six characters or more into a scratch table in the target. Before
+the load commits, every text-like column of the target is searched for
+those digests; any hit fails the run and rolls the load back, so no
+original value is ever committed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from seeders.introspect import introspect
 from seeders.loader import Progress, load
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Schema, Table
-from seeders.transform import Keyed, Transform, build, unescape
+from seeders.transform import Keyed, Macs, expression
 
 BATCH_ROWS = 5000
 MIN_LEAK_LENGTH = 6
@@ -69,57 +69,37 @@ class AnonymiseReport:
 
 @dataclass(frozen=True)
 class TablePipeline:
-    """How one table's rows are rewritten: column order and per-column transforms."""
+    """The two queries that read one table: anonymised rows, and leak-check digests."""
 
     table: Table
     columns: tuple[str, ...]
-    transforms: tuple[tuple[int, Transform], ...]  # non-template, by position
-    templates: tuple[tuple[int, Transform], ...]
-    identifying: tuple[int, ...]  # positions whose originals feed the leak check
-    needs_originals: bool  # some transform is keyed by another column's original value
-
-    def rewrite(self, line: str, digests: set[str]) -> str:
-        fields = line.split("\t")
-        for position in self.identifying:
-            original = fields[position]
-            if original != "\\N" and len(original) >= MIN_LEAK_LENGTH:
-                digests.add(hashlib.md5(unescape(original).encode()).hexdigest())
-        if self.transforms or self.templates:
-            originals = fields[:]
-            by_name = (
-                dict(zip(self.columns, originals, strict=True)) if self.needs_originals else {}
-            )
-            for position, transform in self.transforms:
-                fields[position] = transform(originals[position], by_name)
-            if self.templates:
-                row = dict(zip(self.columns, fields, strict=True))
-                for position, transform in self.templates:
-                    fields[position] = transform(originals[position], row)
-        return "\t".join(fields)
+    select: sql.Composed  # COPY (SELECT <expressions> FROM table) TO STDOUT
+    digests: sql.Composed | None  # COPY (SELECT md5(original) ...) TO STDOUT
 
 
 def _pipeline(table: Table, rules: Rules, keyed: Keyed) -> TablePipeline:
     table_rules = rules.for_table(table)
     columns = tuple(c.name for c in table.columns if c.writable)
-    transforms: list[tuple[int, Transform]] = []
-    templates: list[tuple[int, Transform]] = []
-    identifying: list[int] = []
-    row_key = table.primary_key[0] if len(table.primary_key) == 1 else None
-    needs_originals = False
-    for position, name in enumerate(columns):
-        column = table.column(name)
-        rule = table_rules[name]
-        if rule.kind == "date_shift":
-            needs_originals = needs_originals or bool(rule.options.get("by", row_key))
-        transform = build(column, rule, keyed, table.is_unique(name), row_key)
-        if transform is None:
-            continue
-        (templates if rule.kind == "template" else transforms).append((position, transform))
-        if rule.kind in IDENTIFYING:
-            identifying.append(position)
-    return TablePipeline(
-        table, columns, tuple(transforms), tuple(templates), tuple(identifying), needs_originals
+    outputs: dict[str, sql.Composable] = {}
+    macs = Macs(keyed)
+    templates = [n for n in columns if table_rules[n].kind == "template"]
+    for name in (*[n for n in columns if n not in templates], *templates):
+        outputs[name] = expression(table, table.column(name), table_rules[name], macs, outputs)
+    source = sql.Identifier(table.schema, table.name)
+    select = sql.SQL("COPY (SELECT {} FROM {}{}) TO STDOUT").format(
+        sql.SQL(", ").join(outputs[n] for n in columns), source, macs.joins()
     )
+    identifying = [n for n in columns if table_rules[n].kind in IDENTIFYING]
+    digests = None
+    if identifying:
+        parts = [
+            sql.SQL("SELECT md5({c}::text) FROM {t} WHERE length({c}::text) >= {n}").format(
+                c=sql.Identifier(n), t=source, n=sql.Literal(MIN_LEAK_LENGTH)
+            )
+            for n in identifying
+        ]
+        digests = sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(" UNION ALL ").join(parts))
+    return TablePipeline(table, columns, select, digests)
 
 
 def check_target(source: Schema, target: Schema) -> None:
@@ -159,33 +139,36 @@ class Anonymiser:
         self.target_schema = introspect(target)
         check_rules(self.source_schema, rules)
         check_target(self.source_schema, self.target_schema)
-        keyed = Keyed(salt)
+        keyed = Keyed.from_salt(salt)
         self.pipelines = {
             t.qualified: _pipeline(t, rules, keyed) for t in self.source_schema.tables
         }
         self.order = load_order(self.source_schema)
 
-    def _stream(
-        self, name: str, digests_out: Callable[[set[str]], None]
-    ) -> Iterator[tuple[int, bytes]]:
-        pipeline = self.pipelines[name]
-        query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in pipeline.columns),
-            sql.Identifier(pipeline.table.schema, pipeline.table.name),
-        )
-        batch: list[str] = []
-        digests: set[str] = set()
+    def _stream(self, query: sql.Composed) -> Iterator[tuple[int, bytes]]:
+        """Rows of one COPY TO, passed through in batches of BATCH_ROWS."""
+        batch: list[bytes] = []
         with self.source.cursor() as cur, cur.copy(query) as copy:
             for data in copy:
-                batch.append(pipeline.rewrite(bytes(data).decode().rstrip("\n"), digests))
+                batch.append(bytes(data))
                 if len(batch) >= BATCH_ROWS:
-                    yield len(batch), ("\n".join(batch) + "\n").encode()
+                    yield len(batch), b"".join(batch)
                     batch = []
-                    digests_out(digests)
-                    digests = set()
         if batch:
-            yield len(batch), ("\n".join(batch) + "\n").encode()
-        digests_out(digests)
+            yield len(batch), b"".join(batch)
+
+    def _send_digests(self, leak_table: str) -> int:
+        """Stream every table's leak-check digests into the scratch table."""
+        sent = 0
+        target = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(leak_table))
+        with self.scratch.cursor() as cur, cur.copy(target) as into:
+            for pipeline in self.pipelines.values():
+                if pipeline.digests is None:
+                    continue
+                for rows, chunk in self._stream(pipeline.digests):
+                    into.write(chunk)
+                    sent += rows
+        return sent
 
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
         report = AnonymiseReport()
@@ -197,35 +180,23 @@ class Anonymiser:
         )
         started = time.perf_counter()
         try:
-            with ExitStack() as stack:
-                scratch_cur = stack.enter_context(self.scratch.cursor())
-                leak_copy = stack.enter_context(
-                    scratch_cur.copy(
-                        sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(leak_table))
-                    )
+
+            def verify(conn: psycopg.Connection[Any]) -> None:
+                report.digests = self._send_digests(leak_table)
+                report.leak_hits = self._leak_hits(conn, leak_table)
+                if report.leak_hits:
+                    raise LeakDetected(report.leak_hits)
+
+            with self.source.transaction():
+                loaded = load(
+                    self.target,
+                    self.target_schema,
+                    self.order.tables,
+                    lambda t: list(self.pipelines[t.qualified].columns),
+                    lambda name: self._stream(self.pipelines[name].select),
+                    progress,
+                    before_commit=verify,
                 )
-
-                def send_digests(digests: set[str]) -> None:
-                    if digests:
-                        leak_copy.write(("\n".join(digests) + "\n").encode())
-                        report.digests += len(digests)
-
-                def verify(conn: psycopg.Connection[Any]) -> None:
-                    stack.close()  # finish the digest COPY so this transaction can see it
-                    report.leak_hits = self._leak_hits(conn, leak_table)
-                    if report.leak_hits:
-                        raise LeakDetected(report.leak_hits)
-
-                with self.source.transaction():
-                    loaded = load(
-                        self.target,
-                        self.target_schema,
-                        self.order.tables,
-                        lambda t: list(self.pipelines[t.qualified].columns),
-                        lambda name: self._stream(name, send_digests),
-                        progress,
-                        before_commit=verify,
-                    )
             report.rows = loaded.rows
         finally:
             self.scratch.execute(

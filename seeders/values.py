@@ -35,9 +35,28 @@ class CannotGenerate(ValueError):
 
 def escape(text: str) -> str:
     """COPY text-format escaping (backslash, tab, newline, carriage return)."""
-    if not any(c in text for c in "\\\t\n\r"):
+    if "\\" not in text and "\t" not in text and "\n" not in text and "\r" not in text:
         return text
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+_UNESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+
+
+def unescape(text: str) -> str:
+    """Inverse of :func:`escape`."""
+    if "\\" not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        pair = text[i : i + 2]
+        if pair in _UNESCAPES:
+            out.append(_UNESCAPES[pair])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 @cache
