@@ -122,7 +122,9 @@ def measure(size: int, port: int) -> dict[str, Any]:
         conn.execute("VACUUM ANALYZE people")
     command = [sys.executable, __file__, "--child"]
     command += [f"{base}/anon_source", f"{base}/anon_target", str(size)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    out = subprocess.run(command, check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"child for {size} rows failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
