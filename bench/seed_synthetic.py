@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seeders.introspect import introspect
 from seeders.loader import load
-from seeders.synthetic import SyntheticConfig, SyntheticGenerator
+from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
 from tests.pg_server import running_server
 
 SHOP_SQL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sql" / "shop.sql"
@@ -37,12 +37,7 @@ SHOP_SQL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sql" / 
 
 def ours(conn: psycopg.Connection[Any], config: SyntheticConfig) -> tuple[int, float]:
     started = time.perf_counter()
-    schema = introspect(conn)
-    generator = SyntheticGenerator(schema, config)
-    report = load(
-        conn, schema, generator.order.tables,
-        lambda t: [c.name for c in generator.columns(t)], generator.copy_chunks,
-    )  # fmt: skip
+    report = seed_database(conn, SyntheticGenerator(introspect(conn), config))
     return report.total_rows, time.perf_counter() - started
 
 

@@ -18,6 +18,7 @@ from envs.model import (
     Environment,
     EnvironmentKey,
     EnvironmentStatus,
+    Operation,
     OperationKind,
     OperationResult,
 )
@@ -110,15 +111,7 @@ class Lifecycle:
         try:
             outputs = self.engine.up(names.stack, stack_spec)
         except EngineError as exc:
-            failed = env.with_changes(
-                status=EnvironmentStatus.FAILED,
-                last_error=str(exc)[-2000:],
-                updated_at=self.clock(),
-            )
-            self.store.save(failed)
-            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])
-            self._audit(request.actor, "up.failed", failed, {"error": str(exc)[-500:]})
-            raise OperationFailed(f"up of {request.key} failed: {exc}") from exc
+            raise self._failed(env, op, request.actor, exc, {}) from exc
         ready = env.with_changes(
             status=EnvironmentStatus.READY,
             url=outputs.url,
@@ -144,15 +137,7 @@ class Lifecycle:
         try:
             self.engine.destroy(env.stack, remove=True)
         except EngineError as exc:
-            failed = destroying.with_changes(
-                status=EnvironmentStatus.FAILED,
-                last_error=str(exc)[-2000:],
-                updated_at=self.clock(),
-            )
-            self.store.save(failed)
-            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])
-            self._audit(actor, "down.failed", failed, {"reason": reason, "error": str(exc)[-500:]})
-            raise OperationFailed(f"down of {key} failed: {exc}") from exc
+            raise self._failed(destroying, op, actor, exc, {"reason": reason}) from exc
         gone = destroying.with_changes(status=EnvironmentStatus.DESTROYED, updated_at=self.clock())
         self.store.save(gone)
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
@@ -175,6 +160,28 @@ class Lifecycle:
 
     def status(self, key: EnvironmentKey) -> Environment:
         return self.store.require(key)
+
+    def _failed(
+        self,
+        env: Environment,
+        op: Operation,
+        actor: str,
+        error: EngineError,
+        detail: dict[str, object],
+    ) -> OperationFailed:
+        """Record a failed operation (environment, journal, audit); return the error to raise.
+
+        The environment is left FAILED with the engine's reason, so a retry (or
+        gc) knows where it stands.
+        """
+        message = str(error)[-2000:]
+        failed = env.with_changes(
+            status=EnvironmentStatus.FAILED, last_error=message, updated_at=self.clock()
+        )
+        self.store.save(failed)
+        self.store.finish_operation(op, OperationResult.FAILED, self.clock(), message)
+        self._audit(actor, f"{op.kind.value}.failed", failed, {**detail, "error": message[-500:]})
+        return OperationFailed(f"{op.kind.value} of {env.key} failed: {error}")
 
     def _audit(self, actor: str, action: str, env: Environment, detail: dict[str, object]) -> None:
         self.store.audit(

@@ -14,8 +14,12 @@ import hashlib
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
 
 from seeders.graph import load_order
+from seeders.loader import LoadReport, Progress, load
 from seeders.schema import Category, Column, ForeignKey, Schema, Table
 from seeders.values import (
     NULL,
@@ -274,3 +278,19 @@ class SyntheticGenerator:
             rows = zip(*(col[start:end] for col in columns), strict=True)
             text = "\n".join("\t".join(row) for row in rows) + "\n"
             yield end - start, text.encode()
+
+
+def seed_database(
+    conn: psycopg.Connection[Any],
+    generator: SyntheticGenerator,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Replace every table's rows with the generator's (one transaction, see loader)."""
+    return load(
+        conn,
+        generator.schema,
+        generator.order.tables,
+        lambda table: [c.name for c in generator.columns(table)],
+        generator.copy_chunks,
+        progress,
+    )

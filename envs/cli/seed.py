@@ -26,12 +26,11 @@ from envs.cli.output import emit_json, err, out
 from envs.errors import ConfigError, OperationFailed
 from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch
 from seeders.introspect import introspect
-from seeders.loader import load
 from seeders.pii import guess
 from seeders.recipe import Recipe, RecipeError, load_recipe
 from seeders.rules import RulesError, load_rules
 from seeders.schema import Schema
-from seeders.synthetic import SyntheticGenerator
+from seeders.synthetic import SyntheticGenerator, seed_database
 from seeders.values import CannotGenerate
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
@@ -95,13 +94,8 @@ def synthetic(
         with _progress(as_json) as progress:
             tasks = {name: progress.add_task(name, total=totals[name]) for name in totals}
             try:
-                report = load(
-                    conn,
-                    schema,
-                    generator.order.tables,
-                    lambda t: [c.name for c in generator.columns(t)],
-                    generator.copy_chunks,
-                    lambda table, n: progress.advance(tasks[table], n),
+                report = seed_database(
+                    conn, generator, lambda table, n: progress.advance(tasks[table], n)
                 )
             except psycopg.Error as exc:
                 raise OperationFailed(

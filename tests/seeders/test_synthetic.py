@@ -10,8 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seeders.introspect import introspect
-from seeders.loader import load
-from seeders.synthetic import ColumnOverride, SyntheticConfig, SyntheticGenerator
+from seeders.synthetic import (
+    ColumnOverride,
+    SyntheticConfig,
+    SyntheticGenerator,
+    seed_database,
+)
 
 ORPHANS = {
     "orders.customer_id": """
@@ -31,13 +35,7 @@ ORPHANS = {
 
 
 def seed(conn: psycopg.Connection[Any], config: SyntheticConfig) -> dict[str, int]:
-    schema = introspect(conn)
-    generator = SyntheticGenerator(schema, config)
-    report = load(
-        conn, schema, generator.order.tables,
-        lambda t: [c.name for c in generator.columns(t)], generator.copy_chunks,
-    )  # fmt: skip
-    return report.rows
+    return seed_database(conn, SyntheticGenerator(introspect(conn), config)).rows
 
 
 def count(conn: psycopg.Connection[Any], query: str) -> int:
