@@ -8,15 +8,19 @@ The target is loaded by :func:`seeders.loader.load` (atomic; foreign keys
 validated once).
 
 Leak check: for every identifying column (fake, hash, mask, redact,
-template, constant, null) the source also streams the MD5 of each original
-value of six characters or more into a scratch table in the target. Before
-the load commits, every text-like column of the target is searched for
-those digests; any hit fails the run and rolls the load back, so no
-original value is ever committed.
+template, constant, null) the source also streams a keyed 64-bit
+fingerprint (``hashtextextended`` under a seed derived from the salt, so the
+scratch data says nothing without it) of each original value of six
+characters or more into a scratch table in the target. Before the load
+commits, every text-like column of the target is searched for those
+fingerprints; any hit fails the run and rolls the load back, so no original
+value is ever committed. A 64-bit fingerprint can collide by chance with
+odds of about n²/2⁶⁵: a false alarm, never a missed leak.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -74,10 +78,15 @@ class TablePipeline:
     table: Table
     columns: tuple[str, ...]
     select: sql.Composed  # COPY (SELECT <expressions> FROM table) TO STDOUT
-    digests: sql.Composed | None  # COPY (SELECT md5(original) ...) TO STDOUT
+    digests: sql.Composed | None  # COPY (SELECT fingerprint(original) ...) TO STDOUT
 
 
-def _pipeline(table: Table, rules: Rules, keyed: Keyed) -> TablePipeline:
+def fingerprint(value: sql.Composable, seed: int) -> sql.Composable:
+    """Keyed 64-bit fingerprint of a value's text, identical in source and target."""
+    return sql.SQL("hashtextextended(({})::text, {})").format(value, sql.Literal(seed))
+
+
+def _pipeline(table: Table, rules: Rules, keyed: Keyed, seed: int) -> TablePipeline:
     table_rules = rules.for_table(table)
     columns = tuple(c.name for c in table.columns if c.writable)
     outputs: dict[str, sql.Composable] = {}
@@ -93,8 +102,11 @@ def _pipeline(table: Table, rules: Rules, keyed: Keyed) -> TablePipeline:
     digests = None
     if identifying:
         parts = [
-            sql.SQL("SELECT md5({c}::text) FROM {t} WHERE length({c}::text) >= {n}").format(
-                c=sql.Identifier(n), t=source, n=sql.Literal(MIN_LEAK_LENGTH)
+            sql.SQL("SELECT {f} FROM {t} WHERE length({c}::text) >= {n}").format(
+                f=fingerprint(sql.Identifier(n), seed),
+                c=sql.Identifier(n),
+                t=source,
+                n=sql.Literal(MIN_LEAK_LENGTH),
             )
             for n in identifying
         ]
@@ -140,8 +152,10 @@ class Anonymiser:
         check_rules(self.source_schema, rules)
         check_target(self.source_schema, self.target_schema)
         keyed = Keyed.from_salt(salt)
+        digest = hashlib.sha256(b"preview-envs leak check\0" + salt).digest()
+        self.seed = int.from_bytes(digest[:8], "big", signed=True)
         self.pipelines = {
-            t.qualified: _pipeline(t, rules, keyed) for t in self.source_schema.tables
+            t.qualified: _pipeline(t, rules, keyed, self.seed) for t in self.source_schema.tables
         }
         self.order = load_order(self.source_schema)
 
@@ -174,7 +188,7 @@ class Anonymiser:
         report = AnonymiseReport()
         leak_table = f"preview_leak_check_{secrets.token_hex(4)}"
         self.scratch.execute(
-            sql.SQL("CREATE UNLOGGED TABLE {} (digest text NOT NULL)").format(
+            sql.SQL("CREATE UNLOGGED TABLE {} (digest bigint NOT NULL)").format(
                 sql.Identifier(leak_table)
             )
         )
@@ -213,11 +227,9 @@ class Anonymiser:
                 if column.category not in _SEARCHED and not column.is_array:
                     continue
                 row = conn.execute(
-                    sql.SQL(
-                        "SELECT count(*) FROM {} t WHERE md5(t.{}::text) IN (SELECT digest FROM {})"
-                    ).format(
+                    sql.SQL("SELECT count(*) FROM {} t WHERE {} IN (SELECT digest FROM {})").format(
                         sql.Identifier(table.schema, table.name),
-                        sql.Identifier(column.name),
+                        fingerprint(sql.SQL("t.{}").format(sql.Identifier(column.name)), self.seed),
                         sql.Identifier(leak_table),
                     )
                 ).fetchone()
