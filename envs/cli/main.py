@@ -6,12 +6,14 @@ import json
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.markup import escape
 
+from envs.cleanup import collect
 from envs.cli.context import Context
 from envs.cli.output import (
     emit_json,
@@ -22,7 +24,8 @@ from envs.cli.output import (
     out,
 )
 from envs.cli.seed import seed
-from envs.errors import ConfigError, ExitCode, PreviewError, exit_code
+from envs.clock import system_clock
+from envs.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
 from envs.images import PromotedImage
 from envs.lifecycle import UpRequest
 from envs.model import EnvironmentKey, EnvironmentStatus
@@ -31,6 +34,7 @@ from envs.settings import load_settings
 from envs.spec import json_schema
 from envs.spec_loading import SpecInvalid, load_spec
 from envs.stack_plan import plan_stack, resolve_secret_env
+from stacks.cluster import Cluster
 from stacks.toolchain import ToolchainMissing
 
 _REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
@@ -311,6 +315,46 @@ def status(repository: str, pr_number: int, as_json: bool) -> None:
         emit_json(env.to_json() | {"operations": [op.to_json() for op in operations]})
     else:
         environment_detail(env, operations)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option(
+    "--grace-minutes",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Spare namespaces and half-finished downs younger than this (one may be running).",
+)
+@json_option
+def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
+    """Remove what the webhooks missed: expired, half-destroyed and orphaned environments."""
+    ctx = _context()
+    s = ctx.settings
+    lifecycle = ctx.lifecycle(None if as_json else engine_line)
+    cluster = Cluster(s.kubeconfig, s.kube_context)
+    grace = timedelta(minutes=grace_minutes)
+    report = collect(lifecycle, cluster, system_clock, dry_run, grace=grace)
+    if as_json:
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "planned": [a.describe() for a in report.planned],
+                "done": [a.describe() for a in report.done],
+                "failed": report.failed,
+            }
+        )
+    else:
+        verb = "would" if dry_run else "did"
+        for action in report.planned:
+            marker = "failed" if action.describe() in report.failed else verb
+            out.print(f"{marker}: {action.describe()}", markup=False)
+        if not report.planned:
+            out.print("nothing to clean up")
+    if report.failed:
+        raise OperationFailed(
+            "gc could not finish: " + "; ".join(f"{k}: {v}" for k, v in report.failed.items())
+        )
 
 
 cli.add_command(seed)

@@ -1,0 +1,73 @@
+"""The cleanup cron: gather the inventory, plan (envs.gc), act, report.
+
+Keeps going after a failed action (one stuck stack must not shield the
+rest) and reports every failure; the next run retries what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from envs.clock import Clock
+from envs.errors import PreviewError
+from envs.gc import GRACE, ActionKind, ClusterNamespace, GcAction, Inventory, plan
+from envs.lifecycle import Lifecycle
+from envs.model import EnvironmentKey, OperationKind
+from stacks.cluster import Cluster
+from stacks.engine import EngineError
+
+
+@dataclass
+class GcReport:
+    planned: list[GcAction] = field(default_factory=list)
+    done: list[GcAction] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # action description → error
+
+
+def inventory(
+    lifecycle: Lifecycle,
+    cluster: Cluster,
+    open_prs: Mapping[str, frozenset[int]] | None = None,
+) -> Inventory:
+    environments = tuple(lifecycle.store.environments())
+    last: dict[EnvironmentKey, OperationKind] = {}
+    for op in reversed(lifecycle.store.operations(limit=10_000)):
+        last[EnvironmentKey(op.repository, op.pr_number)] = op.kind
+    return Inventory(
+        environments=environments,
+        stacks=frozenset(lifecycle.engine.stack_names()),
+        namespaces=tuple(
+            ClusterNamespace(ns.name, ns.created_at, ns.terminating) for ns in cluster.namespaces()
+        ),
+        last_operations=last,
+        open_prs=open_prs,
+    )
+
+
+def collect(
+    lifecycle: Lifecycle,
+    cluster: Cluster,
+    clock: Clock,
+    dry_run: bool = False,
+    open_prs: Mapping[str, frozenset[int]] | None = None,
+    grace: timedelta = GRACE,
+) -> GcReport:
+    report = GcReport(planned=plan(inventory(lifecycle, cluster, open_prs), clock(), grace))
+    if dry_run:
+        return report
+    for action in report.planned:
+        try:
+            if action.kind is ActionKind.DOWN and action.key is not None:
+                lifecycle.down(action.key, "gc", action.reason.value)
+            elif action.kind is ActionKind.DESTROY_STACK:
+                lifecycle.engine.destroy(action.target, remove=True)
+            elif action.kind is ActionKind.DELETE_NAMESPACE:
+                cluster.delete_namespace(action.target)
+            report.done.append(action)
+            detail = {"target": action.target, "reason": action.reason.value}
+            lifecycle.store.audit("gc", f"gc.{action.kind.value}", clock(), action.key, detail)
+        except (PreviewError, EngineError, OSError) as exc:
+            report.failed[action.describe()] = str(exc)[-500:]
+    return report
