@@ -1,0 +1,110 @@
+"""`previewctl gc` removes every kind of debris, created for real in the local cluster."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.store import open_store
+from tests.cli_runner import REPO_ROOT, run_previewctl, toolchain_env
+from tests.e2e.conftest import Cluster
+
+pytestmark = pytest.mark.e2e
+SPEC = str(REPO_ROOT / "examples" / "minimal.yaml")
+IMAGE = "ghcr.io/acme/shop@sha256:" + "5e" * 32
+
+
+def previewctl(cluster: Cluster, state: Path, *args: str) -> tuple[int, str, str]:
+    env = toolchain_env() | {
+        "PREVIEW_STATE_DIR": str(state),
+        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
+    }
+    result = run_previewctl(args, state.parent, env, timeout=900)
+    return result.code, result.stdout, result.stderr
+
+
+def up(cluster: Cluster, state: Path, pr: int) -> None:
+    code, _, err = previewctl(
+        cluster, state, "up", "--repo", "acme/shop", "--pr", str(pr), "--branch", "debris",
+        "--sha", f"{pr:040d}", "--image", IMAGE, "--spec", SPEC,
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def exists(cluster: Cluster, namespace: str) -> bool:
+    """True while the namespace exists and is not being deleted."""
+    try:
+        ns = cluster.core.read_namespace(namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return bool(ns.status.phase != "Terminating")
+
+
+def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    up(cluster, state, 51)  # will expire
+    up(cluster, state, 52)  # will lose its record: an orphan stack
+    cluster.core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name="pr-99-orphan", labels={"app.kubernetes.io/managed-by": "preview-envs"}
+            )
+        )
+    )
+    store = open_store(f"sqlite:///{state}/state.db")
+    expired = store.require(EnvironmentKey("acme/shop", 51))
+    store.save(expired.with_changes(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    store.delete(EnvironmentKey("acme/shop", 52))
+    # A down that crashed after its stack was removed, before the record was updated.
+    half = expired.with_changes(
+        pr_number=53, namespace="pr-53-debris", stack="pr-53-debris",
+        status=EnvironmentStatus.DESTROYING, updated_at=datetime.now(UTC) - timedelta(hours=1),
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )  # fmt: skip
+    store.save(half)
+    store.close()
+
+    code, out, err = previewctl(cluster, state, "gc", "--dry-run", "--grace-minutes", "0", "--json")
+    assert code == 0, err
+    planned = json.loads(out)["planned"]
+    assert sorted(planned) == sorted(
+        [
+            "down pr-51-debris (acme/shop#51): expired",
+            "down pr-53-debris (acme/shop#53): half-destroyed",
+            "destroy-stack pr-52-debris: orphan-stack",
+            "delete-namespace pr-99-orphan: orphan-namespace",
+        ]
+    )
+    assert exists(cluster, "pr-51-debris"), "dry run changes nothing"
+    assert exists(cluster, "pr-99-orphan")
+
+    code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert sorted(report["done"]) == sorted(planned)
+    assert report["failed"] == {}
+    for namespace in ("pr-51-debris", "pr-52-debris", "pr-99-orphan"):
+        assert not exists(cluster, namespace), namespace
+    store = open_store(f"sqlite:///{state}/state.db")
+    assert store.require(EnvironmentKey("acme/shop", 51)).status is EnvironmentStatus.DESTROYED
+    assert store.require(EnvironmentKey("acme/shop", 53)).status is EnvironmentStatus.DESTROYED
+    assert {e.action for e in store.audit_entries()} >= {
+        "gc.down",
+        "gc.destroy-stack",
+        "gc.delete-namespace",
+    }
+    store.close()
+
+    code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["planned"] == [], "a second run finds nothing"
