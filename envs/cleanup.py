@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from envs.clock import Clock
 from envs.errors import PreviewError
 from envs.gc import GRACE, ActionKind, ClusterNamespace, GcAction, Inventory, plan
 from envs.lifecycle import Lifecycle
-from envs.model import EnvironmentKey, OperationKind
+from envs.model import EnvironmentKey, OperationKind, OperationResult
 from stacks.cluster import Cluster
 from stacks.engine import EngineError
 
@@ -33,11 +33,18 @@ def inventory(
 ) -> Inventory:
     environments = tuple(lifecycle.store.environments())
     last: dict[EnvironmentKey, OperationKind] = {}
-    for op in reversed(lifecycle.store.operations(limit=10_000)):
-        last[EnvironmentKey(op.repository, op.pr_number)] = op.kind
+    unfinished: dict[EnvironmentKey, datetime] = {}
+    for op in reversed(lifecycle.store.operations(limit=10_000)):  # oldest first
+        key = EnvironmentKey(op.repository, op.pr_number)
+        last[key] = op.kind
+        if op.result is OperationResult.RUNNING:
+            unfinished.setdefault(key, op.started_at)
+    summaries = lifecycle.engine.stack_summaries()
     return Inventory(
         environments=environments,
-        stacks=frozenset(lifecycle.engine.stack_names()),
+        stacks=frozenset(s.name for s in summaries),
+        locked_stacks=frozenset(s.name for s in summaries if s.update_in_progress),
+        unfinished=unfinished,
         namespaces=tuple(
             ClusterNamespace(ns.name, ns.created_at, ns.terminating) for ns in cluster.namespaces()
         ),
@@ -59,7 +66,9 @@ def collect(
         return report
     for action in report.planned:
         try:
-            if action.kind is ActionKind.DOWN and action.key is not None:
+            if action.kind is ActionKind.CANCEL_LOCK:
+                _cancel(lifecycle, action, clock)
+            elif action.kind is ActionKind.DOWN and action.key is not None:
                 lifecycle.down(action.key, "gc", action.reason.value)
             elif action.kind is ActionKind.DESTROY_STACK:
                 lifecycle.engine.destroy(action.target, remove=True)
@@ -71,3 +80,22 @@ def collect(
         except (PreviewError, EngineError, OSError) as exc:
             report.failed[action.describe()] = str(exc)[-500:]
     return report
+
+
+def _cancel(lifecycle: Lifecycle, action: GcAction, clock: Clock) -> None:
+    """Release the lock and close the journal entries of the operation that died."""
+    try:
+        lifecycle.engine.cancel(action.target)
+    except EngineError as exc:
+        if "no update" not in str(exc).lower() and "not locked" not in str(exc).lower():
+            raise
+    if action.key is None:
+        return
+    for op in lifecycle.store.operations(action.key.repository, action.key.pr_number):
+        if op.result is OperationResult.RUNNING:
+            lifecycle.store.finish_operation(
+                op,
+                OperationResult.FAILED,
+                clock(),
+                "abandoned: the process died; gc released its lock",
+            )

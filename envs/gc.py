@@ -22,9 +22,11 @@ class TeardownReason(StrEnum):
     HALF_DESTROYED = "half-destroyed"  # a down that failed or crashed midway
     ORPHAN_STACK = "orphan-stack"  # a stack with no live environment record
     ORPHAN_NAMESPACE = "orphan-namespace"  # labelled ours, no record and no stack
+    LOCKED_STACK = "locked-stack"  # an update that crashed and left the stack locked
 
 
 class ActionKind(StrEnum):
+    CANCEL_LOCK = "cancel-lock"  # release a crashed update's lock (runs before the rest)
     DOWN = "down"  # lifecycle down: destroy stack, remove it, mark destroyed
     DESTROY_STACK = "destroy-stack"  # engine destroy + remove, no record to update
     DELETE_NAMESPACE = "delete-namespace"  # plain namespace delete
@@ -44,6 +46,10 @@ class Inventory:
     namespaces: tuple[ClusterNamespace, ...]
     # Kind of the latest journalled operation per environment.
     last_operations: Mapping[EnvironmentKey, OperationKind] = field(default_factory=dict)
+    # Stacks the backend reports with an update in progress.
+    locked_stacks: frozenset[str] = frozenset()
+    # Start of the oldest journalled operation still marked running, per environment.
+    unfinished: Mapping[EnvironmentKey, datetime] = field(default_factory=dict)
     # Open PR numbers per repository, or None when GitHub was not asked.
     open_prs: Mapping[str, frozenset[int]] | None = None
 
@@ -69,6 +75,7 @@ def plan(inventory: Inventory, now: datetime, grace: timedelta = GRACE) -> list[
     """Every removal that reconciles store, backend and cluster, in a stable order."""
     actions: list[GcAction] = []
     live = [e for e in inventory.environments if e.status.is_live]
+    actions += _locks(inventory, live, now, grace)
     for env in live:
         reason = _teardown_reason(env, inventory, now, grace)
         if reason is not None:
@@ -84,6 +91,34 @@ def plan(inventory: Inventory, now: datetime, grace: timedelta = GRACE) -> list[
                 GcAction(ActionKind.DELETE_NAMESPACE, ns.name, TeardownReason.ORPHAN_NAMESPACE)
             )
     return actions
+
+
+def _locks(
+    inventory: Inventory, live: list[Environment], now: datetime, grace: timedelta
+) -> list[GcAction]:
+    """Locks left by crashed updates.
+
+    Our lifecycle journals an operation before the engine runs and finishes
+    it after, so an operation still "running" past the grace period means
+    its process died, and its stack may be locked (backends that report
+    locks are believed too). A recent one may be running: it is spared.
+    """
+    by_stack = {e.stack: e for e in live}
+    crashed = {key for key, started in inventory.unfinished.items() if now - started >= grace}
+    stacks = {e.stack for e in live if e.key in crashed}
+    for stack in inventory.locked_stacks:
+        env = by_stack.get(stack)
+        if env is None or env.key not in inventory.unfinished or env.key in crashed:
+            stacks.add(stack)
+    return [
+        GcAction(
+            ActionKind.CANCEL_LOCK,
+            stack,
+            TeardownReason.LOCKED_STACK,
+            by_stack[stack].key if stack in by_stack else None,
+        )
+        for stack in sorted(stacks)
+    ]
 
 
 def _teardown_reason(

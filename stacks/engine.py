@@ -230,14 +230,19 @@ class Engine:
         stack = self._stack(stack_name, _empty_program)
         return StackOutputs.from_map(self._run("reading outputs", stack.outputs))
 
-    def stack_names(self) -> list[str]:
-        def action() -> list[str]:
+    def stack_summaries(self) -> list[auto.StackSummary]:
+        """Every stack of the project in the backend, with its lock state."""
+
+        def action() -> list[auto.StackSummary]:
             workspace = auto.LocalWorkspace(
                 **vars(self._workspace_options(self.settings.backend_url))
             )
-            return [summary.name for summary in workspace.list_stacks(include_all=True)]
+            return workspace.list_stacks(include_all=True)
 
         return self._run("listing stacks", action)  # type: ignore[no-any-return]
+
+    def stack_names(self) -> list[str]:
+        return [summary.name for summary in self.stack_summaries()]
 
     def stack_exists(self, stack_name: str) -> bool:
         return stack_name in self.stack_names()

@@ -116,3 +116,15 @@ def test_github_is_asked_once_per_repository() -> None:
         env(4, EnvironmentStatus.DESTROYED, repository="x/y"),
     ]
     assert repositories(envs) == ["acme/blog", "acme/shop"]
+
+
+def test_crashed_update_lock_is_cancelled_first() -> None:
+    crashed = env(1, EnvironmentStatus.PROVISIONING)
+    running = env(2, EnvironmentStatus.PROVISIONING)
+    unfinished = {crashed.key: NOW - HOUR, running.key: NOW - timedelta(minutes=1)}
+    locked = frozenset({"pr-2-b", "pr-9-x"})
+    actions = plan(inventory(crashed, running, locked_stacks=locked, unfinished=unfinished), NOW)
+    assert [(a.kind, a.target) for a in actions][:2] == [
+        (ActionKind.CANCEL_LOCK, "pr-1-b"),
+        (ActionKind.CANCEL_LOCK, "pr-9-x"),
+    ], "an operation that started recently may still be running: its lock is spared"
