@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.cli_runner import run_previewctl, toolchain_env
 from tests.e2e.cluster_infra import ClusterInfra
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +62,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             timeout=300,
             check=False,
         )
+
+
+def previewctl(cluster: Cluster, state: Path, *args: str) -> tuple[int, str, str]:
+    """Run previewctl against the local cluster with its state in ``state``."""
+    env = toolchain_env() | {
+        "PREVIEW_STATE_DIR": str(state),
+        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
+    }
+    result = run_previewctl(args, state.parent, env, timeout=900)
+    return result.code, result.stdout, result.stderr

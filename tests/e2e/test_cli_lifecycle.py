@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from kubernetes.client.rest import ApiException
 
-from tests.cli_runner import REPO_ROOT, run_previewctl, toolchain_env
-from tests.e2e.conftest import Cluster
+from tests.cli_runner import REPO_ROOT
+from tests.e2e.conftest import Cluster, previewctl
 
 pytestmark = pytest.mark.e2e
 
@@ -23,15 +23,6 @@ SHA_1, SHA_2 = "1" * 40, "2" * 40
 IMAGE_1 = "ghcr.io/acme/shop@sha256:" + "1a" * 32
 IMAGE_2 = "ghcr.io/acme/shop@sha256:" + "2b" * 32
 NAMESPACE = "pr-42-feature-login"
-
-
-def previewctl(cluster: Cluster, state: Path, *args: str) -> tuple[int, str, str]:
-    env = toolchain_env() | {
-        "PREVIEW_STATE_DIR": str(state),
-        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
-    }
-    result = run_previewctl(args, state.parent, env, timeout=900)
-    return result.code, result.stdout, result.stderr
 
 
 def up(cluster: Cluster, state: Path, sha: str, image: str) -> tuple[int, str, str]:

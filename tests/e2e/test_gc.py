@@ -12,21 +12,12 @@ from kubernetes.client.exceptions import ApiException
 
 from envs.model import EnvironmentKey, EnvironmentStatus
 from envs.store import open_store
-from tests.cli_runner import REPO_ROOT, run_previewctl, toolchain_env
-from tests.e2e.conftest import Cluster
+from tests.cli_runner import REPO_ROOT
+from tests.e2e.conftest import Cluster, previewctl
 
 pytestmark = pytest.mark.e2e
 SPEC = str(REPO_ROOT / "examples" / "minimal.yaml")
 IMAGE = "ghcr.io/acme/shop@sha256:" + "5e" * 32
-
-
-def previewctl(cluster: Cluster, state: Path, *args: str) -> tuple[int, str, str]:
-    env = toolchain_env() | {
-        "PREVIEW_STATE_DIR": str(state),
-        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
-    }
-    result = run_previewctl(args, state.parent, env, timeout=900)
-    return result.code, result.stdout, result.stderr
 
 
 def up(cluster: Cluster, state: Path, pr: int) -> None:
