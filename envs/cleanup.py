@@ -46,7 +46,8 @@ def inventory(
         locked_stacks=frozenset(s.name for s in summaries if s.update_in_progress),
         unfinished=unfinished,
         namespaces=tuple(
-            ClusterNamespace(ns.name, ns.created_at, ns.terminating) for ns in cluster.namespaces()
+            ClusterNamespace(ns.name, ns.created_at, ns.terminating, ns.deleting_since)
+            for ns in cluster.namespaces()
         ),
         last_operations=last,
         open_prs=open_prs,
@@ -74,6 +75,8 @@ def collect(
                 lifecycle.engine.destroy(action.target, remove=True)
             elif action.kind is ActionKind.DELETE_NAMESPACE:
                 cluster.delete_namespace(action.target)
+            elif action.kind is ActionKind.RELEASE_FINALIZERS:
+                cluster.release_finalizers(action.target)
             report.done.append(action)
             detail = {"target": action.target, "reason": action.reason.value}
             lifecycle.store.audit("gc", f"gc.{action.kind.value}", clock(), action.key, detail)

@@ -23,6 +23,7 @@ class TeardownReason(StrEnum):
     ORPHAN_STACK = "orphan-stack"  # a stack with no live environment record
     ORPHAN_NAMESPACE = "orphan-namespace"  # labelled ours, no record and no stack
     LOCKED_STACK = "locked-stack"  # an update that crashed and left the stack locked
+    STUCK_TERMINATING = "stuck-terminating"  # deleted long ago, held by finalizers
 
 
 class ActionKind(StrEnum):
@@ -30,6 +31,7 @@ class ActionKind(StrEnum):
     DOWN = "down"  # lifecycle down: destroy stack, remove it, mark destroyed
     DESTROY_STACK = "destroy-stack"  # engine destroy + remove, no record to update
     DELETE_NAMESPACE = "delete-namespace"  # plain namespace delete
+    RELEASE_FINALIZERS = "release-finalizers"  # clear finalizers left inside a namespace
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class ClusterNamespace:
     name: str
     created_at: datetime
     terminating: bool = False
+    deleting_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,11 @@ def plan(inventory: Inventory, now: datetime, grace: timedelta = GRACE) -> list[
         if orphan and not ns.terminating and now - ns.created_at >= grace:
             actions.append(
                 GcAction(ActionKind.DELETE_NAMESPACE, ns.name, TeardownReason.ORPHAN_NAMESPACE)
+            )
+        stuck_since = ns.deleting_since if ns.terminating else None
+        if stuck_since is not None and now - stuck_since >= grace:
+            actions.append(
+                GcAction(ActionKind.RELEASE_FINALIZERS, ns.name, TeardownReason.STUCK_TERMINATING)
             )
     return actions
 

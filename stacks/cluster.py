@@ -6,8 +6,10 @@ it reads namespaces carrying our managed-by label and deletes orphans.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -20,6 +22,7 @@ class NamespaceInfo:
     name: str
     created_at: datetime
     terminating: bool
+    deleting_since: datetime | None
 
 
 class Cluster:
@@ -35,6 +38,8 @@ class Cluster:
                 config_file=kubeconfig, context=context
             )
         self._core = client.CoreV1Api(api)
+        self._apps = client.AppsV1Api(api)
+        self._networking = client.NetworkingV1Api(api)
 
     def namespaces(self) -> list[NamespaceInfo]:
         found = []
@@ -43,7 +48,11 @@ class Cluster:
             if meta is None or meta.name is None or meta.creation_timestamp is None:
                 continue
             terminating = ns.status is not None and ns.status.phase == "Terminating"
-            found.append(NamespaceInfo(meta.name, meta.creation_timestamp, terminating))
+            found.append(
+                NamespaceInfo(
+                    meta.name, meta.creation_timestamp, terminating, meta.deletion_timestamp
+                )
+            )
         return found
 
     def delete_namespace(self, name: str) -> bool:
@@ -55,3 +64,35 @@ class Cluster:
                 return False
             raise
         return True
+
+    def release_finalizers(self, namespace: str) -> int:
+        """Clear finalizers on what is left in a Terminating namespace; return how many.
+
+        Only the kinds our stack creates. A finalizer whose controller is gone
+        (uninstalled, or never ran) holds the namespace in Terminating forever.
+        """
+        kinds: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
+            (self._core.list_namespaced_config_map, self._core.patch_namespaced_config_map),
+            (self._core.list_namespaced_secret, self._core.patch_namespaced_secret),
+            (self._core.list_namespaced_service, self._core.patch_namespaced_service),
+            (self._core.list_namespaced_pod, self._core.patch_namespaced_pod),
+            (
+                self._core.list_namespaced_persistent_volume_claim,
+                self._core.patch_namespaced_persistent_volume_claim,
+            ),
+            (self._apps.list_namespaced_deployment, self._apps.patch_namespaced_deployment),
+            (self._apps.list_namespaced_stateful_set, self._apps.patch_namespaced_stateful_set),
+            (self._apps.list_namespaced_replica_set, self._apps.patch_namespaced_replica_set),
+            (self._networking.list_namespaced_ingress, self._networking.patch_namespaced_ingress),
+        ]
+        released = 0
+        for list_fn, patch_fn in kinds:
+            for item in list_fn(namespace).items:
+                if item.metadata and item.metadata.finalizers:
+                    try:
+                        patch_fn(item.metadata.name, namespace, {"metadata": {"finalizers": None}})
+                    except ApiException as exc:
+                        if exc.status != 404:
+                            raise
+                    released += 1
+        return released

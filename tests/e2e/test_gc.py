@@ -99,3 +99,42 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
     code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json")
     assert code == 0, err
     assert json.loads(out)["planned"] == [], "a second run finds nothing"
+
+
+def test_gc_releases_a_namespace_stuck_terminating(cluster: Cluster, tmp_path: Path) -> None:
+    import time
+
+    name = "pr-98-stuck"
+    labels = {"app.kubernetes.io/managed-by": "preview-envs"}
+    cluster.core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
+    # A finalizer whose controller does not exist holds the namespace forever.
+    cluster.core.create_namespaced_config_map(
+        name,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="held", finalizers=["example.com/never-released"])
+        ),
+    )
+    cluster.core.delete_namespace(name)
+    time.sleep(2)
+    assert cluster.core.read_namespace(name).status.phase == "Terminating"
+
+    state = tmp_path / "state"
+    code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json")
+    assert code == 0, err
+    assert "release-finalizers pr-98-stuck: stuck-terminating" in json.loads(out)["done"]
+    deadline = time.monotonic() + 60
+    while gone_or_terminating(cluster, name) == "terminating" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert gone_or_terminating(cluster, name) == "gone", "still Terminating 60 s after release"
+
+
+def gone_or_terminating(cluster: Cluster, name: str) -> str:
+    try:
+        cluster.core.read_namespace(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return "gone"
+        raise
+    return "terminating"

@@ -128,3 +128,12 @@ def test_crashed_update_lock_is_cancelled_first() -> None:
         (ActionKind.CANCEL_LOCK, "pr-1-b"),
         (ActionKind.CANCEL_LOCK, "pr-9-x"),
     ], "an operation that started recently may still be running: its lock is spared"
+
+
+def test_namespace_stuck_terminating_gets_its_finalizers_released() -> None:
+    stuck = ClusterNamespace("pr-5-b", NOW - 5 * HOUR, terminating=True, deleting_since=NOW - HOUR)
+    fresh = ClusterNamespace("pr-6-b", NOW - 5 * HOUR, terminating=True, deleting_since=NOW)
+    actions = plan(inventory(namespaces=(stuck, fresh), stacks=frozenset()), NOW)
+    assert [(a.kind, a.target, a.reason) for a in actions] == [
+        (ActionKind.RELEASE_FINALIZERS, "pr-5-b", TeardownReason.STUCK_TERMINATING)
+    ]
