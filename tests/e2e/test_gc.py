@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,14 +97,17 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
     }
     store.close()
 
+    # The orphan namespace was deleted without waiting; it must finish on its own.
+    deadline = time.monotonic() + 60
+    while gone_or_terminating(cluster, "pr-99-orphan") == "terminating":
+        assert time.monotonic() < deadline, "orphan namespace stuck in Terminating"
+        time.sleep(1)
     code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json")
     assert code == 0, err
     assert json.loads(out)["planned"] == [], "a second run finds nothing"
 
 
 def test_gc_releases_a_namespace_stuck_terminating(cluster: Cluster, tmp_path: Path) -> None:
-    import time
-
     name = "pr-98-stuck"
     labels = {"app.kubernetes.io/managed-by": "preview-envs"}
     cluster.core.create_namespace(
