@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from envs.clock import Clock, system_clock
 from envs.errors import NotFound, OperationFailed
-from envs.images import PromotedImage
 from envs.model import (
     Environment,
     EnvironmentKey,
@@ -22,9 +21,8 @@ from envs.model import (
     OperationKind,
     OperationResult,
 )
-from envs.naming import derive
 from envs.spec import EnvironmentSpec
-from envs.stack_plan import plan_stack, resolve_secret_env
+from envs.stack_plan import plan_preview
 from envs.store import Store
 from stacks.engine import Engine, EngineError
 
@@ -62,33 +60,20 @@ class Lifecycle:
 
     def up(self, request: UpRequest, spec: EnvironmentSpec) -> Environment:
         """Create or update the environment for the request's head SHA and image."""
-        image = PromotedImage.parse(request.image, spec.image.repository)
-        secret_env = resolve_secret_env(spec, self.environ)
         existing = self.store.get(request.key)
-        names = derive(
+        live = existing if existing is not None and existing.status.is_live else None
+        plan = plan_preview(
+            spec,
             request.repository,
             request.pr_number,
             request.branch,
             request.head_sha,
-            spec.naming.prefix,
-        )
-        # The namespace is fixed at creation: a renamed branch must not orphan it.
-        if existing is not None and existing.status.is_live:
-            names = type(names)(
-                namespace=existing.namespace,
-                stack=existing.stack,
-                host_label=existing.namespace,
-                labels=names.labels,
-            )
-        stack_spec = plan_stack(
-            spec,
-            request.repository,
-            request.pr_number,
-            names,
-            image,
-            secret_env,
+            request.image,
+            self.environ,
             self.ingress_namespace,
+            namespace=live.namespace if live else None,
         )
+        image, names, stack_spec = plan.image, plan.names, plan.stack
         now = self.clock()
         env = Environment(
             repository=request.repository,
@@ -97,7 +82,7 @@ class Lifecycle:
             namespace=names.namespace,
             stack=names.stack,
             status=EnvironmentStatus.PROVISIONING,
-            created_at=existing.created_at if existing and existing.status.is_live else now,
+            created_at=live.created_at if live else now,
             updated_at=now,
             expires_at=now + spec.ttl,
             head_sha=request.head_sha,

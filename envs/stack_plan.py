@@ -8,10 +8,11 @@ nothing here talks to Pulumi or Kubernetes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from envs.errors import ConfigError
 from envs.images import PromotedImage
-from envs.naming import EnvironmentNames, slugify
+from envs.naming import EnvironmentNames, derive, slugify
 from envs.spec import EnvironmentSpec, ResourceAmounts, Resources
 from stacks.spec import (
     Amounts,
@@ -51,6 +52,40 @@ def resolve_secret_env(spec: EnvironmentSpec, environ: Mapping[str, str]) -> dic
     if missing:
         raise ConfigError("secret_env values are not set on the provisioner: " + ", ".join(missing))
     return {name: environ[src.from_env] for name, src in spec.app.secret_env.items()}
+
+
+@dataclass(frozen=True)
+class PreviewPlan:
+    """One pull request's image, names and stack input, checked and complete."""
+
+    image: PromotedImage
+    names: EnvironmentNames
+    stack: StackSpec
+
+
+def plan_preview(
+    spec: EnvironmentSpec,
+    repository: str,
+    pr_number: int,
+    branch: str,
+    head_sha: str,
+    image: str,
+    environ: Mapping[str, str],
+    ingress_namespace: str = "ingress-nginx",
+    namespace: str | None = None,
+) -> PreviewPlan:
+    """Validate the promoted image and secrets, derive names, plan the stack.
+
+    ``namespace`` keeps an existing environment's namespace (and stack): it
+    is fixed at creation, so a renamed branch never orphans resources.
+    """
+    promoted = PromotedImage.parse(image, spec.image.repository)
+    secret_env = resolve_secret_env(spec, environ)
+    names = derive(repository, pr_number, branch, head_sha, spec.naming.prefix)
+    if namespace is not None:
+        names = replace(names, namespace=namespace, stack=namespace, host_label=namespace)
+    stack = plan_stack(spec, repository, pr_number, names, promoted, secret_env, ingress_namespace)
+    return PreviewPlan(promoted, names, stack)
 
 
 def plan_stack(

@@ -63,11 +63,6 @@ class Rule:
     kind: str
     options: Mapping[str, Any]
 
-    @property
-    def transforms(self) -> bool:
-        """True if the original value must not reach the target."""
-        return self.kind != "keep"
-
 
 @dataclass(frozen=True)
 class Rules:

@@ -183,10 +183,9 @@ def floats(n: int, rng: random.Random) -> Values:
     return rng.choices(pool, k=n)
 
 
-def timestamps(n: int, rng: random.Random, category: Category) -> tuple[Values, list[int]]:
-    """ISO timestamps within two years of EPOCH, and their offsets in seconds."""
-    offsets = [rng.randrange(0, 2 * 365 * 86400) for _ in range(n)]
-    return render_times(offsets, category), offsets
+def timestamps(n: int, rng: random.Random, category: Category) -> Values:
+    """ISO timestamps within two years of EPOCH."""
+    return render_times([rng.randrange(0, 2 * 365 * 86400) for _ in range(n)], category)
 
 
 def render_times(offsets: Sequence[int], category: Category) -> Values:
@@ -243,7 +242,7 @@ def scalar_pool(column: Column, rng: random.Random, seed: int) -> Sequence[str]:
     if c is Category.DATE:
         return dates(POOL_SIZE, rng)
     if c in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
-        return timestamps(POOL_SIZE, rng, c)[0]
+        return timestamps(POOL_SIZE, rng, c)
     if c is Category.UUID:
         return uuids(POOL_SIZE, rng)
     if c is Category.JSON:
@@ -264,7 +263,7 @@ def scalar_pool(column: Column, rng: random.Random, seed: int) -> Sequence[str]:
 
 def arrays(column: Column, n: int, rng: random.Random, seed: int) -> Values:
     pool = scalar_pool(column, rng, seed)
-    unescaped = [p.replace("\\\\", "\\") for p in pool]
+    unescaped = [unescape(p) for p in pool]  # pools are COPY-escaped; array items are not
     literals = [escape(array_literal(rng.sample(unescaped, k=min(len(unescaped), 1 + i % 3))))
                 for i in range(POOL_SIZE)]  # fmt: skip
     return rng.choices(literals, k=n)
@@ -287,7 +286,7 @@ def generate(column: Column, n: int, rng: random.Random, seed: int, unique: bool
     if c is Category.UUID:
         return uuids(n, rng)
     if c in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
-        return timestamps(n, rng, c)[0]
+        return timestamps(n, rng, c)
     if c is Category.DATE:
         return dates(n, rng)
     if c is Category.FLOAT:

@@ -26,14 +26,12 @@ from envs.cli.output import (
 from envs.cli.seed import seed
 from envs.clock import system_clock
 from envs.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
-from envs.images import PromotedImage
 from envs.lifecycle import UpRequest
 from envs.model import EnvironmentKey, EnvironmentStatus
-from envs.naming import derive
 from envs.settings import load_settings
 from envs.spec import json_schema
 from envs.spec_loading import SpecInvalid, load_spec
-from envs.stack_plan import plan_stack, resolve_secret_env
+from envs.stack_plan import plan_preview
 from stacks.cluster import Cluster
 from stacks.toolchain import ToolchainMissing
 
@@ -264,22 +262,25 @@ def render(
     """
     ctx = _context()
     spec = ctx.spec_for(repository, spec_path)
-    promoted = PromotedImage.parse(image, spec.image.repository)
-    names = derive(repository, pr_number, branch, head_sha, spec.naming.prefix)
-    stack_spec = plan_stack(
+    plan = plan_preview(
         spec,
         repository,
         pr_number,
-        names,
-        promoted,
-        resolve_secret_env(spec, os.environ),
+        branch,
+        head_sha,
+        image,
+        os.environ,
         ctx.settings.ingress_namespace,
     )
     engine = ctx.engine(None if as_json else engine_line)
-    files = engine.render(stack_spec, out_dir)
+    files = engine.render(plan.stack, out_dir)
     if as_json:
         emit_json(
-            {"namespace": names.namespace, "url": stack_spec.url, "files": [str(f) for f in files]}
+            {
+                "namespace": plan.names.namespace,
+                "url": plan.stack.url,
+                "files": [str(f) for f in files],
+            }
         )
     else:
         out.print(f"[green]rendered[/green] {len(files)} manifests to {out_dir}", markup=True)

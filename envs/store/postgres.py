@@ -36,7 +36,6 @@ class PostgresConnector:
             raise OperationFailed(f"cannot connect to the state database: {exc}") from None
         self._queries = {k: to_psycopg(v) for k, v in named_queries(self.dialect).items()}
         self._lock = threading.RLock()
-        self._tx_depth = 0
 
     def fetch(self, query: str, params: Mapping[str, Any]) -> list[Row]:
         with self._lock, self._conn.cursor() as cur:
@@ -50,11 +49,7 @@ class PostgresConnector:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock, self._conn.transaction():
-            self._tx_depth += 1
-            try:
-                yield
-            finally:
-                self._tx_depth -= 1
+            yield
 
     def migrate(self, scripts: list[tuple[int, str]]) -> list[int]:
         done: list[int] = []
