@@ -55,3 +55,142 @@ SELECT * FROM audit_log
 WHERE (CAST(:repository AS text) IS NULL OR repository = :repository)
   AND (CAST(:pr_number AS integer) IS NULL OR pr_number = :pr_number)
 ORDER BY id DESC LIMIT :limit;
+
+-- name: record_delivery
+INSERT INTO deliveries (delivery_id, event, received_at)
+VALUES (:delivery_id, :event, :received_at)
+ON CONFLICT (delivery_id) DO NOTHING
+RETURNING delivery_id;
+
+-- name: enqueue_job
+INSERT INTO jobs (kind, repository, pr_number, payload, status, max_attempts, run_after,
+                  delivery_id, created_at, updated_at)
+VALUES (:kind, :repository, :pr_number, :payload, 'queued', :max_attempts, :now,
+        :delivery_id, :now, :now)
+RETURNING *;
+
+-- name: enqueue_job@postgresql
+INSERT INTO jobs (kind, repository, pr_number, payload, status, max_attempts, run_after,
+                  delivery_id, created_at, updated_at)
+VALUES (:kind, :repository, :pr_number, CAST(:payload AS jsonb), 'queued', :max_attempts, :now,
+        :delivery_id, :now, :now)
+RETURNING *;
+
+-- name: supersede_jobs
+UPDATE jobs SET status = 'superseded', updated_at = :now,
+                last_error = 'superseded by job ' || CAST(:by_job AS text)
+WHERE repository = :repository AND pr_number = :pr_number AND kind = :kind
+  AND status = 'queued' AND id < :by_job;
+
+-- The oldest ready job whose environment has no other job under a live lease.
+-- A running job whose lease ran out (its worker died) is ready again.
+-- name: claim_job
+UPDATE jobs SET status = 'running', lease_owner = :owner, lease_expires_at = :lease_until,
+                attempts = attempts + 1, updated_at = :now
+WHERE id = (
+    SELECT j.id FROM jobs j
+    WHERE ((j.status = 'queued' AND j.run_after <= :now)
+           OR (j.status = 'running' AND j.lease_expires_at < :now))
+      AND NOT EXISTS (
+          SELECT 1 FROM jobs busy
+          WHERE busy.repository = j.repository AND busy.pr_number = j.pr_number
+            AND busy.status = 'running' AND busy.lease_expires_at >= :now AND busy.id <> j.id)
+    ORDER BY j.id
+    LIMIT 1)
+RETURNING *;
+
+-- name: claim_job@postgresql
+UPDATE jobs SET status = 'running', lease_owner = :owner, lease_expires_at = :lease_until,
+                attempts = attempts + 1, updated_at = :now
+WHERE id = (
+    SELECT j.id FROM jobs j
+    WHERE ((j.status = 'queued' AND j.run_after <= :now)
+           OR (j.status = 'running' AND j.lease_expires_at < :now))
+      AND NOT EXISTS (
+          SELECT 1 FROM jobs busy
+          WHERE busy.repository = j.repository AND busy.pr_number = j.pr_number
+            AND busy.status = 'running' AND busy.lease_expires_at >= :now AND busy.id <> j.id)
+    ORDER BY j.id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING *;
+
+-- name: lock_claims@postgresql
+SELECT pg_advisory_xact_lock(:lock_id);
+
+-- name: extend_lease
+UPDATE jobs SET lease_expires_at = :lease_until
+WHERE id = :id AND lease_owner = :owner AND status = 'running'
+RETURNING id;
+
+-- name: finish_job
+UPDATE jobs SET status = :status, last_error = :error, lease_owner = NULL,
+                lease_expires_at = NULL, updated_at = :now
+WHERE id = :id AND lease_owner = :owner AND status = 'running'
+RETURNING *;
+
+-- name: retry_job
+UPDATE jobs SET status = 'queued', last_error = :error, lease_owner = NULL,
+                lease_expires_at = NULL, run_after = :run_after, updated_at = :now
+WHERE id = :id AND lease_owner = :owner AND status = 'running'
+RETURNING *;
+
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE (CAST(:status AS text) IS NULL OR status = :status)
+  AND (CAST(:repository AS text) IS NULL OR repository = :repository)
+  AND (CAST(:pr_number AS integer) IS NULL OR pr_number = :pr_number)
+ORDER BY id DESC LIMIT :limit;
+
+-- name: count_jobs
+SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
+
+-- name: save_pull_request
+INSERT INTO pull_requests (repository, pr_number, state, head_sha, branch, author, draft, fork,
+                           labels, approved_sha, updated_at)
+VALUES (:repository, :pr_number, :state, :head_sha, :branch, :author, :draft, :fork,
+        :labels, :approved_sha, :updated_at)
+ON CONFLICT (repository, pr_number) DO UPDATE SET
+    state = excluded.state, head_sha = excluded.head_sha, branch = excluded.branch,
+    author = excluded.author, draft = excluded.draft, fork = excluded.fork,
+    labels = excluded.labels, approved_sha = excluded.approved_sha,
+    updated_at = excluded.updated_at;
+
+-- name: save_pull_request@postgresql
+INSERT INTO pull_requests (repository, pr_number, state, head_sha, branch, author, draft, fork,
+                           labels, approved_sha, updated_at)
+VALUES (:repository, :pr_number, :state, :head_sha, :branch, :author, :draft, :fork,
+        CAST(:labels AS jsonb), :approved_sha, :updated_at)
+ON CONFLICT (repository, pr_number) DO UPDATE SET
+    state = excluded.state, head_sha = excluded.head_sha, branch = excluded.branch,
+    author = excluded.author, draft = excluded.draft, fork = excluded.fork,
+    labels = excluded.labels, approved_sha = excluded.approved_sha,
+    updated_at = excluded.updated_at;
+
+-- name: get_pull_request
+SELECT * FROM pull_requests WHERE repository = :repository AND pr_number = :pr_number;
+
+-- name: pull_requests_at_sha
+SELECT * FROM pull_requests
+WHERE repository = :repository AND head_sha = :head_sha AND state = 'open'
+ORDER BY pr_number;
+
+-- name: save_promotion
+INSERT INTO promotions (repository, head_sha, image, promoted_by, promoted_at)
+VALUES (:repository, :head_sha, :image, :promoted_by, :promoted_at)
+ON CONFLICT (repository, head_sha) DO UPDATE SET
+    image = excluded.image, promoted_by = excluded.promoted_by,
+    promoted_at = excluded.promoted_at;
+
+-- name: get_promotion
+SELECT * FROM promotions WHERE repository = :repository AND head_sha = :head_sha;
+
+-- name: get_github_links
+SELECT * FROM github_links WHERE repository = :repository AND pr_number = :pr_number;
+
+-- name: save_github_links
+INSERT INTO github_links (repository, pr_number, comment_id, deployment_id, deployment_sha)
+VALUES (:repository, :pr_number, :comment_id, :deployment_id, :deployment_sha)
+ON CONFLICT (repository, pr_number) DO UPDATE SET
+    comment_id = excluded.comment_id, deployment_id = excluded.deployment_id,
+    deployment_sha = excluded.deployment_sha;

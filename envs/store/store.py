@@ -27,6 +27,8 @@ from envs.model import (
     require_aware,
 )
 from envs.store.connector import Connector, UniqueViolation
+from envs.store.pull_requests import PullRequestState
+from envs.store.queue import JobQueue
 
 
 class NamespaceTaken(ConfigError):
@@ -49,6 +51,8 @@ class Store:
     def __init__(self, connector: Connector) -> None:
         self._db = connector
         self.applied_migrations = connector.migrate(migration_scripts(connector.dialect))
+        self.queue = JobQueue(connector)
+        self.pull_requests = PullRequestState(connector)
 
     @property
     def dialect(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,17 +18,6 @@ from envs.store import NamespaceTaken, Store, open_store
 from envs.store.store import migration_scripts
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/state.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    opened = open_store(url)
-    yield opened
-    opened.close()
 
 
 def make_env(pr: int = 42, **changes: object) -> Environment:
