@@ -25,6 +25,7 @@ class JobKind(StrEnum):
     DEPLOY = "deploy"  # run the lifecycle's up for one SHA and image
     TEARDOWN = "teardown"  # run the lifecycle's down
     REPORT = "report"  # bring the sticky comment and the GitHub deployment up to date
+    BRANCH_DELETED = "branch_deleted"  # tear down the environments of a deleted branch
 
 
 class JobStatus(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -60,6 +61,10 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group several calls (of any part of the store) into one transaction."""
+        return self._db.transaction()
 
     # -- environments -------------------------------------------------------
 
