@@ -69,13 +69,6 @@ VALUES (:kind, :repository, :pr_number, :payload, 'queued', :max_attempts, :now,
         :delivery_id, :now, :now)
 RETURNING *;
 
--- name: enqueue_job@postgresql
-INSERT INTO jobs (kind, repository, pr_number, payload, status, max_attempts, run_after,
-                  delivery_id, created_at, updated_at)
-VALUES (:kind, :repository, :pr_number, CAST(:payload AS jsonb), 'queued', :max_attempts, :now,
-        :delivery_id, :now, :now)
-RETURNING *;
-
 -- name: supersede_jobs
 UPDATE jobs SET status = 'superseded', updated_at = :now,
                 last_error = 'superseded by job ' || CAST(:by_job AS text)
@@ -150,17 +143,6 @@ INSERT INTO pull_requests (repository, pr_number, state, head_sha, branch, autho
                            labels, approved_sha, updated_at)
 VALUES (:repository, :pr_number, :state, :head_sha, :branch, :author, :draft, :fork,
         :labels, :approved_sha, :updated_at)
-ON CONFLICT (repository, pr_number) DO UPDATE SET
-    state = excluded.state, head_sha = excluded.head_sha, branch = excluded.branch,
-    author = excluded.author, draft = excluded.draft, fork = excluded.fork,
-    labels = excluded.labels, approved_sha = excluded.approved_sha,
-    updated_at = excluded.updated_at;
-
--- name: save_pull_request@postgresql
-INSERT INTO pull_requests (repository, pr_number, state, head_sha, branch, author, draft, fork,
-                           labels, approved_sha, updated_at)
-VALUES (:repository, :pr_number, :state, :head_sha, :branch, :author, :draft, :fork,
-        CAST(:labels AS jsonb), :approved_sha, :updated_at)
 ON CONFLICT (repository, pr_number) DO UPDATE SET
     state = excluded.state, head_sha = excluded.head_sha, branch = excluded.branch,
     author = excluded.author, draft = excluded.draft, fork = excluded.fork,

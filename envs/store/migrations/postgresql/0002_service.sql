@@ -11,7 +11,7 @@ CREATE TABLE jobs (
     kind             text        NOT NULL,
     repository       text        NOT NULL,
     pr_number        integer     NOT NULL DEFAULT 0,
-    payload          jsonb       NOT NULL DEFAULT '{}',
+    payload          text        NOT NULL DEFAULT '{}',  -- text: jsonb refuses \u0000
     status           text        NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'superseded')),
     attempts         integer     NOT NULL DEFAULT 0,
     max_attempts     integer     NOT NULL,
@@ -35,7 +35,7 @@ CREATE TABLE pull_requests (
     author       text        NOT NULL,
     draft        boolean     NOT NULL,
     fork         boolean     NOT NULL,
-    labels       jsonb       NOT NULL DEFAULT '[]',
+    labels       text        NOT NULL DEFAULT '[]',
     approved_sha text,
     updated_at   timestamptz NOT NULL,
     PRIMARY KEY (repository, pr_number)

@@ -1,0 +1,249 @@
+"""The webhook service over real HTTP, fed GitHub's own example payloads, signed in the test."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from envs import signature
+from envs.jobs import JobKind, JobStatus
+from envs.store import Store, open_store
+from envs.webhook_app import ServiceConfig, StorePool, create_app
+from tests.contract.github_contract import webhook_examples
+from tests.http_server import serving
+
+SECRET = b"It's a Secret to Everybody"
+PROMOTE_TOKEN = "promote-token-for-tests"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(state_url: str) -> Iterator[Store]:
+    opened = open_store(state_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def service(state_url: str, store: Store) -> Iterator[httpx.Client]:
+    pool = StorePool(lambda: open_store(state_url), size=4)
+    app = create_app(pool, ServiceConfig(SECRET, promote_token=PROMOTE_TOKEN))
+    with serving(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+        yield client
+
+
+def deliver(
+    client: httpx.Client,
+    event: str,
+    payload: Any,
+    delivery: str | None = None,
+    secret: bytes = SECRET,
+    sign: bool = True,
+) -> httpx.Response:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    if sign:
+        headers["X-Hub-Signature-256"] = signature.sign(secret, body)
+    return client.post("/webhook", content=body, headers=headers)
+
+
+def pr_comment(body: str, author: str = "octocat") -> dict[str, Any]:
+    """GitHub's issue_comment example, made a comment on a PR (the examples are on issues)."""
+    example = copy.deepcopy(webhook_examples()["issue_comment"][0])
+    example["action"] = "created"
+    example["issue"]["pull_request"] = {"url": example["issue"]["url"].replace("issues", "pulls")}
+    example["comment"]["body"] = body
+    example["comment"]["user"]["login"] = author
+    return example
+
+
+EXPECTED_PR_JOB = {
+    "opened": JobKind.PR_EVENT,
+    "reopened": JobKind.PR_EVENT,
+    "synchronize": JobKind.PR_EVENT,
+    "ready_for_review": JobKind.PR_EVENT,
+    "converted_to_draft": JobKind.PR_EVENT,
+    "labeled": JobKind.PR_EVENT,
+    "unlabeled": JobKind.PR_EVENT,
+    "closed": JobKind.TEARDOWN,
+}
+
+
+def test_every_pull_request_example_is_queued_or_ignored(
+    service: httpx.Client, store: Store
+) -> None:
+    examples = webhook_examples()["pull_request"]
+    assert len(examples) >= 20
+    expected_jobs = 0
+    for example in examples:
+        response = deliver(service, "pull_request", example)
+        assert response.status_code == 202, response.text
+        kind = EXPECTED_PR_JOB.get(example["action"])
+        if kind is None:
+            assert response.json()["queued"] == []
+            continue
+        expected_jobs += 1
+        (job_id,) = response.json()["queued"]
+        (job,) = [j for j in store.queue.jobs(limit=1000) if j.id == job_id]
+        assert job.kind is kind
+        assert job.repository == example["repository"]["full_name"]
+        assert job.pr_number == example["pull_request"]["number"]
+        assert job.payload["head_sha"] == example["pull_request"]["head"]["sha"]
+        assert job.payload["draft"] == example["pull_request"].get("draft", False)
+    assert len(store.queue.jobs(limit=1000)) == expected_jobs
+
+
+def test_promotion_examples_queue_a_promotion_only_on_success(
+    service: httpx.Client, store: Store
+) -> None:
+    promoted = []
+    for event in ("workflow_run", "check_suite"):
+        for example in webhook_examples()[event]:
+            response = deliver(service, event, example)
+            assert response.status_code == 202, response.text
+            run = example["workflow_run" if event == "workflow_run" else "check_suite"]
+            success = example["action"] == "completed" and run["conclusion"] == "success"
+            assert bool(response.json()["queued"]) == success
+            if success:
+                promoted.append(run["head_sha"])
+    jobs = store.queue.jobs(limit=1000)
+    assert sorted(job.payload["head_sha"] for job in jobs) == sorted(promoted)
+    assert {job.kind for job in jobs} == {JobKind.PROMOTE}
+
+
+def test_comments_on_prs_with_a_command_are_queued(service: httpx.Client, store: Store) -> None:
+    for example in webhook_examples()["issue_comment"]:  # all on issues, not PRs
+        assert deliver(service, "issue_comment", example).json()["queued"] == []
+    response = deliver(service, "issue_comment", pr_comment("LGTM\n/preview extend 48h"))
+    (job_id,) = response.json()["queued"]
+    (job,) = store.queue.jobs()
+    assert job.id == job_id
+    assert job.kind is JobKind.COMMENT
+    assert job.payload["body"] == "LGTM\n/preview extend 48h"
+    assert deliver(service, "issue_comment", pr_comment("no command here")).json()["queued"] == []
+
+
+def test_ping_and_unknown_events(service: httpx.Client, store: Store) -> None:
+    ping = deliver(service, "ping", webhook_examples()["ping"][0])
+    assert ping.status_code == 200
+    assert ping.json()["note"] == "pong"
+    assert deliver(service, "star", {"action": "created"}).status_code == 204
+    assert store.queue.jobs() == []
+
+
+def test_bad_and_missing_signatures_queue_nothing(service: httpx.Client, store: Store) -> None:
+    example = webhook_examples()["pull_request"][0]
+    assert deliver(service, "pull_request", example, sign=False).status_code == 401
+    assert deliver(service, "pull_request", example, secret=b"wrong").status_code == 401
+    body = json.dumps(example).encode()
+    tampered = signature.sign(SECRET, body)
+    response = service.post(
+        "/webhook",
+        content=body + b" ",
+        headers={
+            "X-GitHub-Event": "pull_request",
+            "X-GitHub-Delivery": "d-tampered",
+            "X-Hub-Signature-256": tampered,
+        },
+    )
+    assert response.status_code == 401
+    assert store.queue.jobs() == []
+
+
+def test_a_redelivery_is_queued_once(service: httpx.Client, store: Store) -> None:
+    example = webhook_examples()["pull_request"][0]
+    first = deliver(
+        service, "pull_request", example, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    )
+    again = deliver(
+        service, "pull_request", example, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    )
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert len(store.queue.jobs()) == 1
+
+
+def test_oversized_malformed_and_incomplete_bodies(service: httpx.Client, store: Store) -> None:
+    huge = b"{" + b" " * (6 * 1024 * 1024) + b"}"
+    assert deliver(service, "pull_request", huge).status_code == 413
+    assert deliver(service, "pull_request", b"{not json").status_code == 400
+    assert deliver(service, "pull_request", b"[1, 2]").status_code == 400
+    missing = copy.deepcopy(webhook_examples()["pull_request"][0])
+    del missing["pull_request"]["head"]
+    response = deliver(service, "pull_request", missing)
+    assert response.status_code == 400
+    assert "pull_request.head" in response.json()["error"]
+    no_delivery = service.post(
+        "/webhook",
+        content=b"{}",
+        headers={"X-GitHub-Event": "ping", "X-Hub-Signature-256": signature.sign(SECRET, b"{}")},
+    )
+    assert no_delivery.status_code == 400
+    assert store.queue.jobs() == []
+
+
+def test_hostile_branch_names_and_comment_bodies_are_stored_verbatim(
+    service: httpx.Client, store: Store
+) -> None:
+    example = copy.deepcopy(webhook_examples()["pull_request"][0])
+    hostile = "feat/$(rm -rf ~);DROP TABLE jobs;--\u202e\u0000'\"`"
+    example["pull_request"]["head"]["ref"] = hostile
+    assert deliver(service, "pull_request", example).status_code == 202
+    body = "/preview destroy'; DELETE FROM jobs; --\x00\u202e" + "x" * 100_000
+    assert deliver(service, "issue_comment", pr_comment(body)).status_code == 202
+    jobs = {job.kind: job for job in store.queue.jobs()}
+    assert jobs[JobKind.PR_EVENT].payload["branch"] == hostile
+    assert jobs[JobKind.COMMENT].payload["body"] == body[:65_536]
+    assert all(job.status is JobStatus.QUEUED for job in jobs.values())
+
+
+def test_promote_needs_the_token_and_a_digest(service: httpx.Client, store: Store) -> None:
+    good = {
+        "repository": "acme/shop",
+        "sha": "c" * 40,
+        "image": "ghcr.io/acme/shop@sha256:" + "d" * 64,
+    }
+    auth = {"Authorization": f"Bearer {PROMOTE_TOKEN}"}
+    assert service.post("/promote", json=good).status_code == 401
+    assert (
+        service.post("/promote", json=good, headers={"Authorization": "Bearer x"}).status_code
+        == 401
+    )
+    tag_only = good | {"image": "ghcr.io/acme/shop:latest"}
+    refused = service.post("/promote", json=tag_only, headers=auth)
+    assert refused.status_code == 400
+    assert "not pinned by digest" in refused.json()["error"]
+    assert service.post("/promote", json=good, headers=auth).status_code == 202
+    promotion = store.pull_requests.promotion("acme/shop", "c" * 40)
+    assert promotion is not None
+    assert promotion.image == good["image"]
+    (job,) = store.queue.jobs()
+    assert job.kind is JobKind.PROMOTE
+
+
+def test_health_readiness_and_metrics(service: httpx.Client) -> None:
+    assert service.get("/healthz").text == "ok"
+    assert service.get("/readyz").status_code == 200
+    deliver(service, "ping", webhook_examples()["ping"][0])
+    metrics = service.get("/metrics").text
+    assert 'preview_webhook_deliveries_total{event="ping",outcome="ping"} 1.0' in metrics
