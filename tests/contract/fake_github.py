@@ -1,0 +1,275 @@
+"""A stateful fake of the part of GitHub's REST API the service uses, over real HTTP.
+
+Every request is first checked against GitHub's official OpenAPI description
+(npm ``@octokit/openapi``) with openapi-core: a request GitHub would reject
+(unknown path, wrong method, missing or mistyped body field) gets the 422
+GitHub would send, and is recorded in :attr:`FakeGitHub.violations`, which
+the fixture asserts empty. Faults (5xx, rate limits) can be injected per
+route to test that nothing is lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from openapi_core import OpenAPI
+from openapi_core.configurations import Config
+from openapi_core.testing import MockRequest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.contract.github_contract import openapi_description
+
+API_HOST = "https://api.github.com"
+
+
+@cache
+def github_openapi() -> OpenAPI:
+    # The description is GitHub's own and large; validating it again costs ~10 s for nothing.
+    return OpenAPI.from_dict(openapi_description(), config=Config(spec_validator_cls=None))
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int
+    headers: dict[str, str] = field(default_factory=dict)
+    message: str = "injected fault"
+
+
+@dataclass
+class Comment:
+    id: int
+    repository: str
+    issue: int
+    body: str
+    author: str
+    reactions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Deployment:
+    id: int
+    repository: str
+    sha: str
+    environment: str
+    description: str
+    transient: bool
+    production: bool
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeGitHub:
+    """State of the fake, shared between the HTTP handlers and the test."""
+
+    bot = "preview-envs[bot]"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1000)
+        self.comments: dict[int, Comment] = {}
+        self.deployments: dict[int, Deployment] = {}
+        self.roles: dict[tuple[str, str], str] = {}
+        self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.violations: list[str] = []
+        self.requests: list[tuple[str, str]] = []
+
+    # -- test helpers -----------------------------------------------------------
+
+    def fail(self, method: str, path: str, status: int, times: int = 1, **headers: str) -> None:
+        self.faults.append(Fault(method, re.compile(path), status, times, headers))
+
+    def comments_on(self, repository: str, issue: int) -> list[Comment]:
+        return [
+            c for c in self.comments.values() if c.repository == repository and c.issue == issue
+        ]
+
+    def deployments_of(self, repository: str) -> list[Deployment]:
+        return [d for d in self.deployments.values() if d.repository == repository]
+
+    # -- the HTTP side ----------------------------------------------------------
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PATCH", "DELETE"])
+            ]
+        )
+
+    async def _dispatch(self, request: Request) -> Response:
+        body = await request.body()
+        method, path = request.method, "/" + request.path_params["path"]
+        with self.lock:
+            self.requests.append((method, path))
+        problem = self._validate(request, method, path, body)
+        if problem:
+            with self.lock:
+                self.violations.append(f"{method} {path}: {problem}")
+            return JSONResponse({"message": "Validation Failed", "errors": [problem]}, 422)
+        fault = self._fault(method, path)
+        if fault is not None:
+            return JSONResponse({"message": fault.message}, fault.status, headers=fault.headers)
+        data = json.loads(body) if body else {}
+        base = str(request.base_url).rstrip("/")
+        with self.lock:
+            return self._route(method, path, data, base)
+
+    def _validate(self, request: Request, method: str, path: str, body: bytes) -> str | None:
+        mock = MockRequest(
+            API_HOST,
+            method.lower(),
+            path,
+            args=dict(request.query_params),
+            headers=dict(request.headers),
+            data=body or None,
+            content_type=request.headers.get("content-type", "application/json").split(";")[0],
+        )
+        try:
+            github_openapi().validate_request(mock)
+        except Exception as exc:  # noqa: BLE001 - every validation error is a violation
+            detail = exc.__cause__ or exc
+            return f"{type(exc).__name__}: {detail}"[:500]
+        return None
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.method == method and fault.path.search(path) and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _route(self, method: str, path: str, data: dict[str, Any], base: str) -> Response:
+        repo = re.match(r"^/repos/([^/]+/[^/]+)(/.*)?$", path)
+        if not repo:
+            return JSONResponse({"message": "Not Found"}, 404)
+        repository, rest = repo.group(1), repo.group(2) or ""
+        handlers = (
+            (r"^/collaborators/([^/]+)/permission$", "GET", self._permission),
+            (r"^/issues/(\d+)/comments$", "GET", self._list_comments),
+            (r"^/issues/(\d+)/comments$", "POST", self._create_comment),
+            (r"^/issues/comments/(\d+)$", "PATCH", self._edit_comment),
+            (r"^/issues/comments/(\d+)/reactions$", "POST", self._react),
+            (r"^/deployments$", "POST", self._create_deployment),
+            (r"^/deployments/(\d+)/statuses$", "POST", self._deployment_status),
+            (r"^/pulls/(\d+)$", "GET", self._pull),
+            (r"^/pulls$", "GET", self._pulls),
+        )
+        for pattern, verb, handler in handlers:
+            match = re.match(pattern, rest)
+            if match and verb == method:
+                return handler(repository, match.group(1) if match.groups() else "", data, base)
+        return JSONResponse({"message": "Not Found (fake)"}, 404)
+
+    def _comment_json(self, comment: Comment, base: str) -> dict[str, Any]:
+        return {
+            "id": comment.id,
+            "url": f"{base}/repos/{comment.repository}/issues/comments/{comment.id}",
+            "html_url": f"https://github.com/{comment.repository}/pull/{comment.issue}"
+            f"#issuecomment-{comment.id}",
+            "body": comment.body,
+            "user": {"login": comment.author, "type": "Bot"},
+        }
+
+    def _permission(self, repository: str, user: str, _: Any, __: str) -> Response:
+        role = self.roles.get((repository, user))
+        if role is None:
+            return JSONResponse({"message": "Not Found"}, 404)
+        base_permission = {"maintain": "write", "triage": "read"}.get(role, role)
+        return JSONResponse({"permission": base_permission, "role_name": role, "user": None})
+
+    def _list_comments(self, repository: str, issue: str, _: Any, base: str) -> Response:
+        found = self.comments_on(repository, int(issue))
+        return JSONResponse([self._comment_json(c, base) for c in found])
+
+    def _create_comment(self, repository: str, issue: str, data: Any, base: str) -> Response:
+        comment = Comment(next(self.ids), repository, int(issue), data["body"], self.bot)
+        self.comments[comment.id] = comment
+        return JSONResponse(self._comment_json(comment, base), 201)
+
+    def _edit_comment(self, _: str, comment_id: str, data: Any, base: str) -> Response:
+        comment = self.comments.get(int(comment_id))
+        if comment is None:
+            return JSONResponse({"message": "Not Found"}, 404)
+        comment.body = data["body"]
+        return JSONResponse(self._comment_json(comment, base))
+
+    def _react(self, _: str, comment_id: str, data: Any, __: str) -> Response:
+        comment = self.comments.get(int(comment_id))
+        if comment is None:
+            return JSONResponse({"message": "Not Found"}, 404)
+        comment.reactions.append(data["content"])
+        return JSONResponse({"id": next(self.ids), "content": data["content"]}, 201)
+
+    def _create_deployment(self, repository: str, _: str, data: Any, base: str) -> Response:
+        deployment = Deployment(
+            next(self.ids),
+            repository,
+            data["ref"],
+            data.get("environment", "production"),
+            data.get("description", ""),
+            bool(data.get("transient_environment")),
+            bool(data.get("production_environment", True)),
+        )
+        self.deployments[deployment.id] = deployment
+        return JSONResponse(
+            {
+                "id": deployment.id,
+                "url": f"{base}/repos/{repository}/deployments/{deployment.id}",
+                "sha": deployment.sha,
+                "environment": deployment.environment,
+            },
+            201,
+        )
+
+    def _deployment_status(
+        self, repository: str, deployment_id: str, data: Any, _: str
+    ) -> Response:
+        deployment = self.deployments.get(int(deployment_id))
+        if deployment is None or deployment.repository != repository:
+            return JSONResponse({"message": "Not Found"}, 404)
+        deployment.statuses.append(dict(data))
+        if data.get("auto_inactive", True) and data["state"] == "success":
+            for other in self.deployments.values():
+                if (
+                    other.id != deployment.id
+                    and other.environment == deployment.environment
+                    and other.statuses
+                    and other.statuses[-1]["state"] == "success"
+                ):
+                    other.statuses.append({"state": "inactive", "auto": True})
+        return JSONResponse({"id": next(self.ids), "state": data["state"]}, 201)
+
+    def _pull(self, repository: str, number: str, _: Any, base: str) -> Response:
+        pull = self.pulls.get((repository, int(number)))
+        if pull is None:
+            return JSONResponse({"message": "Not Found"}, 404)
+        return JSONResponse(self._pull_json(repository, int(number), pull, base))
+
+    def _pulls(self, repository: str, _: str, __: Any, base: str) -> Response:
+        found = [
+            self._pull_json(repository, number, pull, base)
+            for (repo, number), pull in sorted(self.pulls.items())
+            if repo == repository and pull["state"] == "open"
+        ]
+        return JSONResponse(found)
+
+    @staticmethod
+    def _pull_json(repository: str, number: int, pull: dict[str, Any], base: str) -> dict[str, Any]:
+        return {
+            "number": number,
+            "state": pull["state"],
+            "url": f"{base}/repos/{repository}/pulls/{number}",
+            "head": {"sha": pull["head_sha"], "ref": pull.get("branch", "feature")},
+        }

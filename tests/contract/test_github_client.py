@@ -1,0 +1,131 @@
+"""Our PyGithub client against the fake, every request validated by GitHub's OpenAPI description."""
+
+from __future__ import annotations
+
+import pytest
+
+from envs.github_client import (
+    STICKY_MARKER,
+    GitHubRejected,
+    GitHubUnavailable,
+    PyGithubClient,
+    permission_at_least,
+)
+from envs.spec import Permission
+from tests.contract.fake_github import FakeGitHub
+
+REPO = "acme/shop"
+
+
+def test_sticky_comment_is_created_once_then_edited(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    first = github.upsert_sticky(REPO, 7, None, "state: provisioning")
+    # A fresh worker that lost the id finds the comment again by its marker.
+    again = github.upsert_sticky(REPO, 7, None, "state: ready")
+    assert first == again
+    (comment,) = fake.comments_on(REPO, 7)
+    assert comment.body == f"{STICKY_MARKER}\nstate: ready"
+    # Someone deleted it: a new one is written instead of failing.
+    del fake.comments[first]
+    third = github.upsert_sticky(REPO, 7, first, "state: ready")
+    assert third != first
+    assert len(fake.comments_on(REPO, 7)) == 1
+
+
+def test_deployment_and_statuses(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    deployment_id = github.create_deployment(REPO, "a" * 40, "preview/pr-7", "Preview of #7")
+    github.deployment_status(REPO, deployment_id, "in_progress", None, "deploying")
+    github.deployment_status(REPO, deployment_id, "success", "https://pr-7.example.test", "ready")
+    (deployment,) = fake.deployments_of(REPO)
+    assert deployment.transient is True
+    assert deployment.production is False
+    assert [s["state"] for s in deployment.statuses] == ["in_progress", "success"]
+    assert deployment.statuses[-1]["environment_url"] == "https://pr-7.example.test"
+
+
+def test_permissions_and_reactions(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    fake.roles[(REPO, "maintainer")] = "maintain"
+    fake.roles[(REPO, "reader")] = "read"
+    assert github.permission(REPO, "maintainer") == "maintain"
+    assert github.permission(REPO, "reader") == "read"
+    assert github.permission(REPO, "stranger") == "none"
+    assert permission_at_least("maintain", Permission.WRITE)
+    assert not permission_at_least("read", Permission.WRITE)
+    assert not permission_at_least("none", Permission.READ)
+    comment_id = github.upsert_sticky(REPO, 3, None, "x")
+    github.react(REPO, 3, comment_id, "eyes")
+    assert fake.comments[comment_id].reactions == ["eyes"]
+
+
+def test_server_errors_are_retried_then_reported_as_unavailable(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    fake.fail("POST", r"/issues/\d+/comments$", 502, times=1)
+    github.reply(REPO, 4, "hello")  # PyGithub's retry absorbs one 502
+    assert len(fake.comments_on(REPO, 4)) == 1
+    fake.fail("POST", r"/issues/\d+/comments$", 503, times=10)
+    with pytest.raises(GitHubUnavailable):
+        github.reply(REPO, 4, "hello again")
+    assert len(fake.comments_on(REPO, 4)) == 1
+
+
+def test_rate_limits_are_waited_out(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    fake.fail("POST", r"/deployments$", 429, times=1, **{"Retry-After": "1"})
+    fake.fail(
+        "POST",
+        r"/deployments$",
+        403,
+        times=1,
+        **{"Retry-After": "1"},
+    )
+    fake.faults[-1].message = "You have exceeded a secondary rate limit."
+    deployment_id = github.create_deployment(REPO, "b" * 40, "preview/pr-5", "Preview of #5")
+    assert deployment_id in fake.deployments
+
+
+def test_refusals_are_permanent(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    with pytest.raises(GitHubRejected, match="404"):
+        github.pull_head(REPO, 999)
+
+
+def test_open_pull_numbers(github: PyGithubClient, fake_github: tuple[FakeGitHub, str]) -> None:
+    fake, _ = fake_github
+    fake.pulls[(REPO, 1)] = {"state": "open", "head_sha": "a" * 40}
+    fake.pulls[(REPO, 2)] = {"state": "closed", "head_sha": "b" * 40}
+    assert github.open_pull_numbers(REPO) == {1}
+    assert github.pull_head(REPO, 1) == "a" * 40
+
+
+def test_the_fake_rejects_what_github_would_reject(fake_github: tuple[FakeGitHub, str]) -> None:
+    """The contract check itself works: malformed requests are caught, not served."""
+    import httpx
+
+    fake, base = fake_github
+    bad = [
+        ("POST", f"/repos/{REPO}/issues/1/comments", {"bdy": "typo"}),
+        ("POST", f"/repos/{REPO}/deployments", {"environment": "x"}),  # ref is required
+        ("POST", f"/repos/{REPO}/deployments/1/statuses", {"state": "deployed"}),  # not an enum value
+        ("POST", f"/repos/{REPO}/issues/comments/1/reactions", {"content": "party"}),
+        ("PUT", f"/repos/{REPO}/issues/1/comments", {"body": "x"}),
+    ]
+    for method, path, body in bad:
+        response = httpx.request(method, base + path, json=body)
+        assert response.status_code in (405, 422), (method, path, response.text)
+    assert len(fake.violations) == 4  # the PUT never reaches the validator: 405 from routing
+    assert fake.comments == {}
+    assert fake.deployments == {}
+    fake.violations.clear()
