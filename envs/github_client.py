@@ -83,8 +83,10 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except GithubException as exc:
-        transient = exc.status >= 500 or exc.status == 429 or (
-            exc.status == 403 and "rate limit" in str(exc.data).lower()
+        transient = (
+            exc.status >= 500
+            or exc.status == 429
+            or (exc.status == 403 and "rate limit" in str(exc.data).lower())
         )
         message = f"GitHub {exc.status} on {what}: {_message(exc)}"
         raise (GitHubUnavailable if transient else GitHubRejected)(message) from exc

@@ -184,3 +184,4 @@ class GitHubLinks:
     comment_id: int | None = None
     deployment_id: int | None = None
     deployment_sha: str | None = None
+    deployment_state: str | None = None  # the last status posted, so it is posted once

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from envs.clock import Clock, system_clock
 from envs.errors import NotFound, OperationFailed
@@ -142,6 +143,19 @@ class Lifecycle:
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
         self._audit(actor, "refresh.succeeded", env, {})
         return env
+
+    def extend(self, key: EnvironmentKey, by: timedelta, actor: str) -> Environment:
+        """Push the expiry back (from now if it already passed); journalled like any change."""
+        env = self.store.require(key)
+        if not env.status.is_live:
+            raise OperationFailed(f"{key} has no live environment to extend")
+        now = self.clock()
+        op = self.store.start_operation(key, OperationKind.EXTEND, actor, now, env.head_sha)
+        extended = env.with_changes(expires_at=max(env.expires_at, now) + by, updated_at=now)
+        self.store.save(extended)
+        self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
+        self._audit(actor, "extend.succeeded", extended, {"by_s": int(by.total_seconds())})
+        return extended
 
     def status(self, key: EnvironmentKey) -> Environment:
         return self.store.require(key)

@@ -98,6 +98,7 @@ class PullRequestState:
             row["comment_id"],
             row["deployment_id"],
             row["deployment_sha"],
+            row["deployment_state"],
         )
 
     def save_links(self, links: GitHubLinks) -> GitHubLinks:
@@ -109,6 +110,7 @@ class PullRequestState:
                 "comment_id": links.comment_id,
                 "deployment_id": links.deployment_id,
                 "deployment_sha": links.deployment_sha,
+                "deployment_state": links.deployment_state,
             },
         )
         return links

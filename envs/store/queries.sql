@@ -171,8 +171,10 @@ SELECT * FROM promotions WHERE repository = :repository AND head_sha = :head_sha
 SELECT * FROM github_links WHERE repository = :repository AND pr_number = :pr_number;
 
 -- name: save_github_links
-INSERT INTO github_links (repository, pr_number, comment_id, deployment_id, deployment_sha)
-VALUES (:repository, :pr_number, :comment_id, :deployment_id, :deployment_sha)
+INSERT INTO github_links (repository, pr_number, comment_id, deployment_id, deployment_sha,
+                          deployment_state)
+VALUES (:repository, :pr_number, :comment_id, :deployment_id, :deployment_sha,
+        :deployment_state)
 ON CONFLICT (repository, pr_number) DO UPDATE SET
     comment_id = excluded.comment_id, deployment_id = excluded.deployment_id,
-    deployment_sha = excluded.deployment_sha;
+    deployment_sha = excluded.deployment_sha, deployment_state = excluded.deployment_state;

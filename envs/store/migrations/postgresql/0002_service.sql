@@ -57,5 +57,6 @@ CREATE TABLE github_links (
     comment_id     bigint,
     deployment_id  bigint,
     deployment_sha text,
+    deployment_state text,
     PRIMARY KEY (repository, pr_number)
 );

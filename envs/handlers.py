@@ -1,0 +1,321 @@
+"""What the worker does with each kind of job.
+
+Every handler is safe to run twice: a worker killed mid-job is replaced by
+another that runs the same job again, so each step either converges
+(lifecycle up/down) or checks before acting (sticky comment by marker,
+deployment per SHA, status posted once). Reporting never blocks the work:
+the state that matters lives in the store, and a REPORT job (retried with
+backoff through a GitHub outage) brings the PR up to date from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from envs.clock import Clock
+from envs.commands import HELP_TEXT, Command, Invalid, Verb, parse
+from envs.errors import ConfigError, NotFound, OperationFailed
+from envs.github_client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
+from envs.jobs import Job, JobKind, NewJob, PullRequest
+from envs.lifecycle import Lifecycle, UpRequest
+from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.policy import Verdict, decide
+from envs.report import DEPLOYMENT_STATE, Situation, status_reply, sticky_body
+from envs.spec import EnvironmentSpec
+from envs.store import Store
+
+log = logging.getLogger(__name__)
+
+SpecSource = Callable[[str], EnvironmentSpec]
+
+
+class Transient(Exception):
+    """Worth retrying later (engine hiccup, GitHub outage)."""
+
+
+class Permanent(Exception):
+    """Retrying cannot help (bad config, GitHub refused); reported on the PR."""
+
+
+def environment_name(key: EnvironmentKey) -> str:
+    """The GitHub deployment environment: one transient environment per PR."""
+    return f"preview/pr-{key.pr_number}"
+
+
+class Handlers:
+    def __init__(
+        self,
+        store: Store,
+        lifecycle: Lifecycle,
+        github: GitHubPort,
+        specs: SpecSource,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.lifecycle = lifecycle
+        self.github = github
+        self.specs = specs
+        self.clock = clock
+
+    def run(self, job: Job) -> None:
+        handler = {
+            JobKind.PR_EVENT: self.pr_event,
+            JobKind.PROMOTE: self.promote,
+            JobKind.DEPLOY: self.deploy,
+            JobKind.TEARDOWN: self.teardown,
+            JobKind.REPORT: self.report,
+            JobKind.COMMENT: self.comment,
+            JobKind.BRANCH_DELETED: self.branch_deleted,
+        }[job.kind]
+        try:
+            handler(job)
+        except GitHubUnavailable as exc:
+            raise Transient(str(exc)) from exc
+        except (GitHubRejected, ConfigError) as exc:
+            raise Permanent(str(exc)) from exc
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _enqueue(self, kind: JobKind, key: EnvironmentKey, payload: dict[str, Any]) -> None:
+        self.store.queue.enqueue(NewJob(kind, key.repository, key.pr_number, payload), self.clock())
+
+    def _spec(self, key: EnvironmentKey) -> EnvironmentSpec:
+        try:
+            return self.specs(key.repository)
+        except ConfigError as exc:
+            self._enqueue(JobKind.REPORT, key, {"error": f"configuration error: {exc}"})
+            raise
+
+    def _save_snapshot(self, job: Job) -> PullRequest:
+        snap = job.payload
+        previous = self.store.pull_requests.get(job.key)
+        same_head = previous is not None and previous.head_sha == snap["head_sha"]
+        pr = PullRequest(
+            repository=job.repository,
+            pr_number=job.pr_number,
+            state="closed" if job.kind is JobKind.TEARDOWN else str(snap["state"]),
+            head_sha=str(snap["head_sha"]),
+            branch=str(snap["branch"]),
+            author=str(snap["author"]),
+            draft=bool(snap["draft"]),
+            fork=bool(snap["fork"]),
+            labels=tuple(snap["labels"]),
+            updated_at=self.clock(),
+            # A new push to a fork PR needs a maintainer's approval again.
+            approved_sha=previous.approved_sha if previous is not None and same_head else None,
+        )
+        return self.store.pull_requests.save(pr)
+
+    def _consider(self, pr: PullRequest, actor: str, requested: bool = False) -> str:
+        """Queue a deploy if the PR should run its head now; return why or why not."""
+        spec = self._spec(pr.key)
+        promotion = self.store.pull_requests.promotion(pr.repository, pr.head_sha)
+        decision = decide(pr, spec, promotion, requested=requested)
+        if decision.verdict is Verdict.DEPLOY:
+            self._enqueue(
+                JobKind.DEPLOY,
+                pr.key,
+                {"sha": pr.head_sha, "image": decision.image, "actor": actor},
+            )
+        elif decision.verdict is Verdict.SKIP:
+            env = self.store.get(pr.key)
+            if env is not None and env.status.is_live:
+                self._enqueue(JobKind.TEARDOWN, pr.key, {"actor": actor, "reason": decision.reason})
+            self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
+        else:
+            self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
+        return decision.reason
+
+    # -- job kinds ----------------------------------------------------------------
+
+    def pr_event(self, job: Job) -> None:
+        pr = self._save_snapshot(job)
+        self._consider(pr, actor=str(job.payload.get("sender") or pr.author))
+
+    def promote(self, job: Job) -> None:
+        sha = str(job.payload["head_sha"])
+        for pr in self.store.pull_requests.open_at_sha(job.repository, sha):
+            self._consider(pr, actor=str(job.payload.get("source") or "ci"))
+
+    def deploy(self, job: Job) -> None:
+        sha, image = str(job.payload["sha"]), str(job.payload["image"])
+        pr = self.store.pull_requests.get(job.key)
+        if pr is None or pr.state != "open" or pr.head_sha != sha:
+            log.info("deploy of %s for %s skipped: no longer the open head", sha[:12], job.key)
+            return
+        spec = self._spec(job.key)
+        self._sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
+        request = UpRequest(
+            job.repository, job.pr_number, pr.branch, sha, image, str(job.payload["actor"])
+        )
+        try:
+            self.lifecycle.up(request, spec)
+        except OperationFailed as exc:
+            self._enqueue(JobKind.REPORT, job.key, {})
+            raise Transient(str(exc)) from exc
+        self._enqueue(JobKind.REPORT, job.key, {})
+        self._react_done(job, "rocket")
+
+    def teardown(self, job: Job) -> None:
+        if "head_sha" in job.payload:  # a pull_request closed delivery
+            self._save_snapshot(job)
+        actor = str(job.payload.get("actor") or job.payload.get("sender") or "preview-envs")
+        reason = str(job.payload.get("reason") or "requested")
+        env = self.store.get(job.key)
+        if env is not None and env.status is not EnvironmentStatus.DESTROYED:
+            try:
+                self.lifecycle.down(job.key, actor, reason)
+            except OperationFailed as exc:
+                self._enqueue(JobKind.REPORT, job.key, {})
+                raise Transient(str(exc)) from exc
+        self._enqueue(JobKind.REPORT, job.key, {"note": f"removed ({reason})"})
+        self._react_done(job, "rocket")
+
+    def branch_deleted(self, job: Job) -> None:
+        branch = str(job.payload["branch"])
+        for env in self.store.environments(repository=job.repository):
+            if env.branch == branch and env.status.is_live:
+                self._enqueue(
+                    JobKind.TEARDOWN,
+                    env.key,
+                    {"actor": str(job.payload.get("sender")), "reason": "branch deleted"},
+                )
+
+    def report(self, job: Job) -> None:
+        self._sync(
+            job.key,
+            note=job.payload.get("note"),
+            error=job.payload.get("error"),
+        )
+
+    def comment(self, job: Job) -> None:
+        comment_id, author = int(job.payload["comment_id"]), str(job.payload["author"])
+        parsed = parse(str(job.payload["body"]))
+        if parsed is None:
+            return
+        self.github.react(job.repository, job.pr_number, comment_id, "eyes")
+        if isinstance(parsed, Invalid):
+            self.github.reply(
+                job.repository, job.pr_number, f"@{author} {parsed.reason}.\n\n{HELP_TEXT}"
+            )
+            self.github.react(job.repository, job.pr_number, comment_id, "confused")
+            return
+        spec = self._spec(job.key)
+        granted = self.github.permission(job.repository, author)
+        needed = spec.commands.min_permission
+        if not permission_at_least(granted, needed):
+            self.store.audit(
+                author, "command.refused", self.clock(), job.key, {"command": str(parsed)}
+            )
+            self.github.reply(
+                job.repository,
+                job.pr_number,
+                f"Sorry @{author}, `/preview` commands need **{needed.value}** access to this "
+                f"repository (you have {granted}). A maintainer can run it for you.",
+            )
+            self.github.react(job.repository, job.pr_number, comment_id, "confused")
+            return
+        self.store.audit(
+            author, "command.accepted", self.clock(), job.key, {"command": str(parsed)}
+        )
+        self._command(job, parsed, author, comment_id)
+
+    def _command(self, job: Job, command: Command, author: str, comment_id: int) -> None:
+        key, repo, number = job.key, job.repository, job.pr_number
+        done = {"actor": author, "comment_id": comment_id}
+        if command.verb is Verb.HELP:
+            self.github.reply(repo, number, HELP_TEXT)
+        elif command.verb is Verb.STATUS:
+            self.github.reply(repo, number, status_reply(self._situation(key)))
+        elif command.verb in (Verb.UP, Verb.REDEPLOY):
+            pr = self.store.pull_requests.get(key)
+            if pr is None:
+                raise Permanent(f"no pull_request event seen for {key} yet")
+            head = self.github.pull_head(repo, number)
+            pr = self.store.pull_requests.save(replace(pr, head_sha=head, approved_sha=head))
+            spec = self._spec(key)
+            promotion = self.store.pull_requests.promotion(repo, head)
+            decision = decide(pr, spec, promotion, requested=True)
+            if decision.verdict is Verdict.DEPLOY:
+                self._enqueue(JobKind.DEPLOY, key, {"sha": head, "image": decision.image} | done)
+                return  # the deploy reacts when it is done
+            self.github.reply(repo, number, f"@{author} {decision.reason}.")
+        elif command.verb is Verb.DESTROY:
+            self._enqueue(JobKind.TEARDOWN, key, {"reason": "/preview destroy"} | done)
+            return
+        elif command.verb is Verb.EXTEND:
+            assert command.duration is not None  # the parser guarantees it
+            try:
+                self.lifecycle.extend(key, command.duration, author)
+            except (NotFound, OperationFailed) as exc:
+                self.github.reply(repo, number, f"@{author} {exc}.")
+                self.github.react(repo, number, comment_id, "confused")
+                return
+            self._enqueue(JobKind.REPORT, key, {})
+        elif command.verb is Verb.RESEED:
+            self.github.reply(
+                repo,
+                number,
+                f"@{author} reseeding from the pull request is not available in this version; "
+                "run `previewctl seed` against the environment's database.",
+            )
+            self.github.react(repo, number, comment_id, "confused")
+            return
+        self.github.react(repo, number, comment_id, "rocket")
+
+    def _react_done(self, job: Job, content: str) -> None:
+        comment_id = job.payload.get("comment_id")
+        if comment_id is not None:
+            try:
+                self.github.react(job.repository, job.pr_number, int(comment_id), content)
+            except GitHubUnavailable:
+                log.warning("could not react to comment %s; the sticky comment has it", comment_id)
+
+    def _situation(
+        self, key: EnvironmentKey, note: str | None = None, error: str | None = None
+    ) -> Situation:
+        return Situation(
+            self.store.get(key), self.store.pull_requests.get(key), note, error, self.clock()
+        )
+
+    def _sync(
+        self,
+        key: EnvironmentKey,
+        note: str | None = None,
+        error: str | None = None,
+        pending_sha: str | None = None,
+    ) -> None:
+        """Bring the sticky comment and the GitHub deployment in line with the store."""
+        situation = self._situation(key, note, error)
+        links = self.store.pull_requests.links(key)
+        comment_id = self.github.upsert_sticky(
+            key.repository, key.pr_number, links.comment_id, sticky_body(situation)
+        )
+        links = self.store.pull_requests.save_links(replace(links, comment_id=comment_id))
+        env = situation.environment
+        sha = pending_sha or (env.head_sha if env is not None else None)
+        if pending_sha is not None:
+            state = "in_progress"
+        elif env is not None:
+            state = DEPLOYMENT_STATE[env.status]
+        else:
+            state = None
+        if sha and state and state != "inactive" and links.deployment_sha != sha:
+            deployment_id = self.github.create_deployment(
+                key.repository, sha, environment_name(key), f"Preview of #{key.pr_number}"
+            )
+            links = self.store.pull_requests.save_links(
+                replace(
+                    links, deployment_id=deployment_id, deployment_sha=sha, deployment_state=None
+                )
+            )
+        if links.deployment_id is not None and state and state != links.deployment_state:
+            url = env.url if env is not None and state == "success" else None
+            description = (note or (env.last_error if env else None) or state)[:140]
+            self.github.deployment_status(
+                key.repository, links.deployment_id, state, url, description
+            )
+            self.store.pull_requests.save_links(replace(links, deployment_state=state))

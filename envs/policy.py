@@ -1,0 +1,65 @@
+"""Whether a PR gets an environment now: drafts, labels, forks and promotion. Pure.
+
+Kept apart from the worker so every rule of the config's ``deploy`` section
+is tested on its own, and so a reader finds in one place why a PR was not
+deployed (the reason is what the sticky comment shows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from envs.jobs import Promotion, PullRequest
+from envs.spec import EnvironmentSpec, ForkPolicy
+
+
+class Verdict(StrEnum):
+    DEPLOY = "deploy"
+    WAIT_FOR_IMAGE = "wait_for_image"
+    NEEDS_APPROVAL = "needs_approval"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: str
+    image: str | None = None
+
+
+def decide(
+    pr: PullRequest,
+    spec: EnvironmentSpec,
+    promotion: Promotion | None,
+    requested: bool = False,
+) -> Decision:
+    """What to do for the PR's head commit.
+
+    ``requested`` is a maintainer's explicit ``/preview up``: it overrides
+    the draft and label rules and approves a fork's head, but never a
+    repository's ``forks: never``.
+    """
+    sha = pr.head_sha[:12]
+    if pr.state != "open":
+        return Decision(Verdict.SKIP, "the pull request is closed")
+    if pr.fork and spec.deploy.forks is ForkPolicy.NEVER:
+        return Decision(Verdict.SKIP, "pull requests from forks are never deployed (deploy.forks)")
+    if not requested:
+        if pr.draft and not spec.deploy.drafts:
+            return Decision(
+                Verdict.SKIP, "draft pull requests are not deployed; mark it ready for review"
+            )
+        label = spec.deploy.require_label
+        if label and label not in pr.labels:
+            return Decision(Verdict.SKIP, f"add the label `{label}` to get a preview")
+        if pr.fork and pr.approved_sha != pr.head_sha:
+            return Decision(
+                Verdict.NEEDS_APPROVAL,
+                f"pull request from a fork: a maintainer's `/preview up` approves commit {sha}",
+            )
+    if promotion is None:
+        return Decision(
+            Verdict.WAIT_FOR_IMAGE, f"waiting for CI to promote an image for commit {sha}"
+        )
+    return Decision(Verdict.DEPLOY, f"deploying commit {sha}", promotion.image)

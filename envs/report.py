@@ -1,0 +1,87 @@
+"""What the PR shows: the sticky comment's text and the GitHub deployment state. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from envs.commands import HELP_TEXT
+from envs.jobs import PullRequest
+from envs.model import Environment, EnvironmentStatus
+
+_ICON = {
+    EnvironmentStatus.PROVISIONING: "⏳",
+    EnvironmentStatus.READY: "✅",
+    EnvironmentStatus.FAILED: "❌",
+    EnvironmentStatus.DESTROYING: "🧹",
+    EnvironmentStatus.DESTROYED: "🗑️",
+}
+
+# GitHub deployment status for each environment status.
+DEPLOYMENT_STATE = {
+    EnvironmentStatus.PROVISIONING: "in_progress",
+    EnvironmentStatus.READY: "success",
+    EnvironmentStatus.FAILED: "failure",
+    EnvironmentStatus.DESTROYING: "inactive",
+    EnvironmentStatus.DESTROYED: "inactive",
+}
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything the comment is rendered from, read from the store by the worker."""
+
+    environment: Environment | None
+    pull_request: PullRequest | None
+    note: str | None = None  # why nothing is deployed yet, or what is happening
+    error: str | None = None  # the last failure, in full
+    now: datetime | None = None
+
+
+def _code(text: str) -> str:
+    """Untrusted text (errors, branch names) inside a fenced block, never as markdown."""
+    fence = "````" if "```" in text else "```"
+    return f"{fence}text\n{text.strip()[:3000]}\n{fence}"
+
+
+def _inline(text: str) -> str:
+    return "`" + text.replace("`", "'")[:200] + "`"
+
+
+def sticky_body(situation: Situation) -> str:
+    env, pr = situation.environment, situation.pull_request
+    lines = ["### Preview environment", ""]
+    if env is None:
+        lines.append(f"⏳ **Not deployed.** {situation.note or 'Nothing has been requested yet.'}")
+    else:
+        state = f"{_ICON[env.status]} **{env.status.value}**"
+        if situation.note and env.status is not EnvironmentStatus.READY:
+            state += f" — {situation.note}"
+        lines += [
+            "| | |",
+            "|---|---|",
+            f"| State | {state} |",
+        ]
+        if env.url and env.status is EnvironmentStatus.READY:
+            lines.append(f"| URL | {env.url} |")
+        if env.head_sha:
+            lines.append(f"| Commit | {_inline(env.head_sha[:12])} |")
+        if env.image:
+            lines.append(f"| Image | {_inline(env.image)} |")
+        lines.append(f"| Namespace | {_inline(env.namespace)} |")
+        if env.status.is_live:
+            lines.append(f"| Expires | {env.expires_at:%Y-%m-%d %H:%M} UTC |")
+    if pr is not None and env is not None and env.head_sha and pr.head_sha != env.head_sha:
+        lines += ["", f"Newer commit {_inline(pr.head_sha[:12])} is not deployed yet."]
+    error = situation.error or (
+        env.last_error if env is not None and env.status is EnvironmentStatus.FAILED else None
+    )
+    if error:
+        lines += ["", "**Last error**", "", _code(error)]
+    lines += ["", "<details><summary>Commands</summary>", "", HELP_TEXT, "</details>"]
+    return "\n".join(lines)
+
+
+def status_reply(situation: Situation) -> str:
+    body = sticky_body(situation)
+    return body.split("<details>", 1)[0].rstrip()
