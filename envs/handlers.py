@@ -74,8 +74,10 @@ class Handlers:
             handler(job)
         except GitHubUnavailable as exc:
             raise Transient(str(exc)) from exc
-        except (GitHubRejected, ConfigError) as exc:
+        except GitHubRejected as exc:
             raise Permanent(str(exc)) from exc
+        except ConfigError as exc:
+            raise Permanent(f"configuration error: {exc}") from exc
 
     # -- helpers ------------------------------------------------------------------
 
@@ -83,11 +85,8 @@ class Handlers:
         self.store.queue.enqueue(NewJob(kind, key.repository, key.pr_number, payload), self.clock())
 
     def _spec(self, key: EnvironmentKey) -> EnvironmentSpec:
-        try:
-            return self.specs(key.repository)
-        except ConfigError as exc:
-            self._enqueue(JobKind.REPORT, key, {"error": f"configuration error: {exc}"})
-            raise
+        """The repository's spec; a ConfigError fails the job and the PR is told why."""
+        return self.specs(key.repository)
 
     def _save_snapshot(self, job: Job) -> PullRequest:
         snap = job.payload
@@ -147,7 +146,10 @@ class Handlers:
             log.info("deploy of %s for %s skipped: no longer the open head", sha[:12], job.key)
             return
         spec = self._spec(job.key)
-        self._sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
+        try:
+            self._sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
+        except GitHubUnavailable as exc:  # the REPORT job after the deploy catches up
+            log.warning("could not report the start of %s: %s", job.key, exc)
         request = UpRequest(
             job.repository, job.pr_number, pr.branch, sha, image, str(job.payload["actor"])
         )

@@ -47,6 +47,8 @@ SUPERSEDES: Mapping[JobKind, frozenset[JobKind]] = {
 }
 
 DEFAULT_MAX_ATTEMPTS = 5
+# Reporting outlives a GitHub outage: with the 10-minute cap, 60 attempts span ~9 hours.
+MAX_ATTEMPTS: Mapping[JobKind, int] = {JobKind.REPORT: 60}
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)
 
@@ -67,8 +69,12 @@ class NewJob:
     repository: str
     pr_number: int = REPOSITORY_WIDE
     payload: Mapping[str, Any] = field(default_factory=dict)
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_attempts: int | None = None  # None: the kind's default
     delivery_id: str | None = None
+
+    @property
+    def attempts_allowed(self) -> int:
+        return self.max_attempts or MAX_ATTEMPTS.get(self.kind, DEFAULT_MAX_ATTEMPTS)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def sticky_body(situation: Situation) -> str:
         if env.status.is_live:
             lines.append(f"| Expires | {env.expires_at:%Y-%m-%d %H:%M} UTC |")
     if pr is not None and env is not None and env.head_sha and pr.head_sha != env.head_sha:
-        lines += ["", f"Newer commit {_inline(pr.head_sha[:12])} is not deployed yet."]
+        pending = f"Newer commit {_inline(pr.head_sha[:12])} is not deployed yet"
+        lines += ["", f"{pending}: {situation.note}." if situation.note else f"{pending}."]
     error = situation.error or (
         env.last_error if env is not None and env.status is EnvironmentStatus.FAILED else None
     )

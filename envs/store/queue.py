@@ -64,7 +64,7 @@ class JobQueue:
                     "repository": job.repository,
                     "pr_number": job.pr_number,
                     "payload": json.dumps(dict(job.payload), sort_keys=True),
-                    "max_attempts": job.max_attempts,
+                    "max_attempts": job.attempts_allowed,
                     "delivery_id": job.delivery_id,
                     "now": now,
                 },

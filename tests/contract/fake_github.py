@@ -137,7 +137,7 @@ class FakeGitHub:
         )
         try:
             github_openapi().validate_request(mock)
-        except Exception as exc:  # noqa: BLE001 - every validation error is a violation
+        except Exception as exc:
             detail = exc.__cause__ or exc
             return f"{type(exc).__name__}: {detail}"[:500]
         return None

@@ -118,7 +118,11 @@ def test_the_fake_rejects_what_github_would_reject(fake_github: tuple[FakeGitHub
     bad = [
         ("POST", f"/repos/{REPO}/issues/1/comments", {"bdy": "typo"}),
         ("POST", f"/repos/{REPO}/deployments", {"environment": "x"}),  # ref is required
-        ("POST", f"/repos/{REPO}/deployments/1/statuses", {"state": "deployed"}),  # not an enum value
+        (
+            "POST",
+            f"/repos/{REPO}/deployments/1/statuses",
+            {"state": "deployed"},
+        ),  # not an enum value
         ("POST", f"/repos/{REPO}/issues/comments/1/reactions", {"content": "party"}),
         ("PUT", f"/repos/{REPO}/issues/1/comments", {"body": "x"}),
     ]

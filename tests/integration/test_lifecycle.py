@@ -17,8 +17,7 @@ from envs.lifecycle import Lifecycle, UpRequest
 from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind, OperationResult
 from envs.spec_loading import parse_spec
 from envs.store import Store, open_store
-from stacks.engine import EngineError, StackOutputs
-from stacks.spec import StackSpec
+from tests.doubles import Clock, RecordingEngine
 
 SPEC = parse_spec(
     "version: 1\n"
@@ -29,45 +28,6 @@ SPEC = parse_spec(
 )
 IMAGE = "ghcr.io/acme/shop@sha256:" + "f" * 64
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-class RecordingEngine:
-    """Stand-in for stacks.engine.Engine: records calls, fails on request."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.specs: list[StackSpec] = []
-        self.fail_next: str | None = None
-
-    def up(self, stack: str, spec: StackSpec) -> StackOutputs:
-        self.calls.append(("up", stack))
-        self.specs.append(spec)
-        if self.fail_next:
-            message, self.fail_next = self.fail_next, None
-            raise EngineError(message)
-        return StackOutputs(url=spec.url, namespace=spec.namespace, database_service="db:5432")
-
-    def refresh(self, stack: str) -> None:
-        self.calls.append(("refresh", stack))
-        if self.fail_next:
-            message, self.fail_next = self.fail_next, None
-            raise EngineError(message)
-
-    def destroy(self, stack: str, remove: bool = True) -> bool:
-        self.calls.append(("destroy", stack))
-        if self.fail_next:
-            message, self.fail_next = self.fail_next, None
-            raise EngineError(message)
-        return True
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture

@@ -1,0 +1,226 @@
+"""PR flows end to end through the service: webhook → queue → worker → lifecycle → PR report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from envs.jobs import JobKind, JobStatus
+from envs.model import EnvironmentKey, EnvironmentStatus
+from tests.contract.fake_github import FakeGitHub
+from tests.contract.service_harness import (
+    PR,
+    REPO,
+    Service,
+    comment,
+    image,
+    pr_event,
+    running_service,
+)
+
+KEY = EnvironmentKey(REPO, PR)
+SHA1 = pr_event("opened")["pull_request"]["head"]["sha"]
+SHA2 = "2" * 40
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_github: tuple[FakeGitHub, str]
+) -> Iterator[Service]:
+    url = (
+        f"sqlite:///{tmp_path}/state.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    fake, base = fake_github
+    fake.roles[(REPO, "maintainer")] = "maintain"
+    fake.roles[(REPO, "reader")] = "read"
+    fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA1}
+    with running_service(url, fake, base) as running:
+        yield running
+
+
+def open_and_deploy(service: Service) -> None:
+    service.deliver("pull_request", pr_event("opened"))
+    service.promote(SHA1, image(1))
+    service.drain()
+
+
+def test_opened_waits_for_the_image_then_deploys_and_reports(service: Service) -> None:
+    service.deliver("pull_request", pr_event("opened"))
+    service.drain()
+    assert "waiting for CI to promote an image" in service.sticky()
+    assert service.engine.calls == []
+    assert service.deployment_states() == []
+
+    service.promote(SHA1, image(1))
+    service.drain()
+    env = service.store.require(KEY)
+    assert env.status is EnvironmentStatus.READY
+    assert env.image == image(1)
+    assert [call[0] for call in service.engine.calls] == ["up"]
+    assert service.deployment_states() == [["in_progress", "success"]]
+    (deployment,) = service.fake.deployments_of(REPO)
+    assert deployment.sha == SHA1
+    assert deployment.transient
+    assert not deployment.production
+    assert deployment.statuses[-1]["environment_url"] == env.url
+    sticky = service.sticky()
+    assert "**ready**" in sticky
+    assert env.url is not None
+    assert env.url in sticky
+
+
+def test_a_push_rolls_out_the_new_digest_and_retires_the_old_deployment(
+    service: Service,
+) -> None:
+    open_and_deploy(service)
+    service.deliver("pull_request", pr_event("synchronize", sha=SHA2))
+    service.drain()
+    assert "Newer commit" in service.sticky()  # the old one keeps serving meanwhile
+    service.promote(SHA2, image(2))
+    service.drain()
+    env = service.store.require(KEY)
+    assert (env.head_sha, env.image, env.status) == (SHA2, image(2), EnvironmentStatus.READY)
+    assert service.deployment_states() == [
+        ["in_progress", "success", "inactive"],
+        ["in_progress", "success"],
+    ]
+
+
+def test_a_stale_deploy_is_superseded_by_a_newer_push(service: Service) -> None:
+    service.deliver("pull_request", pr_event("opened"))
+    service.promote(SHA1, image(1))
+    service.promote(SHA2, image(2))
+    service.deliver("pull_request", pr_event("synchronize", sha=SHA2))
+    service.drain()
+    ups = [spec.app.image for spec in service.engine.specs]
+    assert ups == [image(2)], "the stale SHA must never be deployed"
+
+
+def test_a_failed_rollout_is_reported_and_retried(service: Service) -> None:
+    open_and_deploy(service)
+    service.engine.fail_next = "Deployment app: ProgressDeadlineExceeded (image pull failed)"
+    service.deliver("pull_request", pr_event("synchronize", sha=SHA2))
+    service.promote(SHA2, image(2))
+    job = service.worker.run_once()  # pr_event
+    while job is not None and job.kind is not JobKind.DEPLOY:
+        job = service.worker.run_once()
+    assert job is not None
+    assert job.status is JobStatus.QUEUED  # queued again, with backoff
+    assert "ProgressDeadlineExceeded" in (job.last_error or "")
+    service.worker.run_once()  # the report of the failure
+    assert "ProgressDeadlineExceeded" in service.sticky()
+    assert service.deployment_states()[-1] == ["in_progress", "failure"]
+    service.drain()  # the retry succeeds
+    assert service.store.require(KEY).status is EnvironmentStatus.READY
+    assert "ProgressDeadlineExceeded" not in service.sticky()
+
+
+def test_closed_tears_down_and_marks_the_deployment_inactive(service: Service) -> None:
+    open_and_deploy(service)
+    service.deliver("pull_request", pr_event("closed"))
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.DESTROYED
+    assert service.engine.calls[-1][0] == "destroy"
+    assert service.deployment_states() == [["in_progress", "success", "inactive"]]
+    assert "**destroyed**" in service.sticky()
+    pr = service.store.pull_requests.get(KEY)
+    assert pr is not None
+    assert pr.state == "closed"
+
+
+def test_drafts_are_not_deployed_and_a_live_one_is_removed(service: Service) -> None:
+    open_and_deploy(service)
+    service.deliver("pull_request", pr_event("converted_to_draft"))
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.DESTROYED
+    assert "mark it ready for review" in service.sticky()
+
+
+def test_maintainer_commands_run_and_a_reader_is_refused(service: Service) -> None:
+    open_and_deploy(service)
+    before = service.store.require(KEY).expires_at
+
+    service.deliver("issue_comment", comment("/preview destroy", "reader", comment_id=1))
+    service.fake.comments[1] = _their_comment(1, "reader")
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.READY
+    assert any("need **write** access" in reply for reply in service.replies())
+    assert service.fake.comments[1].reactions == ["eyes", "confused"]
+
+    service.fake.comments[2] = _their_comment(2, "maintainer")
+    service.deliver("issue_comment", comment("/preview extend 48h", "maintainer", comment_id=2))
+    service.drain()
+    assert service.store.require(KEY).expires_at >= before + timedelta(hours=48)
+    assert service.fake.comments[2].reactions == ["eyes", "rocket"]
+
+    service.fake.comments[3] = _their_comment(3, "maintainer")
+    service.deliver("issue_comment", comment("/preview destroy", "maintainer", comment_id=3))
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.DESTROYED
+    assert service.fake.comments[3].reactions == ["eyes", "rocket"]
+    actions = [entry.action for entry in service.store.audit_entries(REPO, PR)]
+    assert "command.refused" in actions
+    assert actions.count("command.accepted") == 2
+
+
+def test_malformed_commands_get_the_help(service: Service) -> None:
+    service.deliver("pull_request", pr_event("opened"))
+    service.fake.comments[5] = _their_comment(5, "maintainer")
+    service.deliver("issue_comment", comment("/preview deploy-everything now", "maintainer", 5))
+    service.drain()
+    assert any("unknown command" in r and "/preview extend" in r for r in service.replies())
+    assert service.fake.comments[5].reactions == ["eyes", "confused"]
+
+
+def test_fork_prs_wait_for_a_maintainers_approval_of_the_head(service: Service) -> None:
+    fork = pr_event("opened")
+    fork["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    service.deliver("pull_request", fork)
+    service.promote(SHA1, image(1))
+    service.drain()
+    assert service.engine.calls == []
+    assert "a maintainer's `/preview up` approves commit" in service.sticky()
+
+    service.fake.comments[6] = _their_comment(6, "maintainer")
+    service.deliver("issue_comment", comment("/preview up", "maintainer", comment_id=6))
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.READY
+
+    # A later push needs approval again: nothing is deployed automatically.
+    pushed = pr_event("synchronize", sha=SHA2)
+    pushed["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    service.deliver("pull_request", pushed)
+    service.promote(SHA2, image(2))
+    service.drain()
+    assert service.store.require(KEY).head_sha == SHA1
+    assert "approves commit 222222222222" in service.sticky()
+
+
+def test_a_github_outage_delays_reporting_but_loses_nothing(service: Service) -> None:
+    service.fake.fail("POST", r"/issues/\d+/comments$", 503, times=6)
+    service.fake.fail("GET", r"/issues/\d+/comments$", 503, times=6)
+    open_and_deploy(service)
+    assert service.store.require(KEY).status is EnvironmentStatus.READY
+    assert "**ready**" in service.sticky()
+    retried = [j for j in service.store.queue.jobs(limit=100) if j.attempts > 1]
+    assert retried, "the outage should have forced retries"
+    assert service.store.queue.counts()[JobStatus.FAILED] == 0
+
+
+def test_a_repository_without_a_spec_is_told_why(service: Service) -> None:
+    del service.specs[REPO]
+    service.deliver("pull_request", pr_event("opened"))
+    service.drain()
+    assert "configuration error: no spec for Codertocat/Hello-World" in service.sticky()
+    assert service.store.queue.counts()[JobStatus.FAILED] == 1
+
+
+def _their_comment(comment_id: int, author: str) -> object:
+    from tests.contract.fake_github import Comment
+
+    return Comment(comment_id, REPO, PR, "/preview ...", author)
