@@ -46,7 +46,16 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = None
     github_app_id: int | None = None
     github_app_private_key: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(
+        None, description="The GitHub App's or repository webhook's secret."
+    )
+    promote_token: SecretStr | None = Field(
+        None, description="Bearer token CI sends to POST /promote (previewctl promote)."
+    )
+    service_url: str | None = Field(
+        None, description="Where previewctl promote finds the service; unset: the local store."
+    )
+    worker_lease_seconds: int = Field(60, ge=10, le=3600, description="Job lease; renewed.")
 
     @field_validator("github_api_url")
     @classmethod

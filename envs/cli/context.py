@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import click
 
 from envs.clock import system_clock
 from envs.errors import ConfigError
+from envs.github_client import ClientOptions, PyGithubClient
+from envs.handlers import Handlers
 from envs.lifecycle import Lifecycle
-from envs.settings import Settings
+from envs.settings import Settings, load_settings
 from envs.spec import EnvironmentSpec
 from envs.spec_loading import load_spec
 from envs.store import Store, open_store
+from envs.worker import Worker, WorkerOptions
 from stacks.engine import Engine, EngineSettings, OutputSink
 
 
@@ -56,3 +63,55 @@ class Context:
                 "PREVIEW_CONFIG_DIR sets the directory)"
             )
         return load_spec(path)
+
+    def github(self) -> PyGithubClient:
+        """The GitHub client from settings: a GitHub App if configured, else a token."""
+        s = self.settings
+        options = ClientOptions(base_url=s.github_api_url)
+        if s.github_app_id is not None and s.github_app_private_key is not None:
+            key = s.github_app_private_key.get_secret_value()
+            return PyGithubClient.as_app(s.github_app_id, key, options)
+        if s.github_token is not None:
+            return PyGithubClient.with_token(s.github_token.get_secret_value(), options)
+        raise ConfigError(
+            "no GitHub credentials: set PREVIEW_GITHUB_APP_ID and PREVIEW_GITHUB_APP_PRIVATE_KEY "
+            "(a GitHub App, recommended) or PREVIEW_GITHUB_TOKEN"
+        )
+
+    def worker(self, on_output: OutputSink | None = None) -> Worker:
+        store = self.store()
+        lifecycle = Lifecycle(
+            store,
+            self.engine(on_output),
+            clock=system_clock,
+            environ=os.environ,
+            ingress_namespace=self.settings.ingress_namespace,
+        )
+        handlers = Handlers(
+            store,
+            lifecycle,
+            self.github(),
+            lambda repository: self.spec_for(repository, None),
+            system_clock,
+        )
+        lease = timedelta(seconds=self.settings.worker_lease_seconds)
+        return Worker(store, handlers, WorkerOptions(lease=lease), clock=system_clock)
+
+
+class LazyContext:
+    """Settings are read only by commands that need them (config validate does not)."""
+
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self._overrides = overrides
+        self._context: Context | None = None
+
+    def get(self) -> Context:
+        if self._context is None:
+            self._context = Context(load_settings(**self._overrides))
+        return self._context
+
+
+def current_context() -> Context:
+    """The Context of the running ``previewctl`` command."""
+    lazy: LazyContext = click.get_current_context().find_root().obj
+    return lazy.get()

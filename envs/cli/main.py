@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +13,15 @@ import click
 from rich.markup import escape
 
 from envs.cleanup import collect
-from envs.cli.context import Context
+from envs.cli.context import Context, LazyContext, current_context
+from envs.cli.options import (
+    json_option,
+    pr_option,
+    repo_option,
+    repository_callback,
+    sha_callback,
+    spec_option,
+)
 from envs.cli.output import (
     emit_json,
     engine_line,
@@ -24,48 +31,16 @@ from envs.cli.output import (
     out,
 )
 from envs.cli.seed import seed
+from envs.cli.service import service_commands
 from envs.clock import system_clock
 from envs.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
 from envs.lifecycle import UpRequest
 from envs.model import EnvironmentKey, EnvironmentStatus
-from envs.settings import load_settings
 from envs.spec import json_schema
 from envs.spec_loading import SpecInvalid, load_spec
 from envs.stack_plan import plan_preview
 from stacks.cluster import Cluster
 from stacks.toolchain import ToolchainMissing
-
-_REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
-def _repository(_: click.Context, __: click.Parameter, value: str) -> str:
-    if not _REPO.match(value):
-        raise click.BadParameter("expected OWNER/NAME, e.g. acme/shop")
-    return value
-
-
-def _sha(_: click.Context, __: click.Parameter, value: str) -> str:
-    if not _SHA.match(value):
-        raise click.BadParameter("expected the full 40-character lowercase commit SHA")
-    return value
-
-
-repo_option = click.option(
-    "--repo", "repository", required=True, callback=_repository, help="OWNER/NAME"
-)
-pr_option = click.option(
-    "--pr", "pr_number", required=True, type=click.IntRange(min=1), help="PR number"
-)
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout."
-)
-spec_option = click.option(
-    "--spec",
-    "spec_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Environment spec; default <PREVIEW_CONFIG_DIR>/<owner>/<repo>.yaml.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,25 +53,11 @@ spec_option = click.option(
 def cli(ctx: click.Context, state_dir: Path | None) -> None:
     """Preview environments for pull requests, on Kubernetes, with Pulumi."""
     overrides: dict[str, Any] = {"state_dir": state_dir} if state_dir else {}
-    ctx.obj = _LazyContext(overrides)
-
-
-class _LazyContext:
-    """Settings are read only by commands that need them (config validate does not)."""
-
-    def __init__(self, overrides: dict[str, Any]) -> None:
-        self._overrides = overrides
-        self._context: Context | None = None
-
-    def get(self) -> Context:
-        if self._context is None:
-            self._context = Context(load_settings(**self._overrides))
-        return self._context
+    ctx.obj = LazyContext(overrides)
 
 
 def _context() -> Context:
-    lazy: _LazyContext = click.get_current_context().find_root().obj
-    return lazy.get()
+    return current_context()
 
 
 # -- config ----------------------------------------------------------------------
@@ -156,7 +117,7 @@ def config_schema(out_path: Path | None) -> None:
 @repo_option
 @pr_option
 @click.option("--branch", required=True, help="Head branch name (any characters).")
-@click.option("--sha", "head_sha", required=True, callback=_sha, help="Head commit SHA.")
+@click.option("--sha", "head_sha", required=True, callback=sha_callback, help="Head commit SHA.")
 @click.option("--image", required=True, help="Promoted image: <repository>@sha256:<digest>.")
 @spec_option
 @click.option("--kubeconfig", help="Kubeconfig path (PREVIEW_KUBECONFIG).")
@@ -235,7 +196,7 @@ def refresh(repository: str, pr_number: int, actor: str, as_json: bool) -> None:
 @repo_option
 @pr_option
 @click.option("--branch", required=True)
-@click.option("--sha", "head_sha", required=True, callback=_sha)
+@click.option("--sha", "head_sha", required=True, callback=sha_callback)
 @click.option("--image", required=True, help="<repository>@sha256:<digest>")
 @spec_option
 @click.option(
@@ -288,7 +249,9 @@ def render(
 
 @cli.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include destroyed environments.")
-@click.option("--repo", "repository", callback=lambda c, p, v: _repository(c, p, v) if v else v)
+@click.option(
+    "--repo", "repository", callback=lambda c, p, v: repository_callback(c, p, v) if v else v
+)
 @json_option
 def list_environments(show_all: bool, repository: str | None, as_json: bool) -> None:
     """List environments."""
@@ -359,6 +322,8 @@ def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
 
 
 cli.add_command(seed)
+for command in service_commands:
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
