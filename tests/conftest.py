@@ -1,4 +1,4 @@
-"""Shared fixtures: a real PostgreSQL server per session, hypothesis profiles."""
+"""Shared fixtures: a real PostgreSQL server per session, a fake GitHub, hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+from tests.contract.fake_github import FakeGitHub
+from tests.http_server import serving
 from tests.pg_server import PgServer, running_server
 
 settings.register_profile("ci", max_examples=1000, deadline=None)
@@ -27,3 +29,11 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """A fresh, empty database on the session's server."""
     return pg_server.create_database(f"test_{next(_db_counter)}")
+
+
+@pytest.fixture
+def fake_github() -> Iterator[tuple[FakeGitHub, str]]:
+    fake = FakeGitHub()
+    with serving(fake.app()) as base:
+        yield fake, base
+    assert fake.violations == [], "requests GitHub's OpenAPI description rejects"

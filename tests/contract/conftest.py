@@ -1,22 +1,11 @@
-"""A fake GitHub over real HTTP, every request checked against GitHub's OpenAPI description."""
+"""The real PyGithub client pointed at the fake GitHub (the fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 from envs.github_client import ClientOptions, PyGithubClient
 from tests.contract.fake_github import FakeGitHub
-from tests.http_server import serving
-
-
-@pytest.fixture
-def fake_github() -> Iterator[tuple[FakeGitHub, str]]:
-    fake = FakeGitHub()
-    with serving(fake.app()) as base:
-        yield fake, base
-    assert fake.violations == [], "requests GitHub's OpenAPI description rejects"
 
 
 @pytest.fixture
