@@ -55,7 +55,8 @@ class PgServer:
 
 
 @contextmanager
-def running_server() -> Iterator[PgServer]:
+def running_server(durable: bool = False) -> Iterator[PgServer]:
+    """A throwaway server; ``durable`` keeps fsync on (benchmarks of durable writes)."""
     bindir = _bindir()
     root = Path(tempfile.mkdtemp(prefix="preview-pg-"))
     data = root / "data"
@@ -81,9 +82,9 @@ def running_server() -> Iterator[PgServer]:
         check=True,
         capture_output=True,
     )
-    options = (
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    if not durable:  # tests need speed, not crash safety
+        options += " -c fsync=off -c full_page_writes=off"
     subprocess.run(
         [
             *prefix,

@@ -72,7 +72,10 @@ def serve(host: str, port: int, workers: int) -> None:
             settings.promote_token.get_secret_value() if settings.promote_token else None
         ),
     )
-    app = create_app(StorePool(ctx.store, size=4), config)
+    # SQLite has one writer at a time: several connections would only wait in SQLite's
+    # sleeping busy handler (tens of ms), one shared connection queues them in order.
+    pool_size = 1 if settings.resolved_state_url.startswith("sqlite") else 4
+    app = create_app(StorePool(ctx.store, size=pool_size), config)
     err.print(f"serving on http://{host}:{port}/webhook with {workers} worker process(es)")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

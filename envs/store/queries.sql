@@ -69,6 +69,30 @@ VALUES (:kind, :repository, :pr_number, :payload, 'queued', :max_attempts, :now,
         :delivery_id, :now, :now)
 RETURNING *;
 
+-- One round trip for the common case, a delivery that becomes one job: record the
+-- delivery, enqueue the job and supersede what it replaces, or nothing if the
+-- delivery was seen before.
+-- name: accept_single@postgresql
+WITH delivery AS (
+    INSERT INTO deliveries (delivery_id, event, received_at)
+    VALUES (:delivery_id, :event, :now)
+    ON CONFLICT (delivery_id) DO NOTHING
+    RETURNING delivery_id
+), job AS (
+    INSERT INTO jobs (kind, repository, pr_number, payload, status, max_attempts, run_after,
+                      delivery_id, created_at, updated_at)
+    SELECT :kind, :repository, :pr_number, :payload, 'queued', :max_attempts, :now,
+           delivery_id, :now, :now
+    FROM delivery
+    RETURNING *
+), superseded AS (
+    UPDATE jobs SET status = 'superseded', updated_at = :now,
+                    last_error = 'superseded by job ' || CAST((SELECT id FROM job) AS text)
+    WHERE repository = :repository AND pr_number = :pr_number AND status = 'queued'
+      AND kind = ANY(CAST(:superseded_kinds AS text[])) AND EXISTS (SELECT 1 FROM job)
+)
+SELECT * FROM job;
+
 -- name: supersede_jobs
 UPDATE jobs SET status = 'superseded', updated_at = :now,
                 last_error = 'superseded by job ' || CAST(:by_job AS text)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from envs.jobs import SUPERSEDES, Job, JobKind, JobStatus, NewJob
@@ -48,10 +49,32 @@ class JobQueue:
         self, delivery_id: str, event: str, jobs: Iterable[NewJob], at: datetime
     ) -> list[Job] | None:
         """Record a delivery and enqueue its jobs atomically; None for a duplicate."""
+        jobs = list(jobs)
+        if len(jobs) == 1 and self._db.dialect == "postgresql":
+            return self._accept_single(delivery_id, event, jobs[0], at)
         with self._db.transaction():
             if not self.record_delivery(delivery_id, event, at):
                 return None
-            return [self.enqueue(job, at) for job in jobs]
+            return [self.enqueue(replace(job, delivery_id=delivery_id), at) for job in jobs]
+
+    def _accept_single(
+        self, delivery_id: str, event: str, job: NewJob, at: datetime
+    ) -> list[Job] | None:
+        rows = self._db.fetch(
+            "accept_single",
+            {
+                "delivery_id": delivery_id,
+                "event": event,
+                "kind": job.kind.value,
+                "repository": job.repository,
+                "pr_number": job.pr_number,
+                "payload": json.dumps(dict(job.payload), sort_keys=True),
+                "max_attempts": job.attempts_allowed,
+                "superseded_kinds": sorted(k.value for k in SUPERSEDES.get(job.kind, ())),
+                "now": require_aware(at, "at"),
+            },
+        )
+        return [_job(rows[0])] if rows else None
 
     def enqueue(self, job: NewJob, at: datetime) -> Job:
         """Add a job, superseding the queued ones it makes pointless (same PR)."""

@@ -184,3 +184,20 @@ def test_pull_requests_promotions_and_links(store: Store) -> None:
         links.__class__("acme/shop", 12, comment_id=5, deployment_id=6, deployment_sha="c" * 40)
     )
     assert store.pull_requests.links(EnvironmentKey("acme/shop", 12)).deployment_id == 6
+
+
+def test_accepted_deliveries_supersede_like_enqueue(store: Store) -> None:
+    """The one-statement path (PostgreSQL) applies the same supersede rule as enqueue."""
+    first = store.queue.accept_delivery("d-a", "pull_request", [deploy(11, "1" * 40)], T0)
+    other = store.queue.accept_delivery("d-b", "pull_request", [deploy(12, "1" * 40)], T0)
+    second = store.queue.accept_delivery("d-c", "pull_request", [deploy(11, "2" * 40)], T0)
+    assert first is not None
+    assert other is not None
+    assert second is not None
+    statuses = {job.id: (job.status, job.delivery_id) for job in store.queue.jobs()}
+    assert statuses == {
+        first[0].id: (JobStatus.SUPERSEDED, "d-a"),
+        other[0].id: (JobStatus.QUEUED, "d-b"),
+        second[0].id: (JobStatus.QUEUED, "d-c"),
+    }
+    assert store.queue.accept_delivery("d-c", "pull_request", [deploy(11)], T0) is None
