@@ -34,8 +34,9 @@ from envs.cli.seed import seed
 from envs.cli.service import service_commands
 from envs.clock import system_clock
 from envs.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
+from envs.github_client import GitHubRejected, GitHubUnavailable
 from envs.lifecycle import UpRequest
-from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.model import Environment, EnvironmentKey, EnvironmentStatus
 from envs.spec import json_schema
 from envs.spec_loading import SpecInvalid, load_spec
 from envs.stack_plan import plan_preview
@@ -298,7 +299,8 @@ def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
     lifecycle = ctx.lifecycle(None if as_json else engine_line)
     cluster = Cluster(s.kubeconfig, s.kube_context)
     grace = timedelta(minutes=grace_minutes)
-    report = collect(lifecycle, cluster, system_clock, dry_run, grace=grace)
+    open_prs = _open_pull_requests(ctx, lifecycle.store.environments())
+    report = collect(lifecycle, cluster, system_clock, dry_run, open_prs, grace=grace)
     if as_json:
         emit_json(
             {
@@ -319,6 +321,29 @@ def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
         raise OperationFailed(
             "gc could not finish: " + "; ".join(f"{k}: {v}" for k, v in report.failed.items())
         )
+
+
+def _open_pull_requests(
+    ctx: Context, environments: list[Environment]
+) -> dict[str, frozenset[int]] | None:
+    """Open PR numbers per repository with a live environment: one listing per repository.
+
+    Without GitHub credentials, or while GitHub is unavailable, closed PRs are
+    left to the next run (TTL expiry still applies); everything else proceeds.
+    """
+    repositories = sorted({env.repository for env in environments if env.status.is_live})
+    if not repositories:
+        return {}
+    try:
+        github = ctx.github()
+    except ConfigError:
+        err.print("gc: no GitHub credentials; environments of closed PRs are not detected")
+        return None
+    try:
+        return {repo: frozenset(github.open_pull_numbers(repo)) for repo in repositories}
+    except (GitHubUnavailable, GitHubRejected) as exc:
+        err.print(f"gc: {escape(str(exc))}; closed PRs are checked on the next run", markup=True)
+        return None
 
 
 cli.add_command(seed)

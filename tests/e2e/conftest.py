@@ -64,11 +64,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         )
 
 
-def previewctl(cluster: Cluster, state: Path, *args: str) -> tuple[int, str, str]:
+def previewctl(
+    cluster: Cluster, state: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """Run previewctl against the local cluster with its state in ``state``."""
-    env = toolchain_env() | {
-        "PREVIEW_STATE_DIR": str(state),
-        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
-    }
+    env = (
+        toolchain_env()
+        | (env or {})
+        | {
+            "PREVIEW_STATE_DIR": str(state),
+            "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
+        }
+    )
     result = run_previewctl(args, state.parent, env, timeout=900)
     return result.code, result.stdout, result.stderr

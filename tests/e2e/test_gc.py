@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from envs.model import EnvironmentKey, EnvironmentStatus
 from envs.store import open_store
 from tests.cli_runner import REPO_ROOT
+from tests.contract.fake_github import FakeGitHub
 from tests.e2e.conftest import Cluster, previewctl
 
 pytestmark = pytest.mark.e2e
@@ -132,6 +133,29 @@ def test_gc_releases_a_namespace_stuck_terminating(cluster: Cluster, tmp_path: P
     while gone_or_terminating(cluster, name) == "terminating" and time.monotonic() < deadline:
         time.sleep(1)
     assert gone_or_terminating(cluster, name) == "gone", "still Terminating 60 s after release"
+
+
+def test_gc_removes_environments_of_closed_prs_with_one_listing_per_repository(
+    cluster: Cluster, tmp_path: Path, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    """The webhook for a close was missed: GitHub's list of open PRs is the truth."""
+    fake, github_url = fake_github
+    state = tmp_path / "state"
+    up(cluster, state, 61)
+    up(cluster, state, 62)
+    fake.pulls[("acme/shop", 62)] = {"state": "open", "head_sha": "6" * 40}
+    fake.pulls[("acme/shop", 61)] = {"state": "closed", "head_sha": "6" * 40}
+    github = {"PREVIEW_GITHUB_TOKEN": "ghs_gc", "PREVIEW_GITHUB_API_URL": github_url}
+
+    code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json", env=github)
+    assert code == 0, err
+    assert json.loads(out)["done"] == ["down pr-61-debris (acme/shop#61): pr-closed"]
+    assert not exists(cluster, "pr-61-debris")
+    assert exists(cluster, "pr-62-debris")
+    listings = [r for r in fake.requests if r == ("GET", "/repos/acme/shop/pulls")]
+    assert len(listings) == 1, "one listing for the repository, not one call per environment"
+    code, _, err = previewctl(cluster, state, "down", "--repo", "acme/shop", "--pr", "62")
+    assert code == 0, err
 
 
 def gone_or_terminating(cluster: Cluster, name: str) -> str:
