@@ -84,6 +84,12 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.violations: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[tuple[str, str]] = []  # (path, Authorization header)
+        # GitHub App side: the app's public key verifies the JWTs the client signs.
+        self.app_id: int | None = None
+        self.app_public_key: str | None = None
+        self.installations: dict[str, int] = {}
+        self.issued_tokens: list[str] = []
 
     # -- test helpers -----------------------------------------------------------
 
@@ -112,6 +118,7 @@ class FakeGitHub:
         method, path = request.method, "/" + request.path_params["path"]
         with self.lock:
             self.requests.append((method, path))
+            self.authorizations.append((path, request.headers.get("authorization", "")))
         problem = self._validate(request, method, path, body)
         if problem:
             with self.lock:
@@ -151,6 +158,12 @@ class FakeGitHub:
         return None
 
     def _route(self, method: str, path: str, data: dict[str, Any], base: str) -> Response:
+        token = re.match(r"^/app/installations/(\d+)/access_tokens$", path)
+        if token and method == "POST":
+            return self._access_token(int(token.group(1)))
+        installation = re.match(r"^/repos/([^/]+/[^/]+)/installation$", path)
+        if installation and method == "GET":
+            return self._installation(installation.group(1))
         repo = re.match(r"^/repos/([^/]+/[^/]+)(/.*)?$", path)
         if not repo:
             return JSONResponse({"message": "Not Found"}, 404)
@@ -171,6 +184,37 @@ class FakeGitHub:
             if match and verb == method:
                 return handler(repository, match.group(1) if match.groups() else "", data, base)
         return JSONResponse({"message": "Not Found (fake)"}, 404)
+
+    def _verify_app_jwt(self) -> bool:
+        import jwt
+
+        _, header = self.authorizations[-1]
+        if self.app_public_key is None or not header.startswith("Bearer "):
+            return False
+        try:
+            claims = jwt.decode(header.removeprefix("Bearer "), self.app_public_key, ["RS256"])
+        except jwt.PyJWTError:
+            return False
+        return str(claims.get("iss")) == str(self.app_id)
+
+    def _installation(self, repository: str) -> Response:
+        if not self._verify_app_jwt():
+            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+        if repository not in self.installations:
+            return JSONResponse({"message": "Not Found"}, 404)
+        installation_id = self.installations[repository]
+        return JSONResponse(
+            {"id": installation_id, "app_id": self.app_id, "account": {"login": "acme"}}
+        )
+
+    def _access_token(self, installation_id: int) -> Response:
+        if not self._verify_app_jwt() or installation_id not in self.installations.values():
+            return JSONResponse({"message": "Bad credentials"}, 401)
+        token = f"ghs_installation_{len(self.issued_tokens)}"
+        self.issued_tokens.append(token)
+        return JSONResponse(
+            {"token": token, "expires_at": "2099-01-01T00:00:00Z", "permissions": {}}, 201
+        )
 
     def _comment_json(self, comment: Comment, base: str) -> dict[str, Any]:
         return {

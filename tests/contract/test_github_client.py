@@ -133,3 +133,40 @@ def test_the_fake_rejects_what_github_would_reject(fake_github: tuple[FakeGitHub
     assert fake.comments == {}
     assert fake.deployments == {}
     fake.violations.clear()
+
+
+def test_github_app_auth_exchanges_a_signed_jwt_for_an_installation_token(
+    fake_github: tuple[FakeGitHub, str],
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from envs.github_client import ClientOptions
+
+    fake, base = fake_github
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    fake.app_public_key = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    fake.app_id = 4242
+    fake.installations[REPO] = 77
+    options = ClientOptions(
+        base_url=base, retries=1, seconds_between_requests=0, seconds_between_writes=0
+    )
+    client = PyGithubClient.as_app(4242, private_pem, options)
+    client.reply(REPO, 8, "hello from the app")
+    assert fake.issued_tokens == ["ghs_installation_0"]
+    (comment,) = fake.comments_on(REPO, 8)
+    assert comment.body == "hello from the app"
+    repo_calls = [auth for path, auth in fake.authorizations if path.startswith(f"/repos/{REPO}/")]
+    assert repo_calls[-1] == "token ghs_installation_0"  # the installation token, not the JWT
+    # A repository the app is not installed on is a clear, permanent refusal.
+    with pytest.raises(GitHubRejected, match="installation lookup"):
+        client.reply("acme/elsewhere", 1, "x")

@@ -224,3 +224,46 @@ def _their_comment(comment_id: int, author: str) -> object:
     from tests.contract.fake_github import Comment
 
     return Comment(comment_id, REPO, PR, "/preview ...", author)
+
+
+def test_deleting_the_branch_tears_the_environment_down(service: Service) -> None:
+    open_and_deploy(service)
+    branch = pr_event("opened")["pull_request"]["head"]["ref"]
+    deleted = {
+        "ref": branch,
+        "ref_type": "branch",
+        "pusher_type": "user",
+        "repository": pr_event("opened")["repository"],
+        "sender": {"login": "Codertocat"},
+    }
+    service.deliver("delete", deleted)
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.DESTROYED
+    assert "branch deleted" in service.sticky()
+
+
+def test_status_and_help_reply_on_the_pr(service: Service) -> None:
+    open_and_deploy(service)
+    service.fake.comments[7] = _their_comment(7, "maintainer")
+    service.deliver("issue_comment", comment("/preview status", "maintainer", comment_id=7))
+    service.fake.comments[8] = _their_comment(8, "maintainer")
+    service.deliver("issue_comment", comment("/preview help", "maintainer", comment_id=8))
+    service.drain()
+    status, help_text = service.replies()[-2:]
+    env = service.store.require(KEY)
+    assert env.url is not None
+    assert env.url in status
+    assert "**ready**" in status
+    assert "/preview extend <duration>" in help_text
+    assert service.fake.comments[7].reactions == ["eyes", "rocket"]
+
+
+def test_redeploy_runs_the_current_head_again(service: Service) -> None:
+    open_and_deploy(service)
+    service.fake.comments[9] = _their_comment(9, "maintainer")
+    service.deliver("issue_comment", comment("/preview redeploy", "maintainer", comment_id=9))
+    service.drain()
+    assert [call[0] for call in service.engine.calls] == ["up", "up"]
+    assert service.fake.comments[9].reactions == ["eyes", "rocket"]
+    ops = service.store.operations(REPO, PR)
+    assert ops[0].actor == "maintainer"  # newest first: the redeploy
