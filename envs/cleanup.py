@@ -62,15 +62,18 @@ def collect(
     open_prs: Mapping[str, frozenset[int]] | None = None,
     grace: timedelta = GRACE,
 ) -> GcReport:
-    report = GcReport(planned=plan(inventory(lifecycle, cluster, open_prs), clock(), grace))
+    found = inventory(lifecycle, cluster, open_prs)
+    report = GcReport(planned=plan(found, clock(), grace))
     if dry_run:
         return report
+    stacks = {env.key: env.stack for env in found.environments}
     for action in report.planned:
         try:
             if action.kind is ActionKind.CANCEL_LOCK:
                 _cancel(lifecycle, action, clock)
             elif action.kind is ActionKind.DOWN and action.key is not None:
-                lifecycle.down(action.key, "gc", action.reason.value)
+                absent = stacks.get(action.key) not in found.stacks
+                lifecycle.down(action.key, "gc", action.reason.value, stack_absent=absent)
             elif action.kind is ActionKind.DESTROY_STACK:
                 lifecycle.engine.destroy(action.target, remove=True)
             elif action.kind is ActionKind.DELETE_NAMESPACE:

@@ -109,8 +109,18 @@ class Lifecycle:
         self._audit(request.actor, "up.succeeded", ready, {"url": outputs.url})
         return ready
 
-    def down(self, key: EnvironmentKey, actor: str, reason: str = "requested") -> Environment:
-        """Destroy the environment's stack and mark it destroyed; safe to repeat."""
+    def down(
+        self,
+        key: EnvironmentKey,
+        actor: str,
+        reason: str = "requested",
+        stack_absent: bool = False,
+    ) -> Environment:
+        """Destroy the environment's stack and mark it destroyed; safe to repeat.
+
+        ``stack_absent`` is for gc, which has just listed the backend: the engine
+        call would only find out again that there is nothing to destroy.
+        """
         env = self.store.get(key)
         if env is None:
             raise NotFound(f"no environment for {key}")
@@ -121,7 +131,8 @@ class Lifecycle:
             key, OperationKind.DOWN, actor, now, env.head_sha, env.image
         )
         try:
-            self.engine.destroy(env.stack, remove=True)
+            if not stack_absent:
+                self.engine.destroy(env.stack, remove=True)
         except EngineError as exc:
             raise self._failed(destroying, op, actor, exc, {"reason": reason}) from exc
         gone = destroying.with_changes(status=EnvironmentStatus.DESTROYED, updated_at=self.clock())

@@ -107,6 +107,16 @@ def test_down_destroys_and_is_repeatable(
     assert actions == ["up.succeeded", "down.succeeded", "down.succeeded"]
 
 
+def test_down_of_a_stack_gc_found_absent_skips_the_engine(
+    lifecycle: Lifecycle, engine: RecordingEngine, store: Store
+) -> None:
+    env = lifecycle.up(request(), SPEC)
+    gone = lifecycle.down(env.key, "gc", "expired", stack_absent=True)
+    assert gone.status is EnvironmentStatus.DESTROYED
+    assert ("destroy", env.stack) not in engine.calls
+    assert store.operations()[0].kind is OperationKind.DOWN
+
+
 def test_failed_down_leaves_a_failed_record_for_gc(
     lifecycle: Lifecycle, engine: RecordingEngine, store: Store
 ) -> None:
