@@ -22,12 +22,10 @@ import copy
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +38,6 @@ import httpx  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
-from envs import signature  # noqa: E402
 from envs.model import Environment, EnvironmentStatus  # noqa: E402
 from envs.settings import Settings  # noqa: E402
 from envs.spec_loading import parse_spec  # noqa: E402
@@ -49,37 +46,18 @@ from envs.store import open_store  # noqa: E402
 from tests.cli_runner import toolchain_env  # noqa: E402
 from tests.contract.fake_github import FakeGitHub  # noqa: E402
 from tests.contract.github_contract import webhook_examples  # noqa: E402
+from tests.contract.service_harness import SPEC_TEXT  # noqa: E402
 from tests.e2e.cluster_infra import ClusterInfra  # noqa: E402
+from tests.helpers import deliver, free_port, wait_for  # noqa: E402
 from tests.http_server import serving  # noqa: E402
 
 REPO = "Codertocat/Hello-World"
 SECRET = "bench-lifecycle-secret"
 TOKEN = "bench-lifecycle-token"
-SPEC = """\
-version: 1
-image: {repository: ghcr.io/codertocat/hello-world}
-url: {host_template: "{name}.preview.example.test"}
-ttl: 24h
-"""
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 900) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -104,18 +82,7 @@ class Bench:
         self.kube = kube
 
     def deliver(self, event: str, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        response = httpx.post(
-            f"{self.base}/webhook",
-            content=body,
-            headers={
-                "X-GitHub-Event": event,
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": signature.sign(SECRET.encode(), body),
-            },
-            timeout=30,
-        )
-        response.raise_for_status()
+        deliver(self.base, SECRET.encode(), event, payload).raise_for_status()
 
     def promote(self, number: int) -> None:
         response = httpx.post(
@@ -183,7 +150,7 @@ def _bare_automation_api(settings: Settings) -> dict[str, float]:
     """The same stack through stacks.engine alone: no store, queue, worker or GitHub."""
     from envs.cli.context import Context
 
-    spec = parse_spec(SPEC, "Hello-World.yaml")
+    spec = parse_spec(SPEC_TEXT, "Hello-World.yaml")
     plan = plan_preview(
         spec, REPO, 999, "bench-bare", f"{999:040x}", _image(999), {}, "ingress-nginx"
     )
@@ -235,7 +202,7 @@ def _start_service(
 ) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
     specs = tmp / "specs" / "Codertocat"
     specs.mkdir(parents=True)
-    (specs / "Hello-World.yaml").write_text(SPEC)
+    (specs / "Hello-World.yaml").write_text(SPEC_TEXT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
     env |= toolchain_env() | {
         "PYTHONPATH": str(ROOT),
@@ -248,14 +215,14 @@ def _start_service(
         "PREVIEW_GITHUB_API_URL": github_url,
         "PREVIEW_LOG_LEVEL": "WARNING",
     }
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "envs.cli.main", "serve", "--port", str(port)]
     with (tmp / "serve.log").open("w") as sink:
         proc = subprocess.Popen(
             [*command, "--workers", str(workers)], env=env, stderr=sink, start_new_session=True
         )
     base = f"http://127.0.0.1:{port}"
-    _wait(lambda: _ready(base), "the service")
+    wait_for(lambda: _ready(base), "the service")
     return proc, base, env
 
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from envs.github_client import ClientOptions, PyGithubClient
-from tests.contract.fake_github import FakeGitHub
+from envs.github_client import PyGithubClient
+from tests.contract.fake_github import FakeGitHub, client_options
 
 
 @pytest.fixture
 def github(fake_github: tuple[FakeGitHub, str]) -> PyGithubClient:
     _, base = fake_github
-    options = ClientOptions(
-        base_url=base,
-        retries=2,
-        secondary_rate_wait=0.2,
-        seconds_between_requests=0,
-        seconds_between_writes=0,
-        timeout=10,
-    )
-    return PyGithubClient.with_token("ghs_test_token", options)
+    return PyGithubClient.with_token("ghs_test_token", client_options(base, retries=2))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from envs.github_client import ClientOptions
 from tests.contract.github_contract import openapi_description
 
 API_HOST = "https://api.github.com"
@@ -35,6 +36,18 @@ API_HOST = "https://api.github.com"
 def github_openapi() -> OpenAPI:
     # The description is GitHub's own and large; validating it again costs ~10 s for nothing.
     return OpenAPI.from_dict(openapi_description(), config=Config(spec_validator_cls=None))
+
+
+def client_options(base_url: str, retries: int = 1) -> ClientOptions:
+    """Our client's options against the fake: no politeness delays, short rate-limit waits."""
+    return ClientOptions(
+        base_url=base_url,
+        retries=retries,
+        secondary_rate_wait=0.2,
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+        timeout=10,
+    )
 
 
 @dataclass

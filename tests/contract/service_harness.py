@@ -19,7 +19,7 @@ import httpx
 
 from envs import signature
 from envs.errors import ConfigError
-from envs.github_client import ClientOptions, PyGithubClient
+from envs.github_client import PyGithubClient
 from envs.handlers import Handlers
 from envs.jobs import Job, JobStatus
 from envs.lifecycle import Lifecycle
@@ -28,7 +28,7 @@ from envs.spec_loading import parse_spec
 from envs.store import Store, open_store
 from envs.webhook_app import ServiceConfig, StorePool, create_app
 from envs.worker import Worker, WorkerOptions
-from tests.contract.fake_github import FakeGitHub
+from tests.contract.fake_github import FakeGitHub, client_options
 from tests.contract.github_contract import webhook_examples
 from tests.doubles import Clock, RecordingEngine
 from tests.http_server import serving
@@ -144,15 +144,7 @@ def running_service(state_url: str, fake: FakeGitHub, github_url: str) -> Iterat
         return specs[repository]
 
     store = open_store(state_url)
-    options = ClientOptions(
-        base_url=github_url,
-        retries=1,
-        secondary_rate_wait=0.1,
-        seconds_between_requests=0,
-        seconds_between_writes=0,
-        timeout=10,
-    )
-    github = PyGithubClient.with_token("ghs_flow", options)
+    github = PyGithubClient.with_token("ghs_flow", client_options(github_url))
     lifecycle = Lifecycle(store, engine, clock=clock)  # type: ignore[arg-type]
     handlers = Handlers(store, lifecycle, github, spec_for, clock)
     worker = Worker(

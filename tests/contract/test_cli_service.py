@@ -5,30 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from envs import signature
 from tests.cli_runner import REPO_ROOT, run_previewctl
 from tests.contract.service_harness import REPO, image, pr_event
+from tests.helpers import deliver, free_port
 
 SECRET = "cli-webhook-secret"
 TOKEN = "cli-promote-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -79,16 +70,7 @@ def test_deliveries_and_promotions_show_up_in_jobs(
     served: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     base, env = served
-    body = json.dumps(pr_event("opened")).encode()
-    response = httpx.post(
-        f"{base}/webhook",
-        content=body,
-        headers={
-            "X-GitHub-Event": "pull_request",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": signature.sign(SECRET.encode(), body),
-        },
-    )
+    response = deliver(base, SECRET.encode(), "pull_request", pr_event("opened"))
     assert response.status_code == 202
 
     sha = "9" * 40

@@ -12,7 +12,7 @@ from envs.github_client import (
     permission_at_least,
 )
 from envs.spec import Permission
-from tests.contract.fake_github import FakeGitHub
+from tests.contract.fake_github import FakeGitHub, client_options
 
 REPO = "acme/shop"
 
@@ -141,8 +141,6 @@ def test_github_app_auth_exchanges_a_signed_jwt_for_an_installation_token(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from envs.github_client import ClientOptions
-
     fake, base = fake_github
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
@@ -157,10 +155,7 @@ def test_github_app_auth_exchanges_a_signed_jwt_for_an_installation_token(
     )
     fake.app_id = 4242
     fake.installations[REPO] = 77
-    options = ClientOptions(
-        base_url=base, retries=1, seconds_between_requests=0, seconds_between_writes=0
-    )
-    client = PyGithubClient.as_app(4242, private_pem, options)
+    client = PyGithubClient.as_app(4242, private_pem, client_options(base))
     client.reply(REPO, 8, "hello from the app")
     assert fake.issued_tokens == ["ghs_installation_0"]
     (comment,) = fake.comments_on(REPO, 8)

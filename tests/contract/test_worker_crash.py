@@ -6,12 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 from envs.clock import system_clock
 from envs.events import jobs_for
@@ -20,18 +17,11 @@ from envs.model import EnvironmentKey, EnvironmentStatus
 from envs.store import Store, open_store
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, image, pr_event
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = EnvironmentKey(REPO, PR)
 SHA = pr_event("opened")["pull_request"]["head"]["sha"]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @contextmanager
@@ -56,14 +46,6 @@ def worker_process(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/state.db"
-    url: str = request.getfixturevalue("pg_url")
-    return url
 
 
 def test_a_worker_killed_mid_deploy_is_replaced_and_the_deploy_completes(

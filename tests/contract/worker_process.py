@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from envs.clock import system_clock
-from envs.github_client import ClientOptions, PyGithubClient
+from envs.github_client import PyGithubClient
 from envs.handlers import Handlers
 from envs.lifecycle import Lifecycle
 from envs.spec_loading import parse_spec
@@ -25,6 +25,7 @@ from envs.store import open_store
 from envs.worker import Worker, WorkerOptions
 from stacks.engine import StackOutputs
 from stacks.spec import StackSpec
+from tests.contract.fake_github import client_options
 from tests.contract.service_harness import SPEC_TEXT
 from tests.doubles import RecordingEngine
 
@@ -45,10 +46,7 @@ class SlowEngine(RecordingEngine):
 
 def main(state_url: str, github_url: str, markers: str, seconds: str) -> None:
     store = open_store(state_url)
-    options = ClientOptions(
-        base_url=github_url, retries=1, seconds_between_requests=0, seconds_between_writes=0
-    )
-    github = PyGithubClient.with_token("ghs_worker", options)
+    github = PyGithubClient.with_token("ghs_worker", client_options(github_url))
     engine = SlowEngine(Path(markers), float(seconds))
     lifecycle = Lifecycle(store, engine)  # type: ignore[arg-type]
     spec = parse_spec(SPEC_TEXT, "Hello-World.yaml")

@@ -9,15 +9,12 @@ examples, signed here.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +23,11 @@ import httpx
 import pytest
 from kubernetes.client.rest import ApiException
 
-from envs import signature
 from tests.cli_runner import REPO_ROOT, toolchain_env
 from tests.contract.fake_github import Comment, FakeGitHub
-from tests.contract.service_harness import PR, REPO, comment, pr_event
+from tests.contract.service_harness import PR, REPO, SPEC_TEXT, comment, pr_event
 from tests.e2e.conftest import Cluster
+from tests.helpers import deliver, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -40,21 +37,6 @@ SHA_1 = pr_event("opened")["pull_request"]["head"]["sha"]
 SHA_2 = "3" * 40
 IMAGE_1 = "ghcr.io/codertocat/hello-world@sha256:" + "1c" * 32
 IMAGE_2 = "ghcr.io/codertocat/hello-world@sha256:" + "2d" * 32
-SPEC = """\
-version: 1
-image: {repository: ghcr.io/codertocat/hello-world}
-url: {host_template: "{name}.preview.example.test"}
-ttl: 24h
-"""
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
-    return time.monotonic() - started
 
 
 @dataclass
@@ -64,17 +46,7 @@ class Running:
     log: Path
 
     def deliver(self, event: str, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        response = httpx.post(
-            f"{self.base}/webhook",
-            content=body,
-            headers={
-                "X-GitHub-Event": event,
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": signature.sign(SECRET.encode(), body),
-            },
-            timeout=10,
-        )
+        response = deliver(self.base, SECRET.encode(), event, payload)
         assert response.status_code == 202, response.text
 
     def promote(self, sha: str, image: str) -> None:
@@ -94,13 +66,6 @@ class Running:
         return [[s["state"] for s in d.statuses] for d in self.fake.deployments_of(REPO)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def service(
     cluster: Cluster, tmp_path: Path, fake_github: tuple[FakeGitHub, str]
@@ -111,7 +76,7 @@ def service(
     fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA_1}
     specs = tmp_path / "specs" / REPO.split("/")[0]
     specs.mkdir(parents=True)
-    (specs / f"{REPO.split('/')[1]}.yaml").write_text(SPEC)
+    (specs / f"{REPO.split('/')[1]}.yaml").write_text(SPEC_TEXT)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
     env |= toolchain_env() | {
