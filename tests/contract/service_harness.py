@@ -7,8 +7,6 @@ GitHub is the OpenAPI-checked fake, reached by the real PyGithub client.
 from __future__ import annotations
 
 import copy
-import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 
-from envs import signature
 from envs.errors import ConfigError
 from envs.github_client import PyGithubClient
 from envs.handlers import Handlers
@@ -31,6 +28,7 @@ from envs.worker import Worker, WorkerOptions
 from tests.contract.fake_github import FakeGitHub, client_options
 from tests.contract.github_contract import webhook_examples
 from tests.doubles import Clock, RecordingEngine
+from tests.helpers import deliver
 from tests.http_server import serving
 
 SECRET = b"flow-secret"
@@ -80,17 +78,7 @@ class Service:
     specs: dict[str, EnvironmentSpec]
 
     def deliver(self, event: str, payload: dict[str, Any]) -> httpx.Response:
-        body = json.dumps(payload).encode()
-        response = self.http.post(
-            "/webhook",
-            content=body,
-            headers={
-                "X-GitHub-Event": event,
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": signature.sign(SECRET, body),
-                "Content-Type": "application/json",
-            },
-        )
+        response = deliver(str(self.http.base_url).rstrip("/"), SECRET, event, payload)
         assert response.status_code in (200, 202), response.text
         return response
 
