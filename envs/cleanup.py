@@ -70,7 +70,8 @@ def collect(
     for action in report.planned:
         try:
             if action.kind is ActionKind.CANCEL_LOCK:
-                _cancel(lifecycle, action, clock)
+                note = "abandoned: the process died; gc released its lock"
+                lifecycle.release_abandoned(action.key, action.target, note)
             elif action.kind is ActionKind.DOWN and action.key is not None:
                 absent = stacks.get(action.key) not in found.stacks
                 lifecycle.down(action.key, "gc", action.reason.value, stack_absent=absent)
@@ -86,22 +87,3 @@ def collect(
         except (PreviewError, EngineError, OSError) as exc:
             report.failed[action.describe()] = str(exc)[-500:]
     return report
-
-
-def _cancel(lifecycle: Lifecycle, action: GcAction, clock: Clock) -> None:
-    """Release the lock and close the journal entries of the operation that died."""
-    try:
-        lifecycle.engine.cancel(action.target)
-    except EngineError as exc:
-        if "no update" not in str(exc).lower() and "not locked" not in str(exc).lower():
-            raise
-    if action.key is None:
-        return
-    for op in lifecycle.store.operations(action.key.repository, action.key.pr_number):
-        if op.result is OperationResult.RUNNING:
-            lifecycle.store.finish_operation(
-                op,
-                OperationResult.FAILED,
-                clock(),
-                "abandoned: the process died; gc released its lock",
-            )

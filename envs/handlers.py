@@ -19,13 +19,14 @@ from envs.clock import Clock
 from envs.commands import HELP_TEXT, Command, Invalid, Verb, parse
 from envs.errors import ConfigError, NotFound, OperationFailed
 from envs.github_client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
-from envs.jobs import Job, JobKind, NewJob, PullRequest
+from envs.jobs import Job, JobKind, JobStatus, NewJob, PullRequest
 from envs.lifecycle import Lifecycle, UpRequest
-from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.model import Environment, EnvironmentKey, EnvironmentStatus, OperationResult
 from envs.policy import Verdict, decide
 from envs.report import DEPLOYMENT_STATE, Situation, status_reply, sticky_body
 from envs.spec import EnvironmentSpec
 from envs.store import Store
+from stacks.engine import StackLocked
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +152,16 @@ class Handlers:
         except GitHubUnavailable as exc:  # the REPORT job after the deploy catches up
             log.warning("could not report the start of %s: %s", job.key, exc)
         request = UpRequest(
-            job.repository, job.pr_number, pr.branch, sha, image, str(job.payload["actor"])
+            job.repository,
+            job.pr_number,
+            pr.branch,
+            sha,
+            image,
+            str(job.payload["actor"]),
+            runner=f"job:{job.id}",
         )
         try:
-            self.lifecycle.up(request, spec)
+            self._unlocking(job, lambda: self.lifecycle.up(request, spec))
         except OperationFailed as exc:
             self._enqueue(JobKind.REPORT, job.key, {})
             raise Transient(str(exc)) from exc
@@ -168,8 +175,11 @@ class Handlers:
         reason = str(job.payload.get("reason") or "requested")
         env = self.store.get(job.key)
         if env is not None and env.status is not EnvironmentStatus.DESTROYED:
+            runner = f"job:{job.id}"
             try:
-                self.lifecycle.down(job.key, actor, reason)
+                self._unlocking(
+                    job, lambda: self.lifecycle.down(job.key, actor, reason, runner=runner)
+                )
             except OperationFailed as exc:
                 self._enqueue(JobKind.REPORT, job.key, {})
                 raise Transient(str(exc)) from exc
@@ -267,6 +277,51 @@ class Handlers:
             self.github.react(repo, number, comment_id, "confused")
             return
         self.github.react(repo, number, comment_id, "rocket")
+
+    def _unlocking(self, job: Job, operation: Callable[[], Environment]) -> Environment:
+        """Run a lifecycle operation; if a dead worker's lock is in the way, clear it once.
+
+        Only locks whose every unfinished journal entry was run by a job that
+        no live lease covers are cleared: a worker holds its job's lease for
+        as long as it runs the operation, so an expired lease means the
+        process that took the lock is gone. A lock taken by a person's
+        ``previewctl`` (no job) is left for them or for gc.
+        """
+        try:
+            return operation()
+        except OperationFailed as exc:
+            if not isinstance(exc.__cause__, StackLocked) or not self._lock_abandoned(job):
+                raise
+        env = self.store.require(job.key)
+        log.warning("%s: releasing the lock a dead worker left on %s", job.key, env.stack)
+        self.lifecycle.release_abandoned(
+            job.key, env.stack, "abandoned: its worker died; the lock was released"
+        )
+        return operation()
+
+    def _lock_abandoned(self, job: Job) -> bool:
+        now = self.clock()
+        running = [
+            op
+            for op in self.store.operations(job.repository, job.pr_number, limit=50)
+            if op.result is OperationResult.RUNNING
+        ]
+        if not running:
+            return False
+        for op in running:
+            if op.job_id is None:
+                return False  # a person's previewctl, or gc: not ours to judge
+            holder = self.store.queue.get(op.job_id)
+            alive = (
+                holder is not None
+                and holder.id != job.id
+                and holder.status is JobStatus.RUNNING
+                and holder.lease_expires_at is not None
+                and holder.lease_expires_at > now
+            )
+            if alive:
+                return False
+        return True
 
     def _react_done(self, job: Job, content: str) -> None:
         comment_id = job.payload.get("comment_id")

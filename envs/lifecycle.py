@@ -36,6 +36,7 @@ class UpRequest:
     head_sha: str
     image: str  # repository@sha256:..., as promoted by CI
     actor: str
+    runner: str | None = None  # the queue job running it ("job:<id>"), for lock recovery
 
     @property
     def key(self) -> EnvironmentKey:
@@ -92,7 +93,13 @@ class Lifecycle:
         )
         self.store.save(env)
         op = self.store.start_operation(
-            request.key, OperationKind.UP, request.actor, now, request.head_sha, image.reference
+            request.key,
+            OperationKind.UP,
+            request.actor,
+            now,
+            request.head_sha,
+            image.reference,
+            runner=request.runner,
         )
         try:
             outputs = self.engine.up(names.stack, stack_spec)
@@ -115,6 +122,7 @@ class Lifecycle:
         actor: str,
         reason: str = "requested",
         stack_absent: bool = False,
+        runner: str | None = None,
     ) -> Environment:
         """Destroy the environment's stack and mark it destroyed; safe to repeat.
 
@@ -128,7 +136,7 @@ class Lifecycle:
         destroying = env.with_changes(status=EnvironmentStatus.DESTROYING, updated_at=now)
         self.store.save(destroying)
         op = self.store.start_operation(
-            key, OperationKind.DOWN, actor, now, env.head_sha, env.image
+            key, OperationKind.DOWN, actor, now, env.head_sha, env.image, runner=runner
         )
         try:
             if not stack_absent:
@@ -167,6 +175,23 @@ class Lifecycle:
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
         self._audit(actor, "extend.succeeded", extended, {"by_s": int(by.total_seconds())})
         return extended
+
+    def release_abandoned(self, key: EnvironmentKey | None, stack: str, note: str) -> None:
+        """Cancel the lock a dead process left on ``stack`` and close its journal entries.
+
+        The caller has established that the process is dead (gc by age, the
+        worker by the lease of the job that ran it).
+        """
+        try:
+            self.engine.cancel(stack)
+        except EngineError as exc:
+            if "no update" not in str(exc).lower() and "not locked" not in str(exc).lower():
+                raise
+        if key is None:
+            return
+        for op in self.store.operations(key.repository, key.pr_number):
+            if op.result is OperationResult.RUNNING:
+                self.store.finish_operation(op, OperationResult.FAILED, self.clock(), note)
 
     def status(self, key: EnvironmentKey) -> Environment:
         return self.store.require(key)

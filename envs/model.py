@@ -160,6 +160,13 @@ class Operation:
     image: str | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    runner: str | None = None  # "job:<id>" when a worker ran it; None from the CLI or gc
+
+    @property
+    def job_id(self) -> int | None:
+        if self.runner and self.runner.startswith("job:") and self.runner[4:].isdigit():
+            return int(self.runner[4:])
+        return None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Operation:
@@ -175,6 +182,7 @@ class Operation:
             image=row["image"],
             finished_at=parse_time(row["finished_at"]),
             error=row["error"],
+            runner=row.get("runner"),
         )
 
     @property
@@ -197,6 +205,7 @@ class Operation:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "duration_s": self.duration_s,
+            "runner": self.runner,
         }
 
 

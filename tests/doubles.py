@@ -8,23 +8,43 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from stacks.engine import EngineError, StackOutputs
+from stacks.engine import EngineError, StackLocked, StackOutputs
 from stacks.spec import StackSpec
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing in the worker catches it, nothing is cleaned up."""
+
+
 class RecordingEngine:
-    """Stand-in for stacks.engine.Engine: records calls, fails on request."""
+    """Stand-in for stacks.engine.Engine: records calls, fails on request.
+
+    ``kill_in_next_up`` leaves the stack locked, as a process killed mid-update
+    does; later updates raise StackLocked until ``cancel``.
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.specs: list[StackSpec] = []
         self.fail_next: str | None = None
+        self.kill_in_next_up = False
+        self.locked: set[str] = set()
+
+    def cancel(self, stack: str) -> None:
+        self.calls.append(("cancel", stack))
+        self.locked.discard(stack)
 
     def up(self, stack: str, spec: StackSpec) -> StackOutputs:
         self.calls.append(("up", stack))
         self.specs.append(spec)
+        if stack in self.locked:
+            raise StackLocked(f"pulumi up of {stack}: the stack is locked by another update")
+        if self.kill_in_next_up:
+            self.kill_in_next_up = False
+            self.locked.add(stack)
+            raise WorkerKilled
         if self.fail_next:
             message, self.fail_next = self.fail_next, None
             raise EngineError(message)

@@ -26,8 +26,10 @@ ON CONFLICT (repository, pr_number) DO UPDATE SET
 DELETE FROM environments WHERE repository = :repository AND pr_number = :pr_number;
 
 -- name: start_operation
-INSERT INTO operations (repository, pr_number, kind, actor, head_sha, image, result, started_at)
-VALUES (:repository, :pr_number, :kind, :actor, :head_sha, :image, 'running', :started_at)
+INSERT INTO operations (repository, pr_number, kind, actor, head_sha, image, result, started_at,
+                        runner)
+VALUES (:repository, :pr_number, :kind, :actor, :head_sha, :image, 'running', :started_at,
+        :runner)
 RETURNING *;
 
 -- name: finish_operation
@@ -134,6 +136,9 @@ RETURNING *;
 
 -- name: lock_claims@postgresql
 SELECT pg_advisory_xact_lock(:lock_id);
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = :id;
 
 -- name: extend_lease
 UPDATE jobs SET lease_expires_at = :lease_until

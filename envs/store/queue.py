@@ -116,6 +116,10 @@ class JobQueue:
             rows = self._db.fetch("claim_job", params)
         return _job(rows[0]) if rows else None
 
+    def get(self, job_id: int) -> Job | None:
+        rows = self._db.fetch("get_job", {"id": job_id})
+        return _job(rows[0]) if rows else None
+
     def heartbeat(self, job: Job, owner: str, at: datetime, lease: timedelta) -> bool:
         """Extend the lease; False means it was lost and the work must stop."""
         rows = self._db.fetch(

@@ -132,6 +132,7 @@ class Store:
         at: datetime,
         head_sha: str | None = None,
         image: str | None = None,
+        runner: str | None = None,
     ) -> Operation:
         rows = self._db.fetch(
             "start_operation",
@@ -143,6 +144,7 @@ class Store:
                 "head_sha": head_sha,
                 "image": image,
                 "started_at": require_aware(at, "started_at"),
+                "runner": runner,
             },
         )
         return Operation.from_row(rows[0])

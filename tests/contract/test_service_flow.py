@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from envs.jobs import JobKind, JobStatus
-from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import (
     PR,
@@ -20,6 +20,7 @@ from tests.contract.service_harness import (
     pr_event,
     running_service,
 )
+from tests.doubles import WorkerKilled
 
 KEY = EnvironmentKey(REPO, PR)
 SHA1 = pr_event("opened")["pull_request"]["head"]["sha"]
@@ -267,3 +268,42 @@ def test_redeploy_runs_the_current_head_again(service: Service) -> None:
     assert service.fake.comments[9].reactions == ["eyes", "rocket"]
     ops = service.store.operations(REPO, PR)
     assert ops[0].actor == "maintainer"  # newest first: the redeploy
+
+
+def test_a_lock_left_by_a_killed_worker_is_released_by_the_next_one(service: Service) -> None:
+    service.deliver("pull_request", pr_event("opened"))
+    service.promote(SHA1, image(1))
+    service.engine.kill_in_next_up = True
+    with pytest.raises(WorkerKilled):
+        service.drain()
+    (running,) = service.store.queue.jobs(status=JobStatus.RUNNING)
+    assert running.kind is JobKind.DEPLOY
+    service.clock.advance(timedelta(minutes=2))  # the dead worker's lease runs out
+    service.drain()
+    env = service.store.require(KEY)
+    assert env.status is EnvironmentStatus.READY
+    assert ("cancel", env.stack) in service.engine.calls
+    ops = service.store.operations(REPO, PR)
+    assert [(op.result.value, op.error or "") for op in ops][-1][1].startswith("abandoned")
+    assert all(op.result.value != "running" for op in ops)
+    assert service.store.queue.get(running.id).status is JobStatus.DONE  # type: ignore[union-attr]
+
+
+def test_a_lock_held_by_a_persons_previewctl_is_left_alone(service: Service) -> None:
+    open_and_deploy(service)
+    env = service.store.require(KEY)
+    # Someone runs `previewctl up` by hand: journalled without a job, holding the lock.
+    service.store.start_operation(KEY, OperationKind.UP, "alice", service.clock(), SHA1)
+    service.engine.locked.add(env.stack)
+    service.deliver("pull_request", pr_event("synchronize", sha=SHA2))
+    service.promote(SHA2, image(2))
+    deploy = None
+    for _ in range(10):
+        job = service.worker.run_once()
+        if job is not None and job.kind is JobKind.DEPLOY:
+            deploy = job
+            break
+    assert deploy is not None
+    assert deploy.status is JobStatus.QUEUED  # retried later, the lock untouched
+    assert "locked" in (deploy.last_error or "")
+    assert ("cancel", env.stack) not in service.engine.calls
