@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from envs import signature
 from envs.jobs import JobKind, JobStatus
@@ -238,3 +241,26 @@ def test_health_readiness_and_metrics(service: httpx.Client) -> None:
     deliver(service, "ping", webhook_examples()["ping"][0])
     metrics = service.get("/metrics").text
     assert 'preview_webhook_deliveries_total{event="ping",outcome="ping"} 1.0' in metrics
+
+
+def test_the_shipped_promote_workflow_step_is_accepted(service: httpx.Client, store: Store) -> None:
+    """Run the `run:` script of .github/examples/promote-image.yml against the service."""
+    workflow = (
+        Path(__file__).parents[2] / ".github" / "examples" / "promote-image.yml"
+    ).read_text()
+    steps = yaml.safe_load(workflow)["jobs"]["image"]["steps"]
+    (step,) = [s for s in steps if s.get("name") == "Promote the digest for this commit"]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "URL": str(service.base_url).rstrip("/"),
+        "TOKEN": PROMOTE_TOKEN,
+        "REPOSITORY": "Acme/Shop",
+        "SHA": "e" * 40,
+        "IMAGE": "ghcr.io/Acme/Shop@sha256:" + "f" * 64,
+    }
+    script = ["bash", "-euo", "pipefail", "-c", step["run"]]
+    result = subprocess.run(script, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    promotion = store.pull_requests.promotion("Acme/Shop", "e" * 40)
+    assert promotion is not None
+    assert promotion.image == "ghcr.io/acme/shop@sha256:" + "f" * 64
