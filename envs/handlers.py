@@ -19,12 +19,14 @@ from envs.clock import Clock
 from envs.commands import HELP_TEXT, Command, Invalid, Verb, parse
 from envs.errors import ConfigError, NotFound, OperationFailed
 from envs.github_client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
-from envs.jobs import Job, JobKind, JobStatus, NewJob, PullRequest
+from envs.jobs import Job, JobKind, JobStatus, NewJob, Promotion, PullRequest
 from envs.lifecycle import Lifecycle, UpRequest
 from envs.model import Environment, EnvironmentKey, EnvironmentStatus, OperationResult
 from envs.policy import Verdict, decide
+from envs.registry import RegistryClient, RegistryError, promoted_tag
 from envs.report import DEPLOYMENT_STATE, Situation, status_reply, sticky_body
 from envs.spec import EnvironmentSpec
+from envs.spec import Promotion as PromotionMode
 from envs.store import Store
 from stacks.engine import StackLocked
 
@@ -54,12 +56,14 @@ class Handlers:
         github: GitHubPort,
         specs: SpecSource,
         clock: Clock,
+        registry: RegistryClient | None = None,
     ) -> None:
         self.store = store
         self.lifecycle = lifecycle
         self.github = github
         self.specs = specs
         self.clock = clock
+        self.registry = registry
 
     def run(self, job: Job) -> None:
         handler = {
@@ -112,22 +116,52 @@ class Handlers:
     def _consider(self, pr: PullRequest, actor: str, requested: bool = False) -> str:
         """Queue a deploy if the PR should run its head now; return why or why not."""
         spec = self._spec(pr.key)
-        promotion = self.store.pull_requests.promotion(pr.repository, pr.head_sha)
+        promotion = self._promotion(pr, spec)
         decision = decide(pr, spec, promotion, requested=requested)
-        if decision.verdict is Verdict.DEPLOY:
+        env = self.store.get(pr.key)
+        already_running = (
+            env is not None
+            and env.status is EnvironmentStatus.READY
+            and (env.head_sha, env.image) == (pr.head_sha, decision.image)
+        )
+        if decision.verdict is Verdict.DEPLOY and already_running and not requested:
+            self._enqueue(JobKind.REPORT, pr.key, {})  # a repeated signal: nothing to roll out
+        elif decision.verdict is Verdict.DEPLOY:
             self._enqueue(
                 JobKind.DEPLOY,
                 pr.key,
                 {"sha": pr.head_sha, "image": decision.image, "actor": actor},
             )
         elif decision.verdict is Verdict.SKIP:
-            env = self.store.get(pr.key)
             if env is not None and env.status.is_live:
                 self._enqueue(JobKind.TEARDOWN, pr.key, {"actor": actor, "reason": decision.reason})
             self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
         else:
             self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
         return decision.reason
+
+    def _promotion(self, pr: PullRequest, spec: EnvironmentSpec) -> Promotion | None:
+        """The image promoted for the PR's head: recorded, or (tag mode) the tag's digest now."""
+        found = self.store.pull_requests.promotion(pr.repository, pr.head_sha)
+        if found is not None or spec.image.promotion is not PromotionMode.TAG:
+            return found
+        if self.registry is None:
+            return None
+        tag = promoted_tag(spec.image.tag_template, pr.head_sha, pr.pr_number)
+        try:
+            digest = self.registry.digest(spec.image.repository, tag)
+        except RegistryError as exc:
+            raise Transient(f"resolving {spec.image.repository}:{tag}: {exc}") from exc
+        if digest is None:
+            return None  # CI has not pushed it (yet); a later signal asks again
+        promotion = Promotion(
+            pr.repository,
+            pr.head_sha,
+            f"{spec.image.repository}@{digest}",
+            f"tag {tag}",
+            self.clock(),
+        )
+        return self.store.pull_requests.promote(promotion)
 
     # -- job kinds ----------------------------------------------------------------
 
@@ -249,8 +283,7 @@ class Handlers:
             head = self.github.pull_head(repo, number)
             pr = self.store.pull_requests.save(replace(pr, head_sha=head, approved_sha=head))
             spec = self._spec(key)
-            promotion = self.store.pull_requests.promotion(repo, head)
-            decision = decide(pr, spec, promotion, requested=True)
+            decision = decide(pr, spec, self._promotion(pr, spec), requested=True)
             if decision.verdict is Verdict.DEPLOY:
                 self._enqueue(JobKind.DEPLOY, key, {"sha": head, "image": decision.image} | done)
                 return  # the deploy reacts when it is done

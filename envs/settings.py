@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     service_url: str | None = Field(
         None, description="Where previewctl promote finds the service; unset: the local store."
     )
+    registry_username: str | None = Field(
+        None, description="For tag promotion: registry login (anonymous when unset)."
+    )
+    registry_password: SecretStr | None = None
     worker_lease_seconds: int = Field(60, ge=10, le=3600, description="Job lease; renewed.")
 
     @field_validator("github_api_url")

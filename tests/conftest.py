@@ -11,6 +11,7 @@ from hypothesis import settings
 from tests.contract.fake_github import FakeGitHub
 from tests.http_server import serving
 from tests.pg_server import PgServer, running_server
+from tests.registry_server import Registry, running_registry
 
 settings.register_profile("ci", max_examples=1000, deadline=None)
 settings.register_profile("dev", max_examples=200, deadline=None)
@@ -37,3 +38,10 @@ def fake_github() -> Iterator[tuple[FakeGitHub, str]]:
     with serving(fake.app()) as base:
         yield fake, base
     assert fake.violations == [], "requests GitHub's OpenAPI description rejects"
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Registry]:
+    """A real OCI registry on loopback (CNCF Distribution)."""
+    with running_registry() as running:
+        yield running

@@ -15,6 +15,7 @@ from envs.errors import ConfigError
 from envs.github_client import ClientOptions, PyGithubClient
 from envs.handlers import Handlers
 from envs.lifecycle import Lifecycle
+from envs.registry import Credentials, RegistryClient
 from envs.settings import Settings, load_settings
 from envs.spec import EnvironmentSpec
 from envs.spec_loading import load_spec
@@ -87,12 +88,19 @@ class Context:
             environ=os.environ,
             ingress_namespace=self.settings.ingress_namespace,
         )
+        s = self.settings
+        credentials = (
+            Credentials(s.registry_username, s.registry_password.get_secret_value())
+            if s.registry_username and s.registry_password
+            else None
+        )
         handlers = Handlers(
             store,
             lifecycle,
             self.github(),
             lambda repository: self.spec_for(repository, None),
             system_clock,
+            registry=RegistryClient(credentials),
         )
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
         return Worker(store, handlers, WorkerOptions(lease=lease), clock=system_clock)

@@ -20,6 +20,7 @@ from envs.github_client import PyGithubClient
 from envs.handlers import Handlers
 from envs.jobs import Job, JobStatus
 from envs.lifecycle import Lifecycle
+from envs.registry import RegistryClient
 from envs.spec import EnvironmentSpec
 from envs.spec_loading import parse_spec
 from envs.store import Store, open_store
@@ -134,7 +135,8 @@ def running_service(state_url: str, fake: FakeGitHub, github_url: str) -> Iterat
     store = open_store(state_url)
     github = PyGithubClient.with_token("ghs_flow", client_options(github_url))
     lifecycle = Lifecycle(store, engine, clock=clock)  # type: ignore[arg-type]
-    handlers = Handlers(store, lifecycle, github, spec_for, clock)
+    registry = RegistryClient()
+    handlers = Handlers(store, lifecycle, github, spec_for, clock, registry=registry)
     worker = Worker(
         store,
         handlers,
@@ -148,4 +150,5 @@ def running_service(state_url: str, fake: FakeGitHub, github_url: str) -> Iterat
         with serving(app) as base, httpx.Client(base_url=base, timeout=10) as http:
             yield Service(store, fake, http, engine, clock, worker, specs)
     finally:
+        registry.close()
         store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +12,9 @@ import pytest
 
 from envs.jobs import JobKind, JobStatus
 from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind
+from envs.spec_loading import parse_spec
 from tests.contract.fake_github import FakeGitHub
+from tests.contract.github_contract import webhook_examples
 from tests.contract.service_harness import (
     PR,
     REPO,
@@ -21,6 +25,7 @@ from tests.contract.service_harness import (
     running_service,
 )
 from tests.doubles import WorkerKilled
+from tests.registry_server import Registry
 
 KEY = EnvironmentKey(REPO, PR)
 SHA1 = pr_event("opened")["pull_request"]["head"]["sha"]
@@ -307,3 +312,46 @@ def test_a_lock_held_by_a_persons_previewctl_is_left_alone(service: Service) -> 
     assert deploy.status is JobStatus.QUEUED  # retried later, the lock untouched
     assert "locked" in (deploy.last_error or "")
     assert ("cancel", env.stack) not in service.engine.calls
+
+
+def workflow_run(sha: str) -> dict[str, object]:
+    """GitHub's successful workflow_run example, for another head SHA."""
+    example = next(
+        e
+        for e in webhook_examples()["workflow_run"]
+        if e["action"] == "completed" and e["workflow_run"]["conclusion"] == "success"
+    )
+    payload = copy.deepcopy(example)
+    payload["workflow_run"]["head_sha"] = sha
+    payload["repository"]["full_name"] = REPO
+    return payload
+
+
+def test_tag_promotion_pins_the_digest_the_tag_had_when_ci_succeeded(
+    service: Service, registry: Registry
+) -> None:
+    path = f"codertocat/hello-world-{uuid.uuid4().hex[:8]}"  # the registry outlives this test
+    repository = f"{registry.host}/{path}"
+    service.specs[REPO] = parse_spec(
+        "version: 1\n"
+        f"image: {{repository: {repository}, promotion: tag}}\n"
+        'url: {host_template: "{name}.preview.example.test"}\n',
+        "Hello-World.yaml",
+    )
+    service.deliver("pull_request", pr_event("opened"))
+    service.drain()
+    assert "waiting for CI to promote an image" in service.sticky()  # the tag is not there yet
+
+    built = registry.push(path, f"sha-{SHA1[:7]}", b"build of SHA1")
+    service.deliver("workflow_run", workflow_run(SHA1))
+    service.drain()
+    env = service.store.require(KEY)
+    assert env.status is EnvironmentStatus.READY
+    assert env.image == f"{repository}@{built}"
+
+    # Someone re-pushes the tag: the preview keeps the bytes CI tested.
+    registry.push(path, f"sha-{SHA1[:7]}", b"something else")
+    service.deliver("workflow_run", workflow_run(SHA1))
+    service.drain()
+    assert service.store.require(KEY).image == f"{repository}@{built}"
+    assert len(service.engine.calls) == 1

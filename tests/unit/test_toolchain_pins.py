@@ -36,3 +36,9 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
         f"{pins['KUBERNETES_PROVIDER_MODULE']} {pins['KUBERNETES_PROVIDER_MODULE_VERSION']}"
         in provider_mod
     )
+
+
+def test_registry_wrapper_module_pins_the_same_version() -> None:
+    pins = toolchain_versions()
+    registry_mod = (ROOT / "scripts" / "gomod" / "registry" / "go.mod").read_text()
+    assert f"github.com/distribution/distribution/v3 v{pins['REGISTRY_VERSION']}" in registry_mod
