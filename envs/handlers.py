@@ -21,7 +21,13 @@ from envs.errors import ConfigError, NotFound, OperationFailed
 from envs.github_client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
 from envs.jobs import Job, JobKind, JobStatus, NewJob, Promotion, PullRequest
 from envs.lifecycle import Lifecycle, UpRequest
-from envs.model import Environment, EnvironmentKey, EnvironmentStatus, OperationResult
+from envs.model import (
+    Environment,
+    EnvironmentKey,
+    EnvironmentStatus,
+    OperationKind,
+    OperationResult,
+)
 from envs.policy import Verdict, decide
 from envs.registry import RegistryClient, RegistryError, promoted_tag
 from envs.report import DEPLOYMENT_STATE, Situation, status_reply, sticky_body
@@ -367,8 +373,21 @@ class Handlers:
     def _situation(
         self, key: EnvironmentKey, note: str | None = None, error: str | None = None
     ) -> Situation:
+        last_good = next(
+            (
+                op
+                for op in self.store.operations(key.repository, key.pr_number, limit=20)
+                if op.kind is OperationKind.UP and op.result is OperationResult.SUCCEEDED
+            ),
+            None,
+        )
         return Situation(
-            self.store.get(key), self.store.pull_requests.get(key), note, error, self.clock()
+            self.store.get(key),
+            self.store.pull_requests.get(key),
+            note,
+            error,
+            self.clock(),
+            last_good,
         )
 
     def _sync(

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from envs.commands import HELP_TEXT
 from envs.jobs import PullRequest
-from envs.model import Environment, EnvironmentStatus
+from envs.model import Environment, EnvironmentStatus, Operation
 
 _ICON = {
     EnvironmentStatus.PROVISIONING: "⏳",
@@ -36,6 +36,7 @@ class Situation:
     note: str | None = None  # why nothing is deployed yet, or what is happening
     error: str | None = None  # the last failure, in full
     now: datetime | None = None
+    last_good: Operation | None = None  # the newest successful up: what serves after a failure
 
 
 def _code(text: str) -> str:
@@ -71,6 +72,16 @@ def sticky_body(situation: Situation) -> str:
         lines.append(f"| Namespace | {_inline(env.namespace)} |")
         if env.status.is_live:
             lines.append(f"| Expires | {env.expires_at:%Y-%m-%d %H:%M} UTC |")
+    good = situation.last_good
+    if (
+        env is not None
+        and env.status is EnvironmentStatus.FAILED
+        and good is not None
+        and good.head_sha != env.head_sha
+        and env.url
+    ):
+        serving = _inline((good.head_sha or "")[:12])
+        lines += ["", f"The previous version (commit {serving}) keeps serving at {env.url}."]
     if pr is not None and env is not None and env.head_sha and pr.head_sha != env.head_sha:
         pending = f"Newer commit {_inline(pr.head_sha[:12])} is not deployed yet"
         lines += ["", f"{pending}: {situation.note}." if situation.note else f"{pending}."]

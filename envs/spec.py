@@ -181,6 +181,11 @@ class AppSpec(StrictModel):
     resources: Resources = Resources()
     command: tuple[str, ...] | None = None
     args: tuple[str, ...] | None = None
+    rollout_timeout: Duration = Field(
+        timedelta(minutes=10),
+        description="How long a new version may take to become ready before the deploy fails "
+        "and the previous version keeps serving (the Deployment's progress deadline).",
+    )
 
     @field_validator("health_path")
     @classmethod

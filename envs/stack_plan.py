@@ -115,6 +115,7 @@ def plan_stack(
             resources=_resources(app.resources),
             command=app.command,
             args=app.args,
+            rollout_timeout_s=int(app.rollout_timeout.total_seconds()),
         ),
         ingress=IngressStackSpec(
             host=preview_host(spec, repository, pr_number, names),

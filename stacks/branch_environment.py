@@ -336,11 +336,22 @@ class BranchEnvironment(pulumi.ComponentResource):
         spec = self._spec
         app = spec.app
         probe = HTTPGetActionArgs(path=app.health_path, port="http")
+        # A rollout that cannot finish fails the update once the deadline passes (the
+        # controller marks ProgressDeadlineExceeded) while the old pods keep serving;
+        # the engine's own timeout is only a backstop behind it.
+        backstop = f"{app.rollout_timeout_s + 60}s"
+        deployment_opts = pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                custom_timeouts=pulumi.CustomTimeouts(create=backstop, update=backstop)
+            ),
+        )
         k8s.apps.v1.Deployment(
             f"{name}-app",
             metadata=self._meta(APP, APP),
             spec=DeploymentSpecArgs(
                 replicas=app.replicas,
+                progress_deadline_seconds=app.rollout_timeout_s,
                 selector=LabelSelectorArgs(match_labels=self._selector(APP)),
                 template=PodTemplateSpecArgs(
                     metadata=ObjectMetaArgs(labels={**spec.labels, **self._selector(APP)}),
@@ -364,7 +375,7 @@ class BranchEnvironment(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=opts,
+            opts=deployment_opts,
         )
         k8s.core.v1.Service(
             f"{name}-app-service",

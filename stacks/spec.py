@@ -45,6 +45,7 @@ class AppStackSpec:
     resources: ResourceSpec = ResourceSpec()
     command: tuple[str, ...] | None = None
     args: tuple[str, ...] | None = None
+    rollout_timeout_s: int = 600  # the Deployment's progressDeadlineSeconds
 
     def __post_init__(self) -> None:
         if not _DIGEST_IMAGE.match(self.image):

@@ -120,6 +120,7 @@ def test_a_failed_rollout_is_reported_and_retried(service: Service) -> None:
     assert "ProgressDeadlineExceeded" in (job.last_error or "")
     service.worker.run_once()  # the report of the failure
     assert "ProgressDeadlineExceeded" in service.sticky()
+    assert "The previous version (commit `" + SHA1[:12] + "`) keeps serving" in service.sticky()
     assert service.deployment_states()[-1] == ["in_progress", "failure"]
     service.drain()  # the retry succeeds
     assert service.store.require(KEY).status is EnvironmentStatus.READY

@@ -16,7 +16,9 @@ import pytest
 from kubernetes import client, config
 
 from tests.cli_runner import run_previewctl, toolchain_env
+from tests.contract.fake_github import FakeGitHub
 from tests.e2e.cluster_infra import ClusterInfra
+from tests.e2e.service import Running, running_service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,3 +80,13 @@ def previewctl(
     )
     result = run_previewctl(args, state.parent, env, timeout=900)
     return result.code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def service(
+    cluster: Cluster, tmp_path: Path, fake_github: tuple[FakeGitHub, str]
+) -> Iterator[Running]:
+    """The webhook service with one worker against the local cluster, GitHub faked."""
+    fake, github_url = fake_github
+    with running_service(cluster.kubeconfig, tmp_path, fake, github_url) as running:
+        yield running

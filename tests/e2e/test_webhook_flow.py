@@ -9,118 +9,22 @@ examples, signed here.
 from __future__ import annotations
 
 import copy
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from kubernetes.client.rest import ApiException
 
-from tests.cli_runner import REPO_ROOT, toolchain_env
-from tests.contract.fake_github import Comment, FakeGitHub
-from tests.contract.service_harness import PR, REPO, SPEC_TEXT, comment, pr_event
+from tests.contract.fake_github import Comment
+from tests.contract.service_harness import PR, REPO, comment, pr_event
 from tests.e2e.conftest import Cluster
-from tests.helpers import deliver, free_port, wait_for
+from tests.e2e.service import SHA_1, Running, namespace_of
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "e2e-webhook-secret"
-TOKEN = "e2e-promote-token"
-SHA_1 = pr_event("opened")["pull_request"]["head"]["sha"]
 SHA_2 = "3" * 40
 IMAGE_1 = "ghcr.io/codertocat/hello-world@sha256:" + "1c" * 32
 IMAGE_2 = "ghcr.io/codertocat/hello-world@sha256:" + "2d" * 32
-
-
-@dataclass
-class Running:
-    base: str
-    fake: FakeGitHub
-    log: Path
-
-    def deliver(self, event: str, payload: dict[str, Any]) -> None:
-        response = deliver(self.base, SECRET.encode(), event, payload)
-        assert response.status_code == 202, response.text
-
-    def promote(self, sha: str, image: str) -> None:
-        response = httpx.post(
-            f"{self.base}/promote",
-            json={"repository": REPO, "sha": sha, "image": image},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=10,
-        )
-        assert response.status_code == 202, response.text
-
-    def sticky(self) -> str:
-        found = [c.body for c in self.fake.comments_on(REPO, PR) if "preview-envs:sticky" in c.body]
-        return found[0] if found else ""
-
-    def states(self) -> list[list[str]]:
-        return [[s["state"] for s in d.statuses] for d in self.fake.deployments_of(REPO)]
-
-
-@pytest.fixture
-def service(
-    cluster: Cluster, tmp_path: Path, fake_github: tuple[FakeGitHub, str]
-) -> Iterator[Running]:
-    fake, github_url = fake_github
-    fake.roles[(REPO, "maintainer")] = "maintain"
-    fake.roles[(REPO, "reader")] = "read"
-    fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA_1}
-    specs = tmp_path / "specs" / REPO.split("/")[0]
-    specs.mkdir(parents=True)
-    (specs / f"{REPO.split('/')[1]}.yaml").write_text(SPEC_TEXT)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    env |= toolchain_env() | {
-        "PYTHONPATH": str(REPO_ROOT),
-        "PREVIEW_STATE_DIR": str(tmp_path / "state"),
-        "PREVIEW_CONFIG_DIR": str(tmp_path / "specs"),
-        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
-        "PREVIEW_WEBHOOK_SECRET": SECRET,
-        "PREVIEW_PROMOTE_TOKEN": TOKEN,
-        "PREVIEW_GITHUB_TOKEN": "ghs_e2e",
-        "PREVIEW_GITHUB_API_URL": github_url,
-        "PREVIEW_WORKER_LEASE_SECONDS": "30",
-    }
-    log = tmp_path / "serve.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "envs.cli.main", "serve", "--workers", "1", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stderr=sink,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/readyz").status_code == 200
-        except httpx.TransportError:
-            assert proc.poll() is None, log.read_text()
-            return False
-
-    try:
-        wait_for(ready, "the service to start", timeout=60)
-        yield Running(base, fake, log)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-
-
-def namespace_of(cluster: Cluster) -> str:
-    found = cluster.core.list_namespace(label_selector=f"preview-envs.dev/pr={PR}").items
-    assert len(found) == 1, [ns.metadata.name for ns in found]
-    name: str = found[0].metadata.name
-    return name
 
 
 def test_pull_request_lifecycle_driven_by_github(cluster: Cluster, service: Running) -> None:
@@ -137,7 +41,7 @@ def test_pull_request_lifecycle_driven_by_github(cluster: Cluster, service: Runn
     )
     to_url = time.monotonic() - started
     print(f"webhook to URL on the PR: {to_url:.1f}s")
-    namespace = namespace_of(cluster)
+    namespace = namespace_of(cluster.core)
     deployment = cluster.apps.read_namespaced_deployment("app", namespace)
     assert deployment.spec.template.spec.containers[0].image == IMAGE_1
     assert cluster.core.read_namespace(namespace).metadata.labels["preview-envs.dev/sha"] == SHA_1

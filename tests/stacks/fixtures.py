@@ -42,6 +42,7 @@ FULL = StackSpec(
         resources=ResourceSpec(Amounts("50m", "64Mi"), Amounts("250m", "256Mi")),
         command=("/app/server",),
         args=("--port", "3000"),
+        rollout_timeout_s=90,
     ),
     ingress=IngressStackSpec(
         host="shop-pr-42-feature-login.preview.acme.dev",

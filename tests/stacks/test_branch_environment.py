@@ -144,6 +144,10 @@ def test_app_runs_the_promoted_image_by_digest_with_database_url(mocks: Recordin
     assert deployment["spec"]["replicas"] == 2
 
 
+def test_a_rollout_that_cannot_finish_fails_at_the_spec_deadline(mocks: RecordingMocks) -> None:
+    assert build(FULL, mocks)["Deployment/app"]["spec"]["progressDeadlineSeconds"] == 90
+
+
 def test_network_policy_denies_all_but_namespace_and_ingress_controller(
     mocks: RecordingMocks,
 ) -> None:
