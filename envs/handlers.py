@@ -427,4 +427,14 @@ class Handlers:
             self.github.deployment_status(
                 key.repository, links.deployment_id, state, url, description
             )
-            self.store.pull_requests.save_links(replace(links, deployment_state=state))
+            serving = links.deployment_id if state == "success" else links.serving_deployment_id
+            links = self.store.pull_requests.save_links(
+                replace(links, deployment_state=state, serving_deployment_id=serving)
+            )
+        retired = links.serving_deployment_id
+        if state == "inactive" and retired is not None and retired != links.deployment_id:
+            # After a failed rollout the version that served has its own deployment:
+            # GitHub would keep showing it active, so it is retired explicitly.
+            self.github.deployment_status(key.repository, retired, "inactive", None, "removed")
+        if state == "inactive" and retired is not None:
+            self.store.pull_requests.save_links(replace(links, serving_deployment_id=None))

@@ -191,3 +191,6 @@ class GitHubLinks:
     deployment_id: int | None = None
     deployment_sha: str | None = None
     deployment_state: str | None = None  # the last status posted, so it is posted once
+    # The deployment whose version serves (its last status was success); after a failed
+    # rollout it is not the latest one, and teardown must retire it too.
+    serving_deployment_id: int | None = None

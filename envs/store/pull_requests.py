@@ -99,6 +99,7 @@ class PullRequestState:
             row["deployment_id"],
             row["deployment_sha"],
             row["deployment_state"],
+            row["serving_deployment_id"],
         )
 
     def save_links(self, links: GitHubLinks) -> GitHubLinks:
@@ -111,6 +112,7 @@ class PullRequestState:
                 "deployment_id": links.deployment_id,
                 "deployment_sha": links.deployment_sha,
                 "deployment_state": links.deployment_state,
+                "serving_deployment_id": links.serving_deployment_id,
             },
         )
         return links

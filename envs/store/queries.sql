@@ -201,9 +201,10 @@ SELECT * FROM github_links WHERE repository = :repository AND pr_number = :pr_nu
 
 -- name: save_github_links
 INSERT INTO github_links (repository, pr_number, comment_id, deployment_id, deployment_sha,
-                          deployment_state)
+                          deployment_state, serving_deployment_id)
 VALUES (:repository, :pr_number, :comment_id, :deployment_id, :deployment_sha,
-        :deployment_state)
+        :deployment_state, :serving_deployment_id)
 ON CONFLICT (repository, pr_number) DO UPDATE SET
     comment_id = excluded.comment_id, deployment_id = excluded.deployment_id,
-    deployment_sha = excluded.deployment_sha, deployment_state = excluded.deployment_state;
+    deployment_sha = excluded.deployment_sha, deployment_state = excluded.deployment_state,
+    serving_deployment_id = excluded.serving_deployment_id;

@@ -127,6 +127,23 @@ def test_a_failed_rollout_is_reported_and_retried(service: Service) -> None:
     assert "ProgressDeadlineExceeded" not in service.sticky()
 
 
+def test_teardown_after_a_failed_rollout_retires_the_deployment_that_was_serving(
+    service: Service,
+) -> None:
+    open_and_deploy(service)
+    service.engine.fail_next = "Deployment app: timed out waiting to be Ready"
+    service.deliver("pull_request", pr_event("synchronize", sha=SHA2))
+    service.promote(SHA2, image(2))
+    for _ in range(10):  # until the failure is reported, before the retry
+        service.worker.run_once()
+        if service.deployment_states()[-1:] == [["in_progress", "failure"]]:
+            break
+    assert service.deployment_states() == [["in_progress", "success"], ["in_progress", "failure"]]
+    service.deliver("pull_request", pr_event("closed", sha=SHA2))
+    service.drain()
+    assert [states[-1] for states in service.deployment_states()] == ["inactive", "inactive"]
+
+
 def test_closed_tears_down_and_marks_the_deployment_inactive(service: Service) -> None:
     open_and_deploy(service)
     service.deliver("pull_request", pr_event("closed"))

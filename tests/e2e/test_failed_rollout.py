@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from kubernetes.client.rest import ApiException
 
-from tests.contract.service_harness import SPEC_TEXT, pr_event
+from tests.contract.fake_github import Comment
+from tests.contract.service_harness import PR, REPO, SPEC_TEXT, comment, pr_event
 from tests.e2e.conftest import Cluster
 from tests.e2e.service import SHA_1, Running, namespace_of
 from tests.helpers import wait_for
@@ -50,7 +51,7 @@ def test_a_failed_rollout_is_reported_and_the_previous_version_keeps_serving(
     service.deliver("pull_request", pr_event("synchronize", sha=SHA_2))
     service.promote(SHA_2, IMAGE_2)
     wait_for(
-        lambda: len(service.states()) == 2 and service.states()[1][-1] == "failure",
+        lambda: [states[-1:] for states in service.states()] == [["success"], ["failure"]],
         f"the failure to be reported (log: {service.log})",
     )
     sticky = service.sticky()
@@ -60,9 +61,9 @@ def test_a_failed_rollout_is_reported_and_the_previous_version_keeps_serving(
     assert serving_images(cluster, namespace) == {IMAGE_1}, "the previous version keeps serving"
     assert service.states()[0][-1] == "success", "the good deployment is not retired"
 
-    # Closing still cleans up, even with the failed deploy being retried.
-    service.spec_path.write_text(FAST)
-    service.deliver("pull_request", pr_event("closed"))
+    # A maintainer removes it from the PR, even with the failed deploy being retried.
+    service.fake.comments[21] = Comment(21, REPO, PR, "/preview destroy", "maintainer")
+    service.deliver("issue_comment", comment("/preview destroy", "maintainer", comment_id=21))
 
     def gone() -> bool:
         try:
@@ -72,3 +73,8 @@ def test_a_failed_rollout_is_reported_and_the_previous_version_keeps_serving(
         return False
 
     wait_for(gone, "the namespace to go", timeout=400)
+    wait_for(lambda: service.fake.comments[21].reactions == ["eyes", "rocket"], "the 🚀")
+    wait_for(
+        lambda: all(states[-1] == "inactive" for states in service.states()),
+        "both deployments to be inactive",
+    )

@@ -58,5 +58,6 @@ CREATE TABLE github_links (
     deployment_id  INTEGER,
     deployment_sha text,
     deployment_state text,
+    serving_deployment_id INTEGER,
     PRIMARY KEY (repository, pr_number)
 );
