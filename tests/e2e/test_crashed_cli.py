@@ -1,0 +1,85 @@
+"""`previewctl up` killed mid-update (CLI, engine and provider together): gc clears the lock.
+
+The lock and the journal entry the dead process left are found by gc (its
+operation is still "running"), the lock is cancelled and the entry closed,
+and the next `up` converges.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envs.model import EnvironmentKey, EnvironmentStatus, OperationResult
+from envs.store import open_store
+from tests.cli_runner import REPO_ROOT, toolchain_env
+from tests.e2e.conftest import Cluster, previewctl
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.e2e
+SPEC = str(REPO_ROOT / "examples" / "minimal.yaml")
+IMAGE = "ghcr.io/acme/shop@sha256:" + "7a" * 32
+NAMESPACE = "pr-71-crash"
+UP = ("up", "--repo", "acme/shop", "--pr", "71", "--branch", "crash", "--sha", "7" * 40,
+      "--image", IMAGE, "--spec", SPEC)  # fmt: skip
+
+
+def namespace_exists(cluster: Cluster) -> bool:
+    return bool(cluster.core.list_namespace(field_selector=f"metadata.name={NAMESPACE}").items)
+
+
+def test_gc_releases_the_lock_of_a_killed_up_and_the_next_up_converges(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
+    env |= toolchain_env() | {
+        "PYTHONPATH": str(REPO_ROOT),
+        "PREVIEW_STATE_DIR": str(state),
+        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
+    }
+    log = tmp_path / "up.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "envs.cli.main", *UP],
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+        )
+    wait_for(lambda: namespace_exists(cluster), "the up to create the namespace", timeout=120)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    locks = state / "pulumi" / ".pulumi" / "locks"
+    assert list(locks.rglob("*.json")), "the killed update left its lock"
+    code, out, err = previewctl(cluster, state, "gc", "--dry-run", "--grace-minutes", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["planned"] == [f"cancel-lock {NAMESPACE} (acme/shop#71): locked-stack"]
+    code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["done"] == [f"cancel-lock {NAMESPACE} (acme/shop#71): locked-stack"]
+    assert not list(locks.rglob("*.json")), "gc released it"
+    store = open_store(f"sqlite:///{state}/state.db")
+    ops = store.operations("acme/shop", 71)
+    assert all(op.result is not OperationResult.RUNNING for op in ops)
+    store.close()
+
+    code, out, err = previewctl(cluster, state, *UP, "--json")
+    assert code == 0, err + log.read_text()[-2000:]
+    assert json.loads(out)["status"] == EnvironmentStatus.READY.value
+    code, out, err = previewctl(cluster, state, "gc", "--dry-run", "--grace-minutes", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["planned"] == []
+    code, _, err = previewctl(cluster, state, "down", "--repo", "acme/shop", "--pr", "71")
+    assert code == 0, err
+    store = open_store(f"sqlite:///{state}/state.db")
+    assert store.require(EnvironmentKey("acme/shop", 71)).status is EnvironmentStatus.DESTROYED
+    store.close()
