@@ -291,8 +291,15 @@ def status(repository: str, pr_number: int, as_json: bool) -> None:
     show_default=True,
     help="Spare namespaces and half-finished downs younger than this (one may be running).",
 )
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Forget finished jobs and webhook deliveries older than this.",
+)
 @json_option
-def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
+def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None:
     """Remove what the webhooks missed: expired, half-destroyed and orphaned environments."""
     ctx = _context()
     s = ctx.settings
@@ -301,6 +308,9 @@ def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
     grace = timedelta(minutes=grace_minutes)
     open_prs = _open_pull_requests(ctx, lifecycle.store.environments())
     report = collect(lifecycle, cluster, system_clock, dry_run, open_prs, grace=grace)
+    pruned = (0, 0)
+    if not dry_run:
+        pruned = lifecycle.store.queue.prune(system_clock() - timedelta(days=keep_days))
     if as_json:
         emit_json(
             {
@@ -308,6 +318,7 @@ def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
                 "planned": [a.describe() for a in report.planned],
                 "done": [a.describe() for a in report.done],
                 "failed": report.failed,
+                "pruned": {"jobs": pruned[0], "deliveries": pruned[1]},
             }
         )
     else:
@@ -317,6 +328,11 @@ def gc(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
             out.print(f"{marker}: {action.describe()}", markup=False)
         if not report.planned:
             out.print("nothing to clean up")
+        if any(pruned):
+            out.print(
+                f"forgot {pruned[0]} finished job(s) and {pruned[1]} delivery record(s) "
+                f"older than {keep_days} days"
+            )
     if report.failed:
         raise OperationFailed(
             "gc could not finish: " + "; ".join(f"{k}: {v}" for k, v in report.failed.items())

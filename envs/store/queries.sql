@@ -164,6 +164,14 @@ WHERE (CAST(:status AS text) IS NULL OR status = :status)
   AND (CAST(:pr_number AS integer) IS NULL OR pr_number = :pr_number)
 ORDER BY id DESC LIMIT :limit;
 
+-- name: prune_jobs
+DELETE FROM jobs
+WHERE status IN ('done', 'failed', 'superseded') AND updated_at < :before
+RETURNING id;
+
+-- name: prune_deliveries
+DELETE FROM deliveries WHERE received_at < :before RETURNING delivery_id;
+
 -- name: count_jobs
 SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
 

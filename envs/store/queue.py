@@ -179,6 +179,19 @@ class JobQueue:
         )
         return [_job(row) for row in rows]
 
+    def prune(self, before: datetime) -> tuple[int, int]:
+        """Forget finished jobs and deliveries older than ``before``: (jobs, deliveries).
+
+        Queued and running jobs are never pruned. A delivery GitHub redelivers
+        after its record is pruned would be queued again, so keep deliveries
+        well beyond the redelivery window (gc keeps 30 days by default).
+        """
+        at = {"before": require_aware(before, "before")}
+        with self._db.transaction():
+            jobs = len(self._db.fetch("prune_jobs", at))
+            deliveries = len(self._db.fetch("prune_deliveries", at))
+        return jobs, deliveries
+
     def counts(self) -> Mapping[JobStatus, int]:
         found = {
             JobStatus(row["status"]): int(row["n"]) for row in self._db.fetch("count_jobs", {})

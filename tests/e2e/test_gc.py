@@ -11,6 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from envs.jobs import JobKind, JobStatus, NewJob
 from envs.model import EnvironmentKey, EnvironmentStatus
 from envs.store import open_store
 from tests.cli_runner import REPO_ROOT
@@ -65,6 +66,13 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
         expires_at=datetime.now(UTC) + timedelta(hours=1),
     )  # fmt: skip
     store.save(half)
+    # Queue history older than gc's --keep-days (30): a finished job and its delivery.
+    long_ago = datetime.now(UTC) - timedelta(days=60)
+    history = NewJob(JobKind.REPORT, "acme/shop", 51)
+    store.queue.accept_delivery("old-delivery", "pull_request", [history], long_ago)
+    finished = store.queue.claim("gone-worker", long_ago, timedelta(seconds=30))
+    assert finished is not None
+    store.queue.finish(finished, "gone-worker", JobStatus.DONE, long_ago)
     store.close()
 
     code, out, err = previewctl(cluster, state, "gc", "--dry-run", "--grace-minutes", "0", "--json")
@@ -86,6 +94,7 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
     report = json.loads(out)
     assert sorted(report["done"]) == sorted(planned)
     assert report["failed"] == {}
+    assert report["pruned"] == {"jobs": 1, "deliveries": 1}
     for namespace in ("pr-51-debris", "pr-52-debris", "pr-99-orphan"):
         assert not exists(cluster, namespace), namespace
     store = open_store(f"sqlite:///{state}/state.db")

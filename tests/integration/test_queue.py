@@ -201,3 +201,18 @@ def test_accepted_deliveries_supersede_like_enqueue(store: Store) -> None:
         second[0].id: (JobStatus.QUEUED, "d-c"),
     }
     assert store.queue.accept_delivery("d-c", "pull_request", [deploy(11)], T0) is None
+
+
+def test_prune_forgets_old_finished_jobs_and_deliveries_only(store: Store) -> None:
+    old_done = store.queue.accept_delivery("old", "pull_request", [deploy(21)], T0)
+    assert old_done is not None
+    claimed = store.queue.claim("w", T0, LEASE)
+    assert claimed is not None
+    store.queue.finish(claimed, "w", JobStatus.DONE, T0)
+    old_queued = store.queue.enqueue(deploy(22), T0)  # never pruned, however old
+    later = T0 + timedelta(days=40)
+    store.queue.accept_delivery("new", "pull_request", [deploy(23)], later)
+    assert store.queue.prune(later - timedelta(days=30)) == (1, 1)
+    assert sorted(job.pr_number for job in store.queue.jobs()) == [old_queued.pr_number, 23]
+    assert store.queue.accept_delivery("old", "pull_request", [deploy(21)], later) is not None
+    assert store.queue.accept_delivery("new", "pull_request", [deploy(23)], later) is None
