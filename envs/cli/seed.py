@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -23,30 +24,19 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from envs.cli.output import emit_json, err, out
-from envs.errors import ConfigError, OperationFailed
-from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch
+from envs.errors import ConfigError
+from envs.seeding import (
+    Advanced,
+    Planned,
+    SeedSummary,
+    connect,
+    seed_anonymised,
+    seed_synthetic,
+)
 from seeders.introspect import introspect
 from seeders.pii import guess
 from seeders.recipe import Recipe, RecipeError, load_recipe
-from seeders.rules import RulesError, load_rules
 from seeders.schema import Schema
-from seeders.synthetic import SyntheticGenerator, seed_database
-from seeders.values import CannotGenerate
-
-_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
-
-
-def redact(url: str) -> str:
-    """A database URL safe to print: the password replaced by ***."""
-    return _PASSWORD.sub(r"\1***@", url)
-
-
-def connect(url: str) -> psycopg.Connection[Any]:
-    try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        message = str(exc).replace(url, redact(url))
-        raise OperationFailed(f"cannot connect to {redact(url)}: {message}") from None
 
 
 @click.group()
@@ -80,43 +70,34 @@ def synthetic(
         k: v for k, v in (("rows", rows), ("scale", scale), ("seed", seed_value)) if v is not None
     }
     recipe = recipe.model_copy(update=updates)
-    with connect(database_url) as conn:
-        schema = introspect(conn)
-        if not schema.tables:
-            raise ConfigError(
-                f"{redact(database_url)} has no tables; apply the app's migrations first"
-            )
-        try:
-            generator = SyntheticGenerator(schema, recipe.config(schema))
-        except (RecipeError, CannotGenerate, KeyError) as exc:
-            raise ConfigError(str(exc).strip("'\"")) from None
-        totals = {name: generator.plans[name].rows for name in generator.order.tables}
-        with _progress(as_json) as progress:
-            tasks = {name: progress.add_task(name, total=totals[name]) for name in totals}
-            try:
-                report = seed_database(
-                    conn, generator, lambda table, n: progress.advance(tasks[table], n)
-                )
-            except psycopg.Error as exc:
-                raise OperationFailed(
-                    f"seeding failed and was rolled back, the previous data is intact: {exc}"
-                ) from None
-    summary = {
-        "mode": "synthetic",
-        "rows": report.rows,
-        "total_rows": report.total_rows,
-        "seconds": round(report.seconds, 3),
-        "rows_per_s": round(report.rows_per_second),
-        "seed": recipe.seed,
-    }
+    with _progress(as_json) as progress:
+        summary = seed_synthetic(database_url, recipe, *_tracking(progress))
     if as_json:
-        emit_json(summary)
+        emit_json(summary.to_json() | {"rows_per_s": round(_rate(summary))})
     else:
         out.print(
-            f"[green]seeded[/green] {report.total_rows:,} rows in {len(report.rows)} tables "
-            f"in {report.seconds:.1f}s ({report.rows_per_second:,.0f} rows/s, seed {recipe.seed})",
+            f"[green]seeded[/green] {summary.total_rows:,} rows in {len(summary.rows)} tables "
+            f"in {summary.seconds:.1f}s ({_rate(summary):,.0f} rows/s, seed {recipe.seed})",
             markup=True,
         )
+
+
+def _rate(summary: SeedSummary) -> float:
+    return summary.total_rows / summary.seconds if summary.seconds else 0.0
+
+
+def _tracking(progress: Progress) -> tuple[Planned, Advanced]:
+    """Progress bars for a seeding run: one task per table, created when the plan is known."""
+    tasks: dict[str, TaskID] = {}
+
+    def planned(totals: Mapping[str, int | None]) -> None:
+        for name, total in totals.items():
+            tasks[name] = progress.add_task(name, total=total)
+
+    def advanced(table: str, rows: int) -> None:
+        progress.advance(tasks[table], rows)
+
+    return planned, advanced
 
 
 class RowsPerSecond(ProgressColumn):
@@ -153,47 +134,22 @@ def anonymise(
     source_url: str, target_url: str, rules_path: Path, salt_env: str, as_json: bool
 ) -> None:
     """Copy SOURCE to TARGET with every column's rule applied; refuse unruled columns."""
-    salt = os.environ.get(salt_env, "")
-    if len(salt) < 16:
-        raise ConfigError(
-            f"{salt_env} must hold a secret salt of at least 16 characters "
-            "(e.g. `openssl rand -hex 32`); it keys every pseudonym"
+    with _progress(as_json) as progress:
+        summary = seed_anonymised(
+            source_url,
+            target_url,
+            rules_path,
+            os.environ.get(salt_env, ""),
+            *_tracking(progress),
+            salt_name=salt_env,
         )
-    try:
-        rules = load_rules(rules_path)
-    except RulesError as exc:
-        raise ConfigError(str(exc)) from None
-    with (
-        connect(source_url) as source,
-        connect(target_url) as target,
-        connect(target_url) as scratch,
-    ):
-        try:
-            anonymiser = Anonymiser(source, target, scratch, rules, salt.encode())
-        except (RulesError, SchemaMismatch) as exc:
-            raise ConfigError(f"{rules_path}: nothing was written:\n{exc}") from None
-        sizes = {t.qualified: t.estimated_rows for t in anonymiser.source_schema.tables}
-        with _progress(as_json) as progress:
-            tasks = {name: progress.add_task(name, total=sizes[name] or None) for name in sizes}
-            try:
-                report = anonymiser.run(lambda table, n: progress.advance(tasks[table], n))
-            except LeakDetected as exc:
-                raise OperationFailed(str(exc)) from None
-            except psycopg.Error as exc:
-                raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
-    summary = {
-        "mode": "anonymised",
-        "rows": report.rows,
-        "total_rows": report.total_rows,
-        "seconds": round(report.seconds, 3),
-        "leak_check": {"digests": report.digests, "hits": report.leak_hits},
-    }
     if as_json:
-        emit_json(summary)
+        emit_json(summary.to_json())
     else:
+        digests = summary.extra["leak_check"]["digests"]
         out.print(
-            f"[green]anonymised[/green] {report.total_rows:,} rows in {len(report.rows)} tables "
-            f"in {report.seconds:.1f}s; leak check: {report.digests:,} originals, 0 found",
+            f"[green]anonymised[/green] {summary.total_rows:,} rows in {len(summary.rows)} tables "
+            f"in {summary.seconds:.1f}s; leak check: {digests:,} originals, 0 found",
             markup=True,
         )
 

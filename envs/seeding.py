@@ -1,0 +1,143 @@
+"""Seeding a database, as ``previewctl seed`` and the worker both do it.
+
+One place turns the seeders' building blocks into a run with a clear
+outcome: connect (credentials never in a message), check that there is a
+schema to fill (the app's migrations create it), then replace the data
+atomically. Every failure is a ConfigError (fix the input) or an
+OperationFailed (the run failed and was rolled back; the old data is intact).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from envs.errors import ConfigError, OperationFailed
+from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch
+from seeders.introspect import introspect
+from seeders.recipe import Recipe, RecipeError
+from seeders.rules import RulesError, load_rules
+from seeders.synthetic import SyntheticGenerator, seed_database
+from seeders.values import CannotGenerate
+
+_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
+MIN_SALT = 16
+
+Planned = Callable[[Mapping[str, int | None]], None]  # table → rows expected (None: unknown)
+Advanced = Callable[[str, int], None]  # table, rows just loaded
+
+
+def redact(url: str) -> str:
+    """A database URL safe to print: the password replaced by ***."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        message = str(exc).replace(url, redact(url))
+        raise OperationFailed(f"cannot connect to {redact(url)}: {message}") from None
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    mode: str
+    rows: Mapping[str, int]
+    seconds: float
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    def describe(self) -> str:
+        return f"{self.mode}: {self.total_rows:,} rows in {len(self.rows)} tables"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "rows": dict(self.rows),
+            "total_rows": self.total_rows,
+            "seconds": round(self.seconds, 3),
+            **self.extra,
+        }
+
+
+def _noop_plan(_: Mapping[str, int | None]) -> None:
+    pass
+
+
+def _noop_advance(_: str, __: int) -> None:
+    pass
+
+
+def seed_synthetic(
+    database_url: str,
+    recipe: Recipe,
+    planned: Planned = _noop_plan,
+    advanced: Advanced = _noop_advance,
+) -> SeedSummary:
+    """Replace every table's rows with generated, constraint-correct data (atomic)."""
+    with connect(database_url) as conn:
+        schema = introspect(conn)
+        if not schema.tables:
+            raise ConfigError(
+                f"{redact(database_url)} has no tables; apply the app's migrations first"
+            )
+        try:
+            generator = SyntheticGenerator(schema, recipe.config(schema))
+        except (RecipeError, CannotGenerate, KeyError) as exc:
+            raise ConfigError(str(exc).strip("'\"")) from None
+        planned({name: generator.plans[name].rows for name in generator.order.tables})
+        try:
+            report = seed_database(conn, generator, advanced)
+        except psycopg.Error as exc:
+            raise OperationFailed(
+                f"seeding failed and was rolled back, the previous data is intact: {exc}"
+            ) from None
+    return SeedSummary("synthetic", dict(report.rows), report.seconds, {"seed": recipe.seed})
+
+
+def seed_anonymised(
+    source_url: str,
+    target_url: str,
+    rules_path: Path,
+    salt: str,
+    planned: Planned = _noop_plan,
+    advanced: Advanced = _noop_advance,
+    salt_name: str = "PREVIEW_ANONYMISE_SALT",
+) -> SeedSummary:
+    """Copy the source into the target with every column's rule applied, then prove no leak."""
+    if len(salt) < MIN_SALT:
+        raise ConfigError(
+            f"{salt_name} must hold a secret salt of at least {MIN_SALT} characters "
+            "(e.g. `openssl rand -hex 32`); it keys every pseudonym"
+        )
+    try:
+        rules = load_rules(rules_path)
+    except RulesError as exc:
+        raise ConfigError(str(exc)) from None
+    with (
+        connect(source_url) as source,
+        connect(target_url) as target,
+        connect(target_url) as scratch,
+    ):
+        try:
+            anonymiser = Anonymiser(source, target, scratch, rules, salt.encode())
+        except (RulesError, SchemaMismatch) as exc:
+            raise ConfigError(f"{rules_path}: nothing was written:\n{exc}") from None
+        planned({t.qualified: t.estimated_rows or None for t in anonymiser.source_schema.tables})
+        try:
+            report = anonymiser.run(advanced)
+        except LeakDetected as exc:
+            raise OperationFailed(str(exc)) from None
+        except psycopg.Error as exc:
+            raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
+    leak = {"digests": report.digests, "hits": report.leak_hits}
+    return SeedSummary("anonymised", dict(report.rows), report.seconds, {"leak_check": leak})
