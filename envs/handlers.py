@@ -11,8 +11,9 @@ backoff through a GitHub outage) brings the PR up to date from it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from envs.clock import Clock
@@ -30,15 +31,32 @@ from envs.model import (
 )
 from envs.policy import Verdict, decide
 from envs.registry import RegistryClient, RegistryError, promoted_tag
-from envs.report import DEPLOYMENT_STATE, Situation, status_reply, sticky_body
-from envs.spec import EnvironmentSpec
+from envs.report import DEPLOYMENT_STATE, Situation, seed_line, status_reply, sticky_body
+from envs.seeding import SeedSummary, seed_anonymised, seed_synthetic
+from envs.spec import EnvironmentSpec, SeedMode
 from envs.spec import Promotion as PromotionMode
 from envs.store import Store
+from seeders.recipe import Recipe, RecipeError, load_recipe
 from stacks.engine import StackLocked
 
 log = logging.getLogger(__name__)
 
 SpecSource = Callable[[str], EnvironmentSpec]
+
+
+@dataclass(frozen=True)
+class SeedPlace:
+    """Where seeding finds its inputs.
+
+    ``database_url`` gives the environment's database as the worker reaches
+    it (in-cluster service DNS, admitted by the allow-seeding NetworkPolicy);
+    ``spec_dir`` the directory of the repository's spec, against which recipe
+    and rules paths resolve; ``environ`` holds the source URL and the salt.
+    """
+
+    database_url: Callable[[Environment, EnvironmentSpec], str]
+    spec_dir: Callable[[str], Path]
+    environ: Mapping[str, str]
 
 
 class Transient(Exception):
@@ -63,6 +81,7 @@ class Handlers:
         specs: SpecSource,
         clock: Clock,
         registry: RegistryClient | None = None,
+        seeding: SeedPlace | None = None,
     ) -> None:
         self.store = store
         self.lifecycle = lifecycle
@@ -70,6 +89,7 @@ class Handlers:
         self.specs = specs
         self.clock = clock
         self.registry = registry
+        self.seeding = seeding
 
     def run(self, job: Job) -> None:
         handler = {
@@ -80,6 +100,7 @@ class Handlers:
             JobKind.REPORT: self.report,
             JobKind.COMMENT: self.comment,
             JobKind.BRANCH_DELETED: self.branch_deleted,
+            JobKind.SEED: self.seed,
         }[job.kind]
         try:
             handler(job)
@@ -200,12 +221,16 @@ class Handlers:
             str(job.payload["actor"]),
             runner=f"job:{job.id}",
         )
+        before = self.store.get(job.key)
+        first = before is None or not before.status.is_live
         try:
             self._unlocking(job, lambda: self.lifecycle.up(request, spec))
         except OperationFailed as exc:
             self._enqueue(JobKind.REPORT, job.key, {})
             raise Transient(str(exc)) from exc
         self._enqueue(JobKind.REPORT, job.key, {})
+        if first and spec.seed.mode is not SeedMode.NONE:
+            self._enqueue(JobKind.SEED, job.key, {"actor": request.actor})
         self._react_done(job, "rocket")
 
     def teardown(self, job: Job) -> None:
@@ -225,6 +250,61 @@ class Handlers:
                 raise Transient(str(exc)) from exc
         self._enqueue(JobKind.REPORT, job.key, {"note": f"removed ({reason})"})
         self._react_done(job, "rocket")
+
+    def seed(self, job: Job) -> None:
+        """Seed a ready environment; a command gets a reply when its input is wrong."""
+        actor = str(job.payload.get("actor") or "preview-envs")
+        comment_id = job.payload.get("comment_id")
+        try:
+            summary = self._seed(job, actor)
+        except ConfigError as exc:
+            if comment_id is None:
+                raise
+            self.github.reply(job.repository, job.pr_number, f"@{actor} cannot reseed: {exc}")
+            self.github.react(job.repository, job.pr_number, int(comment_id), "confused")
+            return
+        except OperationFailed as exc:
+            raise Transient(str(exc)) from exc
+        self._enqueue(JobKind.REPORT, job.key, {"note": f"seeded ({summary.describe()})"})
+        self._react_done(job, "rocket")
+
+    def _seed(self, job: Job, actor: str) -> SeedSummary:
+        spec = self._spec(job.key)
+        mode = SeedMode(job.payload.get("mode") or spec.seed.mode)
+        if mode is SeedMode.NONE:
+            raise ConfigError("this repository's spec has no seed mode (seed.mode)")
+        if self.seeding is None:
+            raise ConfigError("seeding is not configured on this provisioner")
+        env = self.store.get(job.key)
+        if env is None or env.status is not EnvironmentStatus.READY:
+            raise ConfigError("there is no ready environment to seed; deploy it first")
+        place = self.seeding
+        target = place.database_url(env, spec)
+        rules = place.spec_dir(job.repository) / spec.seed.rules if spec.seed.rules else None
+        if mode is SeedMode.SYNTHETIC:
+            try:
+                recipe = load_recipe(rules) if rules else Recipe()
+            except RecipeError as exc:
+                raise ConfigError(str(exc)) from None
+            if spec.seed.scale != 1.0:
+                recipe = recipe.model_copy(update={"scale": recipe.scale * spec.seed.scale})
+
+            def run() -> SeedSummary:
+                return seed_synthetic(target, recipe)
+
+        else:
+            source_env = spec.seed.source_url_env
+            if rules is None or source_env is None:
+                raise ConfigError("anonymised seeding needs seed.rules and seed.source_url_env")
+            source = place.environ.get(source_env)
+            if not source:
+                raise ConfigError(f"{source_env} (the source database URL) is not set")
+            salt = place.environ.get("PREVIEW_ANONYMISE_SALT", "")
+
+            def run() -> SeedSummary:
+                return seed_anonymised(source, target, rules, salt)
+
+        return self.lifecycle.seed(job.key, mode.value, run, actor, runner=f"job:{job.id}")
 
     def branch_deleted(self, job: Job) -> None:
         branch = str(job.payload["branch"])
@@ -307,14 +387,9 @@ class Handlers:
                 return
             self._enqueue(JobKind.REPORT, key, {})
         elif command.verb is Verb.RESEED:
-            self.github.reply(
-                repo,
-                number,
-                f"@{author} reseeding from the pull request is not available in this version; "
-                "run `previewctl seed` against the environment's database.",
-            )
-            self.github.react(repo, number, comment_id, "confused")
-            return
+            mode = command.seed_mode.value if command.seed_mode else None
+            self._enqueue(JobKind.SEED, key, {"mode": mode} | done)
+            return  # the seed job reacts when it is done
         self.github.react(repo, number, comment_id, "rocket")
 
     def _unlocking(self, job: Job, operation: Callable[[], Environment]) -> Environment:
@@ -381,6 +456,14 @@ class Handlers:
             ),
             None,
         )
+        seeded = next(
+            (
+                entry
+                for entry in self.store.audit_entries(key.repository, key.pr_number, limit=50)
+                if entry.action.startswith("seed.")
+            ),
+            None,
+        )
         return Situation(
             self.store.get(key),
             self.store.pull_requests.get(key),
@@ -388,6 +471,7 @@ class Handlers:
             error,
             self.clock(),
             last_good,
+            seed_line(seeded),
         )
 
     def _sync(

@@ -26,6 +26,7 @@ class JobKind(StrEnum):
     TEARDOWN = "teardown"  # run the lifecycle's down
     REPORT = "report"  # bring the sticky comment and the GitHub deployment up to date
     BRANCH_DELETED = "branch_deleted"  # tear down the environments of a deleted branch
+    SEED = "seed"  # fill the environment's database (after the first deploy, or reseed)
 
 
 class JobStatus(StrEnum):
@@ -42,7 +43,8 @@ class JobStatus(StrEnum):
 SUPERSEDES: Mapping[JobKind, frozenset[JobKind]] = {
     JobKind.PR_EVENT: frozenset({JobKind.PR_EVENT}),
     JobKind.DEPLOY: frozenset({JobKind.DEPLOY}),
-    JobKind.TEARDOWN: frozenset({JobKind.DEPLOY, JobKind.PR_EVENT}),
+    JobKind.TEARDOWN: frozenset({JobKind.DEPLOY, JobKind.PR_EVENT, JobKind.SEED}),
+    JobKind.SEED: frozenset({JobKind.SEED}),
     JobKind.REPORT: frozenset({JobKind.REPORT}),
 }
 

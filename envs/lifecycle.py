@@ -8,12 +8,12 @@ again after a failure converges; neither ever needs manual clean-up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from envs.clock import Clock, system_clock
-from envs.errors import NotFound, OperationFailed
+from envs.errors import ConfigError, NotFound, OperationFailed
 from envs.model import (
     Environment,
     EnvironmentKey,
@@ -22,6 +22,7 @@ from envs.model import (
     OperationKind,
     OperationResult,
 )
+from envs.seeding import SeedSummary
 from envs.spec import EnvironmentSpec
 from envs.stack_plan import plan_preview
 from envs.store import Store
@@ -53,12 +54,14 @@ class Lifecycle:
         clock: Clock = system_clock,
         environ: Mapping[str, str] | None = None,
         ingress_namespace: str = "ingress-nginx",
+        seeder_namespace: str | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.clock = clock
         self.environ = dict(environ or {})
         self.ingress_namespace = ingress_namespace
+        self.seeder_namespace = seeder_namespace
 
     def up(self, request: UpRequest, spec: EnvironmentSpec) -> Environment:
         """Create or update the environment for the request's head SHA and image."""
@@ -74,6 +77,7 @@ class Lifecycle:
             self.environ,
             self.ingress_namespace,
             namespace=live.namespace if live else None,
+            seeder_namespace=self.seeder_namespace,
         )
         image, names, stack_spec = plan.image, plan.names, plan.stack
         now = self.clock()
@@ -175,6 +179,41 @@ class Lifecycle:
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
         self._audit(actor, "extend.succeeded", extended, {"by_s": int(by.total_seconds())})
         return extended
+
+    def seed(
+        self,
+        key: EnvironmentKey,
+        mode: str,
+        run: Callable[[], SeedSummary],
+        actor: str,
+        runner: str | None = None,
+    ) -> SeedSummary:
+        """Fill a ready environment's database with ``run``; journalled and audited."""
+        env = self.store.require(key)
+        if env.status is not EnvironmentStatus.READY:
+            raise OperationFailed(
+                f"{key} is {env.status.value}; only a ready environment is seeded"
+            )
+        now = self.clock()
+        op = self.store.start_operation(
+            key, OperationKind.RESEED, actor, now, env.head_sha, env.image, runner=runner
+        )
+        try:
+            summary = run()
+        except (ConfigError, OperationFailed) as exc:
+            message = str(exc)[-2000:]
+            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), message)
+            self._audit(actor, "seed.failed", env, {"mode": mode, "error": message[-500:]})
+            raise
+        self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
+        detail = {
+            "mode": mode,
+            "tables": len(summary.rows),
+            "total_rows": summary.total_rows,
+            "seconds": round(summary.seconds, 2),
+        }
+        self._audit(actor, "seed.succeeded", env, detail)
+        return summary
 
     def release_abandoned(self, key: EnvironmentKey | None, stack: str, note: str) -> None:
         """Cancel the lock a dead process left on ``stack`` and close its journal entries.

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from envs.commands import HELP_TEXT
 from envs.jobs import PullRequest
-from envs.model import Environment, EnvironmentStatus, Operation
+from envs.model import AuditEntry, Environment, EnvironmentStatus, Operation
 
 _ICON = {
     EnvironmentStatus.PROVISIONING: "⏳",
@@ -37,6 +37,7 @@ class Situation:
     error: str | None = None  # the last failure, in full
     now: datetime | None = None
     last_good: Operation | None = None  # the newest successful up: what serves after a failure
+    seed: str | None = None  # the last seeding, one line
 
 
 def _code(text: str) -> str:
@@ -70,6 +71,8 @@ def sticky_body(situation: Situation) -> str:
         if env.image:
             lines.append(f"| Image | {_inline(env.image)} |")
         lines.append(f"| Namespace | {_inline(env.namespace)} |")
+        if situation.seed:
+            lines.append(f"| Data | {situation.seed} |")
         if env.status.is_live:
             lines.append(f"| Expires | {env.expires_at:%Y-%m-%d %H:%M} UTC |")
     good = situation.last_good
@@ -92,6 +95,18 @@ def sticky_body(situation: Situation) -> str:
         lines += ["", "**Last error**", "", _code(error)]
     lines += ["", "<details><summary>Commands</summary>", "", HELP_TEXT, "</details>"]
     return "\n".join(lines)
+
+
+def seed_line(entry: AuditEntry | None) -> str | None:
+    """The sticky comment's "Data" row from the last seeding's audit entry."""
+    if entry is None:
+        return None
+    detail = entry.detail
+    mode = str(detail.get("mode", "?"))
+    if entry.action == "seed.succeeded":
+        rows, tables = int(detail.get("total_rows", 0)), int(detail.get("tables", 0))
+        return f"{mode}: {rows:,} rows in {tables} tables ({entry.at:%Y-%m-%d %H:%M} UTC)"
+    return f"{mode} seeding failed ({entry.at:%Y-%m-%d %H:%M} UTC); see Last error"
 
 
 def status_reply(situation: Situation) -> str:

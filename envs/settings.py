@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     kubeconfig: str | None = Field(None, description="Kubeconfig path; default as kubectl.")
     kube_context: str | None = None
     ingress_namespace: str = "ingress-nginx"
+    provisioner_namespace: str | None = Field(
+        None,
+        description="Namespace the worker runs in; admitted to each preview database to seed it.",
+    )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
     github_app_id: int | None = None

@@ -73,6 +73,7 @@ def plan_preview(
     environ: Mapping[str, str],
     ingress_namespace: str = "ingress-nginx",
     namespace: str | None = None,
+    seeder_namespace: str | None = None,
 ) -> PreviewPlan:
     """Validate the promoted image and secrets, derive names, plan the stack.
 
@@ -84,7 +85,16 @@ def plan_preview(
     names = derive(repository, pr_number, branch, head_sha, spec.naming.prefix)
     if namespace is not None:
         names = replace(names, namespace=namespace, stack=namespace, host_label=namespace)
-    stack = plan_stack(spec, repository, pr_number, names, promoted, secret_env, ingress_namespace)
+    stack = plan_stack(
+        spec,
+        repository,
+        pr_number,
+        names,
+        promoted,
+        secret_env,
+        ingress_namespace,
+        seeder_namespace,
+    )
     return PreviewPlan(promoted, names, stack)
 
 
@@ -96,6 +106,7 @@ def plan_stack(
     image: PromotedImage,
     secret_env: Mapping[str, str],
     ingress_namespace: str = "ingress-nginx",
+    seeder_namespace: str | None = None,
 ) -> StackSpec:
     """The complete, frozen input of the BranchEnvironment component."""
     app = spec.app
@@ -130,6 +141,7 @@ def plan_stack(
             database=db.name,
             extensions=db.extensions,
             resources=_resources(db.resources),
+            seeder_namespace=seeder_namespace,
         )
         if db.enabled
         else None,

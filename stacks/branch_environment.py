@@ -50,18 +50,19 @@ from pulumi_kubernetes.networking.v1 import (
     IngressTLSArgs,
     NetworkPolicyIngressRuleArgs,
     NetworkPolicyPeerArgs,
+    NetworkPolicyPortArgs,
     NetworkPolicySpecArgs,
     ServiceBackendPortArgs,
 )
 
-from stacks.spec import ResourceSpec, StackSpec
+from stacks.spec import DATABASE_PORT, DATABASE_SERVICE, ResourceSpec, StackSpec
 
 COMPONENT_TYPE = "preview-envs:index:BranchEnvironment"
 APP = "app"
-POSTGRES = "postgres"
+POSTGRES = DATABASE_SERVICE
 DB_SECRET = "db-credentials"
 APP_SECRET = "app-secrets"
-POSTGRES_PORT = 5432
+POSTGRES_PORT = DATABASE_PORT
 
 
 def _requirements(spec: ResourceSpec) -> Requirements:
@@ -243,6 +244,32 @@ class BranchEnvironment(pulumi.ComponentResource):
             },
             opts=opts,
         )
+        if db.seeder_namespace:
+            # Additive to the default deny: only the database port, only from the
+            # provisioner's namespace, whose worker seeds and reseeds the data.
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-seeding",
+                metadata=self._meta("allow-seeding"),
+                spec=NetworkPolicySpecArgs(
+                    pod_selector=LabelSelectorArgs(match_labels=self._selector(POSTGRES)),
+                    policy_types=["Ingress"],
+                    ingress=[
+                        NetworkPolicyIngressRuleArgs(
+                            from_=[
+                                NetworkPolicyPeerArgs(
+                                    namespace_selector=LabelSelectorArgs(
+                                        match_labels={
+                                            "kubernetes.io/metadata.name": db.seeder_namespace
+                                        }
+                                    )
+                                )
+                            ],
+                            ports=[NetworkPolicyPortArgs(port=POSTGRES_PORT, protocol="TCP")],
+                        )
+                    ],
+                ),
+                opts=opts,
+            )
         volumes: list[VolumeArgs] = []
         mounts = [VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data")]
         if db.extensions:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from urllib.parse import quote
 
 _DIGEST_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
 
@@ -57,12 +58,24 @@ class AppStackSpec:
         object.__setattr__(self, "secret_env", _frozen(self.secret_env))
 
 
+DATABASE_SERVICE = "postgres"
+DATABASE_PORT = 5432
+
+
+def in_cluster_database_url(namespace: str, user: str, database: str, password: str) -> str:
+    """The environment's database as a pod in the cluster reaches it (the Secret's ``url``)."""
+    host = f"{DATABASE_SERVICE}.{namespace}.svc.cluster.local"
+    return f"postgresql://{user}:{quote(password, safe='')}@{host}:{DATABASE_PORT}/{database}"
+
+
 @dataclass(frozen=True)
 class DatabaseStackSpec:
     postgres_version: str = "15"
     storage: str = "1Gi"
     database: str = "app"
     user: str = "app"
+    # The provisioner's namespace, admitted to the database port so its worker can seed.
+    seeder_namespace: str | None = None
     extensions: tuple[str, ...] = ()
     resources: ResourceSpec = ResourceSpec(Amounts("100m", "256Mi"), Amounts("1", "1Gi"))
 

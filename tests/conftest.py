@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 from hypothesis import settings
 
@@ -30,6 +32,15 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """A fresh, empty database on the session's server."""
     return pg_server.create_database(f"test_{next(_db_counter)}")
+
+
+@pytest.fixture
+def shop_url(pg_url: str) -> str:
+    """A fresh database with the shop schema (tests/fixtures/sql/shop.sql)."""
+    shop_sql = Path(__file__).parent / "fixtures" / "sql" / "shop.sql"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(shop_sql.read_bytes())
+    return pg_url
 
 
 @pytest.fixture

@@ -13,15 +13,17 @@ import click
 from envs.clock import system_clock
 from envs.errors import ConfigError
 from envs.github_client import ClientOptions, PyGithubClient
-from envs.handlers import Handlers
+from envs.handlers import Handlers, SeedPlace
 from envs.lifecycle import Lifecycle
+from envs.model import Environment
 from envs.registry import Credentials, RegistryClient
 from envs.settings import Settings, load_settings
 from envs.spec import EnvironmentSpec
 from envs.spec_loading import load_spec
 from envs.store import Store, open_store
 from envs.worker import Worker, WorkerOptions
-from stacks.engine import Engine, EngineSettings, OutputSink
+from stacks.engine import Engine, EngineSettings, OutputSink, database_password
+from stacks.spec import in_cluster_database_url
 
 
 @dataclass
@@ -53,7 +55,13 @@ class Context:
             clock=system_clock,
             environ=os.environ,
             ingress_namespace=self.settings.ingress_namespace,
+            seeder_namespace=self.settings.provisioner_namespace,
         )
+
+    def database_url(self, env: Environment, spec: EnvironmentSpec) -> str:
+        """The environment's database as an in-cluster worker reaches it."""
+        password = database_password(self.settings.pulumi_passphrase.get_secret_value(), env.stack)
+        return in_cluster_database_url(env.namespace, "app", spec.database.name, password)
 
     def spec_for(self, repository: str, explicit: Path | None) -> EnvironmentSpec:
         """The spec given with --spec, else <config_dir>/<owner>/<repo>.yaml."""
@@ -87,6 +95,7 @@ class Context:
             clock=system_clock,
             environ=os.environ,
             ingress_namespace=self.settings.ingress_namespace,
+            seeder_namespace=self.settings.provisioner_namespace,
         )
         s = self.settings
         credentials = (
@@ -101,6 +110,11 @@ class Context:
             lambda repository: self.spec_for(repository, None),
             system_clock,
             registry=RegistryClient(credentials),
+            seeding=SeedPlace(
+                database_url=self.database_url,
+                spec_dir=lambda repository: self.settings.config_dir / repository.split("/")[0],
+                environ=os.environ,
+            ),
         )
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
         return Worker(store, handlers, WorkerOptions(lease=lease), clock=system_clock)

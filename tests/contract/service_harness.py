@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from envs.errors import ConfigError
 from envs.github_client import PyGithubClient
-from envs.handlers import Handlers
+from envs.handlers import Handlers, SeedPlace
 from envs.jobs import Job, JobStatus
 from envs.lifecycle import Lifecycle
 from envs.registry import RegistryClient
@@ -122,7 +123,15 @@ class Service:
 
 
 @contextmanager
-def running_service(state_url: str, fake: FakeGitHub, github_url: str) -> Iterator[Service]:
+def running_service(
+    state_url: str,
+    fake: FakeGitHub,
+    github_url: str,
+    seed_url: str | None = None,
+    spec_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Iterator[Service]:
+    """The service in-process; ``seed_url`` stands for the environment's in-cluster database."""
     clock = Clock()
     engine = RecordingEngine()
     specs = {REPO: parse_spec(SPEC_TEXT, "Hello-World.yaml")}
@@ -136,7 +145,18 @@ def running_service(state_url: str, fake: FakeGitHub, github_url: str) -> Iterat
     github = PyGithubClient.with_token("ghs_flow", client_options(github_url))
     lifecycle = Lifecycle(store, engine, clock=clock)  # type: ignore[arg-type]
     registry = RegistryClient()
-    handlers = Handlers(store, lifecycle, github, spec_for, clock, registry=registry)
+    seeding = (
+        SeedPlace(
+            database_url=lambda env, spec: seed_url,
+            spec_dir=lambda repository: spec_dir or Path("."),
+            environ=environ or {},
+        )
+        if seed_url is not None
+        else None
+    )
+    handlers = Handlers(
+        store, lifecycle, github, spec_for, clock, registry=registry, seeding=seeding
+    )
     worker = Worker(
         store,
         handlers,

@@ -13,13 +13,6 @@ SHOP_SQL = (Path(__file__).resolve().parents[1] / "fixtures" / "sql" / "shop.sql
 
 
 @pytest.fixture
-def shop_url(pg_url: str) -> str:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(SHOP_SQL.encode())
-    return pg_url
-
-
-@pytest.fixture
 def shop(shop_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(shop_url, autocommit=True) as conn:
         yield conn

@@ -51,7 +51,11 @@ FULL = StackSpec(
         controller_namespace="ingress-nginx",
     ),
     database=DatabaseStackSpec(
-        postgres_version="16", storage="2Gi", database="shop", extensions=("pgcrypto", "citext")
+        seeder_namespace="preview-system",
+        postgres_version="16",
+        storage="2Gi",
+        database="shop",
+        extensions=("pgcrypto", "citext"),
     ),
     quota=QuotaStackSpec(cpu="3", memory="6Gi", pods=30, storage="20Gi"),
 )

@@ -144,6 +144,15 @@ def test_app_runs_the_promoted_image_by_digest_with_database_url(mocks: Recordin
     assert deployment["spec"]["replicas"] == 2
 
 
+def test_the_provisioner_may_reach_only_the_database_port_to_seed(mocks: RecordingMocks) -> None:
+    policy = build(FULL, mocks)["NetworkPolicy/allow-seeding"]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "postgres"}}
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    selector = rule["from"][0]["namespaceSelector"]["matchLabels"]
+    assert selector == {"kubernetes.io/metadata.name": "preview-system"}
+
+
 def test_a_rollout_that_cannot_finish_fails_at_the_spec_deadline(mocks: RecordingMocks) -> None:
     assert build(FULL, mocks)["Deployment/app"]["spec"]["progressDeadlineSeconds"] == 90
 

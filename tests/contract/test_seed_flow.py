@@ -1,0 +1,131 @@
+"""Seeding through the service: after the first deploy, and on `/preview reseed`.
+
+The worker seeds a real PostgreSQL holding the shop schema; it stands for
+the environment's in-cluster database (which the local control plane cannot
+run: kwok's pods have no containers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from envs.jobs import JobStatus
+from envs.model import EnvironmentKey, OperationKind, OperationResult
+from envs.spec_loading import parse_spec
+from tests.contract.fake_github import Comment, FakeGitHub
+from tests.contract.service_harness import (
+    PR,
+    REPO,
+    SPEC_TEXT,
+    Service,
+    comment,
+    image,
+    pr_event,
+    running_service,
+)
+
+KEY = EnvironmentKey(REPO, PR)
+SHA = pr_event("opened")["pull_request"]["head"]["sha"]
+RECIPE = "seed: 7\nrows: 40\ntables:\n  customers: {rows: 25}\n"
+
+
+def rows(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        found = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert found is not None
+    count: int = found[0]
+    return count
+
+
+@pytest.fixture
+def seeded_service(
+    tmp_path: Path, shop_url: str, fake_github: tuple[FakeGitHub, str]
+) -> Iterator[tuple[Service, str]]:
+    fake, base = fake_github
+    fake.roles[(REPO, "maintainer")] = "maintain"
+    fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA}
+    (tmp_path / "shop-recipe.yaml").write_text(RECIPE)
+    with running_service(
+        f"sqlite:///{tmp_path}/state.db", fake, base, seed_url=shop_url, spec_dir=tmp_path
+    ) as service:
+        service.specs[REPO] = parse_spec(
+            SPEC_TEXT + "seed: {mode: synthetic, rules: shop-recipe.yaml}\n", "Hello-World.yaml"
+        )
+        yield service, shop_url
+
+
+def deploy(service: Service) -> None:
+    service.deliver("pull_request", pr_event("opened"))
+    service.promote(SHA, image(1))
+    service.drain()
+
+
+def test_a_new_environment_is_seeded_after_its_first_deploy(
+    seeded_service: tuple[Service, str],
+) -> None:
+    service, url = seeded_service
+    deploy(service)
+    assert rows(url, "customers") == 25  # the recipe's count for this table
+    assert rows(url, "orders") == 40  # its default for the others
+    (seed_op,) = [
+        op for op in service.store.operations(REPO, PR) if op.kind is OperationKind.RESEED
+    ]
+    assert seed_op.result is OperationResult.SUCCEEDED
+    assert "| Data | synthetic:" in service.sticky()
+
+    # A push redeploys but does not reseed: the data is the developer's now.
+    service.deliver("pull_request", pr_event("synchronize", sha="5" * 40))
+    service.promote("5" * 40, image(5))
+    service.drain()
+    reseeds = [op for op in service.store.operations(REPO, PR) if op.kind is OperationKind.RESEED]
+    assert len(reseeds) == 1
+
+
+def test_reseed_from_the_pr_replaces_the_data(seeded_service: tuple[Service, str]) -> None:
+    service, url = seeded_service
+    deploy(service)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM order_lines")
+    service.fake.comments[31] = Comment(31, REPO, PR, "/preview reseed", "maintainer")
+    service.deliver("issue_comment", comment("/preview reseed", "maintainer", comment_id=31))
+    service.drain()
+    assert rows(url, "order_lines") == 40
+    assert service.fake.comments[31].reactions == ["eyes", "rocket"]
+    reseeds = [op for op in service.store.operations(REPO, PR) if op.kind is OperationKind.RESEED]
+    assert len(reseeds) == 2
+    assert reseeds[0].actor == "maintainer"  # newest first: the reseed, then the first seed
+
+
+def test_reseed_anonymised_without_a_source_says_what_is_missing(
+    seeded_service: tuple[Service, str],
+) -> None:
+    service, url = seeded_service
+    deploy(service)
+    before = rows(url, "customers")
+    service.fake.comments[32] = Comment(32, REPO, PR, "/preview reseed anonymised", "maintainer")
+    body = "/preview reseed anonymised"
+    service.deliver("issue_comment", comment(body, "maintainer", comment_id=32))
+    service.drain()
+    assert any("needs seed.rules and seed.source_url_env" in r for r in service.replies())
+    assert service.fake.comments[32].reactions == ["eyes", "confused"]
+    assert rows(url, "customers") == before
+    assert service.store.queue.counts()[JobStatus.FAILED] == 0
+
+
+def test_a_failed_seed_is_reported_and_the_data_left_intact(
+    seeded_service: tuple[Service, str],
+) -> None:
+    service, url = seeded_service
+    service.specs[REPO] = parse_spec(
+        SPEC_TEXT + "seed: {mode: synthetic, rules: missing-recipe.yaml}\n", "Hello-World.yaml"
+    )
+    deploy(service)
+    assert rows(url, "customers") == 0
+    failed: list[Any] = service.store.queue.jobs(status=JobStatus.FAILED)
+    assert [job.kind.value for job in failed] == ["seed"]
+    assert "missing-recipe.yaml" in service.sticky()
