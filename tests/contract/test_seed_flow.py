@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
 from envs.jobs import JobStatus
 from envs.model import EnvironmentKey, OperationKind, OperationResult
@@ -28,6 +29,8 @@ from tests.contract.service_harness import (
     pr_event,
     running_service,
 )
+from tests.pg_server import PgServer
+from tests.seeders.test_anonymise import RULES, SOURCE_ROWS
 
 KEY = EnvironmentKey(REPO, PR)
 SHA = pr_event("opened")["pull_request"]["head"]["sha"]
@@ -129,3 +132,35 @@ def test_a_failed_seed_is_reported_and_the_data_left_intact(
     failed: list[Any] = service.store.queue.jobs(status=JobStatus.FAILED)
     assert [job.kind.value for job in failed] == ["seed"]
     assert "missing-recipe.yaml" in service.sticky()
+
+
+def test_anonymised_seeding_copies_the_source_without_its_personal_data(
+    tmp_path: Path, shop_url: str, pg_server: PgServer, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    source = pg_server.create_database("seed_flow_source")
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute((Path(__file__).parents[1] / "fixtures" / "sql" / "shop.sql").read_bytes())
+        conn.execute(SOURCE_ROWS.encode())
+    (tmp_path / "shop-rules.yaml").write_text(yaml.safe_dump(RULES))
+    environ = {
+        "SHOP_SOURCE_URL": source,
+        "PREVIEW_ANONYMISE_SALT": "a-salt-of-32-characters-or-more!",
+    }
+    fake, base = fake_github
+    fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA}
+    with running_service(
+        f"sqlite:///{tmp_path}/state.db", fake, base, shop_url, tmp_path, environ
+    ) as service:
+        service.specs[REPO] = parse_spec(
+            SPEC_TEXT
+            + "seed: {mode: anonymised, rules: shop-rules.yaml, source_url_env: SHOP_SOURCE_URL}\n",
+            "Hello-World.yaml",
+        )
+        deploy(service)
+        assert "| Data | anonymised: " in service.sticky()
+    assert rows(shop_url, "customers") == rows(source, "customers") == 200
+    with psycopg.connect(shop_url) as conn:
+        leaked = conn.execute(
+            "SELECT count(*) FROM customers WHERE email LIKE 'real.person%'"
+        ).fetchone()
+    assert leaked == (0,)
