@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from envs.errors import ConfigError
+from stacks.spec import IN_CLUSTER_ADDRESS
 
 DEFAULT_STATE_DIR = Path(".state")
 
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     kubeconfig: str | None = Field(None, description="Kubeconfig path; default as kubectl.")
     kube_context: str | None = None
     ingress_namespace: str = "ingress-nginx"
+    database_address: str = Field(
+        IN_CLUSTER_ADDRESS,
+        description="host:port where the worker reaches an environment's database; "
+        "{namespace} is filled in (another cluster domain, or a proxy).",
+    )
     provisioner_namespace: str | None = Field(
         None,
         description="Namespace the worker runs in; admitted to each preview database to seed it.",
@@ -64,6 +70,18 @@ class Settings(BaseSettings):
     )
     registry_password: SecretStr | None = None
     worker_lease_seconds: int = Field(60, ge=10, le=3600, description="Job lease; renewed.")
+
+    @field_validator("database_address")
+    @classmethod
+    def _database_address(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be host:port, e.g. postgres.{namespace}.svc.cluster.local:5432")
+        try:
+            value.format(namespace="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("the only field is {namespace}") from None
+        return value
 
     @field_validator("github_api_url")
     @classmethod

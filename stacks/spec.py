@@ -62,10 +62,15 @@ DATABASE_SERVICE = "postgres"
 DATABASE_PORT = 5432
 
 
-def in_cluster_database_url(namespace: str, user: str, database: str, password: str) -> str:
-    """The environment's database as a pod in the cluster reaches it (the Secret's ``url``)."""
-    host = f"{DATABASE_SERVICE}.{namespace}.svc.cluster.local"
-    return f"postgresql://{user}:{quote(password, safe='')}@{host}:{DATABASE_PORT}/{database}"
+IN_CLUSTER_ADDRESS = f"{DATABASE_SERVICE}.{{namespace}}.svc.cluster.local:{DATABASE_PORT}"
+
+
+def database_url(
+    namespace: str, user: str, database: str, password: str, address: str = IN_CLUSTER_ADDRESS
+) -> str:
+    """The environment's database URL; ``address`` is host:port with ``{namespace}``."""
+    where = address.format(namespace=namespace)
+    return f"postgresql://{user}:{quote(password, safe='')}@{where}/{database}"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from envs.spec_loading import load_spec
 from envs.store import Store, open_store
 from envs.worker import Worker, WorkerOptions
 from stacks.engine import Engine, EngineSettings, OutputSink, database_password
-from stacks.spec import in_cluster_database_url
+from stacks.spec import database_url
 
 
 @dataclass
@@ -59,9 +59,11 @@ class Context:
         )
 
     def database_url(self, env: Environment, spec: EnvironmentSpec) -> str:
-        """The environment's database as an in-cluster worker reaches it."""
+        """The environment's database as the worker reaches it (PREVIEW_DATABASE_ADDRESS)."""
         password = database_password(self.settings.pulumi_passphrase.get_secret_value(), env.stack)
-        return in_cluster_database_url(env.namespace, "app", spec.database.name, password)
+        return database_url(
+            env.namespace, "app", spec.database.name, password, self.settings.database_address
+        )
 
     def spec_for(self, repository: str, explicit: Path | None) -> EnvironmentSpec:
         """The spec given with --spec, else <config_dir>/<owner>/<repo>.yaml."""

@@ -69,3 +69,20 @@ def test_missing_settings_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("PREVIEW_SETTINGS_FILE", str(tmp_path / "nope.env"))
     with pytest.raises(ConfigError, match="PREVIEW_SETTINGS_FILE"):
         load_settings()
+
+
+def test_database_address_is_a_host_port_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stacks.spec import database_url
+
+    default = load_settings().database_address
+    assert database_url("pr-1-x", "app", "app", "p/w", default) == (
+        "postgresql://app:p%2Fw@postgres.pr-1-x.svc.cluster.local:5432/app"
+    )
+    monkeypatch.setenv("PREVIEW_DATABASE_ADDRESS", "db-proxy.internal:6432")
+    assert "@db-proxy.internal:6432/" in database_url(
+        "n", "app", "app", "pw", load_settings().database_address
+    )
+    for bad in ("no-port", "{ns}.svc:5432", "host:port"):
+        monkeypatch.setenv("PREVIEW_DATABASE_ADDRESS", bad)
+        with pytest.raises(ConfigError, match="PREVIEW_DATABASE_ADDRESS"):
+            load_settings()
