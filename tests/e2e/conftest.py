@@ -19,6 +19,7 @@ from tests.cli_runner import run_previewctl, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.e2e.cluster_infra import ClusterInfra
 from tests.e2e.service import Running, running_service
+from tests.pg_server import PgServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,9 +85,15 @@ def previewctl(
 
 @pytest.fixture
 def service(
-    cluster: Cluster, tmp_path: Path, fake_github: tuple[FakeGitHub, str]
+    cluster: Cluster, tmp_path: Path, fake_github: tuple[FakeGitHub, str], pg_server: PgServer
 ) -> Iterator[Running]:
-    """The webhook service with one worker against the local cluster, GitHub faked."""
+    """The webhook service with one worker against the local cluster, GitHub faked.
+
+    kwok's pods run nothing, so an environment's PostgreSQL does not exist: the
+    worker reaches databases on the tests' real PostgreSQL server instead
+    (PREVIEW_DATABASE_ADDRESS), where a test that seeds prepares one.
+    """
     fake, github_url = fake_github
-    with running_service(cluster.kubeconfig, tmp_path, fake, github_url) as running:
+    address = {"PREVIEW_DATABASE_ADDRESS": f"127.0.0.1:{pg_server.port}"}
+    with running_service(cluster.kubeconfig, tmp_path, fake, github_url, address) as running:
         yield running

@@ -55,7 +55,11 @@ class Running:
 
 @contextmanager
 def running_service(
-    kubeconfig: Path, tmp_path: Path, fake: FakeGitHub, github_url: str
+    kubeconfig: Path,
+    tmp_path: Path,
+    fake: FakeGitHub,
+    github_url: str,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Running]:
     """``previewctl serve --workers 1`` as a process, with specs in ``tmp_path/specs``."""
     fake.roles[(REPO, "maintainer")] = "maintain"
@@ -67,17 +71,21 @@ def running_service(
     spec_path.write_text(SPEC_TEXT)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    env |= toolchain_env() | {
-        "PYTHONPATH": str(REPO_ROOT),
-        "PREVIEW_STATE_DIR": str(tmp_path / "state"),
-        "PREVIEW_CONFIG_DIR": str(tmp_path / "specs"),
-        "PREVIEW_KUBECONFIG": str(kubeconfig),
-        "PREVIEW_WEBHOOK_SECRET": SECRET,
-        "PREVIEW_PROMOTE_TOKEN": TOKEN,
-        "PREVIEW_GITHUB_TOKEN": "ghs_e2e",
-        "PREVIEW_GITHUB_API_URL": github_url,
-        "PREVIEW_WORKER_LEASE_SECONDS": "30",
-    }
+    env |= (
+        toolchain_env()
+        | {
+            "PYTHONPATH": str(REPO_ROOT),
+            "PREVIEW_STATE_DIR": str(tmp_path / "state"),
+            "PREVIEW_CONFIG_DIR": str(tmp_path / "specs"),
+            "PREVIEW_KUBECONFIG": str(kubeconfig),
+            "PREVIEW_WEBHOOK_SECRET": SECRET,
+            "PREVIEW_PROMOTE_TOKEN": TOKEN,
+            "PREVIEW_GITHUB_TOKEN": "ghs_e2e",
+            "PREVIEW_GITHUB_API_URL": github_url,
+            "PREVIEW_WORKER_LEASE_SECONDS": "30",
+        }
+        | (extra_env or {})
+    )
     log = tmp_path / "serve.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(

@@ -11,14 +11,17 @@ from __future__ import annotations
 import copy
 import time
 
+import psycopg
 import pytest
 from kubernetes.client.rest import ApiException
 
+from tests.cli_runner import REPO_ROOT
 from tests.contract.fake_github import Comment
-from tests.contract.service_harness import PR, REPO, comment, pr_event
+from tests.contract.service_harness import PR, REPO, SPEC_TEXT, comment, pr_event
 from tests.e2e.conftest import Cluster
 from tests.e2e.service import SHA_1, Running, namespace_of
 from tests.helpers import wait_for
+from tests.pg_server import PgServer
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +30,29 @@ IMAGE_1 = "ghcr.io/codertocat/hello-world@sha256:" + "1c" * 32
 IMAGE_2 = "ghcr.io/codertocat/hello-world@sha256:" + "2d" * 32
 
 
-def test_pull_request_lifecycle_driven_by_github(cluster: Cluster, service: Running) -> None:
+def preview_database(pg_server: PgServer, name: str) -> str:
+    """What the environment's PostgreSQL would hold once the app migrated: the shop schema."""
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN CREATE ROLE app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    pg_server.create_database(name)
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" OWNER TO app')
+    url = f"postgresql://app@127.0.0.1:{pg_server.port}/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute((REPO_ROOT / "tests" / "fixtures" / "sql" / "shop.sql").read_bytes())
+    return url
+
+
+def test_pull_request_lifecycle_driven_by_github(
+    cluster: Cluster, service: Running, pg_server: PgServer
+) -> None:
     fake = service.fake
+    database = preview_database(pg_server, "e2e_preview_app")
+    service.spec_path.write_text(
+        SPEC_TEXT + "database: {name: e2e_preview_app}\nseed: {mode: synthetic}\n"
+    )
     # Opened, then CI promotes the image: the URL appears on the PR.
     started = time.monotonic()
     service.deliver("pull_request", pr_event("opened"))
@@ -47,6 +71,10 @@ def test_pull_request_lifecycle_driven_by_github(cluster: Cluster, service: Runn
     assert cluster.core.read_namespace(namespace).metadata.labels["preview-envs.dev/sha"] == SHA_1
     url = f"http://{namespace}.preview.example.test"
     assert url in service.sticky()
+    # Seeded once the first version was up, over the database address.
+    wait_for(lambda: "| Data | synthetic:" in service.sticky(), "the seeding")
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM customers").fetchone() == (1000,)
     (first,) = fake.deployments_of(REPO)
     assert first.statuses[-1]["state"] == "success"
     assert first.statuses[-1]["environment_url"] == url
