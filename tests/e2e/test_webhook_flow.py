@@ -45,6 +45,32 @@ def preview_database(pg_server: PgServer, name: str) -> str:
     return url
 
 
+def commands_run_for_maintainers_only(
+    cluster: Cluster, service: Running, namespace: str, database: str
+) -> None:
+    """A reader's /preview commands are refused; a maintainer's run."""
+    fake = service.fake
+    # destroy refused, extend done
+    fake.comments[11] = Comment(11, REPO, PR, "/preview destroy", "reader")
+    service.deliver("issue_comment", comment("/preview destroy", "reader", comment_id=11))
+    fake.comments[12] = Comment(12, REPO, PR, "/preview extend 48h", "maintainer")
+    service.deliver("issue_comment", comment("/preview extend 48h", "maintainer", comment_id=12))
+    wait_for(lambda: fake.comments[12].reactions == ["eyes", "rocket"], "the extend to finish")
+    assert fake.comments[11].reactions == ["eyes", "confused"]
+    assert cluster.core.read_namespace(namespace).status.phase == "Active"
+
+    # Reseed: refused for the reader, done for the maintainer.
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("TRUNCATE customers CASCADE")
+    for comment_id, user in ((13, "reader"), (14, "maintainer")):
+        fake.comments[comment_id] = Comment(comment_id, REPO, PR, "/preview reseed", user)
+        service.deliver("issue_comment", comment("/preview reseed", user, comment_id=comment_id))
+    wait_for(lambda: fake.comments[14].reactions == ["eyes", "rocket"], "the reseed to finish")
+    assert fake.comments[13].reactions == ["eyes", "confused"]
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM customers").fetchone() == (1000,)
+
+
 def test_pull_request_lifecycle_driven_by_github(
     cluster: Cluster, service: Running, pg_server: PgServer
 ) -> None:
@@ -93,14 +119,7 @@ def test_pull_request_lifecycle_driven_by_github(
     deployment = cluster.apps.read_namespaced_deployment("app", namespace)
     assert deployment.spec.template.spec.containers[0].image == IMAGE_2
 
-    # Commands: a reader is refused, a maintainer extends.
-    fake.comments[11] = Comment(11, REPO, PR, "/preview destroy", "reader")
-    service.deliver("issue_comment", comment("/preview destroy", "reader", comment_id=11))
-    fake.comments[12] = Comment(12, REPO, PR, "/preview extend 48h", "maintainer")
-    service.deliver("issue_comment", comment("/preview extend 48h", "maintainer", comment_id=12))
-    wait_for(lambda: fake.comments[12].reactions == ["eyes", "rocket"], "the extend to finish")
-    assert fake.comments[11].reactions == ["eyes", "confused"]
-    assert cluster.core.read_namespace(namespace).status.phase == "Active"
+    commands_run_for_maintainers_only(cluster, service, namespace, database)
 
     # Closed: namespace gone (not stuck Terminating), deployment inactive, comment updated.
     closed = copy.deepcopy(pr_event("closed"))
