@@ -15,6 +15,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -103,6 +104,7 @@ class FakeGitHub:
         self.app_public_key: str | None = None
         self.installations: dict[str, int] = {}
         self.issued_tokens: list[str] = []
+        self.token_lifetime = timedelta(hours=1)  # GitHub's installation tokens live an hour
 
     # -- test helpers -----------------------------------------------------------
 
@@ -225,9 +227,8 @@ class FakeGitHub:
             return JSONResponse({"message": "Bad credentials"}, 401)
         token = f"ghs_installation_{len(self.issued_tokens)}"
         self.issued_tokens.append(token)
-        return JSONResponse(
-            {"token": token, "expires_at": "2099-01-01T00:00:00Z", "permissions": {}}, 201
-        )
+        expires = (datetime.now(UTC) + self.token_lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return JSONResponse({"token": token, "expires_at": expires, "permissions": {}}, 201)
 
     def _comment_json(self, comment: Comment, base: str) -> dict[str, Any]:
         return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from envs.github_client import (
@@ -157,11 +159,20 @@ def test_github_app_auth_exchanges_a_signed_jwt_for_an_installation_token(
     fake.installations[REPO] = 77
     client = PyGithubClient.as_app(4242, private_pem, client_options(base))
     client.reply(REPO, 8, "hello from the app")
+    client.reply(REPO, 8, "still the same token")
     assert fake.issued_tokens == ["ghs_installation_0"]
-    (comment,) = fake.comments_on(REPO, 8)
-    assert comment.body == "hello from the app"
+    assert [c.body for c in fake.comments_on(REPO, 8)] == [
+        "hello from the app",
+        "still the same token",
+    ]
     repo_calls = [auth for path, auth in fake.authorizations if path.startswith(f"/repos/{REPO}/")]
     assert repo_calls[-1] == "token ghs_installation_0"  # the installation token, not the JWT
+    # A token about to expire is replaced before it is used.
+    fake.token_lifetime = timedelta(seconds=5)
+    client = PyGithubClient.as_app(4242, private_pem, client_options(base))
+    client.reply(REPO, 9, "one")
+    client.reply(REPO, 9, "two")
+    assert fake.issued_tokens[1:] == ["ghs_installation_1", "ghs_installation_2"]
     # A repository the app is not installed on is a clear, permanent refusal.
     with pytest.raises(GitHubRejected, match="installation lookup"):
         client.reply("acme/elsewhere", 1, "x")
