@@ -28,6 +28,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -100,9 +102,27 @@ class _PromoteBody(BaseModel):
     actor: str = "ci"
 
 
+class _QueueCollector(Collector):
+    """Jobs by status, read from the store at scrape time (every replica sees the same queue)."""
+
+    def __init__(self, pool: StorePool) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "preview_jobs", "Jobs in the queue by status.", labels=["status"]
+        )
+        with self.pool.store() as store:
+            counts = store.queue.counts()
+        for status, count in counts.items():
+            family.add_metric([status.value], count)
+        yield family
+
+
 class _Metrics:
-    def __init__(self) -> None:
+    def __init__(self, pool: StorePool) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(_QueueCollector(pool))
         self.deliveries = Counter(
             "preview_webhook_deliveries",
             "Webhook deliveries by event and outcome.",
@@ -142,7 +162,7 @@ class WebhookService:
         self.pool = pool
         self.config = config
         self.clock = clock
-        self.metrics = _Metrics()
+        self.metrics = _Metrics(pool)
 
     def _accept(self, delivery: str, event: str, payload: Any) -> tuple[int, dict[str, Any]]:
         accepted = jobs_for(event, payload, delivery)
@@ -242,7 +262,8 @@ class WebhookService:
         return PlainTextResponse("ready")
 
     async def metrics_route(self, _: Request) -> Response:
-        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        body = await run_in_threadpool(generate_latest, self.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(pool: StorePool, config: ServiceConfig, clock: Clock = system_clock) -> Starlette:

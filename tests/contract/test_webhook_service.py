@@ -241,6 +241,9 @@ def test_health_readiness_and_metrics(service: httpx.Client) -> None:
     deliver(service, "ping", webhook_examples()["ping"][0])
     metrics = service.get("/metrics").text
     assert 'preview_webhook_deliveries_total{event="ping",outcome="ping"} 1.0' in metrics
+    assert 'preview_jobs{status="queued"} 0.0' in metrics
+    deliver(service, "pull_request", webhook_examples()["pull_request"][0])
+    assert 'preview_jobs{status="queued"} 1.0' in service.get("/metrics").text
 
 
 def test_the_shipped_promote_workflow_step_is_accepted(service: httpx.Client, store: Store) -> None:
