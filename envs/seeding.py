@@ -22,6 +22,7 @@ from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch
 from seeders.introspect import introspect
 from seeders.recipe import Recipe, RecipeError
 from seeders.rules import RulesError, load_rules
+from seeders.subset import SubsetError
 from seeders.synthetic import SyntheticGenerator, seed_database
 from seeders.values import CannotGenerate
 
@@ -130,7 +131,7 @@ def seed_anonymised(
     ):
         try:
             anonymiser = Anonymiser(source, target, scratch, rules, salt.encode())
-        except (RulesError, SchemaMismatch) as exc:
+        except (RulesError, SchemaMismatch, SubsetError) as exc:
             raise ConfigError(f"{rules_path}: nothing was written:\n{exc}") from None
         planned({t.qualified: t.estimated_rows or None for t in anonymiser.source_schema.tables})
         try:

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from seeders import subset
 from seeders.graph import load_order
 from seeders.introspect import introspect
 from seeders.loader import Progress, load
@@ -86,7 +87,9 @@ def fingerprint(value: sql.Composable, seed: int) -> sql.Composable:
     return sql.SQL("hashtextextended(({})::text, {})").format(value, sql.Literal(seed))
 
 
-def _pipeline(table: Table, rules: Rules, keyed: Keyed, seed: int) -> TablePipeline:
+def _pipeline(
+    table: Table, rules: Rules, keyed: Keyed, seed: int, where: sql.Composable | None = None
+) -> TablePipeline:
     table_rules = rules.for_table(table)
     columns = tuple(c.name for c in table.columns if c.writable)
     outputs: dict[str, sql.Composable] = {}
@@ -95,18 +98,20 @@ def _pipeline(table: Table, rules: Rules, keyed: Keyed, seed: int) -> TablePipel
     for name in (*[n for n in columns if n not in templates], *templates):
         outputs[name] = expression(table, table.column(name), table_rules[name], macs, outputs)
     source = sql.Identifier(table.schema, table.name)
-    select = sql.SQL("COPY (SELECT {} FROM {}{}) TO STDOUT").format(
-        sql.SQL(", ").join(outputs[n] for n in columns), source, macs.joins()
+    only = sql.SQL(" WHERE {}").format(where) if where is not None else sql.SQL("")
+    select = sql.SQL("COPY (SELECT {} FROM {}{}{}) TO STDOUT").format(
+        sql.SQL(", ").join(outputs[n] for n in columns), source, macs.joins(), only
     )
     identifying = [n for n in columns if table_rules[n].kind in IDENTIFYING]
     digests = None
     if identifying:
         parts = [
-            sql.SQL("SELECT {f} FROM {t} WHERE length({c}::text) >= {n}").format(
+            sql.SQL("SELECT {f} FROM {t} WHERE length({c}::text) >= {n}{also}").format(
                 f=fingerprint(sql.Identifier(n), seed),
                 c=sql.Identifier(n),
                 t=source,
                 n=sql.Literal(MIN_LEAK_LENGTH),
+                also=sql.SQL(" AND {}").format(where) if where is not None else sql.SQL(""),
             )
             for n in identifying
         ]
@@ -151,7 +156,10 @@ class Anonymiser:
         self.target_schema = introspect(target)
         check_rules(self.source_schema, rules)
         check_target(self.source_schema, self.target_schema)
+        if rules.subset:
+            subset.check_roots(self.source_schema, rules.subset)
         keyed = Keyed.from_salt(salt)
+        self.rules, self.keyed = rules, keyed
         digest = hashlib.sha256(b"preview-envs leak check\0" + salt).digest()
         self.seed = int.from_bytes(digest[:8], "big", signed=True)
         self.pipelines = {
@@ -202,6 +210,8 @@ class Anonymiser:
                     raise LeakDetected(report.leak_hits)
 
             with self.source.transaction():
+                if self.rules.subset:  # in the same snapshot as the copy itself
+                    self._narrow_to_subset()
                 loaded = load(
                     self.target,
                     self.target_schema,
@@ -218,6 +228,15 @@ class Anonymiser:
             )
         report.seconds = time.perf_counter() - started
         return report
+
+    def _narrow_to_subset(self) -> None:
+        keys = subset.compute(self.source, self.source_schema, self.rules.subset)
+        self.pipelines = {
+            t.qualified: _pipeline(
+                t, self.rules, self.keyed, self.seed, subset.condition(t, keys[t.qualified])
+            )
+            for t in self.source_schema.tables
+        }
 
     def _leak_hits(self, conn: psycopg.Connection[Any], leak_table: str) -> dict[str, int]:
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(leak_table)))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,8 @@ class Rule:
 @dataclass(frozen=True)
 class Rules:
     tables: Mapping[str, Mapping[str, Rule]]
+    # Subsetting: root table → SQL condition on it; empty copies every row (seeders.subset).
+    subset: Mapping[str, str] = field(default_factory=dict)
 
     def for_table(self, table: Table) -> Mapping[str, Rule]:
         return self.tables.get(table.qualified) or self.tables.get(table.name) or {}
@@ -116,9 +118,18 @@ def parse_rules(data: object, source: str = "rules") -> Rules:
             rule = _parse_rule(raw, f"{source}: tables.{table}.{column}", problems)
             if rule is not None:
                 tables.setdefault(str(table), {})[str(column)] = rule
+    subset = data.get("subset") or {}
+    if not isinstance(subset, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in subset.items()
+    ):
+        problems.append(
+            f"{source}: subset: expected a mapping of table: SQL condition, "
+            "e.g. {customers: \"country = 'DE'\"}"
+        )
+        subset = {}
     if problems:
         raise RulesError(problems)
-    return Rules(tables)
+    return Rules(tables, dict(subset))
 
 
 def load_rules(path: Path) -> Rules:

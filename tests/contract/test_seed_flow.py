@@ -30,7 +30,7 @@ from tests.contract.service_harness import (
     running_service,
 )
 from tests.pg_server import PgServer
-from tests.seeders.test_anonymise import RULES, SOURCE_ROWS
+from tests.seeders.shop_data import RULES, SOURCE_ROWS
 
 KEY = EnvironmentKey(REPO, PR)
 SHA = pr_event("opened")["pull_request"]["head"]["sha"]

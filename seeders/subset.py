@@ -1,0 +1,178 @@
+"""Subsetting: a ``where`` on chosen root tables, and related rows follow through the FK graph.
+
+Rows of the roots that match are *owned*; the rows of child tables that
+reference owned rows are owned too (orders of the chosen customers, their
+lines, their shipments), transitively. Every row an included row references
+is included for integrity (the products those lines name), transitively,
+without pulling in *its* children — so a subset stays the size of what was
+asked for. Self-references are followed upward only (the referrer chain of
+a chosen customer, not everyone they referred). Tables no path reaches stay
+empty. Cycles converge: sets only grow, and a row is visited once.
+
+Runs on the source inside the anonymiser's read-only snapshot, with plain
+SELECTs (a replica allows no temporary tables); memory grows with the size
+of the subset, never with the source. Every table on a path needs a primary
+key, by which rows are identified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from seeders.schema import ForeignKey, Schema, Table
+
+Key = tuple[str, ...]  # a row's primary key values as text
+
+
+class SubsetError(ValueError):
+    pass
+
+
+def _cols(table: Table, columns: Iterable[str]) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{}::text").format(sql.Identifier(table.schema, table.name, c)) for c in columns
+    )
+
+
+def member_of(table: Table, columns: tuple[str, ...], values: Iterable[Key]) -> sql.Composable:
+    """``(columns) IN values``, compared as text, with the values inlined as arrays."""
+    rows = list(values)
+    if not rows:
+        return sql.SQL("false")
+    arrays = sql.SQL(", ").join(
+        sql.SQL("{}::text[]").format(sql.Literal([row[i] for row in rows]))
+        for i in range(len(columns))
+    )
+    return sql.SQL("({}) IN (SELECT * FROM unnest({}))").format(_cols(table, columns), arrays)
+
+
+class _Walk:
+    def __init__(self, conn: psycopg.Connection[Any], schema: Schema) -> None:
+        self.conn = conn
+        self.tables = {t.qualified: t for t in schema.tables}
+        self.owned: dict[str, set[Key]] = {name: set() for name in self.tables}
+        self.kept: dict[str, set[Key]] = {name: set() for name in self.tables}
+        self.children: dict[str, list[tuple[Table, ForeignKey]]] = {n: [] for n in self.tables}
+        for table in schema.tables:
+            for fk in table.foreign_keys:
+                if fk.ref_table in self.tables and fk.ref_table != table.qualified:
+                    self.children[fk.ref_table].append((table, fk))
+
+    def table(self, name: str) -> Table:
+        table = self.tables[name]
+        if not table.primary_key:
+            raise SubsetError(f"{name} has no primary key; subsetting identifies rows by it")
+        return table
+
+    def select(
+        self, table: Table, columns: tuple[str, ...], where: sql.Composable, distinct: bool = False
+    ) -> set[Key]:
+        query = sql.SQL("SELECT {}{} FROM {} WHERE {}").format(
+            sql.SQL("DISTINCT ") if distinct else sql.SQL(""),
+            _cols(table, columns),
+            sql.Identifier(table.schema, table.name),
+            where,
+        )
+        return {tuple(row) for row in self.conn.execute(query).fetchall()}
+
+    def add(self, name: str, keys: set[Key], owned: bool) -> tuple[set[Key], set[Key]]:
+        """Record keys; return (newly owned, newly included)."""
+        included = self.owned[name] | self.kept[name]
+        new_owned = keys - self.owned[name] if owned else set()
+        new_any = keys - included
+        self.owned[name] |= new_owned
+        if not owned:
+            self.kept[name] |= new_any
+        return new_owned, new_any | new_owned
+
+    def run(self, roots: Mapping[str, str]) -> dict[str, set[Key]]:
+        owned_work: dict[str, set[Key]] = {name: set() for name in self.tables}
+        any_work: dict[str, set[Key]] = {name: set() for name in self.tables}
+        for name, where in roots.items():
+            table = self.table(name)
+            keys = self.select(table, table.primary_key, sql.SQL(where))
+            new_owned, new_any = self.add(name, keys, owned=True)
+            owned_work[name] |= new_owned
+            any_work[name] |= new_any
+        while any(owned_work.values()) or any(any_work.values()):
+            for name in self.tables:
+                owned_now, any_now = owned_work[name], any_work[name]
+                owned_work[name], any_work[name] = set(), set()
+                if owned_now:
+                    self._down(name, owned_now, owned_work, any_work)
+                if any_now:
+                    self._up(name, any_now, owned_work, any_work)
+        return {name: self.owned[name] | self.kept[name] for name in self.tables}
+
+    def _down(
+        self,
+        name: str,
+        keys: set[Key],
+        owned_work: dict[str, set[Key]],
+        any_work: dict[str, set[Key]],
+    ) -> None:
+        parent = self.table(name)
+        for listed, fk in self.children[name]:
+            child = self.table(listed.qualified)
+            if fk.ref_columns == parent.primary_key:
+                refs = keys
+            else:
+                own = member_of(parent, parent.primary_key, keys)
+                refs = self.select(parent, fk.ref_columns, own)
+            found = self.select(child, child.primary_key, member_of(child, fk.columns, refs))
+            new_owned, new_any = self.add(child.qualified, found, owned=True)
+            owned_work[child.qualified] |= new_owned
+            any_work[child.qualified] |= new_any
+
+    def _up(
+        self,
+        name: str,
+        keys: set[Key],
+        owned_work: dict[str, set[Key]],
+        any_work: dict[str, set[Key]],
+    ) -> None:
+        table = self.table(name)
+        for fk in table.foreign_keys:
+            if fk.ref_table not in self.tables:
+                continue
+            parent = self.table(fk.ref_table)
+            not_null = sql.SQL(" AND ").join(
+                sql.SQL("{} IS NOT NULL").format(sql.Identifier(table.schema, table.name, c))
+                for c in fk.columns
+            )
+            where = sql.SQL("{} AND {}").format(member_of(table, table.primary_key, keys), not_null)
+            refs = self.select(table, fk.columns, where, distinct=True)
+            found = self.select(parent, parent.primary_key, member_of(parent, fk.ref_columns, refs))
+            _, new_any = self.add(parent.qualified, found, owned=False)
+            any_work[parent.qualified] |= new_any
+
+
+def check_roots(schema: Schema, roots: Mapping[str, str]) -> dict[str, str]:
+    """Root tables by qualified name; every table must have a primary key to be subset."""
+    qualified = {}
+    for name, where in roots.items():
+        try:
+            qualified[schema.table(name).qualified] = where
+        except KeyError:
+            known = ", ".join(t.qualified for t in schema.tables)
+            raise SubsetError(f"subset.{name}: no such table; tables: {known}") from None
+    keyless = [t.qualified for t in schema.tables if not t.primary_key]
+    if keyless:
+        raise SubsetError(f"subsetting identifies rows by primary key; none on: {keyless}")
+    return qualified
+
+
+def compute(
+    conn: psycopg.Connection[Any], schema: Schema, roots: Mapping[str, str]
+) -> dict[str, set[Key]]:
+    """Primary keys of every table's rows in the subset (qualified table name → keys)."""
+    return _Walk(conn, schema).run(check_roots(schema, roots))
+
+
+def condition(table: Table, keys: set[Key]) -> sql.Composable:
+    """The WHERE clause that reads exactly the subset's rows of ``table``."""
+    return member_of(table, table.primary_key, sorted(keys))
