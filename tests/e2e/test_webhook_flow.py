@@ -55,7 +55,10 @@ def commands_run_for_maintainers_only(
     service.deliver("issue_comment", comment("/preview destroy", "reader", comment_id=11))
     fake.comments[12] = Comment(12, REPO, PR, "/preview extend 48h", "maintainer")
     service.deliver("issue_comment", comment("/preview extend 48h", "maintainer", comment_id=12))
+    fake.comments[15] = Comment(15, REPO, PR, "/preview extend 48h", "reader")
+    service.deliver("issue_comment", comment("/preview extend 48h", "reader", comment_id=15))
     wait_for(lambda: fake.comments[12].reactions == ["eyes", "rocket"], "the extend to finish")
+    wait_for(lambda: fake.comments[15].reactions == ["eyes", "confused"], "the reader's refusal")
     assert fake.comments[11].reactions == ["eyes", "confused"]
     assert cluster.core.read_namespace(namespace).status.phase == "Active"
 
