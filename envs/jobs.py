@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from envs.model import EnvironmentKey, parse_time, require_aware
+from envs.model import EnvironmentKey, parse_time, require_aware, required_time
 
 REPOSITORY_WIDE = 0  # pr_number of a job that concerns a whole repository (promotions)
 
@@ -107,12 +107,6 @@ class Job:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], payload: Mapping[str, Any]) -> Job:
-        def required(name: str) -> datetime:
-            value = parse_time(row[name])
-            if value is None:
-                raise ValueError(f"job {row['id']}: {name} is NULL")
-            return value
-
         return cls(
             id=int(row["id"]),
             kind=JobKind(row["kind"]),
@@ -122,9 +116,9 @@ class Job:
             status=JobStatus(row["status"]),
             attempts=int(row["attempts"]),
             max_attempts=int(row["max_attempts"]),
-            run_after=required("run_after"),
-            created_at=required("created_at"),
-            updated_at=required("updated_at"),
+            run_after=required_time(row["run_after"]),
+            created_at=required_time(row["created_at"]),
+            updated_at=required_time(row["updated_at"]),
             lease_owner=row["lease_owner"],
             lease_expires_at=parse_time(row["lease_expires_at"]),
             last_error=row["last_error"],

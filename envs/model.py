@@ -14,6 +14,7 @@ Environment status, the state machine drawn in docs/architecture.md::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -46,6 +47,11 @@ class OperationResult(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+# GitHub's shapes for a repository (OWNER/NAME) and a full commit SHA; checked at every edge.
+REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def require_aware(value: datetime, what: str) -> datetime:
@@ -111,9 +117,9 @@ class Environment:
             namespace=row["namespace"],
             stack=row["stack"],
             status=EnvironmentStatus(row["status"]),
-            created_at=_required_time(row["created_at"]),
-            updated_at=_required_time(row["updated_at"]),
-            expires_at=_required_time(row["expires_at"]),
+            created_at=required_time(row["created_at"]),
+            updated_at=required_time(row["updated_at"]),
+            expires_at=required_time(row["expires_at"]),
             head_sha=row["head_sha"],
             image=row["image"],
             url=row["url"],
@@ -138,7 +144,8 @@ class Environment:
         }
 
 
-def _required_time(value: Any) -> datetime:
+def required_time(value: Any) -> datetime:
+    """A stored timestamp from a NOT NULL column, as UTC."""
     parsed = parse_time(value)
     if parsed is None:
         raise ValueError("required timestamp is NULL")
@@ -176,7 +183,7 @@ class Operation:
             pr_number=int(row["pr_number"]),
             kind=OperationKind(row["kind"]),
             actor=row["actor"],
-            started_at=_required_time(row["started_at"]),
+            started_at=required_time(row["started_at"]),
             result=OperationResult(row["result"]),
             head_sha=row["head_sha"],
             image=row["image"],
@@ -225,7 +232,7 @@ class AuditEntry:
     def from_row(cls, row: Mapping[str, Any], detail: Mapping[str, Any]) -> AuditEntry:
         return cls(
             id=int(row["id"]),
-            at=_required_time(row["at"]),
+            at=required_time(row["at"]),
             actor=row["actor"],
             action=row["action"],
             repository=row["repository"],

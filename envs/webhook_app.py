@@ -42,13 +42,12 @@ from envs.clock import Clock, system_clock
 from envs.errors import ConfigError
 from envs.events import SUPPORTED_EVENTS, PayloadInvalid, jobs_for
 from envs.images import PromotedImage
-from envs.jobs import JobKind, NewJob, Promotion
+from envs.jobs import Promotion
+from envs.model import COMMIT_SHA, REPOSITORY
 from envs.store import Store
 
 MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB but PR events are far smaller
 _DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
-_REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 
 
 class BodyTooLarge(Exception):
@@ -216,14 +215,9 @@ class WebhookService:
         return ("queued" if answer["queued"] else "ignored"), JSONResponse(answer, status_code=202)
 
     def _record_promotion(self, body: _PromoteBody, at: datetime) -> int:
-        job = NewJob(
-            JobKind.PROMOTE, body.repository, payload={"head_sha": body.sha, "source": "promote"}
-        )
-        with self.pool.store() as store, store.transaction():
-            store.pull_requests.promote(
-                Promotion(body.repository, body.sha, body.image, body.actor, at)
-            )
-            return store.queue.enqueue(job, at).id
+        with self.pool.store() as store:
+            promotion = Promotion(body.repository, body.sha, body.image, body.actor, at)
+            return store.promote(promotion).id
 
     async def promote(self, request: Request) -> Response:
         token = self.config.promote_token
@@ -238,7 +232,7 @@ class WebhookService:
             return _error(413, "body too large")
         except ValidationError as exc:
             return _error(400, f"expected repository, sha, image: {exc.errors()[0]['msg']}")
-        if not _REPO.match(body.repository) or not _SHA.match(body.sha):
+        if not REPOSITORY.match(body.repository) or not COMMIT_SHA.match(body.sha):
             return _error(400, "repository must be OWNER/NAME and sha a full 40-hex commit SHA")
         try:
             PromotedImage.parse(body.image)

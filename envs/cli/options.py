@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
-_REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
+from envs.model import COMMIT_SHA, REPOSITORY
 
 
 def repository_callback(_: click.Context, __: click.Parameter, value: str) -> str:
-    if not _REPO.match(value):
+    if not REPOSITORY.match(value):
         raise click.BadParameter("expected OWNER/NAME, e.g. acme/shop")
     return value
 
 
 def sha_callback(_: click.Context, __: click.Parameter, value: str) -> str:
-    if not _SHA.match(value):
+    if not COMMIT_SHA.match(value):
         raise click.BadParameter("expected the full 40-character lowercase commit SHA")
     return value
 

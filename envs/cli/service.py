@@ -26,7 +26,7 @@ from envs.cli.output import emit_json, engine_line, err, out
 from envs.clock import system_clock
 from envs.errors import ConfigError, OperationFailed
 from envs.images import PromotedImage
-from envs.jobs import JobKind, JobStatus, NewJob, Promotion
+from envs.jobs import JobStatus, Promotion
 from envs.webhook_app import ServiceConfig, StorePool, create_app
 
 
@@ -206,12 +206,7 @@ def promote(repository: str, head_sha: str, image: str, actor: str) -> None:
             raise OperationFailed(f"{url} answered {response.status_code}: {response.text[:500]}")
     else:
         store = current_context().store()
-        now = system_clock()
-        with store.transaction():
-            store.pull_requests.promote(Promotion(repository, head_sha, image, actor, now))
-            store.queue.enqueue(
-                NewJob(JobKind.PROMOTE, repository, payload={"head_sha": head_sha}), now
-            )
+        store.promote(Promotion(repository, head_sha, image, actor, system_clock()))
     err.print(f"promoted {image} for {repository}@{head_sha[:12]}")
 
 

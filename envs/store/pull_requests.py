@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 
 from envs.jobs import GitHubLinks, Promotion, PullRequest
-from envs.model import EnvironmentKey, parse_time, require_aware
+from envs.model import EnvironmentKey, require_aware, required_time
 from envs.store.connector import Connector, Row
 
 
 def _pull_request(row: Row) -> PullRequest:
     labels = row["labels"]
-    updated = parse_time(row["updated_at"])
-    assert updated is not None  # NOT NULL column
     return PullRequest(
         repository=row["repository"],
         pr_number=int(row["pr_number"]),
@@ -24,7 +22,7 @@ def _pull_request(row: Row) -> PullRequest:
         fork=bool(row["fork"]),
         labels=tuple(json.loads(labels) if isinstance(labels, str) else labels),
         approved_sha=row["approved_sha"],
-        updated_at=updated,
+        updated_at=required_time(row["updated_at"]),
     )
 
 
@@ -81,9 +79,13 @@ class PullRequestState:
         if not rows:
             return None
         row = rows[0]
-        at = parse_time(row["promoted_at"])
-        assert at is not None  # NOT NULL column
-        return Promotion(row["repository"], row["head_sha"], row["image"], row["promoted_by"], at)
+        return Promotion(
+            row["repository"],
+            row["head_sha"],
+            row["image"],
+            row["promoted_by"],
+            required_time(row["promoted_at"]),
+        )
 
     def links(self, key: EnvironmentKey) -> GitHubLinks:
         rows = self._db.fetch(

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from envs.errors import ConfigError, NotFound
+from envs.jobs import Job, JobKind, NewJob, Promotion
 from envs.model import (
     AuditEntry,
     Environment,
@@ -61,6 +62,17 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def promote(self, promotion: Promotion) -> Job:
+        """Record CI's image for a commit and queue the re-check of the PRs at it, atomically."""
+        job = NewJob(
+            JobKind.PROMOTE,
+            promotion.repository,
+            payload={"head_sha": promotion.head_sha, "source": "promote"},
+        )
+        with self._db.transaction():
+            self.pull_requests.promote(promotion)
+            return self.queue.enqueue(job, promotion.promoted_at)
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group several calls (of any part of the store) into one transaction."""

@@ -86,10 +86,14 @@ def test_deliveries_and_promotions_show_up_in_jobs(
     assert tag.code == 2
     assert "not pinned by digest" in tag.stderr
 
+    # Without PREVIEW_SERVICE_URL the promotion goes straight into the local store.
+    local = ("promote", "--repo", REPO, "--sha", "8" * 40, "--image", image(8))
+    assert run_previewctl(local, tmp_path, env).code == 0
+
     listed = run_previewctl(("jobs", "--json"), tmp_path, env)
     assert listed.code == 0
     kinds = sorted(job["kind"] for job in json.loads(listed.stdout))
-    assert kinds == ["pr_event", "promote"]
+    assert kinds == ["pr_event", "promote", "promote"]
     human = run_previewctl(("jobs",), tmp_path, env)
     assert "pr_event" in human.stdout
     assert "queued" in human.stdout
