@@ -56,6 +56,8 @@ class _Walk:
         self.tables = {t.qualified: t for t in schema.tables}
         self.owned: dict[str, set[Key]] = {name: set() for name in self.tables}
         self.kept: dict[str, set[Key]] = {name: set() for name in self.tables}
+        self.down_work: dict[str, set[Key]] = {name: set() for name in self.tables}
+        self.up_work: dict[str, set[Key]] = {name: set() for name in self.tables}
         self.children: dict[str, list[tuple[Table, ForeignKey]]] = {n: [] for n in self.tables}
         for table in schema.tables:
             for fk in table.foreign_keys:
@@ -79,42 +81,32 @@ class _Walk:
         )
         return {tuple(row) for row in self.conn.execute(query).fetchall()}
 
-    def add(self, name: str, keys: set[Key], owned: bool) -> tuple[set[Key], set[Key]]:
-        """Record keys; return (newly owned, newly included)."""
+    def include(self, name: str, keys: set[Key], owned: bool) -> None:
+        """Record keys and queue what is new: owned rows go down, every new row goes up."""
         included = self.owned[name] | self.kept[name]
         new_owned = keys - self.owned[name] if owned else set()
-        new_any = keys - included
+        new_any = (keys - included) | new_owned
         self.owned[name] |= new_owned
         if not owned:
             self.kept[name] |= new_any
-        return new_owned, new_any | new_owned
+        self.down_work[name] |= new_owned
+        self.up_work[name] |= new_any
 
     def run(self, roots: Mapping[str, str]) -> dict[str, set[Key]]:
-        owned_work: dict[str, set[Key]] = {name: set() for name in self.tables}
-        any_work: dict[str, set[Key]] = {name: set() for name in self.tables}
         for name, where in roots.items():
             table = self.table(name)
-            keys = self.select(table, table.primary_key, sql.SQL(where))
-            new_owned, new_any = self.add(name, keys, owned=True)
-            owned_work[name] |= new_owned
-            any_work[name] |= new_any
-        while any(owned_work.values()) or any(any_work.values()):
+            self.include(name, self.select(table, table.primary_key, sql.SQL(where)), owned=True)
+        while any(self.down_work.values()) or any(self.up_work.values()):
             for name in self.tables:
-                owned_now, any_now = owned_work[name], any_work[name]
-                owned_work[name], any_work[name] = set(), set()
-                if owned_now:
-                    self._down(name, owned_now, owned_work, any_work)
-                if any_now:
-                    self._up(name, any_now, owned_work, any_work)
+                down, up = self.down_work[name], self.up_work[name]
+                self.down_work[name], self.up_work[name] = set(), set()
+                if down:
+                    self._down(name, down)
+                if up:
+                    self._up(name, up)
         return {name: self.owned[name] | self.kept[name] for name in self.tables}
 
-    def _down(
-        self,
-        name: str,
-        keys: set[Key],
-        owned_work: dict[str, set[Key]],
-        any_work: dict[str, set[Key]],
-    ) -> None:
+    def _down(self, name: str, keys: set[Key]) -> None:
         parent = self.table(name)
         for listed, fk in self.children[name]:
             child = self.table(listed.qualified)
@@ -124,17 +116,9 @@ class _Walk:
                 own = member_of(parent, parent.primary_key, keys)
                 refs = self.select(parent, fk.ref_columns, own)
             found = self.select(child, child.primary_key, member_of(child, fk.columns, refs))
-            new_owned, new_any = self.add(child.qualified, found, owned=True)
-            owned_work[child.qualified] |= new_owned
-            any_work[child.qualified] |= new_any
+            self.include(child.qualified, found, owned=True)
 
-    def _up(
-        self,
-        name: str,
-        keys: set[Key],
-        owned_work: dict[str, set[Key]],
-        any_work: dict[str, set[Key]],
-    ) -> None:
+    def _up(self, name: str, keys: set[Key]) -> None:
         table = self.table(name)
         for fk in table.foreign_keys:
             if fk.ref_table not in self.tables:
@@ -147,8 +131,7 @@ class _Walk:
             where = sql.SQL("{} AND {}").format(member_of(table, table.primary_key, keys), not_null)
             refs = self.select(table, fk.columns, where, distinct=True)
             found = self.select(parent, parent.primary_key, member_of(parent, fk.ref_columns, refs))
-            _, new_any = self.add(parent.qualified, found, owned=False)
-            any_work[parent.qualified] |= new_any
+            self.include(parent.qualified, found, owned=False)
 
 
 def check_roots(schema: Schema, roots: Mapping[str, str]) -> dict[str, str]:
