@@ -43,7 +43,7 @@ from envs.settings import Settings  # noqa: E402
 from envs.spec_loading import parse_spec  # noqa: E402
 from envs.stack_plan import plan_preview  # noqa: E402
 from envs.store import open_store  # noqa: E402
-from tests.cli_runner import toolchain_env  # noqa: E402
+from tests.cli_runner import child_env, toolchain_env  # noqa: E402
 from tests.contract.fake_github import FakeGitHub  # noqa: E402
 from tests.contract.github_contract import webhook_examples  # noqa: E402
 from tests.contract.service_harness import SPEC_TEXT  # noqa: E402
@@ -203,18 +203,19 @@ def _start_service(
     specs = tmp / "specs" / "Codertocat"
     specs.mkdir(parents=True)
     (specs / "Hello-World.yaml").write_text(SPEC_TEXT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    env |= toolchain_env() | {
-        "PYTHONPATH": str(ROOT),
-        "PREVIEW_STATE_DIR": str(tmp / "state"),
-        "PREVIEW_CONFIG_DIR": str(tmp / "specs"),
-        "PREVIEW_KUBECONFIG": kubeconfig,
-        "PREVIEW_WEBHOOK_SECRET": SECRET,
-        "PREVIEW_PROMOTE_TOKEN": TOKEN,
-        "PREVIEW_GITHUB_TOKEN": "ghs_bench",
-        "PREVIEW_GITHUB_API_URL": github_url,
-        "PREVIEW_LOG_LEVEL": "WARNING",
-    }
+    env = child_env(
+        toolchain_env()
+        | {
+            "PREVIEW_STATE_DIR": str(tmp / "state"),
+            "PREVIEW_CONFIG_DIR": str(tmp / "specs"),
+            "PREVIEW_KUBECONFIG": kubeconfig,
+            "PREVIEW_WEBHOOK_SECRET": SECRET,
+            "PREVIEW_PROMOTE_TOKEN": TOKEN,
+            "PREVIEW_GITHUB_TOKEN": "ghs_bench",
+            "PREVIEW_GITHUB_API_URL": github_url,
+            "PREVIEW_LOG_LEVEL": "WARNING",
+        }
+    )
     port = free_port()
     command = [sys.executable, "-m", "envs.cli.main", "serve", "--port", str(port)]
     with (tmp / "serve.log").open("w") as sink:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -178,8 +177,9 @@ def main() -> None:
     from tests.pg_server import running_server
 
     python = sys.executable
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    base_env |= {"PYTHONPATH": str(ROOT), "PREVIEW_WEBHOOK_SECRET": SECRET}
+    from tests.cli_runner import child_env
+
+    base_env = child_env({"PREVIEW_WEBHOOK_SECRET": SECRET})
     results: dict[str, Any] = {"bench": "webhook", "concurrency": args.concurrency}
 
     baseline_cmd = [python, __file__, "--baseline-server"]

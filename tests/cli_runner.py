@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +35,19 @@ def toolchain_env() -> dict[str, str]:
     return env
 
 
+def child_env(settings: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a ``previewctl`` child: ours without PREVIEW_*, then ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
+    return env | {"PYTHONPATH": str(REPO_ROOT)} | dict(settings)
+
+
 def run_previewctl(
     args: tuple[str, ...], cwd: Path, env: dict[str, str], timeout: float = 300
 ) -> Result:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    full_env |= env | {"PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "envs.cli.main", *args],
         cwd=cwd,
-        env=full_env,
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

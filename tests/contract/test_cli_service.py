@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli_runner import REPO_ROOT, run_previewctl
+from tests.cli_runner import child_env, run_previewctl
 from tests.contract.service_harness import REPO, image, pr_event
 from tests.helpers import deliver, free_port
 
@@ -30,14 +29,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         "PREVIEW_WEBHOOK_SECRET": SECRET,
         "PREVIEW_PROMOTE_TOKEN": TOKEN,
     }
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    full_env |= env | {"PYTHONPATH": str(REPO_ROOT)}
     log = tmp_path / "serve.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "envs.cli.main", "serve", "--workers", "0", "--port", str(port)],
             cwd=tmp_path,
-            env=full_env,
+            env=child_env(env),
             stderr=sink,
         )
     base = f"http://127.0.0.1:{port}"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from kubernetes.client import CoreV1Api
 
-from tests.cli_runner import REPO_ROOT, toolchain_env
+from tests.cli_runner import child_env, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, pr_event
 from tests.helpers import deliver, free_port, wait_for
@@ -70,11 +70,9 @@ def running_service(
     spec_path = specs / f"{REPO.split('/')[1]}.yaml"
     spec_path.write_text(SPEC_TEXT)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    env |= (
+    env = child_env(
         toolchain_env()
         | {
-            "PYTHONPATH": str(REPO_ROOT),
             "PREVIEW_STATE_DIR": str(tmp_path / "state"),
             "PREVIEW_CONFIG_DIR": str(tmp_path / "specs"),
             "PREVIEW_KUBECONFIG": str(kubeconfig),

@@ -18,7 +18,7 @@ import pytest
 
 from envs.model import EnvironmentKey, EnvironmentStatus, OperationResult
 from envs.store import open_store
-from tests.cli_runner import REPO_ROOT, toolchain_env
+from tests.cli_runner import REPO_ROOT, child_env, toolchain_env
 from tests.e2e.conftest import Cluster, previewctl
 from tests.helpers import wait_for
 
@@ -38,12 +38,13 @@ def test_gc_releases_the_lock_of_a_killed_up_and_the_next_up_converges(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    env |= toolchain_env() | {
-        "PYTHONPATH": str(REPO_ROOT),
-        "PREVIEW_STATE_DIR": str(state),
-        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
-    }
+    env = child_env(
+        toolchain_env()
+        | {
+            "PREVIEW_STATE_DIR": str(state),
+            "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
+        }
+    )
     log = tmp_path / "up.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(

@@ -23,7 +23,7 @@ from envs.events import jobs_for
 from envs.jobs import JobStatus, Promotion
 from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind
 from envs.store import Store, open_store
-from tests.cli_runner import REPO_ROOT, toolchain_env
+from tests.cli_runner import child_env, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, image, pr_event
 from tests.e2e.conftest import Cluster, previewctl
@@ -72,16 +72,17 @@ def setup(
     specs.mkdir(parents=True)
     (specs / f"{REPO.split('/')[1]}.yaml").write_text(SPEC_TEXT)
     state = tmp_path / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
-    env |= toolchain_env() | {
-        "PYTHONPATH": str(REPO_ROOT),
-        "PREVIEW_STATE_DIR": str(state),
-        "PREVIEW_CONFIG_DIR": str(tmp_path / "specs"),
-        "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
-        "PREVIEW_GITHUB_TOKEN": "ghs_kill",
-        "PREVIEW_GITHUB_API_URL": github_url,
-        "PREVIEW_WORKER_LEASE_SECONDS": "10",
-    }
+    env = child_env(
+        toolchain_env()
+        | {
+            "PREVIEW_STATE_DIR": str(state),
+            "PREVIEW_CONFIG_DIR": str(tmp_path / "specs"),
+            "PREVIEW_KUBECONFIG": str(cluster.kubeconfig),
+            "PREVIEW_GITHUB_TOKEN": "ghs_kill",
+            "PREVIEW_GITHUB_API_URL": github_url,
+            "PREVIEW_WORKER_LEASE_SECONDS": "10",
+        }
+    )
     store = open_store(f"sqlite:///{state}/state.db")
     workers = Workers(env, tmp_path)
     try:
