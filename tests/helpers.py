@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,14 +22,33 @@ def free_port() -> int:
         return port
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240) -> float:
-    """Poll until ``condition`` holds; the seconds it took. Fails naming ``what``."""
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    timeout: float = 240,
+    evidence: Callable[[], str] | None = None,
+) -> float:
+    """Poll until ``condition`` holds; the seconds it took.
+
+    A timeout fails naming ``what`` and, when given, with ``evidence()`` (a
+    process's log, say): a CI failure has to be explainable from its output.
+    """
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            found = f"\n{evidence()}" if evidence else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{found}")
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def log_tail(path: Path, lines: int = 80) -> str:
+    """The end of a child process's log, for a failure message."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return f"({path} was never written)"
+    return f"--- last {lines} lines of {path} ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
 def deliver(

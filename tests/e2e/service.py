@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from kubernetes.client import CoreV1Api
 from tests.cli_runner import child_env, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, pr_event
-from tests.helpers import deliver, free_port, wait_for
+from tests.helpers import deliver, free_port, log_tail, wait_for
 
 SECRET = "e2e-webhook-secret"
 TOKEN = "e2e-promote-token"
@@ -51,6 +51,14 @@ class Running:
 
     def states(self) -> list[list[str]]:
         return [[s["state"] for s in d.statuses] for d in self.fake.deployments_of(REPO)]
+
+    def until(self, condition: Callable[[], bool], what: str, timeout: float = 240) -> float:
+        """``wait_for`` whose failure shows the deployments and the service's log."""
+
+        def evidence() -> str:
+            return f"deployment states: {self.states()}\n{log_tail(self.log)}"
+
+        return wait_for(condition, what, timeout, evidence)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ from tests.contract.fake_github import Comment
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, comment, pr_event
 from tests.e2e.conftest import Cluster
 from tests.e2e.service import SHA_1, Running, namespace_of
-from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -43,16 +42,16 @@ def test_a_failed_rollout_is_reported_and_the_previous_version_keeps_serving(
     service.spec_path.write_text(FAST)
     service.deliver("pull_request", pr_event("opened"))
     service.promote(SHA_1, IMAGE_1)
-    wait_for(lambda: service.states() == [["in_progress", "success"]], "the first version")
+    service.until(lambda: service.states() == [["in_progress", "success"]], "the first version")
     namespace = namespace_of(cluster.core)
     assert serving_images(cluster, namespace) == {IMAGE_1}
 
     service.spec_path.write_text(TOO_BIG)
     service.deliver("pull_request", pr_event("synchronize", sha=SHA_2))
     service.promote(SHA_2, IMAGE_2)
-    wait_for(
+    service.until(
         lambda: [states[-1:] for states in service.states()] == [["success"], ["failure"]],
-        f"the failure to be reported (log: {service.log})",
+        "the failure to be reported",
     )
     sticky = service.sticky()
     assert "**failed**" in sticky
@@ -72,9 +71,9 @@ def test_a_failed_rollout_is_reported_and_the_previous_version_keeps_serving(
             return exc.status == 404
         return False
 
-    wait_for(gone, "the namespace to go", timeout=400)
-    wait_for(lambda: service.fake.comments[21].reactions == ["eyes", "rocket"], "the 🚀")
-    wait_for(
+    service.until(gone, "the namespace to go", timeout=400)
+    service.until(lambda: service.fake.comments[21].reactions == ["eyes", "rocket"], "the 🚀")
+    service.until(
         lambda: all(states[-1] == "inactive" for states in service.states()),
         "both deployments to be inactive",
     )

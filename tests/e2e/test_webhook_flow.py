@@ -20,7 +20,6 @@ from tests.contract.fake_github import Comment
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, comment, pr_event
 from tests.e2e.conftest import Cluster
 from tests.e2e.service import SHA_1, Running, namespace_of
-from tests.helpers import wait_for
 from tests.pg_server import PgServer
 
 pytestmark = pytest.mark.e2e
@@ -57,8 +56,8 @@ def commands_run_for_maintainers_only(
     service.deliver("issue_comment", comment("/preview extend 48h", "maintainer", comment_id=12))
     fake.comments[15] = Comment(15, REPO, PR, "/preview extend 48h", "reader")
     service.deliver("issue_comment", comment("/preview extend 48h", "reader", comment_id=15))
-    wait_for(lambda: fake.comments[12].reactions == ["eyes", "rocket"], "the extend to finish")
-    wait_for(lambda: fake.comments[15].reactions == ["eyes", "confused"], "the reader's refusal")
+    service.until(lambda: fake.comments[12].reactions == ["eyes", "rocket"], "the extend to finish")
+    service.until(lambda: fake.comments[15].reactions == ["eyes", "confused"], "the refusal")
     assert fake.comments[11].reactions == ["eyes", "confused"]
     assert cluster.core.read_namespace(namespace).status.phase == "Active"
 
@@ -68,7 +67,7 @@ def commands_run_for_maintainers_only(
     for comment_id, user in ((13, "reader"), (14, "maintainer")):
         fake.comments[comment_id] = Comment(comment_id, REPO, PR, "/preview reseed", user)
         service.deliver("issue_comment", comment("/preview reseed", user, comment_id=comment_id))
-    wait_for(lambda: fake.comments[14].reactions == ["eyes", "rocket"], "the reseed to finish")
+    service.until(lambda: fake.comments[14].reactions == ["eyes", "rocket"], "the reseed to finish")
     assert fake.comments[13].reactions == ["eyes", "confused"]
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM customers").fetchone() == (1000,)
@@ -86,11 +85,11 @@ def test_pull_request_lifecycle_driven_by_github(
     started = time.monotonic()
     service.deliver("pull_request", pr_event("opened"))
     service.promote(SHA_1, IMAGE_1)
-    wait_for(
+    service.until(
         lambda: (
             "**ready**" in service.sticky() and service.states() == [["in_progress", "success"]]
         ),
-        f"the URL on the PR (log: {service.log})",
+        "the URL on the PR",
     )
     to_url = time.monotonic() - started
     print(f"webhook to URL on the PR: {to_url:.1f}s")
@@ -101,7 +100,7 @@ def test_pull_request_lifecycle_driven_by_github(
     url = f"http://{namespace}.preview.example.test"
     assert url in service.sticky()
     # Seeded once the first version was up, over the database address.
-    wait_for(lambda: "| Data | synthetic:" in service.sticky(), "the seeding")
+    service.until(lambda: "| Data | synthetic:" in service.sticky(), "the seeding")
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM customers").fetchone() == (1000,)
     (first,) = fake.deployments_of(REPO)
@@ -113,7 +112,7 @@ def test_pull_request_lifecycle_driven_by_github(
     fake.pulls[(REPO, PR)]["head_sha"] = SHA_2
     service.deliver("pull_request", pushed)
     service.promote(SHA_2, IMAGE_2)
-    wait_for(
+    service.until(
         lambda: (
             service.states() == [["in_progress", "success", "inactive"], ["in_progress", "success"]]
         ),
@@ -137,9 +136,9 @@ def test_pull_request_lifecycle_driven_by_github(
             return exc.status == 404
         return False
 
-    wait_for(namespace_gone, "the namespace to be deleted")
+    service.until(namespace_gone, "the namespace to be deleted")
     print(f"close to namespace gone: {time.monotonic() - started:.1f}s")
-    wait_for(
+    service.until(
         lambda: (
             "**destroyed**" in service.sticky()
             and all(states[-1] == "inactive" for states in service.states())

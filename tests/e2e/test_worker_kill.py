@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from tests.cli_runner import child_env, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, image, pr_event
 from tests.e2e.conftest import Cluster, previewctl
-from tests.helpers import wait_for
+from tests.helpers import log_tail, wait_for
 
 pytestmark = pytest.mark.e2e
 KEY = EnvironmentKey(REPO, PR)
@@ -55,6 +55,11 @@ class Workers:
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+    def until(self, condition: Callable[[], bool], what: str, timeout: float = 240) -> float:
+        """``wait_for`` whose failure shows the newest worker's log."""
+        newest = self.logs / f"worker-{len(self.procs) - 1}.log"
+        return wait_for(condition, what, timeout, lambda: log_tail(newest))
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -127,13 +132,13 @@ def test_killed_mid_up_and_mid_destroy_the_next_worker_converges(
         "pull_request", pr_event("opened"), "kill-1").jobs, system_clock())  # fmt: skip
 
     doomed = workers.start()
-    wait_for(lambda: namespace_state(cluster) == "present", "the up to create the namespace")
+    workers.until(lambda: namespace_state(cluster) == "present", "the up to create the namespace")
     workers.kill(doomed)
     assert store.require(KEY).status is EnvironmentStatus.PROVISIONING
     assert store.queue.jobs(status=JobStatus.RUNNING), "the deploy is still leased"
 
     workers.start()
-    wait_for(lambda: store.require(KEY).status is EnvironmentStatus.READY, "the deploy")
+    workers.until(lambda: store.require(KEY).status is EnvironmentStatus.READY, "the deploy")
     namespace = store.require(KEY).namespace
     assert abandoned(store, OperationKind.UP) == 1, "the killed up's lock was found and released"
     deployment = cluster.apps.read_namespaced_deployment("app", namespace)
@@ -146,7 +151,7 @@ def test_killed_mid_up_and_mid_destroy_the_next_worker_converges(
     closed = jobs_for("pull_request", pr_event("closed"), "kill-2").jobs
     store.queue.accept_delivery("kill-2", "pull_request", closed, system_clock())
     doomed = workers.start()
-    wait_for(
+    workers.until(
         lambda: (
             store.require(KEY).status is EnvironmentStatus.DESTROYING
             and not app_exists(cluster, namespace)
@@ -157,8 +162,8 @@ def test_killed_mid_up_and_mid_destroy_the_next_worker_converges(
     workers.kill(doomed)
 
     workers.start()
-    wait_for(lambda: store.require(KEY).status is EnvironmentStatus.DESTROYED, "the destroy")
-    wait_for(lambda: namespace_state(cluster) == "absent", "the namespace to go")
+    workers.until(lambda: store.require(KEY).status is EnvironmentStatus.DESTROYED, "the destroy")
+    workers.until(lambda: namespace_state(cluster) == "absent", "the namespace to go")
     assert abandoned(store, OperationKind.DOWN) == 1, "the killed destroy's lock was released"
     stacks = state / "pulumi" / ".pulumi" / "stacks" / "preview-envs"
     assert not (stacks / f"{namespace}.json").exists()
