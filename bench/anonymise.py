@@ -91,7 +91,9 @@ def ours(source: str, target: str) -> tuple[float, int]:
         psycopg.connect(target, autocommit=True) as scratch,
     ):
         started = time.perf_counter()
-        report = Anonymiser(src, dst, scratch, parse_rules(RULES), b"bench-salt-0123456789").run()
+        salt = b"bench-salt-0123456789"
+        more = lambda: psycopg.connect(source, autocommit=True)  # noqa: E731
+        report = Anonymiser(src, dst, scratch, parse_rules(RULES), salt, more).run()
         assert not report.leak_hits
         return time.perf_counter() - started, report.total_rows
 

@@ -130,7 +130,9 @@ def seed_anonymised(
         connect(target_url) as scratch,
     ):
         try:
-            anonymiser = Anonymiser(source, target, scratch, rules, salt.encode())
+            anonymiser = Anonymiser(
+                source, target, scratch, rules, salt.encode(), lambda: connect(source_url)
+            )
         except (RulesError, SchemaMismatch, SubsetError) as exc:
             raise ConfigError(f"{rules_path}: nothing was written:\n{exc}") from None
         planned({t.qualified: t.estimated_rows or None for t in anonymiser.source_schema.tables})

@@ -5,25 +5,28 @@ consistent snapshot, safe on a replica). Every rule is an SQL expression the
 source evaluates while it streams (:mod:`seeders.transform`), so the client
 only moves bytes, in batches: memory stays flat however large a table is.
 The target is loaded by :func:`seeders.loader.load` (atomic; foreign keys
-validated once).
+validated once). Given a way to open more source connections, large tables
+are read by several connections in the same exported snapshot
+(:mod:`seeders.readers`), so the transforms use more than one server core.
 
 Leak check: for every identifying column (fake, hash, mask, redact,
 template, constant, null) the source also streams a keyed 64-bit
 fingerprint (``hashtextextended`` under a seed derived from the salt, so the
 scratch data says nothing without it) of each original value of six
-characters or more into a scratch table in the target. Before the load
-commits, every text-like column of the target is searched for those
-fingerprints; any hit fails the run and rolls the load back, so no original
-value is ever committed. A 64-bit fingerprint can collide by chance with
-odds of about n²/2⁶⁵: a false alarm, never a missed leak.
+characters or more into a scratch table in the target — one row per source
+row, while the load runs. Before the load commits, every text-like column of
+the target is searched for those fingerprints (one hash semi-join per
+table); any hit fails the run and rolls the load back, so no original value
+is ever committed. A 64-bit fingerprint can collide by chance with odds of
+about n²/2⁶⁵: a false alarm, never a missed leak.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +37,11 @@ from seeders import subset
 from seeders.graph import load_order
 from seeders.introspect import introspect
 from seeders.loader import Progress, load
+from seeders.readers import Connect, SnapshotReaders, stream
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Schema, Table
 from seeders.transform import Keyed, Macs, expression
 
-BATCH_ROWS = 5000
 MIN_LEAK_LENGTH = 6
 IDENTIFYING = frozenset({"fake", "hash", "mask", "redact", "template", "constant", "null"})
 _SEARCHED = (Category.TEXT, Category.OTHER, Category.JSON)
@@ -78,8 +81,43 @@ class TablePipeline:
 
     table: Table
     columns: tuple[str, ...]
-    select: sql.Composed  # COPY (SELECT <expressions> FROM table) TO STDOUT
-    digests: sql.Composed | None  # COPY (SELECT fingerprint(original) ...) TO STDOUT
+    outputs: sql.Composable  # the anonymised values, in ``columns`` order
+    joins: sql.Composable  # FROM-clause additions the outputs need (MACs, pools)
+    where: sql.Composable | None  # the subset's condition, if any
+    identifying: tuple[str, ...]  # columns whose originals the leak check fingerprints
+    seed: int
+
+    @property
+    def source(self) -> sql.Identifier:
+        return sql.Identifier(self.table.schema, self.table.name)
+
+    def _where(self, part: sql.Composable | None) -> sql.Composable:
+        conditions = [c for c in (self.where, part) if c is not None]
+        if not conditions:
+            return sql.SQL("")
+        return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(
+            sql.SQL("({})").format(c) for c in conditions
+        )
+
+    def select(self, part: sql.Composable | None = None) -> sql.Composed:
+        """``COPY (SELECT <anonymised> FROM table ...) TO STDOUT``, of one block range if given."""
+        return sql.SQL("COPY (SELECT {} FROM {}{}{}) TO STDOUT").format(
+            self.outputs, self.source, self.joins, self._where(part)
+        )
+
+    def digests(self) -> sql.Composed:
+        """One row per source row: the fingerprint of each identifying original (or NULL)."""
+        fingerprints = sql.SQL(", ").join(
+            sql.SQL("CASE WHEN length({c}::text) >= {n} THEN {f} END").format(
+                c=sql.Identifier(name),
+                n=sql.Literal(MIN_LEAK_LENGTH),
+                f=fingerprint(sql.Identifier(name), self.seed),
+            )
+            for name in self.identifying
+        )
+        return sql.SQL("COPY (SELECT {} FROM {}{}) TO STDOUT").format(
+            fingerprints, self.source, self._where(None)
+        )
 
 
 def fingerprint(value: sql.Composable, seed: int) -> sql.Composable:
@@ -97,26 +135,15 @@ def _pipeline(
     templates = [n for n in columns if table_rules[n].kind == "template"]
     for name in (*[n for n in columns if n not in templates], *templates):
         outputs[name] = expression(table, table.column(name), table_rules[name], macs, outputs)
-    source = sql.Identifier(table.schema, table.name)
-    only = sql.SQL(" WHERE {}").format(where) if where is not None else sql.SQL("")
-    select = sql.SQL("COPY (SELECT {} FROM {}{}{}) TO STDOUT").format(
-        sql.SQL(", ").join(outputs[n] for n in columns), source, macs.joins(), only
+    return TablePipeline(
+        table=table,
+        columns=columns,
+        outputs=sql.SQL(", ").join(outputs[n] for n in columns),
+        joins=macs.joins(),
+        where=where,
+        identifying=tuple(n for n in columns if table_rules[n].kind in IDENTIFYING),
+        seed=seed,
     )
-    identifying = [n for n in columns if table_rules[n].kind in IDENTIFYING]
-    digests = None
-    if identifying:
-        parts = [
-            sql.SQL("SELECT {f} FROM {t} WHERE length({c}::text) >= {n}{also}").format(
-                f=fingerprint(sql.Identifier(n), seed),
-                c=sql.Identifier(n),
-                t=source,
-                n=sql.Literal(MIN_LEAK_LENGTH),
-                also=sql.SQL(" AND {}").format(where) if where is not None else sql.SQL(""),
-            )
-            for n in identifying
-        ]
-        digests = sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(" UNION ALL ").join(parts))
-    return TablePipeline(table, columns, select, digests)
 
 
 def check_target(source: Schema, target: Schema) -> None:
@@ -138,7 +165,12 @@ def check_target(source: Schema, target: Schema) -> None:
 
 
 class Anonymiser:
-    """One anonymised copy from ``source`` to ``target``; checks everything before writing."""
+    """One anonymised copy from ``source`` to ``target``; checks everything before writing.
+
+    ``connect_source`` opens another connection to the source; with it, up
+    to ``jobs`` connections read large tables in parallel and the leak-check
+    digests stream while the load runs. Without it, ``source`` reads alone.
+    """
 
     def __init__(
         self,
@@ -147,11 +179,15 @@ class Anonymiser:
         scratch: psycopg.Connection[Any],
         rules: Rules,
         salt: bytes,
+        connect_source: Connect | None = None,
+        jobs: int = 2,
     ) -> None:
         self.source, self.target, self.scratch = source, target, scratch
         # One consistent snapshot of every table; never a write to the source.
         source.read_only = True
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        shared = connect_source is not None and jobs > 1 and SnapshotReaders.supported(source)
+        self.connect_source, self.jobs = (connect_source, jobs) if shared else (None, 1)
         self.source_schema = introspect(source)
         self.target_schema = introspect(target)
         check_rules(self.source_schema, rules)
@@ -167,65 +203,43 @@ class Anonymiser:
         }
         self.order = load_order(self.source_schema)
 
-    def _stream(self, query: sql.Composed) -> Iterator[tuple[int, bytes]]:
-        """Rows of one COPY TO, passed through in batches of BATCH_ROWS."""
-        batch: list[bytes] = []
-        with self.source.cursor() as cur, cur.copy(query) as copy:
-            for data in copy:
-                batch.append(bytes(data))
-                if len(batch) >= BATCH_ROWS:
-                    yield len(batch), b"".join(batch)
-                    batch = []
-        if batch:
-            yield len(batch), b"".join(batch)
-
-    def _send_digests(self, leak_table: str) -> int:
-        """Stream every table's leak-check digests into the scratch table."""
-        sent = 0
-        target = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(leak_table))
-        with self.scratch.cursor() as cur, cur.copy(target) as into:
-            for pipeline in self.pipelines.values():
-                if pipeline.digests is None:
-                    continue
-                for rows, chunk in self._stream(pipeline.digests):
-                    into.write(chunk)
-                    sent += rows
-        return sent
-
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
         report = AnonymiseReport()
-        leak_table = f"preview_leak_check_{secrets.token_hex(4)}"
-        self.scratch.execute(
-            sql.SQL("CREATE UNLOGGED TABLE {} (digest bigint NOT NULL)").format(
-                sql.Identifier(leak_table)
-            )
-        )
+        leak = _LeakTables(self.scratch, [p for p in self.pipelines.values() if p.identifying])
         started = time.perf_counter()
         try:
-
-            def verify(conn: psycopg.Connection[Any]) -> None:
-                report.digests = self._send_digests(leak_table)
-                report.leak_hits = self._leak_hits(conn, leak_table)
-                if report.leak_hits:
-                    raise LeakDetected(report.leak_hits)
-
             with self.source.transaction():
-                if self.rules.subset:  # in the same snapshot as the copy itself
-                    self._narrow_to_subset()
-                loaded = load(
-                    self.target,
-                    self.target_schema,
-                    self.order.tables,
-                    lambda t: list(self.pipelines[t.qualified].columns),
-                    lambda name: self._stream(self.pipelines[name].select),
-                    progress,
-                    before_commit=verify,
-                )
+                readers = SnapshotReaders(self.source, self.connect_source, self.jobs)
+                try:
+                    if self.rules.subset:  # in the same snapshot as the copy itself
+                        self._narrow_to_subset()
+                    sender = _DigestSender(leak, list(self.pipelines.values()), readers)
+
+                    def verify(conn: psycopg.Connection[Any]) -> None:
+                        report.digests = sender.finish()
+                        report.leak_hits = leak.hits(conn, self.target_schema, self.seed)
+                        if report.leak_hits:
+                            raise LeakDetected(report.leak_hits)
+
+                    try:
+                        loaded = load(
+                            self.target,
+                            self.target_schema,
+                            self.order.tables,
+                            lambda t: list(self.pipelines[t.qualified].columns),
+                            lambda name: readers.read(
+                                self.pipelines[name].source, self.pipelines[name].select
+                            ),
+                            progress,
+                            before_commit=verify,
+                        )
+                    finally:
+                        sender.abandon()
+                finally:
+                    readers.close()
             report.rows = loaded.rows
         finally:
-            self.scratch.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(leak_table))
-            )
+            leak.drop()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -238,20 +252,152 @@ class Anonymiser:
             for t in self.source_schema.tables
         }
 
-    def _leak_hits(self, conn: psycopg.Connection[Any], leak_table: str) -> dict[str, int]:
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(leak_table)))
+
+class _LeakTables:
+    """Scratch tables in the target holding the originals' fingerprints.
+
+    The source streams one row per source row into a wide table per source
+    table (a fingerprint per identifying column); ``seal()`` folds them into
+    one analysed single-column table, which the planner hashes once per
+    searched target table (a parallel hash semi-join). Unlogged and committed
+    on their own connection, so the load's transaction only reads them;
+    dropped when the run ends, whatever happened.
+    """
+
+    def __init__(self, scratch: psycopg.Connection[Any], pipelines: list[TablePipeline]) -> None:
+        self.scratch = scratch
+        token = secrets.token_hex(4)
+        self.wide = {
+            p.table.qualified: (f"preview_leak_check_{token}_{i}", len(p.identifying))
+            for i, p in enumerate(pipelines)
+        }
+        self.sealed = f"preview_leak_check_{token}"
+        for name, width in self.wide.values():
+            columns = sql.SQL(", ").join(
+                sql.SQL("{} bigint").format(sql.Identifier(f"d{i}")) for i in range(width)
+            )
+            scratch.execute(
+                sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(sql.Identifier(name), columns)
+            )
+
+    def copy_into(self, table: str) -> sql.Composed:
+        return sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(self.wide[table][0]))
+
+    def seal(self) -> int:
+        """Fold the wide tables into the searched one; the number of fingerprints."""
+        if not self.wide:
+            return 0
+        parts = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT v.d FROM {} w CROSS JOIN LATERAL (VALUES {}) AS v(d)").format(
+                sql.Identifier(name),
+                sql.SQL(", ").join(
+                    sql.SQL("(w.{})").format(sql.Identifier(f"d{i}")) for i in range(width)
+                ),
+            )
+            for name, width in self.wide.values()
+        )
+        with self.scratch.cursor() as cur:
+            cur.execute(
+                sql.SQL(
+                    "CREATE UNLOGGED TABLE {} AS SELECT d FROM ({}) AS f WHERE d IS NOT NULL"
+                ).format(sql.Identifier(self.sealed), parts)
+            )
+            count = max(cur.rowcount, 0)
+            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.sealed)))
+        for name, _ in self.wide.values():
+            self.scratch.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+        return count
+
+    def hits(self, conn: psycopg.Connection[Any], target: Schema, seed: int) -> dict[str, int]:
+        """Target values whose fingerprint is an original's, by ``table.column``."""
+        if not self.wide:
+            return {}
         hits: dict[str, int] = {}
-        for table in self.target_schema.tables:
-            for column in table.columns:
-                if column.category not in _SEARCHED and not column.is_array:
-                    continue
-                row = conn.execute(
-                    sql.SQL("SELECT count(*) FROM {} t WHERE {} IN (SELECT digest FROM {})").format(
-                        sql.Identifier(table.schema, table.name),
-                        fingerprint(sql.SQL("t.{}").format(sql.Identifier(column.name)), self.seed),
-                        sql.Identifier(leak_table),
-                    )
-                ).fetchone()
-                if row and row[0]:
-                    hits[f"{table.qualified}.{column.name}"] = int(row[0])
+        for table in target.tables:
+            searched = [c.name for c in table.columns if c.category in _SEARCHED or c.is_array]
+            if not searched:
+                continue
+            values = sql.SQL(", ").join(
+                sql.SQL("({}, {})").format(
+                    sql.Literal(i), fingerprint(sql.SQL("t.{}").format(sql.Identifier(c)), seed)
+                )
+                for i, c in enumerate(searched)
+            )
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT v.k, count(*) FROM {} t CROSS JOIN LATERAL (VALUES {}) AS v(k, d)"
+                    " WHERE v.d IN (SELECT d FROM {}) GROUP BY v.k"
+                ).format(
+                    sql.Identifier(table.schema, table.name), values, sql.Identifier(self.sealed)
+                )
+            ).fetchall()
+            for index, count in rows:
+                hits[f"{table.qualified}.{searched[int(index)]}"] = int(count)
         return hits
+
+    def drop(self) -> None:
+        for name in (*(n for n, _ in self.wide.values()), self.sealed):
+            self.scratch.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+class _DigestSender:
+    """Streams every table's fingerprints into the leak tables.
+
+    With a shared snapshot it runs on a connection of its own in a thread,
+    while the rows load; otherwise ``finish()`` streams them on the main
+    source connection after the load.
+    """
+
+    def __init__(
+        self, leak: _LeakTables, pipelines: list[TablePipeline], readers: SnapshotReaders
+    ) -> None:
+        self.leak = leak
+        self.pipelines = [p for p in pipelines if p.identifying]
+        self.readers = readers
+        self.sent = 0
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self._abandoned = threading.Event()
+        if readers.connections and self.pipelines:
+            conn = readers.open()
+            self.thread = threading.Thread(target=self._run_on, args=(conn, True), daemon=True)
+            self.thread.start()
+
+    def _run_on(self, conn: psycopg.Connection[Any], own: bool) -> None:
+        try:
+            self._send(conn)
+        except BaseException as exc:  # re-raised by finish() in the loading thread
+            self.error = exc
+        finally:
+            if own:
+                conn.close()
+
+    def _send(self, conn: psycopg.Connection[Any]) -> None:
+        for pipeline in self.pipelines:
+            if self._abandoned.is_set():
+                return
+            with (
+                self.leak.scratch.cursor() as cur,
+                cur.copy(self.leak.copy_into(pipeline.table.qualified)) as into,
+            ):
+                for _, chunk in stream(conn, pipeline.digests()):
+                    if self._abandoned.is_set():
+                        raise RuntimeError("leak check abandoned")
+                    into.write(chunk)
+        self.sent = self.leak.seal()
+
+    def finish(self) -> int:
+        """Wait until every fingerprint is in the target; how many there are."""
+        if self.thread is None:
+            self._run_on(self.readers.main, False)
+        else:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.sent
+
+    def abandon(self) -> None:
+        """The load failed: stop streaming and wait for the thread to let go."""
+        self._abandoned.set()
+        if self.thread is not None:
+            self.thread.join()

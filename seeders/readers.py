@@ -1,0 +1,202 @@
+"""Parallel ``COPY TO`` readers that all see one snapshot of the source.
+
+The anonymiser's transforms run inside the source server while it streams
+(:mod:`seeders.transform`); one connection keeps one server core busy. These
+readers split a large table into heap-block ranges (``ctid`` ranges: a TID
+range scan on PostgreSQL ≥ 14, a filtered scan before) and read them on
+several connections at once, each in a transaction that imported the
+snapshot the main source transaction exported, so every reader sees exactly
+the same rows. A hot standby can export snapshots (PostgreSQL ≥ 10); where
+the export is refused (a transaction-mode pooler, for one) the copy falls
+back to the main connection alone (``SnapshotReaders.supported``).
+
+Batches travel through bounded queues, so memory stays flat however large
+the table: a reader that gets ahead waits for the consumer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+BATCH_ROWS = 5000
+# Tables smaller than this many heap blocks (8 MiB at the default block size)
+# are read by one reader: splitting them costs more than it saves.
+MIN_SPLIT_BLOCKS = 1024
+_QUEUED_BATCHES = 4
+
+Batch = tuple[int, bytes]  # (rows, COPY text of those rows)
+Connect = Callable[[], psycopg.Connection[Any]]
+QueryFor = Callable[[sql.Composable | None], sql.Composed]  # block-range condition → COPY
+
+
+def stream(conn: psycopg.Connection[Any], query: sql.Composed) -> Iterator[Batch]:
+    """Rows of one ``COPY ... TO STDOUT``, passed through in batches of BATCH_ROWS."""
+    batch: list[bytes] = []
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        for data in copy:
+            batch.append(bytes(data))
+            if len(batch) >= BATCH_ROWS:
+                yield len(batch), b"".join(batch)
+                batch = []
+    if batch:
+        yield len(batch), b"".join(batch)
+
+
+def block_ranges(ctid: sql.Composable, blocks: int, parts: int) -> list[sql.Composable | None]:
+    """Conditions splitting a heap of ``blocks`` blocks into ``parts`` ctid ranges.
+
+    The last range is open-ended: rows the snapshot sees never lie past the
+    heap's end, but the end is read once and the heap may have grown since.
+    """
+    if parts <= 1 or blocks < MIN_SPLIT_BLOCKS:
+        return [None]
+    bounds = [blocks * i // parts for i in range(1, parts)]
+    conditions: list[sql.Composable | None] = []
+    low = 0
+    for high in bounds:
+        conditions.append(
+            sql.SQL("{c} >= {}::tid AND {c} < {}::tid").format(
+                sql.Literal(f"({low},0)"), sql.Literal(f"({high},0)"), c=ctid
+            )
+        )
+        low = high
+    conditions.append(sql.SQL("{} >= {}::tid").format(ctid, sql.Literal(f"({low},0)")))
+    return conditions
+
+
+class _Stop(Exception):
+    """The consumer went away; a reader abandons its COPY."""
+
+
+@dataclass
+class _Done:
+    error: BaseException | None = None
+
+
+class SnapshotReaders:
+    """Extra source connections in the snapshot of ``main``'s open transaction.
+
+    Use inside the main connection's REPEATABLE READ transaction; ``close()``
+    ends the readers' transactions and connections.
+    """
+
+    def __init__(self, main: psycopg.Connection[Any], connect: Connect | None, count: int) -> None:
+        self.main = main
+        self.connections: list[psycopg.Connection[Any]] = []
+        self._connect = connect
+        self._snapshot = ""
+        self._stop = threading.Event()
+        if connect is None or count <= 1:
+            return
+        # Must be the transaction's first statement, outside any savepoint
+        # (PostgreSQL exports no snapshot from a subtransaction).
+        row = main.execute("SELECT pg_export_snapshot()").fetchone()
+        self._snapshot = str(row[0]) if row else ""
+        for _ in range(count):
+            self.connections.append(self.open())
+
+    @staticmethod
+    def supported(main: psycopg.Connection[Any]) -> bool:
+        """Whether ``main``'s server exports snapshots (tried in a throwaway transaction)."""
+        try:
+            with main.transaction():
+                main.execute("SELECT pg_export_snapshot()")
+        except psycopg.Error:
+            return False
+        return True
+
+    def open(self) -> psycopg.Connection[Any]:
+        """One more connection in the shared snapshot (the caller closes it)."""
+        if self._connect is None or not self._snapshot:
+            raise RuntimeError("no exported snapshot to share")
+        conn = self._connect()
+        try:
+            conn.autocommit = True  # the explicit BEGIN below opens the only transaction
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self._snapshot)))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @property
+    def parallel(self) -> int:
+        return max(1, len(self.connections))
+
+    def blocks(self, table: sql.Composable) -> int:
+        row = self.main.execute(
+            sql.SQL(
+                "SELECT pg_relation_size({}::regclass) / current_setting('block_size')::bigint"
+            ).format(sql.Literal(table.as_string(self.main)))
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def read(self, table: sql.Identifier, query_for: QueryFor) -> Iterator[Batch]:
+        """Every batch of one table, from as many readers as it is worth."""
+        ranges: list[sql.Composable | None] = [None]
+        if self.connections:
+            ctid = sql.SQL("{}.ctid").format(table)
+            ranges = block_ranges(ctid, self.blocks(table), self.parallel)
+        if len(ranges) == 1:
+            yield from stream(
+                self.connections[0] if self.connections else self.main, query_for(None)
+            )
+        else:
+            yield from self._parallel([query_for(r) for r in ranges])
+
+    def _parallel(self, queries: list[sql.Composed]) -> Iterator[Batch]:
+        self._stop.clear()
+        out: queue.Queue[Batch | _Done] = queue.Queue(maxsize=_QUEUED_BATCHES * len(queries))
+        threads = [
+            threading.Thread(target=self._read_range, args=(conn, query, out), daemon=True)
+            for conn, query in zip(self.connections, queries, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        running, error = len(threads), None
+        try:
+            while running:
+                item = out.get()
+                if not isinstance(item, _Done):
+                    if error is None:
+                        yield item
+                    continue
+                running -= 1
+                if item.error is not None and error is None:
+                    error = item.error
+                    self._stop.set()  # the others need not finish a failed copy
+            if error is not None:
+                raise error
+        finally:
+            self._stop.set()  # a no-op when every reader is done; else they give up
+            while any(t.is_alive() for t in threads):
+                with contextlib.suppress(queue.Empty):
+                    out.get(timeout=0.1)
+
+    def _read_range(
+        self, conn: psycopg.Connection[Any], query: sql.Composed, out: queue.Queue[Batch | _Done]
+    ) -> None:
+        try:
+            for batch in stream(conn, query):
+                if self._stop.is_set():
+                    raise _Stop
+                out.put(batch)
+        except _Stop:
+            out.put(_Done())
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            out.put(_Done(exc))
+        else:
+            out.put(_Done())
+
+    def close(self) -> None:
+        for conn in self.connections:
+            conn.close()
+        self.connections = []
