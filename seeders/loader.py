@@ -1,9 +1,12 @@
 """Loading generated rows with COPY, atomically, without per-row FK checks.
 
-One transaction: drop the foreign keys, TRUNCATE, COPY every table in load
-order, move identity/serial sequences past the loaded keys, re-add the
+One transaction: drop the foreign keys and the indexes, TRUNCATE, COPY every
+table in load order, move identity/serial sequences past the loaded keys,
+rebuild the indexes (one sort each instead of a B-tree insert per row and
+index: about 40 % less work for a table with two keys) and re-add the
 foreign keys (each validated in a single pass instead of a trigger per row).
 A failure anywhere rolls everything back: the previous data is untouched.
+Unique keys are still enforced: a duplicate fails the rebuild, and the load.
 """
 
 from __future__ import annotations
@@ -57,6 +60,62 @@ def _foreign_keys(conn: psycopg.Connection[Any], tables: list[str]) -> list[tupl
     return [(r[0], r[1], r[2]) for r in rows]
 
 
+@dataclass(frozen=True)
+class _Index:
+    """An index to drop before loading and rebuild after, from the server's own definition."""
+
+    table: str
+    name: str
+    constraint: str | None  # the PRIMARY KEY / UNIQUE constraint it backs, if any
+    definition: str  # pg_get_constraintdef or pg_get_indexdef
+
+    def drop(self) -> sql.Composed:
+        if self.constraint:
+            return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                _ident(self.table), sql.Identifier(self.constraint)
+            )
+        schema = self.table.partition(".")[0]
+        return sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, self.name))
+
+    def rebuild(self) -> sql.Composed | sql.SQL:
+        # Definitions come from pg_get_*def, i.e. from the server itself.
+        if self.constraint:
+            return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                _ident(self.table), sql.Identifier(self.constraint), sql.SQL(self.definition)
+            )
+        return sql.SQL(self.definition)
+
+
+def _indexes(conn: psycopg.Connection[Any], tables: list[str]) -> list[_Index]:
+    """The indexes of ``tables`` that can be dropped and rebuilt faithfully.
+
+    Left in place: exclusion constraints, replica-identity and clustered
+    indexes (their marks would be lost) and indexes of partitions. (A foreign
+    key from a table outside the load cannot exist: TRUNCATE refuses it.)
+    """
+    rows = conn.execute(
+        """
+        SELECT n.nspname || '.' || t.relname, i.relname, con.conname,
+               CASE WHEN con.oid IS NULL THEN pg_get_indexdef(i.oid)
+                    ELSE pg_get_constraintdef(con.oid) END
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.contype IN ('p', 'u')
+            AND con.conrelid = x.indrelid
+        WHERE n.nspname || '.' || t.relname = ANY(%s)
+          AND t.relkind = 'r' AND NOT t.relispartition
+          AND NOT x.indisreplident AND NOT x.indisclustered AND x.indisvalid
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint e
+                          WHERE e.conindid = x.indexrelid AND e.contype = 'x')
+        ORDER BY 1, 2
+        """,
+        (tables,),
+    ).fetchall()
+    return [_Index(r[0], r[1], r[2], r[3]) for r in rows]
+
+
 def _reset_sequences(conn: psycopg.Connection[Any], table: Table) -> None:
     for column in table.columns:
         if not column.identity:
@@ -97,6 +156,9 @@ def load(
                     _ident(owner), sql.Identifier(constraint)
                 )
             )
+        indexes = _indexes(conn, tables)
+        for index in indexes:
+            conn.execute(index.drop())
         if tables:
             conn.execute(
                 sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
@@ -116,6 +178,8 @@ def load(
                         if progress:
                             progress(name, rows)
                 _reset_sequences(conn, target)
+        for index in indexes:  # before the foreign keys, which need the unique ones
+            conn.execute(index.rebuild())
         for owner, constraint, definition in fks:
             # The definition comes from pg_get_constraintdef, i.e. from the server itself.
             clause = sql.SQL(definition)

@@ -1,0 +1,77 @@
+"""The loader drops indexes for speed and gives back exactly the schema it found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from seeders.introspect import introspect
+from seeders.loader import load
+
+SCHEMA_OBJECTS = """
+SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL
+SELECT 'constraint', conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'marks', indexrelid::regclass || ' ' || indisclustered || ' ' || indisreplident
+FROM pg_index WHERE indrelid = 'public.notes'::regclass
+ORDER BY 1, 2
+"""
+
+
+@pytest.fixture
+def db(pg_url: str) -> Any:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE TABLE owners (id int PRIMARY KEY, login text NOT NULL UNIQUE);
+            CREATE TABLE notes (
+                id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                owner_id int NOT NULL REFERENCES owners (id) DEFERRABLE INITIALLY DEFERRED,
+                body text, slug text NOT NULL,
+                CONSTRAINT notes_slug_per_owner UNIQUE (owner_id, slug) DEFERRABLE
+            );
+            CREATE INDEX notes_body_lower ON notes (lower(body)) WHERE body IS NOT NULL;
+            CREATE UNIQUE INDEX notes_slug_upper ON notes (upper(slug));
+            CREATE INDEX notes_owner ON notes (owner_id);
+            ALTER TABLE notes CLUSTER ON notes_owner;
+            """
+        )
+        yield conn
+
+
+def _load(conn: Any, owners: bytes, notes: bytes) -> None:
+    data = {"public.owners": owners, "public.notes": notes}
+    columns = {"public.owners": ["id", "login"], "public.notes": ["owner_id", "body", "slug"]}
+    load(
+        conn,
+        introspect(conn),
+        ["public.owners", "public.notes"],
+        lambda t: columns[t.qualified],
+        lambda name: [(data[name].count(b"\n"), data[name])],
+    )
+
+
+def test_indexes_and_constraints_come_back_exactly(db: Any) -> None:
+    before = db.execute(SCHEMA_OBJECTS).fetchall()
+    _load(db, b"1\tann\n2\tbob\n", b"1\tHello\ta\n2\t\\N\tb\n1\tBye\tc\n")
+    assert db.execute(SCHEMA_OBJECTS).fetchall() == before
+    assert db.execute("SELECT count(*) FROM notes").fetchone() == (3,)
+    # The rebuilt indexes are valid and usable.
+    db.execute("SET enable_seqscan = off")
+    plan = db.execute("EXPLAIN SELECT * FROM notes WHERE upper(slug) = 'A'").fetchall()
+    assert "notes_slug_upper" in " ".join(r[0] for r in plan)
+
+
+def test_a_duplicate_key_fails_the_load_and_keeps_the_old_rows(db: Any) -> None:
+    _load(db, b"1\tann\n", b"1\tHello\ta\n")
+    before = db.execute(SCHEMA_OBJECTS).fetchall()
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        _load(db, b"1\tann\n2\tann\n", b"1\tHello\ta\n")  # login is UNIQUE
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        _load(db, b"1\tann\n", b"1\tx\tsame\n1\ty\tSAME\n")  # unique expression index
+    assert db.execute("SELECT id, login FROM owners").fetchall() == [(1, "ann")]
+    assert db.execute(SCHEMA_OBJECTS).fetchall() == before
