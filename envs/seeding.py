@@ -113,8 +113,13 @@ def seed_anonymised(
     planned: Planned = _noop_plan,
     advanced: Advanced = _noop_advance,
     salt_name: str = "PREVIEW_ANONYMISE_SALT",
+    jobs: int = 2,
 ) -> SeedSummary:
-    """Copy the source into the target with every column's rule applied, then prove no leak."""
+    """Copy the source into the target with every column's rule applied, then prove no leak.
+
+    ``jobs`` source connections read each large table in parallel (the
+    transforms run on the source, one server core per connection).
+    """
     if len(salt) < MIN_SALT:
         raise ConfigError(
             f"{salt_name} must hold a secret salt of at least {MIN_SALT} characters "
@@ -131,7 +136,7 @@ def seed_anonymised(
     ):
         try:
             anonymiser = Anonymiser(
-                source, target, scratch, rules, salt.encode(), lambda: connect(source_url)
+                source, target, scratch, rules, salt.encode(), lambda: connect(source_url), jobs
             )
         except (RulesError, SchemaMismatch, SubsetError) as exc:
             raise ConfigError(f"{rules_path}: nothing was written:\n{exc}") from None

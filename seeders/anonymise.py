@@ -106,7 +106,11 @@ class TablePipeline:
         )
 
     def digests(self) -> sql.Composed:
-        """One row per source row: the fingerprint of each identifying original (or NULL)."""
+        """One line per source row: the fingerprints of its identifying originals.
+
+        Joined by newlines, which COPY's text format escapes as ``\\n``;
+        :func:`unfold` turns a batch into one fingerprint per line.
+        """
         fingerprints = sql.SQL(", ").join(
             sql.SQL("CASE WHEN length({c}::text) >= {n} THEN {f} END").format(
                 c=sql.Identifier(name),
@@ -115,9 +119,19 @@ class TablePipeline:
             )
             for name in self.identifying
         )
-        return sql.SQL("COPY (SELECT {} FROM {}{}) TO STDOUT").format(
-            fingerprints, self.source, self._where(None)
-        )
+        return sql.SQL(
+            "COPY (SELECT d FROM (SELECT concat_ws(E'\\n', {}) AS d FROM {}{}) AS f"
+            " WHERE d <> '') TO STDOUT"
+        ).format(fingerprints, self.source, self._where(None))
+
+
+def unfold(chunk: bytes) -> bytes:
+    """COPY text of newline-joined fingerprints → one fingerprint per line.
+
+    Fingerprints are digits and a sign, so the only backslashes in the
+    stream are the escaped newlines.
+    """
+    return chunk.replace(b"\\n", b"\n")
 
 
 def fingerprint(value: sql.Composable, seed: int) -> sql.Composable:
@@ -254,63 +268,34 @@ class Anonymiser:
 
 
 class _LeakTables:
-    """Scratch tables in the target holding the originals' fingerprints.
+    """A scratch table in the target holding the originals' fingerprints.
 
-    The source streams one row per source row into a wide table per source
-    table (a fingerprint per identifying column); ``seal()`` folds them into
-    one analysed single-column table, which the planner hashes once per
-    searched target table (a parallel hash semi-join). Unlogged and committed
-    on their own connection, so the load's transaction only reads them;
-    dropped when the run ends, whatever happened.
+    Unlogged and committed on its own connection, so the load's transaction
+    only reads it; analysed once filled, so the planner hashes it once per
+    searched target table (a parallel hash semi-join); dropped when the run
+    ends, whatever happened.
     """
 
     def __init__(self, scratch: psycopg.Connection[Any], pipelines: list[TablePipeline]) -> None:
         self.scratch = scratch
-        token = secrets.token_hex(4)
-        self.wide = {
-            p.table.qualified: (f"preview_leak_check_{token}_{i}", len(p.identifying))
-            for i, p in enumerate(pipelines)
-        }
-        self.sealed = f"preview_leak_check_{token}"
-        for name, width in self.wide.values():
-            columns = sql.SQL(", ").join(
-                sql.SQL("{} bigint").format(sql.Identifier(f"d{i}")) for i in range(width)
-            )
+        self.name = f"preview_leak_check_{secrets.token_hex(4)}"
+        self.active = bool(pipelines)
+        if self.active:
             scratch.execute(
-                sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(sql.Identifier(name), columns)
+                sql.SQL("CREATE UNLOGGED TABLE {} (d bigint NOT NULL)").format(
+                    sql.Identifier(self.name)
+                )
             )
 
-    def copy_into(self, table: str) -> sql.Composed:
-        return sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(self.wide[table][0]))
+    def copy_into(self) -> sql.Composed:
+        return sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(self.name))
 
-    def seal(self) -> int:
-        """Fold the wide tables into the searched one; the number of fingerprints."""
-        if not self.wide:
-            return 0
-        parts = sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT v.d FROM {} w CROSS JOIN LATERAL (VALUES {}) AS v(d)").format(
-                sql.Identifier(name),
-                sql.SQL(", ").join(
-                    sql.SQL("(w.{})").format(sql.Identifier(f"d{i}")) for i in range(width)
-                ),
-            )
-            for name, width in self.wide.values()
-        )
-        with self.scratch.cursor() as cur:
-            cur.execute(
-                sql.SQL(
-                    "CREATE UNLOGGED TABLE {} AS SELECT d FROM ({}) AS f WHERE d IS NOT NULL"
-                ).format(sql.Identifier(self.sealed), parts)
-            )
-            count = max(cur.rowcount, 0)
-            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.sealed)))
-        for name, _ in self.wide.values():
-            self.scratch.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
-        return count
+    def seal(self) -> None:
+        self.scratch.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.name)))
 
     def hits(self, conn: psycopg.Connection[Any], target: Schema, seed: int) -> dict[str, int]:
         """Target values whose fingerprint is an original's, by ``table.column``."""
-        if not self.wide:
+        if not self.active:
             return {}
         hits: dict[str, int] = {}
         for table in target.tables:
@@ -328,7 +313,7 @@ class _LeakTables:
                     "SELECT v.k, count(*) FROM {} t CROSS JOIN LATERAL (VALUES {}) AS v(k, d)"
                     " WHERE v.d IN (SELECT d FROM {}) GROUP BY v.k"
                 ).format(
-                    sql.Identifier(table.schema, table.name), values, sql.Identifier(self.sealed)
+                    sql.Identifier(table.schema, table.name), values, sql.Identifier(self.name)
                 )
             ).fetchall()
             for index, count in rows:
@@ -336,8 +321,10 @@ class _LeakTables:
         return hits
 
     def drop(self) -> None:
-        for name in (*(n for n, _ in self.wide.values()), self.sealed):
-            self.scratch.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+        if self.active:
+            self.scratch.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.name))
+            )
 
 
 class _DigestSender:
@@ -373,18 +360,17 @@ class _DigestSender:
                 conn.close()
 
     def _send(self, conn: psycopg.Connection[Any]) -> None:
-        for pipeline in self.pipelines:
-            if self._abandoned.is_set():
-                return
-            with (
-                self.leak.scratch.cursor() as cur,
-                cur.copy(self.leak.copy_into(pipeline.table.qualified)) as into,
-            ):
+        if not self.pipelines:
+            return
+        with self.leak.scratch.cursor() as cur, cur.copy(self.leak.copy_into()) as into:
+            for pipeline in self.pipelines:
                 for _, chunk in stream(conn, pipeline.digests()):
                     if self._abandoned.is_set():
                         raise RuntimeError("leak check abandoned")
-                    into.write(chunk)
-        self.sent = self.leak.seal()
+                    lines = unfold(chunk)
+                    into.write(lines)
+                    self.sent += lines.count(b"\n")
+        self.leak.seal()
 
     def finish(self) -> int:
         """Wait until every fingerprint is in the target; how many there are."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import string
 from dataclasses import dataclass
+from decimal import Decimal
 
 from psycopg import sql
 
@@ -26,6 +27,7 @@ from seeders.schema import Category, Column, Table
 from seeders.values import faker_pool, unescape
 
 _BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
+_SIXTY_BITS = (1 << 60) - 1
 # Hex digits that make a value unique: 64 bits keep collisions improbable
 # (~1e-6) even at four million rows.
 UNIQUE_TAG = 16
@@ -55,11 +57,13 @@ class Keyed:
 class Macs:
     """The MACs (and pool look-ups) one table's expressions need, once per row.
 
-    MACs become columns of ``LATERAL (SELECT ... OFFSET 0)`` subqueries (the
-    OFFSET keeps the planner from inlining them wherever they are used, where
-    each would be recomputed); their number and hex forms are derived once
-    in a second one. Fake-value pools are joined as VALUES lists: indexing a
-    large text[] walks its elements, a hash join does not.
+    MACs become columns of one ``LATERAL (SELECT ... OFFSET 0)`` subquery
+    (the OFFSET keeps the planner from inlining them wherever they are used,
+    where each would be recomputed). Their number and hex forms are cheap and
+    derived where they are used: a second subquery level for them costs more
+    per row (~0.5 µs) than deriving a form twice. Fake-value pools are joined
+    as VALUES lists: indexing a large text[] walks its elements, a hash join
+    does not.
     """
 
     def __init__(self, keyed: Keyed) -> None:
@@ -75,12 +79,19 @@ class Macs:
         return len(self.entries) - 1
 
     def number(self, purpose: str, value: sql.Composable) -> sql.Composable:
-        """A non-negative bigint (60 bits) from the MAC."""
-        return sql.Identifier(f"__pe_n{self._index(purpose, value)}")
+        """A non-negative bigint: the MAC's first 60 bits.
+
+        Its first 8 bytes as a bigint, shifted and masked (no detour through
+        15 hex digits).
+        """
+        mac = sql.Identifier(f"__pe_m{self._index(purpose, value)}")
+        return sql.SQL(
+            "((('x' || encode(substring({} FROM 1 FOR 8), 'hex'))::bit(64)::bigint >> 4) & {})"
+        ).format(mac, sql.Literal(_SIXTY_BITS))
 
     def hex(self, purpose: str, value: sql.Composable, width: int) -> sql.Composable:
-        name = sql.Identifier(f"__pe_h{self._index(purpose, value)}")
-        return sql.SQL("left({}, {})").format(name, sql.Literal(width))
+        mac = sql.Identifier(f"__pe_m{self._index(purpose, value)}")
+        return sql.SQL("left(encode({}, 'hex'), {})").format(mac, sql.Literal(width))
 
     def pick(self, values: tuple[str, ...], purpose: str, value: sql.Composable) -> sql.Composable:
         """One of ``values``, chosen by the MAC of ``value``."""
@@ -95,33 +106,17 @@ class Macs:
             sql.SQL("{} AS {}").format(self.keyed.mac(purpose, value), sql.Identifier(f"__pe_m{i}"))
             for i, (purpose, value) in enumerate(self.entries)
         )
-        derived = sql.SQL(", ").join(
-            sql.SQL(
-                "('x' || left(encode({m}, 'hex'), 15))::bit(60)::bigint AS {n},"
-                " encode({m}, 'hex') AS {h}"
-            ).format(
-                m=sql.Identifier(f"__pe_m{i}"),
-                n=sql.Identifier(f"__pe_n{i}"),
-                h=sql.Identifier(f"__pe_h{i}"),
-            )
-            for i in range(len(self.entries))
-        )
-        parts = [
-            sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) AS __pe_macs").format(macs),
-            sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) AS __pe_keys").format(derived),
-        ]
+        parts = [sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) AS __pe_macs").format(macs)]
         for k, (values, index) in enumerate(self.pools):
             rows = sql.SQL(", ").join(
                 sql.SQL("({}, {})").format(sql.Literal(i), sql.Literal(v))
                 for i, v in enumerate(values)
             )
             alias = sql.Identifier(f"__pe_pool{k}")
+            purpose, value = self.entries[index]
             parts.append(
                 sql.SQL(" JOIN (VALUES {rows}) AS {a}(i, v) ON {a}.i = {n} % {size}").format(
-                    rows=rows,
-                    a=alias,
-                    n=sql.Identifier(f"__pe_n{index}"),
-                    size=sql.Literal(len(values)),
+                    rows=rows, a=alias, n=self.number(purpose, value), size=sql.Literal(len(values))
                 )
             )
         return sql.Composed(parts)
@@ -240,17 +235,23 @@ def _date_shift(
 
 
 def _noise(column: Column, col: sql.Composable, ratio: float, keyed: Macs) -> sql.Composable:
-    unit = sql.SQL("(({} % 2000001)::numeric / 1000000 - 1)").format(keyed.number("noise", col))
-    factor = sql.SQL("(1 + {} * {})").format(sql.Literal(ratio), unit)
+    # factor = 1 + ratio * u with u uniform in [-1, 1] in steps of 1e-6; a
+    # result equal to the original (rounding ate the noise) moves one step,
+    # so the original never survives. nullif/coalesce evaluate it once.
+    offset = sql.SQL("({} % 2000001 - 1000000)").format(keyed.number("noise", col))
+    if column.category is Category.FLOAT:
+        return sql.SQL("({} * (1 + {} * {}::float8))").format(
+            col, offset, sql.Literal(ratio / 1_000_000)
+        )
+    scale = sql.Literal(Decimal(repr(ratio)) / 1_000_000)
+    factor = sql.SQL("(1 + {} * {}::numeric)").format(offset, scale)
     if column.category is Category.INTEGER:
         changed = sql.SQL("round({} * {})::bigint").format(col, factor)
-        return sql.SQL("(CASE WHEN {0} = {1} THEN {1} + 1 ELSE {0} END)").format(changed, col)
-    if column.category is Category.FLOAT:
-        return sql.SQL("({} * {})").format(col, factor)
-    scale = sql.Literal(column.numeric_scale if column.numeric_scale is not None else 2)
-    changed = sql.SQL("round(({} * {})::numeric, {})").format(col, factor, scale)
-    step = sql.SQL("power(10::numeric, -{})").format(scale)
-    return sql.SQL("(CASE WHEN {0} = {1} THEN {1} + {2} ELSE {0} END)").format(changed, col, step)
+        return sql.SQL("coalesce(nullif({0}, {1}), {1} + 1)").format(changed, col)
+    digits = sql.Literal(column.numeric_scale if column.numeric_scale is not None else 2)
+    changed = sql.SQL("round({} * {}, {})").format(col, factor, digits)
+    step = sql.SQL("power(10::numeric, -{})").format(digits)
+    return sql.SQL("coalesce(nullif({0}, {1}), {1} + {2})").format(changed, col, step)
 
 
 def _template(template: str, outputs: dict[str, sql.Composable]) -> sql.Composable:

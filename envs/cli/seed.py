@@ -129,9 +129,16 @@ class RowsPerSecond(ProgressColumn):
     show_default=True,
     help="Variable holding the secret salt (same salt, same pseudonyms).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Source connections reading each large table in parallel (one source core each).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def anonymise(
-    source_url: str, target_url: str, rules_path: Path, salt_env: str, as_json: bool
+    source_url: str, target_url: str, rules_path: Path, salt_env: str, jobs: int, as_json: bool
 ) -> None:
     """Copy SOURCE to TARGET with every column's rule applied; refuse unruled columns."""
     with _progress(as_json) as progress:
@@ -142,6 +149,7 @@ def anonymise(
             os.environ.get(salt_env, ""),
             *_tracking(progress),
             salt_name=salt_env,
+            jobs=jobs,
         )
     if as_json:
         emit_json(summary.to_json())

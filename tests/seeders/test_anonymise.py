@@ -142,3 +142,43 @@ def test_cli_refuses_a_missing_salt_and_runs_with_one(
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"]["public.customers"] == 200
     assert summary["leak_check"]["hits"] == {}
+    assert main([*args, "--jobs", "1", "--json"]) == 0, "one connection, no parallel readers"
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["rows"] == summary["rows"]
+    assert alone["leak_check"] == summary["leak_check"]
+
+
+def test_noise_stays_within_its_ratio_and_never_returns_the_original(
+    pg_server: PgServer,
+) -> None:
+    ddl = "CREATE TABLE readings (id int PRIMARY KEY, n int, r real, m numeric(8, 1))"
+    urls = [pg_server.create_database(name) for name in ("noise_source", "noise_target")]
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(ddl)
+    with psycopg.connect(urls[0], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO readings SELECT g, g * 10, g * 1.5, g / 10.0"
+            " FROM generate_series(1, 500) g"
+        )
+        conn.execute("INSERT INTO readings VALUES (501, NULL, NULL, NULL)")
+    noisy = {"noise": 0.2}
+    rules = parse_rules(
+        {"version": 1, "tables": {"readings": {"id": "keep", "n": noisy, "r": noisy, "m": noisy}}}
+    )
+    with (
+        psycopg.connect(urls[0], autocommit=True) as src,
+        psycopg.connect(urls[1], autocommit=True) as dst,
+        psycopg.connect(urls[1], autocommit=True) as scratch,
+    ):
+        Anonymiser(src, dst, scratch, rules, SALT).run()
+    original = {r[0]: r[1:] for r in rows(urls[0], "SELECT * FROM readings")}
+    for id_, *values in rows(urls[1], "SELECT * FROM readings"):
+        before = original[id_]
+        if id_ == 501:
+            assert values == [None, None, None], "NULL stays NULL"
+            continue
+        for old, new in zip(before, values, strict=True):
+            assert new != old
+            # Within 20 %, plus the one step a rounded-away noise moves.
+            assert abs(float(new) - float(old)) <= 0.2 * abs(float(old)) + 1
