@@ -31,6 +31,13 @@ class Running:
     fake: FakeGitHub
     log: Path
     spec_path: Path  # read by the worker for every job: tests may change it between pushes
+    state_dir: Path
+
+    def stack_file(self, namespace: str) -> Path:
+        """The stack's checkpoint in the service's file:// Pulumi backend."""
+        return (
+            self.state_dir / "pulumi" / ".pulumi" / "stacks" / "preview-envs" / f"{namespace}.json"
+        )
 
     def deliver(self, event: str, payload: dict[str, Any]) -> None:
         response = deliver(self.base, SECRET.encode(), event, payload)
@@ -112,7 +119,7 @@ def running_service(
 
     try:
         wait_for(ready, "the service to start", timeout=60)
-        yield Running(base, fake, log, spec_path)
+        yield Running(base, fake, log, spec_path, tmp_path / "state")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)

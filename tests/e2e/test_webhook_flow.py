@@ -73,6 +73,21 @@ def commands_run_for_maintainers_only(
         assert conn.execute("SELECT count(*) FROM customers").fetchone() == (1000,)
 
 
+def check_guard_rails(cluster: Cluster, service: Running, namespace: str) -> None:
+    """Labels, quota, default-deny policy, database credentials, and the stack in the backend."""
+    labels = cluster.core.read_namespace(namespace).metadata.labels
+    assert labels["preview-envs.dev/sha"] == SHA_1
+    assert labels["preview-envs.dev/pr"] == str(PR)
+    assert labels["app.kubernetes.io/managed-by"] == "preview-envs"
+    quota = cluster.core.read_namespaced_resource_quota("preview-quota", namespace)
+    assert quota.spec.hard["pods"]
+    policy = cluster.networking.read_namespaced_network_policy("default-deny-ingress", namespace)
+    assert policy.spec.policy_types == ["Ingress"]
+    secret = cluster.core.read_namespaced_secret("db-credentials", namespace)
+    assert set(secret.data) == {"username", "password", "database", "url"}
+    assert service.stack_file(namespace).is_file()
+
+
 def test_pull_request_lifecycle_driven_by_github(
     cluster: Cluster, service: Running, pg_server: PgServer
 ) -> None:
@@ -96,7 +111,7 @@ def test_pull_request_lifecycle_driven_by_github(
     namespace = namespace_of(cluster.core)
     deployment = cluster.apps.read_namespaced_deployment("app", namespace)
     assert deployment.spec.template.spec.containers[0].image == IMAGE_1
-    assert cluster.core.read_namespace(namespace).metadata.labels["preview-envs.dev/sha"] == SHA_1
+    check_guard_rails(cluster, service, namespace)
     url = f"http://{namespace}.preview.example.test"
     assert url in service.sticky()
     # Seeded once the first version was up, over the database address.
@@ -145,3 +160,4 @@ def test_pull_request_lifecycle_driven_by_github(
         ),
         "the PR to show the environment destroyed and the deployments inactive",
     )
+    assert not service.stack_file(namespace).exists(), "the stack is removed from the backend"
