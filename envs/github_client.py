@@ -7,10 +7,16 @@ are :class:`GitHubUnavailable` (the job is retried later, nothing is lost);
 anything else GitHub refuses is :class:`GitHubRejected` (retrying would not
 help). PyGithub's own retry already waits out secondary rate limits and 5xx
 for a while before we see either.
+
+Reads that are repeated with the same answer most of the time (the cleanup
+cron's open-PR listing, every few minutes per repository) are conditional
+when a :class:`ResponseCache` is given: GitHub answers 304 without counting
+it against the rate limit, and the stored body is used.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +30,19 @@ from envs.spec import Permission
 
 STICKY_MARKER = "<!-- preview-envs:sticky -->"
 _RANK = {p.value: i for i, p in enumerate(Permission)}  # read < triage < write < maintain < admin
+_PAGE = 100  # GitHub's largest page
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    etag: str
+    body: str  # JSON text of what the client kept of the answer
+
+
+class ResponseCache(Protocol):
+    def get(self, url: str) -> CachedResponse | None: ...
+
+    def put(self, url: str, response: CachedResponse) -> None: ...
 
 
 class GitHubUnavailable(Exception):
@@ -104,18 +123,29 @@ def _message(exc: GithubException) -> str:
 class PyGithubClient:
     """GitHubPort over PyGithub; one authenticated ``Github`` per repository."""
 
-    def __init__(self, connect: Callable[[str], Github]) -> None:
+    def __init__(
+        self, connect: Callable[[str], Github], cache: ResponseCache | None = None
+    ) -> None:
         self._connect = connect
         self._clients: dict[str, Github] = {}
         self._lock = threading.Lock()
+        self.cache = cache
 
     @classmethod
-    def with_token(cls, token: str, options: ClientOptions) -> PyGithubClient:
+    def with_token(
+        cls, token: str, options: ClientOptions, cache: ResponseCache | None = None
+    ) -> PyGithubClient:
         client = _github(Auth.Token(token), options)
-        return cls(lambda _repository: client)
+        return cls(lambda _repository: client, cache)
 
     @classmethod
-    def as_app(cls, app_id: int, private_key: str, options: ClientOptions) -> PyGithubClient:
+    def as_app(
+        cls,
+        app_id: int,
+        private_key: str,
+        options: ClientOptions,
+        cache: ResponseCache | None = None,
+    ) -> PyGithubClient:
         """Installation tokens per repository's installation, refreshed by PyGithub."""
         app_auth = Auth.AppAuth(app_id, private_key)
         integration = GithubIntegration(
@@ -128,7 +158,7 @@ class PyGithubClient:
                 installation = integration.get_repo_installation(owner, name)
             return _github(app_auth.get_installation_auth(installation.id), options)
 
-        return cls(connect)
+        return cls(connect, cache)
 
     def _gh(self, repository: str) -> Github:
         with self._lock:
@@ -221,7 +251,33 @@ class PyGithubClient:
 
     def open_pull_numbers(self, repository: str) -> set[int]:
         with _translated(f"open pull requests of {repository}"):
-            return {pr.number for pr in self._repo(repository).get_pulls(state="open")}
+            if self.cache is None:
+                return {pr.number for pr in self._repo(repository).get_pulls(state="open")}
+            numbers: set[int] = set()
+            page = 1
+            while True:  # page by page, each conditional: a 304 keeps that page's numbers
+                found = self._open_pulls_page(repository, page)
+                numbers.update(found)
+                if len(found) < _PAGE:
+                    return numbers
+                page += 1
+
+    def _open_pulls_page(self, repository: str, page: int) -> list[int]:
+        assert self.cache is not None
+        url = f"/repos/{repository}/pulls?state=open&per_page={_PAGE}&page={page}"
+        cached = self.cache.get(url)
+        headers = {"If-None-Match": cached.etag} if cached else {}
+        requester = self._gh(repository).requester
+        status, response_headers, output = requester.requestJson("GET", url, headers=headers)
+        if status == 304 and cached is not None:
+            return [int(n) for n in json.loads(cached.body)]
+        if status >= 400:
+            raise requester.createException(status, response_headers, json.loads(output or "{}"))
+        numbers = [int(pull["number"]) for pull in json.loads(output)]
+        etag = response_headers.get("etag")
+        if etag:
+            self.cache.put(url, CachedResponse(etag, json.dumps(numbers)))
+        return numbers
 
 
 def _retry(options: ClientOptions) -> GithubRetry:

@@ -12,7 +12,7 @@ import click
 
 from envs.clock import system_clock
 from envs.errors import ConfigError
-from envs.github_client import ClientOptions, PyGithubClient
+from envs.github_client import ClientOptions, PyGithubClient, ResponseCache
 from envs.handlers import Handlers, SeedPlace
 from envs.lifecycle import Lifecycle
 from envs.model import Environment
@@ -75,15 +75,18 @@ class Context:
             )
         return load_spec(path)
 
-    def github(self) -> PyGithubClient:
-        """The GitHub client from settings: a GitHub App if configured, else a token."""
+    def github(self, cache: ResponseCache | None = None) -> PyGithubClient:
+        """The GitHub client from settings: a GitHub App if configured, else a token.
+
+        With ``cache``, repeated listings are conditional requests.
+        """
         s = self.settings
         options = ClientOptions(base_url=s.github_api_url)
         if s.github_app_id is not None and s.github_app_private_key is not None:
             key = s.github_app_private_key.get_secret_value()
-            return PyGithubClient.as_app(s.github_app_id, key, options)
+            return PyGithubClient.as_app(s.github_app_id, key, options, cache)
         if s.github_token is not None:
-            return PyGithubClient.with_token(s.github_token.get_secret_value(), options)
+            return PyGithubClient.with_token(s.github_token.get_secret_value(), options, cache)
         raise ConfigError(
             "no GitHub credentials: set PREVIEW_GITHUB_APP_ID and PREVIEW_GITHUB_APP_PRIVATE_KEY "
             "(a GitHub App, recommended) or PREVIEW_GITHUB_TOKEN"

@@ -36,10 +36,11 @@ from envs.clock import system_clock
 from envs.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
 from envs.github_client import GitHubRejected, GitHubUnavailable
 from envs.lifecycle import UpRequest
-from envs.model import Environment, EnvironmentKey, EnvironmentStatus
+from envs.model import EnvironmentKey, EnvironmentStatus
 from envs.spec import json_schema
 from envs.spec_loading import SpecInvalid, load_spec
 from envs.stack_plan import plan_preview
+from envs.store import Store
 from stacks.cluster import Cluster
 from stacks.toolchain import ToolchainMissing
 
@@ -306,7 +307,7 @@ def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None
     lifecycle = ctx.lifecycle(None if as_json else engine_line)
     cluster = Cluster(s.kubeconfig, s.kube_context)
     grace = timedelta(minutes=grace_minutes)
-    open_prs = _open_pull_requests(ctx, lifecycle.store.environments())
+    open_prs = _open_pull_requests(ctx, lifecycle.store)
     report = collect(lifecycle, cluster, system_clock, dry_run, open_prs, grace=grace)
     pruned = (0, 0)
     if not dry_run:
@@ -339,19 +340,20 @@ def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None
         )
 
 
-def _open_pull_requests(
-    ctx: Context, environments: list[Environment]
-) -> dict[str, frozenset[int]] | None:
+def _open_pull_requests(ctx: Context, store: Store) -> dict[str, frozenset[int]] | None:
     """Open PR numbers per repository with a live environment: one listing per repository.
 
+    Conditional requests against the ETags of the last run's listings: an
+    unchanged listing (the usual case between two runs) costs no rate limit.
     Without GitHub credentials, or while GitHub is unavailable, closed PRs are
     left to the next run (TTL expiry still applies); everything else proceeds.
     """
+    environments = store.environments()
     repositories = sorted({env.repository for env in environments if env.status.is_live})
     if not repositories:
         return {}
     try:
-        github = ctx.github()
+        github = ctx.github(store.github_cache)
     except ConfigError:
         err.print("gc: no GitHub credentials; environments of closed PRs are not detected")
         return None

@@ -216,3 +216,10 @@ ON CONFLICT (repository, pr_number) DO UPDATE SET
     comment_id = excluded.comment_id, deployment_id = excluded.deployment_id,
     deployment_sha = excluded.deployment_sha, deployment_state = excluded.deployment_state,
     serving_deployment_id = excluded.serving_deployment_id;
+
+-- name: get_github_response
+SELECT etag, body FROM github_cache WHERE url = :url;
+
+-- name: save_github_response
+INSERT INTO github_cache (url, etag, body) VALUES (:url, :etag, :body)
+ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, body = excluded.body;

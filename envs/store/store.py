@@ -29,6 +29,7 @@ from envs.model import (
     require_aware,
 )
 from envs.store.connector import Connector, UniqueViolation
+from envs.store.github_cache import GitHubResponses
 from envs.store.pull_requests import PullRequestState
 from envs.store.queue import JobQueue
 
@@ -55,6 +56,7 @@ class Store:
         self.applied_migrations = connector.migrate(migration_scripts(connector.dialect))
         self.queue = JobQueue(connector)
         self.pull_requests = PullRequestState(connector)
+        self.github_cache = GitHubResponses(connector)
 
     @property
     def dialect(self) -> str:

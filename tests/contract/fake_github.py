@@ -10,6 +10,7 @@ route to test that nothing is lost.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -105,6 +106,9 @@ class FakeGitHub:
         self.installations: dict[str, int] = {}
         self.issued_tokens: list[str] = []
         self.token_lifetime = timedelta(hours=1)  # GitHub's installation tokens live an hour
+        self.not_modified: list[str] = []  # paths answered 304 to a matching If-None-Match
+        self._query: dict[str, str] = {}
+        self._if_none_match: str | None = None
 
     # -- test helpers -----------------------------------------------------------
 
@@ -145,6 +149,8 @@ class FakeGitHub:
         data = json.loads(body) if body else {}
         base = str(request.base_url).rstrip("/")
         with self.lock:
+            self._query = dict(request.query_params)
+            self._if_none_match = request.headers.get("if-none-match")
             return self._route(method, path, data, base)
 
     def _validate(self, request: Request, method: str, path: str, body: bytes) -> str | None:
@@ -316,12 +322,26 @@ class FakeGitHub:
         return JSONResponse(self._pull_json(repository, int(number), pull, base))
 
     def _pulls(self, repository: str, _: str, __: Any, base: str) -> Response:
+        state = self._query.get("state", "open")
         found = [
             self._pull_json(repository, number, pull, base)
             for (repo, number), pull in sorted(self.pulls.items())
-            if repo == repository and pull["state"] == "open"
+            if repo == repository and (state == "all" or pull["state"] == state)
         ]
-        return JSONResponse(found)
+        per_page = int(self._query.get("per_page", 30))
+        page = int(self._query.get("page", 1))
+        return self._conditional(
+            f"/repos/{repository}/pulls", found[(page - 1) * per_page : page * per_page]
+        )
+
+    def _conditional(self, path: str, payload: Any) -> Response:
+        """GitHub's conditional GET: a weak ETag of the body; 304 when the client has it."""
+        body = json.dumps(payload, sort_keys=True)
+        etag = f'W/"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+        if self._if_none_match == etag:
+            self.not_modified.append(path)
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(body, media_type="application/json", headers={"ETag": etag})
 
     @staticmethod
     def _pull_json(repository: str, number: int, pull: dict[str, Any], base: str) -> dict[str, Any]:

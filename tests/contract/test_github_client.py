@@ -8,6 +8,7 @@ import pytest
 
 from envs.github_client import (
     STICKY_MARKER,
+    CachedResponse,
     GitHubRejected,
     GitHubUnavailable,
     PyGithubClient,
@@ -176,3 +177,35 @@ def test_github_app_auth_exchanges_a_signed_jwt_for_an_installation_token(
     # A repository the app is not installed on is a clear, permanent refusal.
     with pytest.raises(GitHubRejected, match="installation lookup"):
         client.reply("acme/elsewhere", 1, "x")
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self.entries: dict[str, CachedResponse] = {}
+
+    def get(self, url: str) -> CachedResponse | None:
+        return self.entries.get(url)
+
+    def put(self, url: str, response: CachedResponse) -> None:
+        self.entries[url] = response
+
+
+def test_repeated_open_pr_listings_are_conditional_page_by_page(
+    fake_github: tuple[FakeGitHub, str],
+) -> None:
+    fake, base = fake_github
+    for number in range(1, 151):  # two pages of 100
+        fake.pulls[(REPO, number)] = {"state": "open", "head_sha": "a" * 40}
+    cache = MemoryCache()
+    github = PyGithubClient.with_token("ghs_test", client_options(base), cache)
+    assert github.open_pull_numbers(REPO) == set(range(1, 151))
+    assert len(cache.entries) == 2
+    assert not fake.not_modified
+    # Nothing changed: both pages come back 304 (free of rate limit), same answer.
+    assert github.open_pull_numbers(REPO) == set(range(1, 151))
+    assert len(fake.not_modified) == 2
+    # A PR on the second page closes: the first page is still 304, the second is fresh.
+    fake.pulls[(REPO, 140)]["state"] = "closed"
+    assert github.open_pull_numbers(REPO) == set(range(1, 151)) - {140}
+    assert len(fake.not_modified) == 3
+    assert fake.violations == []

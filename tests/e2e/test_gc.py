@@ -163,6 +163,12 @@ def test_gc_removes_environments_of_closed_prs_with_one_listing_per_repository(
     assert exists(cluster, "pr-62-debris")
     listings = [r for r in fake.requests if r == ("GET", "/repos/acme/shop/pulls")]
     assert len(listings) == 1, "one listing for the repository, not one call per environment"
+    # The next run asks with the listing's ETag: unchanged, GitHub answers 304 (no rate limit).
+    code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json", env=github)
+    assert code == 0, err
+    assert json.loads(out)["done"] == []
+    assert fake.not_modified == ["/repos/acme/shop/pulls"]
+    assert exists(cluster, "pr-62-debris")
     code, _, err = previewctl(cluster, state, "down", "--repo", "acme/shop", "--pr", "62")
     assert code == 0, err
 

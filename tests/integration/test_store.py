@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from envs.github_client import CachedResponse
 from envs.model import (
     Environment,
     EnvironmentKey,
@@ -176,3 +177,12 @@ def test_unreachable_postgres_message_hides_the_password() -> None:
     with pytest.raises(OperationFailed) as info:
         open_store("postgresql://nobody:secretpw@127.0.0.1:1/x?connect_timeout=2")
     assert "secretpw" not in str(info.value)
+
+
+def test_github_responses_are_kept_with_their_etag_and_replaced(store: Store) -> None:
+    url = "/repos/acme/shop/pulls?state=open&per_page=100&page=1"
+    assert store.github_cache.get(url) is None
+    store.github_cache.put(url, CachedResponse('W/"abc"', "[1, 2]"))
+    assert store.github_cache.get(url) == CachedResponse('W/"abc"', "[1, 2]")
+    store.github_cache.put(url, CachedResponse('W/"def"', "[2]"))
+    assert store.github_cache.get(url) == CachedResponse('W/"def"', "[2]")
