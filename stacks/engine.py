@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import automation as auto
 
+from stacks import file_backend
 from stacks.branch_environment import BranchEnvironment
 from stacks.spec import StackSpec
 from stacks.toolchain import Toolchain, ToolchainMissing, locate
@@ -101,10 +103,17 @@ def program_for(
     return program
 
 
-def _ensure_local_backend(url: str) -> None:
+def _prepare_local_backend(url: str) -> list[Path]:
+    """Create a ``file://`` backend's directory; repair what a crashed update left.
+
+    Returns the unreadable metadata files removed (:mod:`stacks.file_backend`).
+    """
     parts = urlsplit(url)
-    if parts.scheme == "file":
-        Path(parts.path or "/").mkdir(parents=True, exist_ok=True)
+    if parts.scheme != "file":
+        return []
+    root = Path(parts.path or "/")
+    root.mkdir(parents=True, exist_ok=True)
+    return file_backend.repair(root)
 
 
 class Engine:
@@ -117,6 +126,13 @@ class Engine:
 
     # -- plumbing -------------------------------------------------------------
 
+    def _emit(self, line: str) -> None:
+        """A line for whoever watches the engine (a terminal, a job log), else the log."""
+        if self._on_output is not None:
+            self._on_output(line)
+        else:
+            logging.getLogger(__name__).warning("%s", line)
+
     def toolchain(self) -> Toolchain:
         """Locate (once) and check the CLI and plugin; raises ToolchainMissing."""
         if self._toolchain is None:
@@ -127,7 +143,8 @@ class Engine:
         self, backend_url: str, work_dir: Path | None = None
     ) -> auto.LocalWorkspaceOptions:
         toolchain = self.toolchain()
-        _ensure_local_backend(backend_url)
+        for removed in _prepare_local_backend(backend_url):
+            self._emit(f"backend: removed {removed}, left unreadable by a crashed update")
         work_dir = work_dir or self.settings.work_dir
         if work_dir is not None:
             work_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,10 @@
 
 The lock and the journal entry the dead process left are found by gc (its
 operation is still "running"), the lock is cancelled and the entry closed,
-and the next `up` converges.
+and the next `up` converges. The worst-timed kill, between the file
+backend's metadata write and its checkpoint rename, leaves an empty
+metadata file that makes every read of the stack fail with "EOF"; the test
+makes that outcome certain rather than a matter of timing.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ def namespace_exists(cluster: Cluster) -> bool:
 def test_gc_releases_the_lock_of_a_killed_up_and_the_next_up_converges(
     cluster: Cluster, tmp_path: Path
 ) -> None:
+    try:
+        crash_and_recover(cluster, tmp_path)
+    finally:  # a failed run must not leave its namespace to the next test on this cluster
+        if namespace_exists(cluster):
+            cluster.core.delete_namespace(NAMESPACE)
+
+
+def crash_and_recover(cluster: Cluster, tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = child_env(
         toolchain_env()
@@ -61,6 +72,9 @@ def test_gc_releases_the_lock_of_a_killed_up_and_the_next_up_converges(
 
     locks = state / "pulumi" / ".pulumi" / "locks"
     assert list(locks.rglob("*.json")), "the killed update left its lock"
+    sidecar = state / "pulumi" / ".pulumi" / "stacks" / "preview-envs" / f"{NAMESPACE}.json.attrs"
+    assert sidecar.is_file(), "the update had saved a checkpoint before it was killed"
+    sidecar.write_bytes(b"")  # killed mid-write of the checkpoint's metadata
     code, out, err = previewctl(cluster, state, "gc", "--dry-run", "--grace-minutes", "0", "--json")
     assert code == 0, err
     assert json.loads(out)["planned"] == [f"cancel-lock {NAMESPACE} (acme/shop#71): locked-stack"]
