@@ -57,6 +57,12 @@ from pulumi_kubernetes.networking.v1 import (
 
 from stacks.spec import DATABASE_PORT, DATABASE_SERVICE, ResourceSpec, StackSpec
 
+# Every object is applied by one stable field manager, forced: the stack is the only
+# owner of what it creates. Without it, each resource gets a random manager kept in the
+# state, and an object a killed update created but never recorded comes back under a new
+# one, which the API server refuses for atomic fields it defaults (a StatefulSet's
+# volumeClaimTemplates): the next update could never converge.
+APPLY_AS = {"pulumi.com/patchFieldManager": "preview-envs", "pulumi.com/patchForce": "true"}
 COMPONENT_TYPE = "preview-envs:index:BranchEnvironment"
 APP = "app"
 POSTGRES = DATABASE_SERVICE
@@ -102,7 +108,9 @@ class BranchEnvironment(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=ObjectMetaArgs(
-                name=spec.namespace, labels=dict(spec.labels), annotations=dict(spec.annotations)
+                name=spec.namespace,
+                labels=dict(spec.labels),
+                annotations={**spec.annotations, **APPLY_AS},
             ),
             opts=child,
         )
@@ -156,7 +164,9 @@ class BranchEnvironment(pulumi.ComponentResource):
         labels = dict(self._spec.labels)
         if component:
             labels["app.kubernetes.io/name"] = component
-        return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels)
+        return ObjectMetaArgs(
+            name=name, namespace=self._ns_name, labels=labels, annotations=dict(APPLY_AS)
+        )
 
     @staticmethod
     def _secret_ref(secret: str, key: str) -> EnvVarSourceArgs:
@@ -427,7 +437,7 @@ class BranchEnvironment(pulumi.ComponentResource):
                 name=meta.name,
                 namespace=meta.namespace,
                 labels=meta.labels,
-                annotations=dict(annotations) or None,
+                annotations={**annotations, **APPLY_AS},
             ),
             spec=IngressSpecArgs(
                 ingress_class_name=ingress.ingress_class,

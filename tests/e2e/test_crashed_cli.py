@@ -98,3 +98,58 @@ def crash_and_recover(cluster: Cluster, tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{state}/state.db")
     assert store.require(EnvironmentKey("acme/shop", 71)).status is EnvironmentStatus.DESTROYED
     store.close()
+
+
+ADOPT_NAMESPACE = "pr-73-adopt"
+ADOPT_UP = ("up", "--repo", "acme/shop", "--pr", "73", "--branch", "adopt", "--sha", "7" * 40,
+            "--image", IMAGE, "--spec", SPEC)  # fmt: skip
+
+
+def forget(state: Path, stack: str, resource_type: str) -> None:
+    """Drop a resource (and what depends on it) from the stack's state, leaving the object.
+
+    The state a kill leaves when it lands after the API server created an object and
+    before the engine recorded it — made certain here instead of left to timing.
+    """
+    env = toolchain_env()
+    pulumi = str(Path(env["PREVIEW_PULUMI_ROOT"]) / "bin" / "pulumi")
+    settings = child_env(env) | {
+        "PULUMI_HOME": env["PREVIEW_PULUMI_HOME"],
+        "PULUMI_BACKEND_URL": (state / "pulumi").as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": "preview-envs-local",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    qualified = f"organization/preview-envs/{stack}"
+    exported = subprocess.run(
+        [pulumi, "stack", "export", "--stack", qualified],
+        cwd=state, env=settings, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    urn = next(
+        r["urn"] for r in json.loads(exported.stdout)["deployment"]["resources"]
+        if r["type"] == resource_type
+    )  # fmt: skip
+    subprocess.run(
+        [pulumi, "state", "delete", "--stack", qualified, urn, "--yes", "--target-dependents"],
+        cwd=state, env=settings, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+
+
+def test_objects_a_killed_up_created_but_never_recorded_are_adopted(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    try:
+        code, _, err = previewctl(cluster, state, *ADOPT_UP)
+        assert code == 0, err
+        forget(state, ADOPT_NAMESPACE, "kubernetes:apps/v1:StatefulSet")
+        # The StatefulSet (and what depends on it) exists, the stack no longer knows it:
+        # the next up must take it over, not fail on the fields the API server defaulted.
+        code, out, err = previewctl(cluster, state, *ADOPT_UP, "--json")
+        assert code == 0, err
+        assert json.loads(out)["status"] == EnvironmentStatus.READY.value
+        statefulset = cluster.apps.read_namespaced_stateful_set("postgres", ADOPT_NAMESPACE)
+        managers = {entry.manager for entry in statefulset.metadata.managed_fields}
+        assert "preview-envs" in managers
+    finally:
+        code, _, err = previewctl(cluster, state, "down", "--repo", "acme/shop", "--pr", "73")
+        assert code == 0, err

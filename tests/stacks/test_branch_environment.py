@@ -216,9 +216,20 @@ def test_ingress_routes_the_derived_host_with_tls(mocks: RecordingMocks) -> None
     assert spec["ingressClassName"] == "nginx"
     assert spec["rules"][0]["host"] == FULL.ingress.host
     assert spec["tls"] == [{"hosts": [FULL.ingress.host], "secretName": "app-tls"}]
-    assert ingress["metadata"]["annotations"] == {
-        "cert-manager.io/cluster-issuer": "letsencrypt-staging"
-    }
+    issuer = ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+    assert issuer == "letsencrypt-staging"
+
+
+def test_every_object_is_applied_by_one_stable_forced_field_manager(
+    mocks: RecordingMocks,
+) -> None:
+    """So an object a killed update created but never recorded is adopted by the next one."""
+    manifests = build(FULL, mocks)
+    assert len(manifests) > 10
+    for name, manifest in manifests.items():
+        annotations = manifest["metadata"]["annotations"]
+        assert annotations["pulumi.com/patchFieldManager"] == "preview-envs", name
+        assert annotations["pulumi.com/patchForce"] == "true", name
 
 
 def test_database_needs_a_password(mocks: RecordingMocks) -> None:
