@@ -44,30 +44,19 @@ def _ident(qualified: str) -> sql.Composable:
     return sql.Identifier(schema, name)
 
 
-def _foreign_keys(conn: psycopg.Connection[Any], tables: list[str]) -> list[tuple[str, str, str]]:
-    """(table, constraint, definition) of every FK on the given tables."""
-    rows = conn.execute(
-        """
-        SELECT n.nspname || '.' || c.relname, con.conname, pg_get_constraintdef(con.oid)
-        FROM pg_constraint con
-        JOIN pg_class c ON c.oid = con.conrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE con.contype = 'f' AND n.nspname || '.' || c.relname = ANY(%s)
-        ORDER BY 1, 2
-        """,
-        (tables,),
-    ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
-
-
 @dataclass(frozen=True)
-class _Index:
-    """An index to drop before loading and rebuild after, from the server's own definition."""
+class _Rebuilt:
+    """A constraint or index dropped before loading and re-created after.
+
+    Re-created from the server's own definition (``pg_get_constraintdef`` or
+    ``pg_get_indexdef``): foreign keys, and the indexes (plain, or backing a
+    PRIMARY KEY / UNIQUE constraint).
+    """
 
     table: str
     name: str
-    constraint: str | None  # the PRIMARY KEY / UNIQUE constraint it backs, if any
-    definition: str  # pg_get_constraintdef or pg_get_indexdef
+    constraint: str | None  # the constraint to drop and re-add; None for a plain index
+    definition: str
 
     def drop(self) -> sql.Composed:
         if self.constraint:
@@ -86,7 +75,23 @@ class _Index:
         return sql.SQL(self.definition)
 
 
-def _indexes(conn: psycopg.Connection[Any], tables: list[str]) -> list[_Index]:
+def _foreign_keys(conn: psycopg.Connection[Any], tables: list[str]) -> list[_Rebuilt]:
+    """Every FK on the given tables."""
+    rows = conn.execute(
+        """
+        SELECT n.nspname || '.' || c.relname, con.conname, pg_get_constraintdef(con.oid)
+        FROM pg_constraint con
+        JOIN pg_class c ON c.oid = con.conrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE con.contype = 'f' AND n.nspname || '.' || c.relname = ANY(%s)
+        ORDER BY 1, 2
+        """,
+        (tables,),
+    ).fetchall()
+    return [_Rebuilt(r[0], r[1], r[1], r[2]) for r in rows]
+
+
+def _indexes(conn: psycopg.Connection[Any], tables: list[str]) -> list[_Rebuilt]:
     """The indexes of ``tables`` that can be dropped and rebuilt faithfully.
 
     Left in place: exclusion constraints, replica-identity and clustered
@@ -113,7 +118,7 @@ def _indexes(conn: psycopg.Connection[Any], tables: list[str]) -> list[_Index]:
         """,
         (tables,),
     ).fetchall()
-    return [_Index(r[0], r[1], r[2], r[3]) for r in rows]
+    return [_Rebuilt(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def _reset_sequences(conn: psycopg.Connection[Any], table: Table) -> None:
@@ -150,13 +155,9 @@ def load(
     started = time.perf_counter()
     with conn.transaction():
         fks = _foreign_keys(conn, tables)
-        for owner, constraint, _ in fks:
-            conn.execute(
-                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                    _ident(owner), sql.Identifier(constraint)
-                )
-            )
-        indexes = _indexes(conn, tables)
+        for fk in fks:
+            conn.execute(fk.drop())
+        indexes = _indexes(conn, tables)  # after the FKs, which depend on the unique ones
         for index in indexes:
             conn.execute(index.drop())
         if tables:
@@ -178,16 +179,8 @@ def load(
                         if progress:
                             progress(name, rows)
                 _reset_sequences(conn, target)
-        for index in indexes:  # before the foreign keys, which need the unique ones
-            conn.execute(index.rebuild())
-        for owner, constraint, definition in fks:
-            # The definition comes from pg_get_constraintdef, i.e. from the server itself.
-            clause = sql.SQL(definition)
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                    _ident(owner), sql.Identifier(constraint), clause
-                )
-            )
+        for rebuilt in (*indexes, *fks):  # the unique indexes first: the FKs need them
+            conn.execute(rebuilt.rebuild())
         if before_commit is not None:
             before_commit(conn)
     report.seconds = time.perf_counter() - started
