@@ -251,8 +251,6 @@ class PyGithubClient:
 
     def open_pull_numbers(self, repository: str) -> set[int]:
         with _translated(f"open pull requests of {repository}"):
-            if self.cache is None:
-                return {pr.number for pr in self._repo(repository).get_pulls(state="open")}
             numbers: set[int] = set()
             page = 1
             while True:  # page by page, each conditional: a 304 keeps that page's numbers
@@ -263,9 +261,8 @@ class PyGithubClient:
                 page += 1
 
     def _open_pulls_page(self, repository: str, page: int) -> list[int]:
-        assert self.cache is not None
         url = f"/repos/{repository}/pulls?state=open&per_page={_PAGE}&page={page}"
-        cached = self.cache.get(url)
+        cached = self.cache.get(url) if self.cache else None
         headers = {"If-None-Match": cached.etag} if cached else {}
         requester = self._gh(repository).requester
         status, response_headers, output = requester.requestJson("GET", url, headers=headers)
@@ -275,7 +272,7 @@ class PyGithubClient:
             raise requester.createException(status, response_headers, json.loads(output or "{}"))
         numbers = [int(pull["number"]) for pull in json.loads(output)]
         etag = response_headers.get("etag")
-        if etag:
+        if etag and self.cache:
             self.cache.put(url, CachedResponse(etag, json.dumps(numbers)))
         return numbers
 
