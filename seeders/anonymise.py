@@ -219,7 +219,7 @@ class Anonymiser:
 
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
         report = AnonymiseReport()
-        leak = _LeakTables(self.scratch, [p for p in self.pipelines.values() if p.identifying])
+        leak = _LeakTable(self.scratch, any(p.identifying for p in self.pipelines.values()))
         started = time.perf_counter()
         try:
             with self.source.transaction():
@@ -267,7 +267,7 @@ class Anonymiser:
         }
 
 
-class _LeakTables:
+class _LeakTable:
     """A scratch table in the target holding the originals' fingerprints.
 
     Unlogged and committed on its own connection, so the load's transaction
@@ -276,10 +276,10 @@ class _LeakTables:
     ends, whatever happened.
     """
 
-    def __init__(self, scratch: psycopg.Connection[Any], pipelines: list[TablePipeline]) -> None:
+    def __init__(self, scratch: psycopg.Connection[Any], active: bool) -> None:
         self.scratch = scratch
         self.name = f"preview_leak_check_{secrets.token_hex(4)}"
-        self.active = bool(pipelines)
+        self.active = active  # no identifying column anywhere: nothing to fingerprint
         if self.active:
             scratch.execute(
                 sql.SQL("CREATE UNLOGGED TABLE {} (d bigint NOT NULL)").format(
@@ -328,7 +328,7 @@ class _LeakTables:
 
 
 class _DigestSender:
-    """Streams every table's fingerprints into the leak tables.
+    """Streams every table's fingerprints into the leak table.
 
     With a shared snapshot it runs on a connection of its own in a thread,
     while the rows load; otherwise ``finish()`` streams them on the main
@@ -336,7 +336,7 @@ class _DigestSender:
     """
 
     def __init__(
-        self, leak: _LeakTables, pipelines: list[TablePipeline], readers: SnapshotReaders
+        self, leak: _LeakTable, pipelines: list[TablePipeline], readers: SnapshotReaders
     ) -> None:
         self.leak = leak
         self.pipelines = [p for p in pipelines if p.identifying]
