@@ -16,6 +16,16 @@ from stacks.toolchain import ToolchainMissing, locate
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pulumi_backend(state: Path) -> Path:
+    """The file:// Pulumi backend previewctl keeps under its state directory by default."""
+    return state / "pulumi"
+
+
+def stack_file(state: Path, stack: str) -> Path:
+    """A stack's checkpoint in that backend (project ``preview-envs``)."""
+    return pulumi_backend(state) / ".pulumi" / "stacks" / "preview-envs" / f"{stack}.json"
+
+
 @dataclass(frozen=True)
 class Result:
     code: int

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from kubernetes.client import CoreV1Api
 
-from tests.cli_runner import child_env, toolchain_env
+from tests.cli_runner import child_env, stack_file, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, pr_event
 from tests.helpers import deliver, free_port, log_tail, wait_for
@@ -35,9 +35,7 @@ class Running:
 
     def stack_file(self, namespace: str) -> Path:
         """The stack's checkpoint in the service's file:// Pulumi backend."""
-        return (
-            self.state_dir / "pulumi" / ".pulumi" / "stacks" / "preview-envs" / f"{namespace}.json"
-        )
+        return stack_file(self.state_dir, namespace)
 
     def deliver(self, event: str, payload: dict[str, Any]) -> None:
         response = deliver(self.base, SECRET.encode(), event, payload)

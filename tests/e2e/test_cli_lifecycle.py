@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kubernetes.client.rest import ApiException
 
-from tests.cli_runner import REPO_ROOT
+from tests.cli_runner import REPO_ROOT, stack_file
 from tests.e2e.conftest import Cluster, previewctl
 
 pytestmark = pytest.mark.e2e
@@ -128,5 +128,4 @@ def test_environment_lifecycle_against_a_real_api_server(cluster: Cluster, tmp_p
     with pytest.raises(ApiException) as gone:
         cluster.core.read_namespace(NAMESPACE)
     assert gone.value.status == 404
-    stacks = state / "pulumi" / ".pulumi" / "stacks" / "preview-envs"
-    assert not (stacks / f"{NAMESPACE}.json").exists()
+    assert not stack_file(state, NAMESPACE).exists()

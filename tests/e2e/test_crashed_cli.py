@@ -21,7 +21,7 @@ import pytest
 
 from envs.model import EnvironmentKey, EnvironmentStatus, OperationResult
 from envs.store import open_store
-from tests.cli_runner import REPO_ROOT, child_env, toolchain_env
+from tests.cli_runner import REPO_ROOT, child_env, pulumi_backend, stack_file, toolchain_env
 from tests.e2e.conftest import Cluster, previewctl
 from tests.helpers import wait_for
 
@@ -70,9 +70,9 @@ def crash_and_recover(cluster: Cluster, tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
 
-    locks = state / "pulumi" / ".pulumi" / "locks"
+    locks = pulumi_backend(state) / ".pulumi" / "locks"
     assert list(locks.rglob("*.json")), "the killed update left its lock"
-    sidecar = state / "pulumi" / ".pulumi" / "stacks" / "preview-envs" / f"{NAMESPACE}.json.attrs"
+    sidecar = stack_file(state, NAMESPACE).with_suffix(".json.attrs")
     assert sidecar.is_file(), "the update had saved a checkpoint before it was killed"
     sidecar.write_bytes(b"")  # killed mid-write of the checkpoint's metadata
     code, out, err = previewctl(cluster, state, "gc", "--dry-run", "--grace-minutes", "0", "--json")
@@ -115,7 +115,7 @@ def forget(state: Path, stack: str, resource_type: str) -> None:
     pulumi = str(Path(env["PREVIEW_PULUMI_ROOT"]) / "bin" / "pulumi")
     settings = child_env(env) | {
         "PULUMI_HOME": env["PREVIEW_PULUMI_HOME"],
-        "PULUMI_BACKEND_URL": (state / "pulumi").as_uri(),
+        "PULUMI_BACKEND_URL": pulumi_backend(state).as_uri(),
         "PULUMI_CONFIG_PASSPHRASE": "preview-envs-local",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }

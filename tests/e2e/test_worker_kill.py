@@ -23,7 +23,7 @@ from envs.events import jobs_for
 from envs.jobs import JobStatus, Promotion
 from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind
 from envs.store import Store, open_store
-from tests.cli_runner import child_env, toolchain_env
+from tests.cli_runner import child_env, stack_file, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, image, pr_event
 from tests.e2e.conftest import Cluster, previewctl
@@ -165,8 +165,7 @@ def test_killed_mid_up_and_mid_destroy_the_next_worker_converges(
     workers.until(lambda: store.require(KEY).status is EnvironmentStatus.DESTROYED, "the destroy")
     workers.until(lambda: namespace_state(cluster) == "absent", "the namespace to go")
     assert abandoned(store, OperationKind.DOWN) == 1, "the killed destroy's lock was released"
-    stacks = state / "pulumi" / ".pulumi" / "stacks" / "preview-envs"
-    assert not (stacks / f"{namespace}.json").exists()
+    assert not stack_file(state, namespace).exists()
     code, out, err = previewctl(cluster, state, "gc", "--dry-run", "--grace-minutes", "0", "--json")
     assert code == 0, err
     assert json.loads(out)["planned"] == []
