@@ -78,25 +78,49 @@ class Macs:
         self.entries.append((purpose, value))
         return len(self.entries) - 1
 
+    def _mac(self, purpose: str, value: sql.Composable) -> sql.Identifier:
+        return sql.Identifier(f"__pe_m{self._index(purpose, value)}")
+
     def number(self, purpose: str, value: sql.Composable) -> sql.Composable:
-        """A non-negative bigint: the MAC's first 60 bits.
+        """A non-negative bigint: the MAC's first 60 bits (for pseudonymised integer keys).
 
         Its first 8 bytes as a bigint, shifted and masked (no detour through
         15 hex digits).
         """
-        mac = sql.Identifier(f"__pe_m{self._index(purpose, value)}")
         return sql.SQL(
             "((('x' || encode(substring({} FROM 1 FOR 8), 'hex'))::bit(64)::bigint >> 4) & {})"
-        ).format(mac, sql.Literal(_SIXTY_BITS))
+        ).format(self._mac(purpose, value), sql.Literal(_SIXTY_BITS))
+
+    def draw(self, purpose: str, value: sql.Composable) -> sql.Composable:
+        """A number in [0, 2³²): the MAC's first 4 bytes, for choices among few options.
+
+        Four ``get_byte`` calls cost a tenth of the text round trip
+        :meth:`number` takes, and a modulus of up to a few million over 32
+        bits is uniform to within 0.05 %.
+        """
+        mac = self._mac(purpose, value)
+        return sql.SQL(
+            "((get_byte({m}, 0)::bigint << 24) | (get_byte({m}, 1) << 16)"
+            " | (get_byte({m}, 2) << 8) | get_byte({m}, 3))"
+        ).format(m=mac)
+
+    def sign(self, purpose: str, value: sql.Composable) -> sql.Composable:
+        """1 or -1, from a MAC byte :meth:`draw` does not use."""
+        return sql.SQL("(1 - 2 * (get_byte({}, 4) & 1))").format(self._mac(purpose, value))
 
     def hex(self, purpose: str, value: sql.Composable, width: int) -> sql.Composable:
-        mac = sql.Identifier(f"__pe_m{self._index(purpose, value)}")
-        return sql.SQL("left(encode({}, 'hex'), {})").format(mac, sql.Literal(width))
+        """The MAC's first ``width`` hex digits (only the bytes needed are encoded)."""
+        encoded = sql.SQL("encode(substring({} FROM 1 FOR {}), 'hex')").format(
+            self._mac(purpose, value), sql.Literal((width + 1) // 2)
+        )
+        if width % 2 == 0:
+            return encoded
+        return sql.SQL("left({}, {})").format(encoded, sql.Literal(width))
 
-    def pick(self, values: tuple[str, ...], purpose: str, value: sql.Composable) -> sql.Composable:
+    def pick(self, values: tuple[str, ...], purpose: str, value: sql.Composable) -> Pick:
         """One of ``values``, chosen by the MAC of ``value``."""
         self.pools.append((values, self._index(purpose, value)))
-        return sql.Identifier(f"__pe_pool{len(self.pools) - 1}", "v")
+        return Pick(f"__pe_pool{len(self.pools) - 1}", email=_emails(values))
 
     def joins(self) -> sql.Composable:
         """The FROM-clause additions computing everything registered, or nothing."""
@@ -108,18 +132,52 @@ class Macs:
         )
         parts = [sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) AS __pe_macs").format(macs)]
         for k, (values, index) in enumerate(self.pools):
+            # E-mail pools come split at the '@' as well, so tagging one
+            # costs no split_part per row.
             rows = sql.SQL(", ").join(
-                sql.SQL("({}, {})").format(sql.Literal(i), sql.Literal(v))
+                sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, (i, *_pool_row(v)))))
                 for i, v in enumerate(values)
             )
             alias = sql.Identifier(f"__pe_pool{k}")
             purpose, value = self.entries[index]
             parts.append(
-                sql.SQL(" JOIN (VALUES {rows}) AS {a}(i, v) ON {a}.i = {n} % {size}").format(
-                    rows=rows, a=alias, n=self.number(purpose, value), size=sql.Literal(len(values))
+                sql.SQL(
+                    " JOIN (VALUES {rows}) AS {a}(i, v, head, tail) ON {a}.i = {n} % {size}"
+                ).format(
+                    rows=rows, a=alias, n=self.draw(purpose, value), size=sql.Literal(len(values))
                 )
             )
         return sql.Composed(parts)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The columns of a pool row chosen for the current row."""
+
+    alias: str
+    email: bool
+
+    @property
+    def value(self) -> sql.Composable:
+        return sql.Identifier(self.alias, "v")
+
+    def tagged(self, tag: sql.Composable) -> sql.Composable:
+        """The value with a digest tag, e-mail addresses kept shaped like e-mail addresses."""
+        if not self.email:
+            return sql.SQL("{} || '-' || {}").format(self.value, tag)
+        return sql.SQL("{} || '.' || {} || {}").format(
+            sql.Identifier(self.alias, "head"), tag, sql.Identifier(self.alias, "tail")
+        )
+
+
+def _emails(values: tuple[str, ...]) -> bool:
+    return any("@" in v for v in values[:10])
+
+
+def _pool_row(value: str) -> tuple[str, str, str]:
+    """(value, the part a tag follows, the part after the tag): split at the first '@'."""
+    head, at, domain = value.partition("@")
+    return value, head, at + domain
 
 
 def _fit(expr: sql.Composable, column: Column) -> sql.Composable:
@@ -130,15 +188,6 @@ def _fit(expr: sql.Composable, column: Column) -> sql.Composable:
 
 def _unless_null(col: sql.Composable, expr: sql.Composable) -> sql.Composable:
     return sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE {} END").format(col, expr)
-
-
-def _suffixed(text: sql.Composable, tag: sql.Composable, email: bool) -> sql.Composable:
-    """A digest tag appended, keeping e-mail addresses shaped like e-mail addresses."""
-    if email:
-        return sql.SQL(
-            "split_part({0}, '@', 1) || '.' || {1} || '@' || split_part({0}, '@', 2)"
-        ).format(text, tag)
-    return sql.SQL("{} || '-' || {}").format(text, tag)
 
 
 def expression(
@@ -181,15 +230,27 @@ def _mask(
     column: Column, col: sql.Composable, opts: object, keyed: Macs, unique: bool
 ) -> sql.Composable:
     options = opts if isinstance(opts, dict) else {}
-    first = sql.Literal(int(options.get("keep_first", 0)))
-    last = sql.Literal(int(options.get("keep_last", 0)))
+    first, last = int(options.get("keep_first", 0)), int(options.get("keep_last", 0))
     char = sql.Literal((str(options.get("char", "*"))[:1]) or "*")
-    masked: sql.Composable = sql.SQL(
-        "left({c}, {f}) || repeat({ch}, greatest(length({c}) - {f} - {l}, 0))"
-        " || right({c}, least({l}, greatest(length({c}) - {f}, 0)))"
-    ).format(c=col, f=first, l=last, ch=char)
+    head, tail = sql.Literal(first), sql.Literal(last)
+    # The kept ends and the masked middle; a part that keeps nothing is left
+    # out (each costs a function call per row).
+    parts: list[sql.Composable] = []
+    if first:
+        parts.append(sql.SQL("left({}, {})").format(col, head))
+    middle = sql.SQL("length({})").format(col)
+    for kept in (head, tail) if first or last else ():
+        middle = sql.SQL("{} - {}").format(middle, kept)
+    parts.append(sql.SQL("repeat({}, greatest({}, 0))").format(char, middle))
+    if last:
+        parts.append(
+            sql.SQL("right({c}, least({t}, greatest(length({c}) - {h}, 0)))").format(
+                c=col, h=head, t=tail
+            )
+        )
+    masked: sql.Composable = sql.SQL(" || ").join(parts)
     if unique:
-        masked = _suffixed(masked, keyed.hex("mask", col, UNIQUE_TAG), email=False)
+        masked = sql.SQL("{} || '-' || {}").format(masked, keyed.hex("mask", col, UNIQUE_TAG))
     return _fit(masked, column)
 
 
@@ -197,9 +258,9 @@ def _fake(
     column: Column, col: sql.Composable, provider: str, keyed: Macs, unique: bool
 ) -> sql.Composable:
     raw = tuple(unescape(p) for p in faker_pool(provider, 0))  # pools are COPY-escaped
-    pick = _fit(keyed.pick(raw, provider, col), column)
-    email = any("@" in p for p in raw[:10])
-    tagged = _fit(_suffixed(pick, keyed.hex(provider, col, UNIQUE_TAG), email), column)
+    chosen = keyed.pick(raw, provider, col)
+    pick = _fit(chosen.value, column)
+    tagged = _fit(chosen.tagged(keyed.hex(provider, col, UNIQUE_TAG)), column)
     if unique:
         return tagged
     # Never hand back the original, even by chance.
@@ -225,9 +286,8 @@ def _date_shift(
     column: Column, col: sql.Composable, key: sql.Composable, max_days: int, keyed: Macs
 ) -> sql.Composable:
     # Shift by 1..max_days days, either way: never 0, which would copy the original.
-    n = keyed.number("date_shift", key)
-    nonzero = sql.SQL("((1 + {n} % {m}) * (CASE WHEN {n} % 2 = 0 THEN 1 ELSE -1 END))").format(
-        n=n, m=sql.Literal(max(max_days, 1))
+    nonzero = sql.SQL("((1 + {} % {}) * {})").format(
+        keyed.draw("date_shift", key), sql.Literal(max(max_days, 1)), keyed.sign("date_shift", key)
     )
     if column.category is Category.DATE:
         return sql.SQL("({} + {}::integer)").format(col, nonzero)
@@ -238,7 +298,7 @@ def _noise(column: Column, col: sql.Composable, ratio: float, keyed: Macs) -> sq
     # factor = 1 + ratio * u with u uniform in [-1, 1] in steps of 1e-6; a
     # result equal to the original (rounding ate the noise) moves one step,
     # so the original never survives. nullif/coalesce evaluate it once.
-    offset = sql.SQL("({} % 2000001 - 1000000)").format(keyed.number("noise", col))
+    offset = sql.SQL("({} % 2000001 - 1000000)").format(keyed.draw("noise", col))
     if column.category is Category.FLOAT:
         return sql.SQL("({} * (1 + {} * {}::float8))").format(
             col, offset, sql.Literal(ratio / 1_000_000)
