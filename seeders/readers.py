@@ -50,6 +50,21 @@ def stream(conn: psycopg.Connection[Any], query: sql.Composed) -> Iterator[Batch
         yield len(batch), b"".join(batch)
 
 
+def heap_blocks(conn: psycopg.Connection[Any], table: sql.Composable) -> int:
+    """The table's heap size in blocks, now."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT pg_relation_size({}::regclass) / current_setting('block_size')::bigint"
+        ).format(sql.Literal(table.as_string(conn)))
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def tid_range_scans(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a ctid range is read by a TID range scan (PostgreSQL ≥ 14), not a full scan."""
+    return conn.info.server_version >= 140000
+
+
 def block_ranges(ctid: sql.Composable, blocks: int, parts: int) -> list[sql.Composable | None]:
     """Conditions splitting a heap of ``blocks`` blocks into ``parts`` ctid ranges.
 
@@ -132,12 +147,7 @@ class SnapshotReaders:
         return max(1, len(self.connections))
 
     def blocks(self, table: sql.Composable) -> int:
-        row = self.main.execute(
-            sql.SQL(
-                "SELECT pg_relation_size({}::regclass) / current_setting('block_size')::bigint"
-            ).format(sql.Literal(table.as_string(self.main)))
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return heap_blocks(self.main, table)
 
     def read(self, table: sql.Identifier, query_for: QueryFor) -> Iterator[Batch]:
         """Every batch of one table, from as many readers as it is worth."""
