@@ -162,6 +162,17 @@ def unfold(chunk: bytes) -> bytes:
     return chunk.replace(b"\\n", b"\n")
 
 
+def utf8(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    """``conn``, its session's client encoding set to UTF-8 (and no transaction left open)."""
+    with conn.transaction():
+        conn.execute("SET client_encoding TO 'UTF8'")
+    return conn
+
+
+def _speaking_utf8(connect: Connect) -> Connect:
+    return lambda: utf8(connect())
+
+
 def fingerprint(value: sql.Composable, seed: int) -> sql.Composable:
     """Keyed 64-bit fingerprint of a value's text, identical in source and target."""
     return sql.SQL("hashtextextended(({})::text, {})").format(value, sql.Literal(seed))
@@ -225,6 +236,13 @@ class Anonymiser:
         jobs: int = 2,
     ) -> None:
         self.source, self.target, self.scratch = source, target, scratch
+        # Rows travel as UTF-8 from any source encoding to any target one, and
+        # the keyed functions read a value's UTF-8 bytes (textsend) in this
+        # encoding: every connection of the copy speaks it.
+        for conn in (source, target, scratch):
+            utf8(conn)
+        if connect_source is not None:
+            connect_source = _speaking_utf8(connect_source)
         # One consistent snapshot of every table; never a write to the source.
         source.read_only = True
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -154,6 +154,8 @@ def load(
     report = LoadReport()
     started = time.perf_counter()
     with conn.transaction():
+        # The rows arrive as UTF-8 bytes, whatever the target's own encoding.
+        conn.execute("SET LOCAL client_encoding TO 'UTF8'")
         fks = _foreign_keys(conn, tables)
         for fk in fks:
             conn.execute(fk.drop())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Any
 
@@ -182,3 +183,32 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
             assert new != old
             # Within 20 %, plus the one step a rounded-away noise moves.
             assert abs(float(new) - float(old)) <= 0.2 * abs(float(old)) + 1
+
+
+def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServer) -> None:
+    """A UTF-8 source and a LATIN1 target: the bytes in between are UTF-8 both ways."""
+    source = pg_server.create_database("encoding_source")
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS encoding_target")
+        admin.execute(
+            "CREATE DATABASE encoding_target ENCODING 'LATIN1' TEMPLATE template0"
+            " LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+    target = pg_server.url("encoding_target")
+    for url in (source, target):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE towns (id int PRIMARY KEY, name text, code text)")
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("INSERT INTO towns VALUES (1, 'Düsseldorf', 'Köln-Süd 1'), (2, 'Zürich', 'x')")
+    rules = parse_rules(
+        {"version": 1, "tables": {"towns": {"id": "keep", "name": "keep", "code": "hash"}}}
+    )
+    with (
+        psycopg.connect(source, autocommit=True) as src,
+        psycopg.connect(target, autocommit=True) as dst,  # client encoding LATIN1 by default
+        psycopg.connect(target, autocommit=True) as scratch,
+    ):
+        Anonymiser(src, dst, scratch, rules, SALT).run()
+    assert rows(target, "SELECT name FROM towns ORDER BY id") == [("Düsseldorf",), ("Zürich",)]
+    hashed = rows(target, "SELECT code FROM towns WHERE id = 1")[0][0]
+    assert hashed == hmac.new(SALT, "hash\0Köln-Süd 1".encode(), "sha256").hexdigest()[:16]
