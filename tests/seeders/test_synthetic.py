@@ -16,6 +16,7 @@ from seeders.synthetic import (
     SyntheticGenerator,
     seed_database,
 )
+from tests.pg_server import PgServer
 
 ORPHANS = {
     "orders.customer_id": """
@@ -170,3 +171,19 @@ def test_any_row_counts_give_a_consistent_database(
     assert loaded["public.stock"] <= products * warehouses, "composite key combinations are capped"
     for name, query in ORPHANS.items():
         assert count(shop, query) == 0, name
+
+
+def test_a_latin1_database_gets_its_text_intact(pg_server: PgServer) -> None:
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS synthetic_latin1")
+        admin.execute(
+            "CREATE DATABASE synthetic_latin1 ENCODING 'LATIN1' TEMPLATE template0"
+            " LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+    with psycopg.connect(pg_server.url("synthetic_latin1"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE towns (id int PRIMARY KEY, name text NOT NULL)")
+        overrides = {"towns": {"name": ColumnOverride(values=("Zoë", "Düsseldorf"))}}
+        seed(conn, SyntheticConfig(default_rows=20, overrides=overrides))
+        conn.execute("SET client_encoding TO 'UTF8'")
+        names = {r[0] for r in conn.execute("SELECT DISTINCT name FROM towns")}
+    assert names == {"Zoë", "Düsseldorf"}
