@@ -327,11 +327,12 @@ class _LeakTable:
         self.name = f"preview_leak_check_{secrets.token_hex(4)}"
         self.active = active  # no identifying column anywhere: nothing to fingerprint
         if self.active:
-            scratch.execute(
-                sql.SQL("CREATE UNLOGGED TABLE {} (d bigint NOT NULL)").format(
-                    sql.Identifier(self.name)
-                )
-            )
+            # The planner needs the table's size and that its values are
+            # distinct, not a histogram: a 3 000-row sample (statistics
+            # target 10) tells it that in a tenth of the default's time.
+            table = sql.Identifier(self.name)
+            scratch.execute(sql.SQL("CREATE UNLOGGED TABLE {} (d bigint NOT NULL)").format(table))
+            scratch.execute(sql.SQL("ALTER TABLE {} ALTER d SET STATISTICS 10").format(table))
 
     def copy_into(self) -> sql.Composed:
         return sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(self.name))
