@@ -47,10 +47,14 @@ class PgServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, encoding: str | None = None) -> str:
+        """A fresh database; ``encoding`` (e.g. ``LATIN1``) other than the server's UTF-8."""
+        options = ""
+        if encoding:  # another encoding needs template0 and a locale that fits it
+            options = f" ENCODING '{encoding}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')  # test-owned names only
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{options}'.encode())
         return self.url(name)
 
 

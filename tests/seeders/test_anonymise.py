@@ -188,13 +188,7 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
 def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServer) -> None:
     """A UTF-8 source and a LATIN1 target: the bytes in between are UTF-8 both ways."""
     source = pg_server.create_database("encoding_source")
-    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS encoding_target")
-        admin.execute(
-            "CREATE DATABASE encoding_target ENCODING 'LATIN1' TEMPLATE template0"
-            " LC_COLLATE 'C' LC_CTYPE 'C'"
-        )
-    target = pg_server.url("encoding_target")
+    target = pg_server.create_database("encoding_target", encoding="LATIN1")
     for url in (source, target):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE towns (id int PRIMARY KEY, name text, code text)")

@@ -68,15 +68,10 @@ def test_the_prf_separates_purposes_and_salts(conn: Any) -> None:
 
 
 def test_a_latin1_server_gives_the_same_pseudonym_as_a_utf8_one(pg_server: PgServer) -> None:
-    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS keyed_latin1")
-        admin.execute(
-            "CREATE DATABASE keyed_latin1 ENCODING 'LATIN1' TEMPLATE template0"
-            " LC_COLLATE 'C' LC_CTYPE 'C'"
-        )
+    latin1_url = pg_server.create_database("keyed_latin1", encoding="LATIN1")
     value = "Grüße, Zoë"
     expected = hmac.new(SALT, b"hash\0" + value.encode(), "sha256").digest()
-    with psycopg.connect(pg_server.url("keyed_latin1"), autocommit=True) as latin1:
+    with psycopg.connect(latin1_url, autocommit=True) as latin1:
         latin1.execute("SET client_encoding = 'UTF8'")
         keyed = Keyed.from_salt(SALT)
         assert evaluated(latin1, keyed.mac("hash", sql.Literal(value))) == expected

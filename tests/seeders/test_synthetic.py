@@ -174,13 +174,8 @@ def test_any_row_counts_give_a_consistent_database(
 
 
 def test_a_latin1_database_gets_its_text_intact(pg_server: PgServer) -> None:
-    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS synthetic_latin1")
-        admin.execute(
-            "CREATE DATABASE synthetic_latin1 ENCODING 'LATIN1' TEMPLATE template0"
-            " LC_COLLATE 'C' LC_CTYPE 'C'"
-        )
-    with psycopg.connect(pg_server.url("synthetic_latin1"), autocommit=True) as conn:
+    url = pg_server.create_database("synthetic_latin1", encoding="LATIN1")
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE towns (id int PRIMARY KEY, name text NOT NULL)")
         overrides = {"towns": {"name": ColumnOverride(values=("Zoë", "Düsseldorf"))}}
         seed(conn, SyntheticConfig(default_rows=20, overrides=overrides))
