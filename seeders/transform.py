@@ -313,8 +313,17 @@ def _fake(
     )
 
 
+# Integer types narrower than bigint: (bits, SQL type). Their pseudonyms
+# must fit, and distinct keys must stay distinct, so they are permuted.
+_NARROW_INTEGERS = {"smallint": (16, "smallint"), "integer": (32, "integer")}
+_FEISTEL_ROUNDS = 4  # four rounds of a PRF make a strong pseudorandom permutation
+
+
 def _hash(column: Column, col: sql.Composable, length: int, keyed: Macs) -> sql.Composable:
     if column.category is Category.INTEGER:
+        narrow = _NARROW_INTEGERS.get(column.type_name)
+        if narrow:
+            return _permuted(col, *narrow, keyed.keyed)
         return keyed.number(PSEUDONYM, col)
     if column.category is Category.UUID:
         h = keyed.hex(PSEUDONYM, col, 32)
@@ -324,6 +333,46 @@ def _hash(column: Column, col: sql.Composable, length: int, keyed: Macs) -> sql.
         ).format(h=h)
     width = max(8, min(length, 64, column.max_length or 64))
     return keyed.hex(PSEUDONYM, col, width)
+
+
+def _permuted(col: sql.Composable, bits: int, type_name: str, keyed: Keyed) -> sql.Composable:
+    """A keyed permutation of the column type's whole range: a Feistel network.
+
+    60 MAC bits do not fit an ``integer``, and 31 would collide (two of
+    100 000 keys almost surely share one). A balanced Feistel network with
+    HMAC-SHA256 rounds (Luby and Rackoff: four rounds give a strong
+    pseudorandom permutation) maps the range onto itself, so distinct keys
+    stay distinct and every pseudonym fits. Each round is one subquery level
+    (OFFSET 0), so its half is computed once, not once per use.
+    """
+    half, offset = bits // 2, 1 << (bits - 1)
+    mask = sql.Literal((1 << half) - 1)
+    levels = [
+        sql.SQL(
+            "(SELECT (__pe_u >> {h}) AS __pe_l, (__pe_u & {m}) AS __pe_r"
+            " FROM (SELECT ({c})::bigint + {o} AS __pe_u) AS __pe_in OFFSET 0) AS __pe_f0"
+        ).format(h=sql.Literal(half), m=mask, c=col, o=sql.Literal(offset))
+    ]
+    for i in range(1, _FEISTEL_ROUNDS + 1):
+        right = sql.SQL("__pe_f{}.__pe_r").format(sql.SQL(str(i - 1)))
+        mac = keyed.mac(f"{PSEUDONYM}:feistel:{i}", right)
+        levels.append(
+            sql.SQL(
+                " CROSS JOIN LATERAL (SELECT {r} AS __pe_l, __pe_f{p}.__pe_l #"
+                " (((get_byte({mac}, 0) << 8) | get_byte({mac}, 1)) & {m}) AS __pe_r OFFSET 0)"
+                " AS __pe_f{i}"
+            ).format(r=right, p=sql.SQL(str(i - 1)), mac=mac, m=mask, i=sql.SQL(str(i)))
+        )
+    last = sql.SQL(str(_FEISTEL_ROUNDS))
+    return sql.SQL(
+        "(SELECT ((__pe_f{n}.__pe_l << {h}) | __pe_f{n}.__pe_r) - {o} FROM {levels})::{t}"
+    ).format(
+        n=last,
+        h=sql.Literal(half),
+        o=sql.Literal(offset),
+        levels=sql.Composed(levels),
+        t=sql.SQL(type_name),
+    )
 
 
 def _date_shift(

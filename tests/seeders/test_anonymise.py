@@ -206,3 +206,46 @@ def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServe
     assert rows(target, "SELECT name FROM towns ORDER BY id") == [("Düsseldorf",), ("Zürich",)]
     hashed = rows(target, "SELECT code FROM towns WHERE id = 1")[0][0]
     assert hashed == hmac.new(SALT, "hash\0Köln-Süd 1".encode(), "sha256").hexdigest()[:16]
+
+
+def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
+    pg_server: PgServer,
+) -> None:
+    ddl = """
+        CREATE TABLE accounts (id int PRIMARY KEY, pin smallint UNIQUE);
+        CREATE TABLE payments (id bigint PRIMARY KEY, account_id int REFERENCES accounts);
+    """
+    urls = [pg_server.create_database(name) for name in ("intkey_source", "intkey_target")]
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(ddl)
+    with psycopg.connect(urls[0], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO accounts SELECT g, g - 32768 FROM generate_series(1, 20000) g;"
+            "INSERT INTO accounts VALUES (2147483647, 32767), (-2147483648, 32766);"
+            "INSERT INTO payments SELECT g, 1 + g % 20000 FROM generate_series(1, 30000) g"
+        )
+    rules = parse_rules(
+        {
+            "version": 1,
+            "tables": {
+                "accounts": {"id": "hash", "pin": "hash"},
+                "payments": {"id": "hash", "account_id": "hash"},
+            },
+        }
+    )
+    with (
+        psycopg.connect(urls[0], autocommit=True) as src,
+        psycopg.connect(urls[1], autocommit=True) as dst,
+        psycopg.connect(urls[1], autocommit=True) as scratch,
+    ):
+        report = Anonymiser(src, dst, scratch, rules, SALT).run()
+    assert report.rows == {"public.accounts": 20002, "public.payments": 30000}
+    # The unique indexes were rebuilt, so 20 002 keys and pins stayed distinct.
+    joined = rows(
+        urls[1],
+        "SELECT count(*) FROM payments p JOIN accounts a ON a.id = p.account_id",
+    )
+    assert joined == [(30000,)]
+    same = rows(urls[1], "SELECT count(*) FROM accounts WHERE id BETWEEN 1 AND 20000")
+    assert same[0][0] < 10, "a pseudonym is rarely its original"

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from seeders.transform import PSEUDONYM, Keyed
+from seeders.transform import PSEUDONYM, Keyed, _permuted
 from tests.pg_server import PgServer
 
 SALT = b"keyed-test-salt-0123456789"
@@ -78,3 +78,42 @@ def test_a_latin1_server_gives_the_same_pseudonym_as_a_utf8_one(pg_server: PgSer
         block = hashlib.sha512(b"preview-envs prf\0" + SALT).digest()
         prf = hashlib.sha256(block + b"noise\0" + value.encode()).digest()
         assert evaluated(latin1, keyed.prf("noise", sql.Literal(value))) == prf
+
+
+def feistel(value: int, bits: int, salt: bytes) -> int:
+    """The integer pseudonym, written out in Python: a 4-round Feistel network of HMACs."""
+    half, offset = bits // 2, 1 << (bits - 1)
+    mask = (1 << half) - 1
+    u = value + offset
+    left, right = u >> half, u & mask
+    for i in range(1, 5):
+        mac = hmac.new(salt, f"hash:feistel:{i}\0{right}".encode(), "sha256").digest()
+        left, right = right, left ^ (int.from_bytes(mac[:2], "big") & mask)
+    return ((left << half) | right) - offset
+
+
+@pytest.mark.parametrize(("type_name", "bits"), [("integer", 32), ("smallint", 16)])
+def test_integer_pseudonyms_are_the_written_out_feistel_network(
+    conn: Any, type_name: str, bits: int
+) -> None:
+    keyed = Keyed.from_salt(SALT)
+    extremes = [-(1 << (bits - 1)), -1, 0, 1, 42, (1 << (bits - 1)) - 1]
+    for value in extremes:
+        literal = sql.SQL("({})::{}").format(sql.Literal(value), sql.SQL(type_name))
+        row = conn.execute(
+            sql.SQL("SELECT {}").format(_permuted(literal, bits, type_name, keyed))
+        ).fetchone()
+        assert row[0] == feistel(value, bits, SALT), value
+
+
+def test_smallint_pseudonyms_permute_the_whole_range(conn: Any) -> None:
+    expression = _permuted(sql.SQL("g::smallint"), 16, "smallint", Keyed.from_salt(SALT))
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT count(DISTINCT p), min(p), max(p), count(*) FILTER (WHERE p = g)"
+            " FROM (SELECT g, {} AS p FROM generate_series(-32768, 32767) g) s"
+        ).format(expression)
+    ).fetchone()
+    distinct, low, high, fixed = rows
+    assert (distinct, low, high) == (65536, -32768, 32767), "a bijection of the range"
+    assert fixed < 10, "a random permutation fixes about one point"
