@@ -140,6 +140,9 @@ def load_rules(path: Path) -> Rules:
     return parse_rules(data, str(path))
 
 
+MIN_HASH_WIDTH = 8  # hex digits of the shortest text pseudonym
+
+
 def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
     where = f"{table.qualified}.{column.name}"
     kind, category = rule.kind, column.category
@@ -151,6 +154,11 @@ def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
         return f"{where}: {rule.options.get('provider')!r} is not a Faker provider"
     if kind == "hash" and category not in (*_TEXTUAL, Category.INTEGER, Category.UUID):
         return f"{where}: rule 'hash' needs a text, integer or uuid column, not {column.type_name}"
+    if kind == "hash" and column.max_length is not None and column.max_length < MIN_HASH_WIDTH:
+        return (
+            f"{where}: rule 'hash' needs room for {MIN_HASH_WIDTH} hex digits (fewer would "
+            f"collide), not {column.type_name}; widen the column or use 'mask' or 'fake'"
+        )
     if kind == "date_shift" and category not in _DATES:
         return (
             f"{where}: rule 'date_shift' needs a date or timestamp column, not {column.type_name}"

@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from seeders.rules import Rule
+from seeders.rules import MIN_HASH_WIDTH, Rule
 from seeders.schema import Category, Column, Table
 from seeders.values import faker_pool, unescape
 
@@ -331,7 +331,7 @@ def _hash(column: Column, col: sql.Composable, length: int, keyed: Macs) -> sql.
             "(substr({h}, 1, 8) || '-' || substr({h}, 9, 4) || '-4' || substr({h}, 14, 3)"
             " || '-a' || substr({h}, 18, 3) || '-' || substr({h}, 21, 12))::uuid"
         ).format(h=h)
-    width = max(8, min(length, 64, column.max_length or 64))
+    width = max(MIN_HASH_WIDTH, min(length, 64, column.max_length or 64))
     return keyed.hex(PSEUDONYM, col, width)
 
 

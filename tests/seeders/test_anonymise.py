@@ -249,3 +249,19 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
     assert joined == [(30000,)]
     same = rows(urls[1], "SELECT count(*) FROM accounts WHERE id BETWEEN 1 AND 20000")
     assert same[0][0] < 10, "a pseudonym is rarely its original"
+
+
+def test_hash_on_a_column_too_short_for_a_pseudonym_is_refused(pg_server: PgServer) -> None:
+    urls = [pg_server.create_database(name) for name in ("short_source", "short_target")]
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE codes (id int PRIMARY KEY, code varchar(4) UNIQUE)")
+    rules = parse_rules({"version": 1, "tables": {"codes": {"id": "keep", "code": "hash"}}})
+    with (
+        psycopg.connect(urls[0], autocommit=True) as src,
+        psycopg.connect(urls[1], autocommit=True) as dst,
+        psycopg.connect(urls[1], autocommit=True) as scratch,
+        pytest.raises(RulesError) as info,
+    ):
+        Anonymiser(src, dst, scratch, rules, SALT)
+    assert "public.codes.code: rule 'hash' needs room for 8 hex digits" in str(info.value)
