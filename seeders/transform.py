@@ -204,13 +204,31 @@ class Pick:
     def value(self) -> sql.Composable:
         return sql.Identifier(self.alias, "v")
 
-    def tagged(self, tag: sql.Composable) -> sql.Composable:
-        """The value with a digest tag, e-mail addresses kept shaped like e-mail addresses."""
+    def tagged(self, tag: sql.Composable, max_length: int | None) -> sql.Composable:
+        """The value with a digest tag, e-mail addresses kept shaped like e-mail addresses.
+
+        In a column of ``max_length``, the value is shortened, never the tag.
+        """
         if not self.email:
-            return sql.SQL("{} || '-' || {}").format(self.value, tag)
-        return sql.SQL("{} || '.' || {} || {}").format(
-            sql.Identifier(self.alias, "head"), tag, sql.Identifier(self.alias, "tail")
-        )
+            return _tagged(self.value, tag, max_length)
+        head: sql.Composable = sql.Identifier(self.alias, "head")
+        tail = sql.Identifier(self.alias, "tail")
+        if max_length is not None:
+            room = sql.SQL("greatest({} - length({}), 0)").format(
+                sql.Literal(max_length - 1 - UNIQUE_TAG), tail
+            )
+            head = sql.SQL("left({}, {})").format(head, room)
+        return sql.SQL("{} || '.' || {} || {}").format(head, tag, tail)
+
+
+def _tagged(value: sql.Composable, tag: sql.Composable, max_length: int | None) -> sql.Composable:
+    """``value-tag``; in a column of ``max_length``, the value shortened to leave the tag whole."""
+    if max_length is None:
+        return sql.SQL("{} || '-' || {}").format(value, tag)
+    room = max_length - 1 - UNIQUE_TAG
+    if room < 1:  # only the tag fits (as much of it as fits)
+        return sql.SQL("left({}, {})").format(tag, sql.Literal(max_length))
+    return sql.SQL("left({}, {}) || '-' || {}").format(value, sql.Literal(room), tag)
 
 
 def _emails(values: tuple[str, ...]) -> bool:
@@ -293,7 +311,7 @@ def _mask(
         )
     masked: sql.Composable = sql.SQL(" || ").join(parts)
     if unique:
-        masked = sql.SQL("{} || '-' || {}").format(masked, keyed.hex("mask", col, UNIQUE_TAG))
+        masked = _tagged(masked, keyed.hex("mask", col, UNIQUE_TAG), column.max_length)
     return _fit(masked, column)
 
 
@@ -304,7 +322,7 @@ def _fake(
     purpose = f"fake:{provider}"
     chosen = keyed.pick(raw, purpose, col)
     pick = _fit(chosen.value, column)
-    tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG)), column)
+    tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), column.max_length), column)
     if unique:
         return tagged
     # Never hand back the original, even by chance.

@@ -265,3 +265,45 @@ def test_hash_on_a_column_too_short_for_a_pseudonym_is_refused(pg_server: PgServ
     ):
         Anonymiser(src, dst, scratch, rules, SALT)
     assert "public.codes.code: rule 'hash' needs room for 8 hex digits" in str(info.value)
+
+
+def test_unique_short_columns_keep_their_tags_whole(pg_server: PgServer) -> None:
+    """A masked or faked unique value is shortened to fit, never its uniqueness tag."""
+    urls = [pg_server.create_database(name) for name in ("tags_source", "tags_target")]
+    ddl = (
+        "CREATE TABLE handles (id int PRIMARY KEY, nick varchar(20) UNIQUE,"
+        " email varchar(30) UNIQUE NOT NULL, code varchar(12) UNIQUE)"
+    )
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(ddl)
+    with psycopg.connect(urls[0], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO handles SELECT g, 'nickname number ' || g,"
+            " 'person' || g || '@corp.example', 'C' || g FROM generate_series(1, 5000) g"
+        )
+    rules = parse_rules(
+        {
+            "version": 1,
+            "tables": {
+                "handles": {
+                    "id": "keep",
+                    "nick": {"mask": {"keep_first": 2}},
+                    "email": {"fake": "email"},
+                    "code": {"mask": {}},
+                }
+            },
+        }
+    )
+    with (
+        psycopg.connect(urls[0], autocommit=True) as src,
+        psycopg.connect(urls[1], autocommit=True) as dst,
+        psycopg.connect(urls[1], autocommit=True) as scratch,
+    ):
+        Anonymiser(src, dst, scratch, rules, SALT).run()  # the unique indexes were rebuilt
+    for nick, email in rows(urls[1], "SELECT nick, email FROM handles"):
+        assert len(nick) <= 20
+        assert nick.startswith("ni*")
+        assert nick[-17] == "-", "a whole 16-digit tag"
+        assert len(email) <= 30
+        assert email.count("@") == 1
