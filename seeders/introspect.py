@@ -108,6 +108,7 @@ def _column(row: dict[str, Any], enums: dict[int, tuple[str, ...]]) -> Column:
         numeric_scale=scale,
         is_array=is_array,
         enum_values=enums.get(oid, ()) if category is Category.ENUM else (),
+        base_type="" if is_array else str(row["base_name"]),
     )
 
 

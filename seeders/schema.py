@@ -45,6 +45,7 @@ class Column:
     numeric_scale: int | None = None
     is_array: bool = False
     enum_values: tuple[str, ...] = ()
+    base_type: str = ""  # pg_type name of the type, or of a domain's base type: "int4"
 
     @property
     def writable(self) -> bool:

@@ -331,17 +331,18 @@ def _fake(
     )
 
 
-# Integer types narrower than bigint: (bits, SQL type). Their pseudonyms
-# must fit, and distinct keys must stay distinct, so they are permuted.
-_NARROW_INTEGERS = {"smallint": (16, "smallint"), "integer": (32, "integer")}
+# Integer types narrower than bigint, by their (or their domain's base)
+# type: bits. Their pseudonyms must fit, and distinct keys must stay
+# distinct, so they are permuted.
+_NARROW_INTEGERS = {"int2": 16, "int4": 32}
 _FEISTEL_ROUNDS = 4  # four rounds of a PRF make a strong pseudorandom permutation
 
 
 def _hash(column: Column, col: sql.Composable, length: int, keyed: Macs) -> sql.Composable:
     if column.category is Category.INTEGER:
-        narrow = _NARROW_INTEGERS.get(column.type_name)
-        if narrow:
-            return _permuted(col, *narrow, keyed.keyed)
+        bits = _NARROW_INTEGERS.get(column.base_type)
+        if bits:
+            return _permuted(col, bits, column.type_name, keyed.keyed)
         return keyed.number(PSEUDONYM, col)
     if column.category is Category.UUID:
         h = keyed.hex(PSEUDONYM, col, 32)

@@ -212,7 +212,8 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
     pg_server: PgServer,
 ) -> None:
     ddl = """
-        CREATE TABLE accounts (id int PRIMARY KEY, pin smallint UNIQUE);
+        CREATE DOMAIN account_no AS integer;
+        CREATE TABLE accounts (id int PRIMARY KEY, pin smallint UNIQUE, no account_no UNIQUE);
         CREATE TABLE payments (id bigint PRIMARY KEY, account_id int REFERENCES accounts);
     """
     urls = [pg_server.create_database(name) for name in ("intkey_source", "intkey_target")]
@@ -221,15 +222,15 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
             conn.execute(ddl)
     with psycopg.connect(urls[0], autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO accounts SELECT g, g - 32768 FROM generate_series(1, 20000) g;"
-            "INSERT INTO accounts VALUES (2147483647, 32767), (-2147483648, 32766);"
+            "INSERT INTO accounts SELECT g, g - 32768, g FROM generate_series(1, 20000) g;"
+            "INSERT INTO accounts VALUES (2147483647, 32767, 0), (-2147483648, 32766, -1);"
             "INSERT INTO payments SELECT g, 1 + g % 20000 FROM generate_series(1, 30000) g"
         )
     rules = parse_rules(
         {
             "version": 1,
             "tables": {
-                "accounts": {"id": "hash", "pin": "hash"},
+                "accounts": {"id": "hash", "pin": "hash", "no": "hash"},
                 "payments": {"id": "hash", "account_id": "hash"},
             },
         }
