@@ -148,6 +148,11 @@ def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
     kind, category = rule.kind, column.category
     if kind == "null" and not column.nullable:
         return f"{where}: rule 'null' on a NOT NULL column"
+    if kind == "constant" and table.is_unique(column.name):
+        return (
+            f"{where}: rule 'constant' on a unique column would give every row the same value; "
+            "use 'hash', 'fake' or a template"
+        )
     if kind in ("mask", "redact", "fake", "template") and category not in _TEXTUAL:
         return f"{where}: rule '{kind}' needs a text column, not {column.type_name}"
     if kind == "fake" and not is_faker_provider(str(rule.options.get("provider"))):

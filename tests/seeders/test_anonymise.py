@@ -252,12 +252,15 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
     assert same[0][0] < 10, "a pseudonym is rarely its original"
 
 
-def test_hash_on_a_column_too_short_for_a_pseudonym_is_refused(pg_server: PgServer) -> None:
+def test_rules_that_cannot_fit_a_unique_or_short_column_are_refused(pg_server: PgServer) -> None:
     urls = [pg_server.create_database(name) for name in ("short_source", "short_target")]
     for url in urls:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE codes (id int PRIMARY KEY, code varchar(4) UNIQUE)")
     rules = parse_rules({"version": 1, "tables": {"codes": {"id": "keep", "code": "hash"}}})
+    constant = parse_rules(
+        {"version": 1, "tables": {"codes": {"id": "keep", "code": {"constant": "x"}}}}
+    )
     with (
         psycopg.connect(urls[0], autocommit=True) as src,
         psycopg.connect(urls[1], autocommit=True) as dst,
@@ -266,6 +269,14 @@ def test_hash_on_a_column_too_short_for_a_pseudonym_is_refused(pg_server: PgServ
     ):
         Anonymiser(src, dst, scratch, rules, SALT)
     assert "public.codes.code: rule 'hash' needs room for 8 hex digits" in str(info.value)
+    with (
+        psycopg.connect(urls[0], autocommit=True) as src,
+        psycopg.connect(urls[1], autocommit=True) as dst,
+        psycopg.connect(urls[1], autocommit=True) as scratch,
+        pytest.raises(RulesError) as info,
+    ):
+        Anonymiser(src, dst, scratch, constant, SALT)
+    assert "public.codes.code: rule 'constant' on a unique column" in str(info.value)
 
 
 def test_unique_short_columns_keep_their_tags_whole(pg_server: PgServer) -> None:
