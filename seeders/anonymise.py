@@ -13,11 +13,11 @@ Leak check: for every identifying column (fake, hash, mask, redact,
 template, constant, null) the source also streams a keyed 64-bit
 fingerprint (``hashtextextended`` under a seed derived from the salt, so the
 scratch data says nothing without it) of each original value of six
-characters or more into a scratch table in the target — one row per source
-row, while the load runs. Before the load commits, every text-like column of
-the target is searched for those fingerprints (one hash semi-join per
-table); any hit fails the run and rolls the load back, so no original value
-is ever committed. A 64-bit fingerprint can collide by chance with odds of
+characters or more into a scratch table in the target while the load runs
+(batched per range of heap blocks). Before the load commits, every text-like
+column of the target is searched for those fingerprints (one hash semi-join
+per table); any hit fails the run and rolls the load back, so no original
+value is ever committed. A 64-bit fingerprint can collide by chance with odds of
 about n²/2⁶⁵: a false alarm, never a missed leak.
 """
 
