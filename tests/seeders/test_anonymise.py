@@ -36,6 +36,28 @@ def rows(url: str, query: str) -> list[tuple[Any, ...]]:
         return conn.execute(query.encode()).fetchall()
 
 
+def databases(
+    pg_server: PgServer, prefix: str, ddl: str, target_encoding: str | None = None
+) -> tuple[str, str]:
+    """A source and a target database of the same schema (``ddl``), both empty."""
+    source = pg_server.create_database(f"{prefix}_source")
+    target = pg_server.create_database(f"{prefix}_target", encoding=target_encoding)
+    for url in (source, target):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(ddl.encode())
+    return source, target
+
+
+def copy_between(source: str, target: str, rules: Rules) -> Any:
+    """One anonymised copy on fresh connections (default client encodings)."""
+    with (
+        psycopg.connect(source, autocommit=True) as src,
+        psycopg.connect(target, autocommit=True) as dst,
+        psycopg.connect(target, autocommit=True) as scratch,
+    ):
+        return Anonymiser(src, dst, scratch, rules, SALT).run()
+
+
 def test_copies_every_table_and_transforms_personal_data(
     connections: Any, source: str, target: str
 ) -> None:
@@ -153,10 +175,7 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
     pg_server: PgServer,
 ) -> None:
     ddl = "CREATE TABLE readings (id int PRIMARY KEY, n int, r real, m numeric(8, 1))"
-    urls = [pg_server.create_database(name) for name in ("noise_source", "noise_target")]
-    for url in urls:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(ddl)
+    urls = databases(pg_server, "noise", ddl)
     with psycopg.connect(urls[0], autocommit=True) as conn:
         conn.execute(
             "INSERT INTO readings SELECT g, g * 10, g * 1.5, g / 10.0"
@@ -167,12 +186,7 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
     rules = parse_rules(
         {"version": 1, "tables": {"readings": {"id": "keep", "n": noisy, "r": noisy, "m": noisy}}}
     )
-    with (
-        psycopg.connect(urls[0], autocommit=True) as src,
-        psycopg.connect(urls[1], autocommit=True) as dst,
-        psycopg.connect(urls[1], autocommit=True) as scratch,
-    ):
-        Anonymiser(src, dst, scratch, rules, SALT).run()
+    copy_between(*urls, rules)
     original = {r[0]: r[1:] for r in rows(urls[0], "SELECT * FROM readings")}
     for id_, *values in rows(urls[1], "SELECT * FROM readings"):
         before = original[id_]
@@ -187,22 +201,14 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
 
 def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServer) -> None:
     """A UTF-8 source and a LATIN1 target: the bytes in between are UTF-8 both ways."""
-    source = pg_server.create_database("encoding_source")
-    target = pg_server.create_database("encoding_target", encoding="LATIN1")
-    for url in (source, target):
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE towns (id int PRIMARY KEY, name text, code text)")
+    ddl = "CREATE TABLE towns (id int PRIMARY KEY, name text, code text)"
+    source, target = databases(pg_server, "encoding", ddl, target_encoding="LATIN1")
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("INSERT INTO towns VALUES (1, 'Düsseldorf', 'Köln-Süd 1'), (2, 'Zürich', 'x')")
     rules = parse_rules(
         {"version": 1, "tables": {"towns": {"id": "keep", "name": "keep", "code": "hash"}}}
     )
-    with (
-        psycopg.connect(source, autocommit=True) as src,
-        psycopg.connect(target, autocommit=True) as dst,  # client encoding LATIN1 by default
-        psycopg.connect(target, autocommit=True) as scratch,
-    ):
-        Anonymiser(src, dst, scratch, rules, SALT).run()
+    copy_between(source, target, rules)  # the target's client encoding: LATIN1 by default
     assert rows(target, "SELECT name FROM towns ORDER BY id") == [("Düsseldorf",), ("Zürich",)]
     hashed = rows(target, "SELECT code FROM towns WHERE id = 1")[0][0]
     assert hashed == hmac.new(SALT, "hash\0Köln-Süd 1".encode(), "sha256").hexdigest()[:16]
@@ -216,10 +222,7 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
         CREATE TABLE accounts (id int PRIMARY KEY, pin smallint UNIQUE, no account_no UNIQUE);
         CREATE TABLE payments (id bigint PRIMARY KEY, account_id int REFERENCES accounts);
     """
-    urls = [pg_server.create_database(name) for name in ("intkey_source", "intkey_target")]
-    for url in urls:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(ddl)
+    urls = databases(pg_server, "intkey", ddl)
     with psycopg.connect(urls[0], autocommit=True) as conn:
         conn.execute(
             "INSERT INTO accounts SELECT g, g - 32768, g FROM generate_series(1, 20000) g;"
@@ -235,12 +238,7 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
             },
         }
     )
-    with (
-        psycopg.connect(urls[0], autocommit=True) as src,
-        psycopg.connect(urls[1], autocommit=True) as dst,
-        psycopg.connect(urls[1], autocommit=True) as scratch,
-    ):
-        report = Anonymiser(src, dst, scratch, rules, SALT).run()
+    report = copy_between(*urls, rules)
     assert report.rows == {"public.accounts": 20002, "public.payments": 30000}
     # The unique indexes were rebuilt, so 20 002 keys and pins stayed distinct.
     joined = rows(
@@ -253,42 +251,28 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
 
 
 def test_rules_that_cannot_fit_a_unique_or_short_column_are_refused(pg_server: PgServer) -> None:
-    urls = [pg_server.create_database(name) for name in ("short_source", "short_target")]
-    for url in urls:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE codes (id int PRIMARY KEY, code varchar(4) UNIQUE)")
-    rules = parse_rules({"version": 1, "tables": {"codes": {"id": "keep", "code": "hash"}}})
-    constant = parse_rules(
-        {"version": 1, "tables": {"codes": {"id": "keep", "code": {"constant": "x"}}}}
+    urls = databases(
+        pg_server, "short", "CREATE TABLE codes (id int PRIMARY KEY, code varchar(4) UNIQUE)"
     )
-    with (
-        psycopg.connect(urls[0], autocommit=True) as src,
-        psycopg.connect(urls[1], autocommit=True) as dst,
-        psycopg.connect(urls[1], autocommit=True) as scratch,
-        pytest.raises(RulesError) as info,
-    ):
-        Anonymiser(src, dst, scratch, rules, SALT)
-    assert "public.codes.code: rule 'hash' needs room for 8 hex digits" in str(info.value)
-    with (
-        psycopg.connect(urls[0], autocommit=True) as src,
-        psycopg.connect(urls[1], autocommit=True) as dst,
-        psycopg.connect(urls[1], autocommit=True) as scratch,
-        pytest.raises(RulesError) as info,
-    ):
-        Anonymiser(src, dst, scratch, constant, SALT)
-    assert "public.codes.code: rule 'constant' on a unique column" in str(info.value)
+    refused = {
+        "hash": "public.codes.code: rule 'hash' needs room for 8 hex digits",
+        "constant": "public.codes.code: rule 'constant' on a unique column",
+    }
+    for rule, message in refused.items():
+        code = rule if rule == "hash" else {rule: "x"}
+        rules = parse_rules({"version": 1, "tables": {"codes": {"id": "keep", "code": code}}})
+        with pytest.raises(RulesError) as info:
+            copy_between(*urls, rules)
+        assert message in str(info.value)
 
 
 def test_unique_short_columns_keep_their_tags_whole(pg_server: PgServer) -> None:
     """A masked or faked unique value is shortened to fit, never its uniqueness tag."""
-    urls = [pg_server.create_database(name) for name in ("tags_source", "tags_target")]
     ddl = (
         "CREATE TABLE handles (id int PRIMARY KEY, nick varchar(20) UNIQUE,"
         " email varchar(30) UNIQUE NOT NULL, code varchar(12) UNIQUE)"
     )
-    for url in urls:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(ddl)
+    urls = databases(pg_server, "tags", ddl)
     with psycopg.connect(urls[0], autocommit=True) as conn:
         conn.execute(
             "INSERT INTO handles SELECT g, 'nickname number ' || g,"
@@ -307,12 +291,7 @@ def test_unique_short_columns_keep_their_tags_whole(pg_server: PgServer) -> None
             },
         }
     )
-    with (
-        psycopg.connect(urls[0], autocommit=True) as src,
-        psycopg.connect(urls[1], autocommit=True) as dst,
-        psycopg.connect(urls[1], autocommit=True) as scratch,
-    ):
-        Anonymiser(src, dst, scratch, rules, SALT).run()  # the unique indexes were rebuilt
+    copy_between(*urls, rules)  # the unique indexes were rebuilt
     for nick, email in rows(urls[1], "SELECT nick, email FROM handles"):
         assert len(nick) <= 20
         assert nick.startswith("ni*")
