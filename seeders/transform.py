@@ -406,24 +406,49 @@ def _date_shift(
     return sql.SQL("({} + {} * interval '1 day')").format(col, nonzero)
 
 
+# Noise must not push a value out of its type: the bounds it is clamped to.
+_INTEGER_BOUNDS = {"int2": 1 << 15, "int4": 1 << 31, "int8": 1 << 63}
+_FLOAT4_MAX = sql.SQL("3.4028234e38::float8")
+
+
 def _noise(column: Column, col: sql.Composable, ratio: float, keyed: Macs) -> sql.Composable:
-    # factor = 1 + ratio * u with u uniform in [-1, 1] in steps of 1e-6; a
-    # result equal to the original (rounding ate the noise) moves one step,
-    # so the original never survives. nullif/coalesce evaluate it once.
+    # factor = 1 + ratio * u with u uniform in [-1, 1] in steps of 1e-6,
+    # clamped to what the column can hold; a result equal to the original
+    # (rounding or the clamp ate the noise) moves one step towards zero (up
+    # from zero), so the original never survives and the step stays in
+    # range. nullif/coalesce evaluate the noisy value once.
     offset = sql.SQL("({} % 2000001 - 1000000)").format(keyed.draw("noise", col))
     if column.category is Category.FLOAT:
-        return sql.SQL("({} * (1 + {} * {}::float8))").format(
+        noisy = sql.SQL("({} * (1 + {} * {}::float8))").format(
             col, offset, sql.Literal(ratio / 1_000_000)
         )
+        if column.base_type == "float4":
+            return sql.SQL("least(greatest({}, -{m}), {m})").format(noisy, m=_FLOAT4_MAX)
+        return noisy
     scale = sql.Literal(Decimal(repr(ratio)) / 1_000_000)
     factor = sql.SQL("(1 + {} * {}::numeric)").format(offset, scale)
     if column.category is Category.INTEGER:
-        changed = sql.SQL("round({} * {})::bigint").format(col, factor)
-        return sql.SQL("coalesce(nullif({0}, {1}), {1} + 1)").format(changed, col)
-    digits = sql.Literal(column.numeric_scale if column.numeric_scale is not None else 2)
-    changed = sql.SQL("round({} * {}, {})").format(col, factor, digits)
-    step = sql.SQL("power(10::numeric, -{})").format(digits)
-    return sql.SQL("coalesce(nullif({0}, {1}), {1} + {2})").format(changed, col, step)
+        limit = _INTEGER_BOUNDS.get(column.base_type, 1 << 63)
+        changed = sql.SQL("least(greatest(round({} * {}), {}), {})::bigint").format(
+            col, factor, sql.Literal(-limit), sql.Literal(limit - 1)
+        )
+        return _moved_if_same(changed, col, sql.Literal(1))
+    digits = column.numeric_scale if column.numeric_scale is not None else 2
+    changed = sql.SQL("round({} * {}, {})").format(col, factor, sql.Literal(digits))
+    if column.numeric_precision is not None:
+        bound = sql.Literal(
+            Decimal(10) ** (column.numeric_precision - digits) - Decimal(10) ** -digits
+        )
+        changed = sql.SQL("least(greatest({}, -{b}), {b})").format(changed, b=bound)
+    return _moved_if_same(changed, col, sql.Literal(Decimal(10) ** -digits))
+
+
+def _moved_if_same(
+    changed: sql.Composable, col: sql.Composable, step: sql.Composable
+) -> sql.Composable:
+    return sql.SQL(
+        "coalesce(nullif({v}, {c}), CASE WHEN {c} > 0 THEN {c} - {s} ELSE {c} + {s} END)"
+    ).format(v=changed, c=col, s=step)
 
 
 def _template(template: str, outputs: dict[str, sql.Composable]) -> sql.Composable:

@@ -298,3 +298,26 @@ def test_unique_short_columns_keep_their_tags_whole(pg_server: PgServer) -> None
         assert nick[-17] == "-", "a whole 16-digit tag"
         assert len(email) <= 30
         assert email.count("@") == 1
+
+
+def test_noise_never_pushes_a_value_out_of_its_type(pg_server: PgServer) -> None:
+    """Values at the edge of numeric(5, 2), smallint and real stay representable."""
+    ddl = "CREATE TABLE edges (id int PRIMARY KEY, m numeric(5, 2), i smallint, r real)"
+    urls = databases(pg_server, "edges", ddl)
+    with psycopg.connect(urls[0], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO edges SELECT g, 999.99 - g / 100.0, 32767 - g, 3.4e38"
+            " FROM generate_series(0, 199) g;"
+            "INSERT INTO edges SELECT g, -999.99, -32768, -3.4e38 FROM generate_series(200, 399) g"
+        )
+    noisy = {"noise": 0.05}
+    rules = parse_rules(
+        {"version": 1, "tables": {"edges": {"id": "keep", "m": noisy, "i": noisy, "r": noisy}}}
+    )
+    copy_between(*urls, rules)  # the load refuses any value its column cannot hold
+    original = {r[0]: r[1:] for r in rows(urls[0], "SELECT id, m, i FROM edges")}
+    changed = rows(urls[1], "SELECT id, m, i FROM edges")
+    assert len(changed) == 400
+    for id_, m, i in changed:
+        assert m != original[id_][0], "the original never survives, even at the bound"
+        assert i != original[id_][1]
