@@ -37,15 +37,23 @@ def rows(url: str, query: str) -> list[tuple[Any, ...]]:
 
 
 def databases(
-    pg_server: PgServer, prefix: str, ddl: str, target_encoding: str | None = None
+    pg_server: PgServer, prefix: str, ddl: str, fill: str = "", target_encoding: str | None = None
 ) -> tuple[str, str]:
-    """A source and a target database of the same schema (``ddl``), both empty."""
+    """A source and a target database of the same schema (``ddl``); ``fill`` runs on the source."""
     source = pg_server.create_database(f"{prefix}_source")
     target = pg_server.create_database(f"{prefix}_target", encoding=target_encoding)
     for url in (source, target):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(ddl.encode())
+    if fill:
+        with psycopg.connect(source, autocommit=True) as conn:
+            conn.execute(fill.encode())
     return source, target
+
+
+def rules_for(tables: dict[str, Any]) -> Rules:
+    """Rules for these tables (version 1)."""
+    return parse_rules({"version": 1, "tables": tables})
 
 
 def copy_between(source: str, target: str, rules: Rules) -> Any:
@@ -175,17 +183,13 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
     pg_server: PgServer,
 ) -> None:
     ddl = "CREATE TABLE readings (id int PRIMARY KEY, n int, r real, m numeric(8, 1))"
-    urls = databases(pg_server, "noise", ddl)
-    with psycopg.connect(urls[0], autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO readings SELECT g, g * 10, g * 1.5, g / 10.0"
-            " FROM generate_series(1, 500) g"
-        )
-        conn.execute("INSERT INTO readings VALUES (501, NULL, NULL, NULL)")
-    noisy = {"noise": 0.2}
-    rules = parse_rules(
-        {"version": 1, "tables": {"readings": {"id": "keep", "n": noisy, "r": noisy, "m": noisy}}}
+    fill = (
+        "INSERT INTO readings SELECT g, g * 10, g * 1.5, g / 10.0 FROM generate_series(1, 500) g;"
+        "INSERT INTO readings VALUES (501, NULL, NULL, NULL)"
     )
+    urls = databases(pg_server, "noise", ddl, fill)
+    noisy = {"noise": 0.2}
+    rules = rules_for({"readings": {"id": "keep", "n": noisy, "r": noisy, "m": noisy}})
     copy_between(*urls, rules)
     original = {r[0]: r[1:] for r in rows(urls[0], "SELECT * FROM readings")}
     for id_, *values in rows(urls[1], "SELECT * FROM readings"):
@@ -202,12 +206,9 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
 def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServer) -> None:
     """A UTF-8 source and a LATIN1 target: the bytes in between are UTF-8 both ways."""
     ddl = "CREATE TABLE towns (id int PRIMARY KEY, name text, code text)"
-    source, target = databases(pg_server, "encoding", ddl, target_encoding="LATIN1")
-    with psycopg.connect(source, autocommit=True) as conn:
-        conn.execute("INSERT INTO towns VALUES (1, 'Düsseldorf', 'Köln-Süd 1'), (2, 'Zürich', 'x')")
-    rules = parse_rules(
-        {"version": 1, "tables": {"towns": {"id": "keep", "name": "keep", "code": "hash"}}}
-    )
+    fill = "INSERT INTO towns VALUES (1, 'Düsseldorf', 'Köln-Süd 1'), (2, 'Zürich', 'x')"
+    source, target = databases(pg_server, "encoding", ddl, fill, target_encoding="LATIN1")
+    rules = rules_for({"towns": {"id": "keep", "name": "keep", "code": "hash"}})
     copy_between(source, target, rules)  # the target's client encoding: LATIN1 by default
     assert rows(target, "SELECT name FROM towns ORDER BY id") == [("Düsseldorf",), ("Zürich",)]
     hashed = rows(target, "SELECT code FROM towns WHERE id = 1")[0][0]
@@ -222,20 +223,16 @@ def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
         CREATE TABLE accounts (id int PRIMARY KEY, pin smallint UNIQUE, no account_no UNIQUE);
         CREATE TABLE payments (id bigint PRIMARY KEY, account_id int REFERENCES accounts);
     """
-    urls = databases(pg_server, "intkey", ddl)
-    with psycopg.connect(urls[0], autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO accounts SELECT g, g - 32768, g FROM generate_series(1, 20000) g;"
-            "INSERT INTO accounts VALUES (2147483647, 32767, 0), (-2147483648, 32766, -1);"
-            "INSERT INTO payments SELECT g, 1 + g % 20000 FROM generate_series(1, 30000) g"
-        )
-    rules = parse_rules(
+    fill = (
+        "INSERT INTO accounts SELECT g, g - 32768, g FROM generate_series(1, 20000) g;"
+        "INSERT INTO accounts VALUES (2147483647, 32767, 0), (-2147483648, 32766, -1);"
+        "INSERT INTO payments SELECT g, 1 + g % 20000 FROM generate_series(1, 30000) g"
+    )
+    urls = databases(pg_server, "intkey", ddl, fill)
+    rules = rules_for(
         {
-            "version": 1,
-            "tables": {
-                "accounts": {"id": "hash", "pin": "hash", "no": "hash"},
-                "payments": {"id": "hash", "account_id": "hash"},
-            },
+            "accounts": {"id": "hash", "pin": "hash", "no": "hash"},
+            "payments": {"id": "hash", "account_id": "hash"},
         }
     )
     report = copy_between(*urls, rules)
@@ -260,7 +257,7 @@ def test_rules_that_cannot_fit_a_unique_or_short_column_are_refused(pg_server: P
     }
     for rule, message in refused.items():
         code = rule if rule == "hash" else {rule: "x"}
-        rules = parse_rules({"version": 1, "tables": {"codes": {"id": "keep", "code": code}}})
+        rules = rules_for({"codes": {"id": "keep", "code": code}})
         with pytest.raises(RulesError) as info:
             copy_between(*urls, rules)
         assert message in str(info.value)
@@ -272,23 +269,19 @@ def test_unique_short_columns_keep_their_tags_whole(pg_server: PgServer) -> None
         "CREATE TABLE handles (id int PRIMARY KEY, nick varchar(20) UNIQUE,"
         " email varchar(30) UNIQUE NOT NULL, code varchar(12) UNIQUE)"
     )
-    urls = databases(pg_server, "tags", ddl)
-    with psycopg.connect(urls[0], autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO handles SELECT g, 'nickname number ' || g,"
-            " 'person' || g || '@corp.example', 'C' || g FROM generate_series(1, 5000) g"
-        )
-    rules = parse_rules(
+    fill = (
+        "INSERT INTO handles SELECT g, 'nickname number ' || g,"
+        " 'person' || g || '@corp.example', 'C' || g FROM generate_series(1, 5000) g"
+    )
+    urls = databases(pg_server, "tags", ddl, fill)
+    rules = rules_for(
         {
-            "version": 1,
-            "tables": {
-                "handles": {
-                    "id": "keep",
-                    "nick": {"mask": {"keep_first": 2}},
-                    "email": {"fake": "email"},
-                    "code": {"mask": {}},
-                }
-            },
+            "handles": {
+                "id": "keep",
+                "nick": {"mask": {"keep_first": 2}},
+                "email": {"fake": "email"},
+                "code": {"mask": {}},
+            }
         }
     )
     copy_between(*urls, rules)  # the unique indexes were rebuilt
@@ -303,17 +296,14 @@ def test_unique_short_columns_keep_their_tags_whole(pg_server: PgServer) -> None
 def test_noise_never_pushes_a_value_out_of_its_type(pg_server: PgServer) -> None:
     """Values at the edge of numeric(5, 2), smallint and real stay representable."""
     ddl = "CREATE TABLE edges (id int PRIMARY KEY, m numeric(5, 2), i smallint, r real)"
-    urls = databases(pg_server, "edges", ddl)
-    with psycopg.connect(urls[0], autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO edges SELECT g, 999.99 - g / 100.0, 32767 - g, 3.4e38"
-            " FROM generate_series(0, 199) g;"
-            "INSERT INTO edges SELECT g, -999.99, -32768, -3.4e38 FROM generate_series(200, 399) g"
-        )
-    noisy = {"noise": 0.05}
-    rules = parse_rules(
-        {"version": 1, "tables": {"edges": {"id": "keep", "m": noisy, "i": noisy, "r": noisy}}}
+    fill = (
+        "INSERT INTO edges SELECT g, 999.99 - g / 100.0, 32767 - g, 3.4e38"
+        " FROM generate_series(0, 199) g;"
+        "INSERT INTO edges SELECT g, -999.99, -32768, -3.4e38 FROM generate_series(200, 399) g"
     )
+    urls = databases(pg_server, "edges", ddl, fill)
+    noisy = {"noise": 0.05}
+    rules = rules_for({"edges": {"id": "keep", "m": noisy, "i": noisy, "r": noisy}})
     copy_between(*urls, rules)  # the load refuses any value its column cannot hold
     original = {r[0]: r[1:] for r in rows(urls[0], "SELECT id, m, i FROM edges")}
     changed = rows(urls[1], "SELECT id, m, i FROM edges")
