@@ -331,17 +331,17 @@ def _fake(
     )
 
 
-# Integer types narrower than bigint, by their (or their domain's base)
-# type: bits. Their pseudonyms must fit, and distinct keys must stay
-# distinct, so they are permuted.
-_NARROW_INTEGERS = {"int2": 16, "int4": 32}
+# Integer types by their (or their domain's base) type: bits. Noise is
+# clamped to their range; pseudonyms of the ones narrower than bigint must
+# fit, and distinct keys must stay distinct, so those are permuted.
+_INTEGER_BITS = {"int2": 16, "int4": 32, "int8": 64}
 _FEISTEL_ROUNDS = 4  # four rounds of a PRF make a strong pseudorandom permutation
 
 
 def _hash(column: Column, col: sql.Composable, length: int, keyed: Macs) -> sql.Composable:
     if column.category is Category.INTEGER:
-        bits = _NARROW_INTEGERS.get(column.base_type)
-        if bits:
+        bits = _INTEGER_BITS.get(column.base_type, 64)
+        if bits < 64:
             return _permuted(col, bits, column.type_name, keyed.keyed)
         return keyed.number(PSEUDONYM, col)
     if column.category is Category.UUID:
@@ -406,8 +406,7 @@ def _date_shift(
     return sql.SQL("({} + {} * interval '1 day')").format(col, nonzero)
 
 
-# Noise must not push a value out of its type: the bounds it is clamped to.
-_INTEGER_BOUNDS = {"int2": 1 << 15, "int4": 1 << 31, "int8": 1 << 63}
+# Noise must not push a real out of its type.
 _FLOAT4_MAX = sql.SQL("3.4028234e38::float8")
 
 
@@ -428,7 +427,7 @@ def _noise(column: Column, col: sql.Composable, ratio: float, keyed: Macs) -> sq
     scale = sql.Literal(Decimal(repr(ratio)) / 1_000_000)
     factor = sql.SQL("(1 + {} * {}::numeric)").format(offset, scale)
     if column.category is Category.INTEGER:
-        limit = _INTEGER_BOUNDS.get(column.base_type, 1 << 63)
+        limit = 1 << (_INTEGER_BITS.get(column.base_type, 64) - 1)
         changed = sql.SQL("least(greatest(round({} * {}), {}), {})::bigint").format(
             col, factor, sql.Literal(-limit), sql.Literal(limit - 1)
         )
