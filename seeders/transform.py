@@ -300,8 +300,9 @@ def _mask(
     if first:
         parts.append(sql.SQL("left({}, {})").format(col, head))
     middle = sql.SQL("length({})").format(col)
-    for kept in (head, tail) if first or last else ():
-        middle = sql.SQL("{} - {}").format(middle, kept)
+    for kept, count in ((head, first), (tail, last)):
+        if count:
+            middle = sql.SQL("{} - {}").format(middle, kept)
     parts.append(sql.SQL("repeat({}, greatest({}, 0))").format(char, middle))
     if last:
         parts.append(
