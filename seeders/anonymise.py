@@ -236,11 +236,10 @@ class Anonymiser:
         jobs: int = 2,
     ) -> None:
         self.source, self.target, self.scratch = source, target, scratch
-        # Rows travel as UTF-8 from any source encoding to any target one, and
-        # the keyed functions read a value's UTF-8 bytes (textsend) in this
-        # encoding: every connection of the copy speaks it.
-        for conn in (source, target, scratch):
-            utf8(conn)
+        # Rows leave every source connection as UTF-8 (the loader reads them
+        # as UTF-8 into any target encoding), and the keyed functions read a
+        # value's UTF-8 bytes (textsend) in this encoding.
+        utf8(source)
         if connect_source is not None:
             connect_source = _speaking_utf8(connect_source)
         # One consistent snapshot of every table; never a write to the source.
