@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import select
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 BATCH_ROWS = 5000
 # Tables smaller than this many heap blocks (8 MiB at the default block size)
@@ -38,16 +39,54 @@ QueryFor = Callable[[sql.Composable | None], sql.Composed]  # block-range condit
 
 
 def stream(conn: psycopg.Connection[Any], query: sql.Composed) -> Iterator[Batch]:
-    """Rows of one ``COPY ... TO STDOUT``, passed through in batches of BATCH_ROWS."""
-    batch: list[bytes] = []
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for data in copy:
-            batch.append(bytes(data))
-            if len(batch) >= BATCH_ROWS:
-                yield len(batch), b"".join(batch)
-                batch = []
+    """Rows of one ``COPY ... TO STDOUT``, passed through in batches of BATCH_ROWS.
+
+    psycopg starts the COPY; its rows are then taken from libpq directly.
+    The server sends one message per row, and ``Copy.read()`` costs
+    ~0.55 µs of Python per message (a generator driven through the wait
+    loop) where ``get_copy_data`` costs half that: on two cores that is a
+    tenth of a second per million rows that the transforms get instead.
+    """
+    with conn.cursor() as cur, cur.copy(query):
+        pgconn = conn.pgconn
+        get, batch = pgconn.get_copy_data, []
+        while True:
+            size, data = get(1)  # 1: never block while holding the GIL
+            if size > 0:
+                batch.append(bytes(data))
+                if len(batch) >= BATCH_ROWS:
+                    yield len(batch), b"".join(batch)
+                    batch = []
+            elif size == 0:
+                _readable(pgconn)
+            else:  # -1: the COPY is over; its outcome follows
+                break
+        _end_of_copy(pgconn, conn.info.encoding)
     if batch:
         yield len(batch), b"".join(batch)
+
+
+def _readable(pgconn: pq.abc.PGconn) -> None:
+    """Wait (GIL released) until the server has sent more, and take it in."""
+    select.select([pgconn.socket], [], [])
+    pgconn.consume_input()
+
+
+def _end_of_copy(pgconn: pq.abc.PGconn, encoding: str) -> None:
+    """Collect the COPY's final result; raise the server's error if it failed."""
+    failed: pq.abc.PGresult | None = None
+    while True:
+        pgconn.consume_input()
+        if pgconn.is_busy():
+            _readable(pgconn)
+            continue
+        result = pgconn.get_result()
+        if result is None:
+            break
+        if result.status != pq.ExecStatus.COMMAND_OK and failed is None:
+            failed = result
+    if failed is not None:
+        raise psycopg.errors.error_from_result(failed, encoding=encoding)
 
 
 def heap_blocks(conn: psycopg.Connection[Any], table: sql.Composable) -> int:

@@ -48,6 +48,48 @@ def _rows(batches: Any) -> list[bytes]:
     return sorted(line for _, chunk in batches for line in chunk.splitlines())
 
 
+def test_stream_passes_every_row_through_byte_for_byte(items: str) -> None:
+    query = sql.SQL(
+        "COPY (SELECT id, label || E'\\t\\n\\\\' || repeat('x', id % 700) FROM items) TO STDOUT"
+    )
+    with psycopg.connect(items) as conn:
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            expected = b"".join(bytes(data) for data in copy)
+        batches = list(readers.stream(conn, query))
+        assert conn.execute("SELECT 1").fetchone() == (1,), "the connection is idle again"
+    assert [rows for rows, _ in batches] == [readers.BATCH_ROWS] * 4
+    assert b"".join(chunk for _, chunk in batches) == expected
+    assert expected.count(b"\n") == 20000
+    assert b"\\t\\n\\\\" in expected
+
+
+def test_a_copy_failing_midway_raises_the_servers_error_and_frees_the_connection(
+    items: str,
+) -> None:
+    failing = sql.SQL("COPY (SELECT 1 / (15000 - id) FROM items ORDER BY id) TO STDOUT")
+    with psycopg.connect(items) as conn:
+        seen: list[int] = []
+
+        def consume() -> None:
+            for rows, _ in readers.stream(conn, failing):
+                seen.append(rows)
+
+        with pytest.raises(psycopg.errors.DivisionByZero, match="division by zero"):
+            consume()
+        assert sum(seen) == 10000, "the batches before the failure were delivered"
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (20000,)
+
+
+def test_a_stream_abandoned_early_leaves_the_connection_usable(items: str) -> None:
+    with psycopg.connect(items) as conn:
+        batches = readers.stream(conn, sql.SQL("COPY items TO STDOUT"))
+        assert next(batches)[0] == readers.BATCH_ROWS
+        batches.close()  # the consumer went away mid-copy
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (20000,)
+
+
 def test_parallel_readers_return_every_row_once_from_one_snapshot(
     items: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
