@@ -20,7 +20,7 @@ import contextlib
 import queue
 import select
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,9 @@ Connect = Callable[[], psycopg.Connection[Any]]
 QueryFor = Callable[[sql.Composable | None], sql.Composed]  # block-range condition → COPY
 
 
-def stream(conn: psycopg.Connection[Any], query: sql.Composed) -> Iterator[Batch]:
+def stream(
+    conn: psycopg.Connection[Any], query: sql.SQL | sql.Composed
+) -> Generator[Batch, None, None]:
     """Rows of one ``COPY ... TO STDOUT``, passed through in batches of BATCH_ROWS.
 
     psycopg starts the COPY; its rows are then taken from libpq directly.
