@@ -14,11 +14,14 @@ template, constant, null) the source also streams a keyed 64-bit
 fingerprint (``hashtextextended`` under a seed derived from the salt, so the
 scratch data says nothing without it) of each original value of six
 characters or more into a scratch table in the target while the load runs
-(batched per range of heap blocks). Before the load commits, every text-like
-column of the target is searched for those fingerprints (one hash semi-join
-per table); any hit fails the run and rolls the load back, so no original
-value is ever committed. A 64-bit fingerprint can collide by chance with odds of
-about n²/2⁶⁵: a false alarm, never a missed leak.
+(batched per range of heap blocks, in binary COPY form). Before the load
+commits, every text-like column of the target is searched for those
+fingerprints (one hash semi-join per table); any hit fails the run and rolls
+the load back, so no original value is ever committed. A 64-bit fingerprint
+can collide by chance with odds of about n²/2⁶⁵: a false alarm, never a
+missed leak. Between databases of different encodings the fingerprint is
+taken of the value's UTF-8 bytes, so the same characters match whatever
+bytes each server stores them as.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +92,7 @@ class TablePipeline:
     joins: sql.Composable  # FROM-clause additions the outputs need (MACs, pools)
     where: sql.Composable | None  # the subset's condition, if any
     identifying: tuple[str, ...]  # columns whose originals the leak check fingerprints
-    seed: int
+    fingerprint: Fingerprint
 
     @property
     def source(self) -> sql.Identifier:
@@ -109,19 +113,24 @@ class TablePipeline:
         )
 
     def digests(self, blocks: int | None = None) -> sql.Composed:
-        """The fingerprints of every source row's identifying originals.
+        """The fingerprints of every source row's identifying originals, as binary COPY.
 
-        Joined by newlines, which COPY's text format escapes as ``\\n``;
-        :func:`unfold` turns the stream into one fingerprint per line. Given
-        the heap's size in blocks (and a server with TID range scans), one
-        COPY row carries every fingerprint of DIGEST_BLOCKS heap blocks:
+        Each fingerprint leaves the source already framed as a one-column
+        binary COPY tuple of the leak table, so the client forwards the bytes
+        as they come (:func:`binary_fields`) and the target parses no text.
+        Given the heap's size in blocks (and a server with TID range scans),
+        one COPY row carries every fingerprint of DIGEST_BLOCKS heap blocks:
         the client then handles a few hundred rows, not one per source row.
         """
-        fingerprints = sql.SQL(", ").join(
-            sql.SQL("CASE WHEN length({c}::text) >= {n} THEN {f} END").format(
+        fingerprints = sql.SQL(" || ").join(
+            sql.SQL(
+                "coalesce(CASE WHEN length({c}::text) >= {n} THEN {t} || int8send({f}) END,"
+                " ''::bytea)"
+            ).format(
                 c=sql.Identifier(name),
                 n=sql.Literal(MIN_LEAK_LENGTH),
-                f=fingerprint(sql.Identifier(name), self.seed),
+                t=sql.Literal(_FINGERPRINT_TUPLE),
+                f=self.fingerprint.of(sql.Identifier(name)),
             )
             for name in self.identifying
         )
@@ -129,8 +138,8 @@ class TablePipeline:
         # (once for the filter, once for the output).
         if blocks is None:
             return sql.SQL(
-                "COPY (SELECT d FROM (SELECT concat_ws(E'\\n', {}) AS d FROM {}{} OFFSET 0) AS f"
-                " WHERE d <> '') TO STDOUT"
+                "COPY (SELECT d FROM (SELECT {} AS d FROM {}{} OFFSET 0) AS f"
+                " WHERE d <> ''::bytea) TO STDOUT (FORMAT binary)"
             ).format(fingerprints, self.source, self._where(None))
         step = sql.Literal(DIGEST_BLOCKS)
         ctid = sql.SQL("{}.ctid").format(self.source)
@@ -141,9 +150,10 @@ class TablePipeline:
         ).format(c=ctid, s=step, n=sql.Literal(blocks))
         return sql.SQL(
             "COPY (SELECT g.a FROM generate_series(0, {last}, {s}) AS b CROSS JOIN LATERAL"
-            " (SELECT string_agg(f.d, E'\\n') AS a FROM"
-            " (SELECT concat_ws(E'\\n', {fps}) AS d FROM {t}{w} OFFSET 0) AS f"
-            " WHERE f.d <> '' OFFSET 0) AS g WHERE g.a IS NOT NULL) TO STDOUT"
+            " (SELECT string_agg(f.d, ''::bytea) AS a FROM"
+            " (SELECT {fps} AS d FROM {t}{w} OFFSET 0) AS f"
+            " WHERE f.d <> ''::bytea OFFSET 0) AS g WHERE g.a IS NOT NULL)"
+            " TO STDOUT (FORMAT binary)"
         ).format(
             last=sql.Literal(max(blocks - 1, 0)),
             s=step,
@@ -153,13 +163,64 @@ class TablePipeline:
         )
 
 
-def unfold(chunk: bytes) -> bytes:
-    """COPY text of newline-joined fingerprints → one fingerprint per line.
+# PostgreSQL's binary COPY format: the header (no flags, no extension), the
+# trailer, and the prefix of a one-column tuple holding 8 bytes.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+COPY_HEADER = COPY_SIGNATURE + bytes(8)
+COPY_TRAILER = b"\xff\xff"
+_FINGERPRINT_TUPLE = b"\x00\x01\x00\x00\x00\x08"
 
-    Fingerprints are digits and a sign, so the only backslashes in the
-    stream are the escaped newlines.
+
+def binary_fields(messages: Iterable[bytes]) -> Iterator[bytes]:
+    """The one field of every row of a one-column binary ``COPY ... TO STDOUT``.
+
+    The first message begins with the file header (PostgreSQL sends it with
+    the first row); the last is the trailer. (No NULLs are sent here.)
     """
-    return chunk.replace(b"\\n", b"\n")
+    header, ended = True, False
+    for message in messages:  # read to the end: the COPY must finish on its connection
+        data = memoryview(message)
+        if header:
+            if bytes(data[: len(COPY_SIGNATURE)]) != COPY_SIGNATURE:
+                raise ValueError("not a binary COPY stream")
+            extension = int.from_bytes(data[15:19], "big")
+            data, header = data[19 + extension :], False
+        if not data:
+            continue
+        if ended:
+            raise ValueError("data after the binary COPY trailer")
+        if data == COPY_TRAILER:
+            ended = True
+            continue
+        if int.from_bytes(data[:2], "big") != 1:
+            raise ValueError("expected rows of one column")
+        length = int.from_bytes(data[2:6], "big", signed=True)
+        yield bytes(data[6 : 6 + length])
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Keyed 64-bit fingerprints of values' text, identical in source and target.
+
+    ``portable`` when the two servers store text in different encodings:
+    the fingerprint is then of the value's UTF-8 bytes (``textsend`` in the
+    UTF-8 sessions both sides use, hex-encoded so that either server can
+    hash it as text); otherwise of the text itself, which costs less.
+    """
+
+    seed: int
+    portable: bool = False
+
+    def of(self, value: sql.Composable) -> sql.Composable:
+        text: sql.Composable = sql.SQL("({})::text").format(value)
+        if self.portable:
+            text = sql.SQL("encode(textsend({}), 'hex')").format(text)
+        return sql.SQL("hashtextextended({}, {})").format(text, sql.Literal(self.seed))
+
+
+def _server_encoding(conn: psycopg.Connection[Any]) -> str:
+    """How the server stores text (reported at connection time; no query)."""
+    return conn.info.parameter_status("server_encoding") or ""
 
 
 def utf8(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
@@ -173,13 +234,12 @@ def _speaking_utf8(connect: Connect) -> Connect:
     return lambda: utf8(connect())
 
 
-def fingerprint(value: sql.Composable, seed: int) -> sql.Composable:
-    """Keyed 64-bit fingerprint of a value's text, identical in source and target."""
-    return sql.SQL("hashtextextended(({})::text, {})").format(value, sql.Literal(seed))
-
-
 def _pipeline(
-    table: Table, rules: Rules, keyed: Keyed, seed: int, where: sql.Composable | None = None
+    table: Table,
+    rules: Rules,
+    keyed: Keyed,
+    fingerprint: Fingerprint,
+    where: sql.Composable | None = None,
 ) -> TablePipeline:
     table_rules = rules.for_table(table)
     columns = tuple(c.name for c in table.columns if c.writable)
@@ -195,7 +255,7 @@ def _pipeline(
         joins=macs.joins(),
         where=where,
         identifying=tuple(n for n in columns if table_rules[n].kind in IDENTIFYING),
-        seed=seed,
+        fingerprint=fingerprint,
     )
 
 
@@ -256,9 +316,13 @@ class Anonymiser:
         keyed = Keyed.from_salt(salt)
         self.rules, self.keyed = rules, keyed
         digest = hashlib.sha256(b"preview-envs leak check\0" + salt).digest()
-        self.seed = int.from_bytes(digest[:8], "big", signed=True)
+        self.fingerprint = Fingerprint(
+            int.from_bytes(digest[:8], "big", signed=True),
+            portable=_server_encoding(source) != _server_encoding(target),
+        )
         self.pipelines = {
-            t.qualified: _pipeline(t, rules, keyed, self.seed) for t in self.source_schema.tables
+            t.qualified: _pipeline(t, rules, keyed, self.fingerprint)
+            for t in self.source_schema.tables
         }
         self.order = load_order(self.source_schema)
 
@@ -276,7 +340,7 @@ class Anonymiser:
 
                     def verify(conn: psycopg.Connection[Any]) -> None:
                         report.digests = sender.finish()
-                        report.leak_hits = leak.hits(conn, self.target_schema, self.seed)
+                        report.leak_hits = leak.hits(conn, self.target_schema, self.fingerprint)
                         if report.leak_hits:
                             raise LeakDetected(report.leak_hits)
 
@@ -306,7 +370,7 @@ class Anonymiser:
         keys = subset.compute(self.source, self.source_schema, self.rules.subset)
         self.pipelines = {
             t.qualified: _pipeline(
-                t, self.rules, self.keyed, self.seed, subset.condition(t, keys[t.qualified])
+                t, self.rules, self.keyed, self.fingerprint, subset.condition(t, keys[t.qualified])
             )
             for t in self.source_schema.tables
         }
@@ -334,12 +398,14 @@ class _LeakTable:
             scratch.execute(sql.SQL("ALTER TABLE {} ALTER d SET STATISTICS 10").format(table))
 
     def copy_into(self) -> sql.Composed:
-        return sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(self.name))
+        return sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.Identifier(self.name))
 
     def seal(self) -> None:
         self.scratch.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.name)))
 
-    def hits(self, conn: psycopg.Connection[Any], target: Schema, seed: int) -> dict[str, int]:
+    def hits(
+        self, conn: psycopg.Connection[Any], target: Schema, fingerprint: Fingerprint
+    ) -> dict[str, int]:
         """Target values whose fingerprint is an original's, by ``table.column``."""
         if not self.active:
             return {}
@@ -354,7 +420,7 @@ class _LeakTable:
             table_name = sql.Identifier(table.schema, table.name)
             probes = sql.SQL(" UNION ALL ").join(
                 sql.SQL("SELECT {} AS k, {} AS d FROM {}").format(
-                    sql.Literal(i), fingerprint(sql.Identifier(c), seed), table_name
+                    sql.Literal(i), fingerprint.of(sql.Identifier(c)), table_name
                 )
                 for i, c in enumerate(searched)
             )
@@ -412,15 +478,16 @@ class _DigestSender:
             return
         ranges = tid_range_scans(conn)
         with self.leak.scratch.cursor() as cur, cur.copy(self.leak.copy_into()) as into:
+            into.write(COPY_HEADER)
             for pipeline in self.pipelines:
                 blocks = heap_blocks(conn, pipeline.source) if ranges else None
                 with conn.cursor() as read, read.copy(pipeline.digests(blocks)) as rows:
-                    for row in rows:
+                    for tuples in binary_fields(bytes(row) for row in rows):
                         if self._abandoned.is_set():
                             raise RuntimeError("leak check abandoned")
-                        lines = unfold(bytes(row))
-                        into.write(lines)
-                        self.sent += lines.count(b"\n")
+                        into.write(tuples)
+                        self.sent += len(tuples) // (len(_FINGERPRINT_TUPLE) + 8)
+            into.write(COPY_TRAILER)
         self.leak.seal()
 
     def finish(self) -> int:

@@ -215,6 +215,25 @@ def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServe
     assert hashed == hmac.new(SALT, "hash\0Köln-Süd 1".encode(), "sha256").hexdigest()[:16]
 
 
+@pytest.mark.parametrize("target_encoding", ["LATIN1", "UTF8"])
+def test_the_leak_check_sees_non_ascii_originals_across_encodings(
+    pg_server: PgServer, target_encoding: str
+) -> None:
+    """A fingerprint is of the characters, not of one server's bytes for them."""
+    ddl = "CREATE TABLE people (id int PRIMARY KEY, name text, note text)"
+    fill = (
+        "INSERT INTO people VALUES (1, 'Jürgen Müller', 'ok'), (2, 'Zoë Ørsted', 'Jürgen Müller')"
+    )
+    source, target = databases(
+        pg_server, f"leak_{target_encoding.lower()}", ddl, fill, target_encoding=target_encoding
+    )
+    rules = rules_for({"people": {"id": "keep", "name": {"fake": "name"}, "note": "keep"}})
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules)
+    assert info.value.hits == {"public.people.note": 1}
+    assert rows(target, "SELECT count(*) FROM people") == [(0,)]
+
+
 def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
     pg_server: PgServer,
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 from seeders import anonymise
-from seeders.anonymise import _pipeline, unfold
+from seeders.anonymise import COPY_HEADER, COPY_TRAILER, Fingerprint, _pipeline, binary_fields
 from seeders.introspect import introspect
 from seeders.readers import heap_blocks
 from seeders.rules import parse_rules
@@ -44,22 +44,25 @@ def people(pg_url: str) -> str:
     return pg_url
 
 
-def fingerprints(conn: psycopg.Connection[Any], query: sql.Composed) -> tuple[Counter[bytes], int]:
-    found: Counter[bytes] = Counter()
+def fingerprints(conn: psycopg.Connection[Any], query: sql.Composed) -> tuple[Counter[int], int]:
+    """The fingerprints a digest query streams (decoded), and how many COPY rows carried them."""
+    found: Counter[int] = Counter()
     rows = 0
     with conn.cursor() as cur, cur.copy(query) as copy:
-        for row in copy:
+        for tuples in binary_fields(bytes(row) for row in copy):
             rows += 1
-            found.update(unfold(bytes(row)).splitlines())
+            for at in range(0, len(tuples), 14):
+                assert tuples[at : at + 6] == b"\x00\x01\x00\x00\x00\x08"
+                found[int.from_bytes(tuples[at + 6 : at + 14], "big", signed=True)] += 1
     return found, rows
 
 
-def expected(conn: psycopg.Connection[Any], where: str) -> Counter[bytes]:
+def expected(conn: psycopg.Connection[Any], where: str) -> Counter[int]:
     values = conn.execute(
-        f"SELECT hashtextextended(v, {SEED})::text FROM people,"
+        f"SELECT hashtextextended(v, {SEED}) FROM people,"
         f" LATERAL (VALUES (email), (note)) AS c(v) WHERE length(v) >= 6 AND ({where})"
     ).fetchall()
-    return Counter(str(v[0]).encode() for v in values)
+    return Counter(int(v[0]) for v in values)
 
 
 @pytest.mark.parametrize("where", [None, "id % 3 <> 0"])
@@ -70,10 +73,45 @@ def test_block_ranges_and_rows_stream_the_same_fingerprints(
     with psycopg.connect(people, autocommit=True) as conn:
         table = introspect(conn).table("public.people")
         condition = sql.SQL(where) if where else None
-        pipeline = _pipeline(table, RULES, Keyed.from_salt(b"salt"), SEED, condition)
+        pipeline = _pipeline(table, RULES, Keyed.from_salt(b"salt"), Fingerprint(SEED), condition)
         blocks = heap_blocks(conn, pipeline.source)
         assert blocks > 3 * 16
         by_range, range_rows = fingerprints(conn, pipeline.digests(blocks))
         by_row, row_rows = fingerprints(conn, pipeline.digests(None))
         assert by_range == by_row == expected(conn, where or "true")
         assert range_rows <= blocks // 16 + 1 < row_rows
+
+
+def test_the_digest_stream_loads_into_the_leak_table_as_it_comes(people: str) -> None:
+    """The source's tuples, between one header and one trailer, are the leak table's rows."""
+    with psycopg.connect(people, autocommit=True) as conn:
+        table = introspect(conn).table("public.people")
+        pipeline = _pipeline(table, RULES, Keyed.from_salt(b"salt"), Fingerprint(SEED))
+        conn.execute("CREATE TEMP TABLE lk (d bigint NOT NULL)")
+        with (
+            conn.cursor() as read,
+            read.copy(pipeline.digests(heap_blocks(conn, pipeline.source))) as rows,
+        ):
+            stream = [bytes(row) for row in rows]
+        with conn.cursor() as cur, cur.copy("COPY lk FROM STDIN (FORMAT binary)") as into:
+            into.write(COPY_HEADER)
+            for tuples in binary_fields(stream):
+                into.write(tuples)
+            into.write(COPY_TRAILER)
+        loaded = Counter(int(r[0]) for r in conn.execute("SELECT d FROM lk").fetchall())
+        assert loaded == expected(conn, "true")
+
+
+def test_binary_fields_reads_any_framing_of_the_stream() -> None:
+    header = b"PGCOPY\n\xff\r\n\x00" + bytes(4) + (3).to_bytes(4, "big") + b"ext"
+    row = b"\x00\x01" + (5).to_bytes(4, "big") + b"hello"
+    empty = b"\x00\x01" + bytes(4)
+    assert list(binary_fields([header + row, empty, b"\xff\xff"])) == [b"hello", b""]
+    assert list(binary_fields([header, row, b"\xff\xff"])) == [b"hello"]
+    with pytest.raises(ValueError, match="after the binary COPY trailer"):
+        list(binary_fields([header, b"\xff\xff", row]))
+    assert list(binary_fields([header + b"\xff\xff"])) == []
+    with pytest.raises(ValueError, match="not a binary COPY"):
+        list(binary_fields([b"1\t2\n"]))
+    with pytest.raises(ValueError, match="one column"):
+        list(binary_fields([header + b"\x00\x02" + bytes(8)]))
