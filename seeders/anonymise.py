@@ -43,7 +43,7 @@ from seeders.introspect import introspect
 from seeders.loader import Progress, load
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
 from seeders.rules import Rules, check_rules
-from seeders.schema import Category, Schema, Table
+from seeders.schema import Category, Column, Schema, Table
 from seeders.transform import Keyed, Macs, expression
 
 MIN_LEAK_LENGTH = 6
@@ -376,6 +376,42 @@ class Anonymiser:
         }
 
 
+# Every scalar leaf of a JSON document, at any depth (keys and containers aside).
+_JSON_LEAVES = 'strict $.** ? (@.type() == "string" || @.type() == "number")'
+
+
+def _searched_values(
+    table: sql.Identifier, column: Column
+) -> list[tuple[sql.Composable, sql.Composable]]:
+    """What the leak check compares with the originals: (value, FROM-clause addition).
+
+    The whole value, and for an array each element, for a JSON document each
+    string and number in it: an original e-mail kept in a ``cc text[]`` or
+    deep in a ``payload jsonb`` is as present as one in a text column. (A
+    ``json`` column is read as ``jsonb``; substrings of longer text are not
+    searched.)
+    """
+    name = sql.Identifier(column.name)
+    values: list[tuple[sql.Composable, sql.Composable]] = [(name, sql.SQL(""))]
+    if column.is_array:
+        values.append(
+            (
+                sql.SQL("e.e"),
+                sql.SQL(" CROSS JOIN LATERAL unnest({}.{}) AS e(e)").format(table, name),
+            )
+        )
+    elif column.category is Category.JSON:
+        values.append(
+            (
+                sql.SQL("j.v #>> '{}'"),
+                sql.SQL(" CROSS JOIN LATERAL jsonb_path_query(({}.{})::jsonb, {}) AS j(v)").format(
+                    table, name, sql.Literal(_JSON_LEAVES)
+                ),
+            )
+        )
+    return values
+
+
 class _LeakTable:
     """A scratch table in the target holding the originals' fingerprints.
 
@@ -411,7 +447,7 @@ class _LeakTable:
             return {}
         hits: dict[str, int] = {}
         for table in target.tables:
-            searched = [c.name for c in table.columns if c.category in _SEARCHED or c.is_array]
+            searched = [c for c in table.columns if c.category in _SEARCHED or c.is_array]
             if not searched:
                 continue
             # One scan of the table per column, appended: the planner hashes the
@@ -419,10 +455,11 @@ class _LeakTable:
             # a per-row VALUES list of the columns costs ~40 % more.
             table_name = sql.Identifier(table.schema, table.name)
             probes = sql.SQL(" UNION ALL ").join(
-                sql.SQL("SELECT {} AS k, {} AS d FROM {}").format(
-                    sql.Literal(i), fingerprint.of(sql.Identifier(c)), table_name
+                sql.SQL("SELECT {} AS k, {} AS d FROM {}{}").format(
+                    sql.Literal(i), fingerprint.of(value), table_name, joined
                 )
-                for i, c in enumerate(searched)
+                for i, column in enumerate(searched)
+                for value, joined in _searched_values(table_name, column)
             )
             rows = conn.execute(
                 sql.SQL(
@@ -431,7 +468,7 @@ class _LeakTable:
                 ).format(probes, sql.Identifier(self.name))
             ).fetchall()
             for index, count in rows:
-                hits[f"{table.qualified}.{searched[int(index)]}"] = int(count)
+                hits[f"{table.qualified}.{searched[int(index)].name}"] = int(count)
         return hits
 
     def drop(self) -> None:

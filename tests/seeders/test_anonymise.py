@@ -152,6 +152,39 @@ def test_leak_check_catches_pii_a_rule_forgot(connections: Any, source: str, tar
     assert rows(target, "SELECT count(*) FROM products") == [(0,)], "rolled back"
 
 
+def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) -> None:
+    """An original e-mail kept as an array element or deep in a JSON document is a leak."""
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, phone bigint);
+        CREATE TABLE events (id int PRIMARY KEY, cc text[], payload jsonb, raw json);
+    """
+    fill = """
+        INSERT INTO people VALUES (1, 'alice@corp.example', 4930123456),
+                                  (2, 'bob@corp.example', NULL);
+        INSERT INTO events VALUES
+            (1, ARRAY['team@x.example', 'alice@corp.example'], '{"ok": true}', '[]'),
+            (2, '{{a,b},{c,bob@corp.example}}', '{"to": [{"mail": "bob@corp.example"}]}', '{}'),
+            (3, '{}', '{"phone": 4930123456, "note": "alice@corp.example is fine"}',
+             '{"deep": {"er": ["alice@corp.example"]}}');
+    """
+    source, target = databases(pg_server, "leak_containers", ddl, fill)
+    rules = rules_for(
+        {
+            "people": {"id": "keep", "email": {"fake": "email"}, "phone": "hash"},
+            "events": {"id": "keep", "cc": "keep", "payload": "keep", "raw": "keep"},
+        }
+    )
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules)
+    # Elements and leaf values, at any depth; not substrings of longer text.
+    assert info.value.hits == {
+        "public.events.cc": 2,
+        "public.events.payload": 2,
+        "public.events.raw": 1,
+    }
+    assert rows(target, "SELECT count(*) FROM events") == [(0,)]
+
+
 def test_cli_refuses_a_missing_salt_and_runs_with_one(
     source: str, target: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
