@@ -30,14 +30,13 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from seeders import subset
+from seeders import binary_copy, subset
 from seeders.graph import load_order
 from seeders.introspect import introspect
 from seeders.loader import Progress, load
@@ -117,7 +116,7 @@ class TablePipeline:
 
         Each fingerprint leaves the source already framed as a one-column
         binary COPY tuple of the leak table, so the client forwards the bytes
-        as they come (:func:`binary_fields`) and the target parses no text.
+        as they come (:func:`seeders.binary_copy.fields`) and the target parses no text.
         Given the heap's size in blocks (and a server with TID range scans),
         one COPY row carries every fingerprint of DIGEST_BLOCKS heap blocks:
         the client then handles a few hundred rows, not one per source row.
@@ -163,39 +162,8 @@ class TablePipeline:
         )
 
 
-# PostgreSQL's binary COPY format: the header (no flags, no extension), the
-# trailer, and the prefix of a one-column tuple holding 8 bytes.
-COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-COPY_HEADER = COPY_SIGNATURE + bytes(8)
-COPY_TRAILER = b"\xff\xff"
+# The prefix of a one-column binary COPY tuple holding 8 bytes (field count 1, length 8).
 _FINGERPRINT_TUPLE = b"\x00\x01\x00\x00\x00\x08"
-
-
-def binary_fields(messages: Iterable[bytes]) -> Iterator[bytes]:
-    """The one field of every row of a one-column binary ``COPY ... TO STDOUT``.
-
-    The first message begins with the file header (PostgreSQL sends it with
-    the first row); the last is the trailer. (No NULLs are sent here.)
-    """
-    header, ended = True, False
-    for message in messages:  # read to the end: the COPY must finish on its connection
-        data = memoryview(message)
-        if header:
-            if bytes(data[: len(COPY_SIGNATURE)]) != COPY_SIGNATURE:
-                raise ValueError("not a binary COPY stream")
-            extension = int.from_bytes(data[15:19], "big")
-            data, header = data[19 + extension :], False
-        if not data:
-            continue
-        if ended:
-            raise ValueError("data after the binary COPY trailer")
-        if data == COPY_TRAILER:
-            ended = True
-            continue
-        if int.from_bytes(data[:2], "big") != 1:
-            raise ValueError("expected rows of one column")
-        length = int.from_bytes(data[2:6], "big", signed=True)
-        yield bytes(data[6 : 6 + length])
 
 
 @dataclass(frozen=True)
@@ -515,16 +483,16 @@ class _DigestSender:
             return
         ranges = tid_range_scans(conn)
         with self.leak.scratch.cursor() as cur, cur.copy(self.leak.copy_into()) as into:
-            into.write(COPY_HEADER)
+            into.write(binary_copy.HEADER)
             for pipeline in self.pipelines:
                 blocks = heap_blocks(conn, pipeline.source) if ranges else None
                 with conn.cursor() as read, read.copy(pipeline.digests(blocks)) as rows:
-                    for tuples in binary_fields(bytes(row) for row in rows):
+                    for tuples in binary_copy.fields(bytes(row) for row in rows):
                         if self._abandoned.is_set():
                             raise RuntimeError("leak check abandoned")
                         into.write(tuples)
                         self.sent += len(tuples) // (len(_FINGERPRINT_TUPLE) + 8)
-            into.write(COPY_TRAILER)
+            into.write(binary_copy.TRAILER)
         self.leak.seal()
 
     def finish(self) -> int:

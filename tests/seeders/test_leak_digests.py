@@ -15,7 +15,9 @@ import pytest
 from psycopg import sql
 
 from seeders import anonymise
-from seeders.anonymise import COPY_HEADER, COPY_TRAILER, Fingerprint, _pipeline, binary_fields
+from seeders.anonymise import Fingerprint, _pipeline
+from seeders.binary_copy import HEADER, TRAILER
+from seeders.binary_copy import fields as binary_fields
 from seeders.introspect import introspect
 from seeders.readers import heap_blocks
 from seeders.rules import parse_rules
@@ -94,10 +96,10 @@ def test_the_digest_stream_loads_into_the_leak_table_as_it_comes(people: str) ->
         ):
             stream = [bytes(row) for row in rows]
         with conn.cursor() as cur, cur.copy("COPY lk FROM STDIN (FORMAT binary)") as into:
-            into.write(COPY_HEADER)
+            into.write(HEADER)
             for tuples in binary_fields(stream):
                 into.write(tuples)
-            into.write(COPY_TRAILER)
+            into.write(TRAILER)
         loaded = Counter(int(r[0]) for r in conn.execute("SELECT d FROM lk").fetchall())
         assert loaded == expected(conn, "true")
 
