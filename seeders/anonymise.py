@@ -92,6 +92,7 @@ class TablePipeline:
     where: sql.Composable | None  # the subset's condition, if any
     identifying: tuple[str, ...]  # columns whose originals the leak check fingerprints
     fingerprint: Fingerprint
+    binary: bool = False  # rows travel in binary COPY form (see binary_form)
 
     @property
     def source(self) -> sql.Identifier:
@@ -107,8 +108,12 @@ class TablePipeline:
 
     def select(self, part: sql.Composable | None = None) -> sql.Composed:
         """``COPY (SELECT <anonymised> FROM table ...) TO STDOUT``, of one block range if given."""
-        return sql.SQL("COPY (SELECT {} FROM {}{}{}) TO STDOUT").format(
-            self.outputs, self.source, self.joins, self._where(part)
+        return sql.SQL("COPY (SELECT {} FROM {}{}{}) TO STDOUT{}").format(
+            self.outputs,
+            self.source,
+            self.joins,
+            self._where(part),
+            sql.SQL(" (FORMAT binary)" if self.binary else ""),
         )
 
     def digests(self, blocks: int | None = None) -> sql.Composed:
@@ -202,12 +207,35 @@ def _speaking_utf8(connect: Connect) -> Connect:
     return lambda: utf8(connect())
 
 
+def binary_form(source: Table, target: Table) -> bool:
+    """Whether this table's rows can travel in binary COPY form.
+
+    Binary rows skip printing every value as text at the source and parsing
+    it again at the target (a timestamp or a numeric costs more as text than
+    the copy of its bytes). They need every column to be of the same type on
+    both sides, and of a type whose binary form means the same in any
+    database (:attr:`Column.binary_portable`: not an extension's type, a
+    composite, or an array of either or of enums); any other table travels
+    as text.
+    """
+    targets = {c.name: c for c in target.columns}
+    return all(
+        column.binary_portable
+        and column.name in targets
+        and targets[column.name].type_name == column.type_name
+        and targets[column.name].binary_portable
+        for column in source.columns
+        if column.writable
+    )
+
+
 def _pipeline(
     table: Table,
     rules: Rules,
     keyed: Keyed,
     fingerprint: Fingerprint,
     where: sql.Composable | None = None,
+    binary: bool = False,
 ) -> TablePipeline:
     table_rules = rules.for_table(table)
     columns = tuple(c.name for c in table.columns if c.writable)
@@ -216,14 +244,26 @@ def _pipeline(
     templates = [n for n in columns if table_rules[n].kind == "template"]
     for name in (*[n for n in columns if n not in templates], *templates):
         outputs[name] = expression(table, table.column(name), table_rules[name], macs, outputs)
+    selected = [outputs[n] for n in columns]
+    if binary:
+        # A binary value must be of the column's own type exactly (a shifted
+        # date is a timestamp until cast back); the typmod is the target's
+        # to apply, as it is to text (a cast to varchar(n) would truncate).
+        selected = [
+            value
+            if table_rules[n].kind == "keep"
+            else sql.SQL("CAST(({}) AS {})").format(value, sql.SQL(table.column(n).type_ref))
+            for n, value in zip(columns, selected, strict=True)
+        ]
     return TablePipeline(
         table=table,
         columns=columns,
-        outputs=sql.SQL(", ").join(outputs[n] for n in columns),
+        outputs=sql.SQL(", ").join(selected),
         joins=macs.joins(),
         where=where,
         identifying=tuple(n for n in columns if table_rules[n].kind in IDENTIFYING),
         fingerprint=fingerprint,
+        binary=binary,
     )
 
 
@@ -288,8 +328,14 @@ class Anonymiser:
             int.from_bytes(digest[:8], "big", signed=True),
             portable=_server_encoding(source) != _server_encoding(target),
         )
+        self.binary = {
+            t.qualified: binary_form(t, self.target_schema.table(t.qualified))
+            for t in self.source_schema.tables
+        }
         self.pipelines = {
-            t.qualified: _pipeline(t, rules, keyed, self.fingerprint)
+            t.qualified: _pipeline(
+                t, rules, keyed, self.fingerprint, binary=self.binary[t.qualified]
+            )
             for t in self.source_schema.tables
         }
         self.order = load_order(self.source_schema)
@@ -323,6 +369,7 @@ class Anonymiser:
                             ),
                             progress,
                             before_commit=verify,
+                            binary=frozenset(t for t, b in self.binary.items() if b),
                         )
                     finally:
                         sender.abandon()
@@ -338,7 +385,12 @@ class Anonymiser:
         keys = subset.compute(self.source, self.source_schema, self.rules.subset)
         self.pipelines = {
             t.qualified: _pipeline(
-                t, self.rules, self.keyed, self.fingerprint, subset.condition(t, keys[t.qualified])
+                t,
+                self.rules,
+                self.keyed,
+                self.fingerprint,
+                subset.condition(t, keys[t.qualified]),
+                binary=self.binary[t.qualified],
             )
             for t in self.source_schema.tables
         }

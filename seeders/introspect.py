@@ -20,6 +20,22 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY n.nspname, c.relname
 """
 
+# Whether a column's binary COPY form reads the same in another database.
+# Built-in types' (OIDs below FirstNormalObjectId, 16384) do, and enums'
+# (a label); arrays only of built-in elements, as the form carries the
+# element type's OID, and composites never (they carry every field's).
+_SENDS = "{t}.typsend <> 0 AND {t}.typreceive <> 0"
+_BUILTIN = "{t}.oid < 16384 AND {t}.typtype IN ('b', 'r', 'm') AND " + _SENDS
+_BINARY_PORTABLE = (
+    "CASE WHEN base.typcategory = 'A' THEN elem.oid IS NOT NULL AND "
+    + _BUILTIN.format(t="elem")
+    + " AND "
+    + _SENDS.format(t="base")
+    + " WHEN base.typtype = 'e' THEN true ELSE "
+    + _BUILTIN.format(t="base")
+    + " END"
+)
+
 # Domains are resolved to their base type (one level is what schemas use).
 COLUMNS = f"""
 SELECT a.attrelid AS table_oid, a.attnum, a.attname AS name,
@@ -30,11 +46,14 @@ SELECT a.attrelid AS table_oid, a.attnum, a.attname AS name,
        COALESCE(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr,
        CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod,
        base.typname AS base_name, base.typtype AS base_kind, base.oid AS base_oid,
-       elem.typname AS elem_name, elem.typtype AS elem_kind, elem.oid AS elem_oid
+       elem.typname AS elem_name, elem.typtype AS elem_kind, elem.oid AS elem_oid,
+       format('%I.%I', tn.nspname, t.typname) AS type_ref,
+       {_BINARY_PORTABLE} AS binary_portable
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_namespace tn ON tn.oid = t.typnamespace
 JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 LEFT JOIN pg_type elem ON elem.oid = base.typelem AND base.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -109,6 +128,8 @@ def _column(row: dict[str, Any], enums: dict[int, tuple[str, ...]]) -> Column:
         is_array=is_array,
         enum_values=enums.get(oid, ()) if category is Category.ENUM else (),
         base_type="" if is_array else str(row["base_name"]),
+        type_ref=str(row["type_ref"]),
+        binary_portable=bool(row["binary_portable"]),
     )
 
 

@@ -12,13 +12,14 @@ Unique keys are still enforced: a duplicate fails the rebuild, and the load.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from seeders import binary_copy
 from seeders.schema import Schema, Table
 
 Progress = Callable[[str, int], None]  # (table, rows just written)
@@ -144,11 +145,14 @@ def load(
     chunks: ChunkSource,
     progress: Progress | None = None,
     before_commit: Callable[[psycopg.Connection[Any]], None] | None = None,
+    binary: Collection[str] = frozenset(),
 ) -> LoadReport:
     """Replace the contents of every table in ``order`` with the given rows.
 
-    ``before_commit`` runs inside the transaction after everything is loaded;
-    raising there rolls the whole load back (the leak check uses this).
+    Rows come as COPY text, or for the tables named in ``binary`` as binary
+    COPY tuples (without the stream's header and trailer, which are added
+    here). ``before_commit`` runs inside the transaction after everything is
+    loaded; raising there rolls the whole load back (the leak check uses this).
     """
     tables = list(order)
     report = LoadReport()
@@ -172,14 +176,19 @@ def load(
             for name in tables:
                 target = schema.table(name)
                 columns = sql.SQL(", ").join(sql.Identifier(c) for c in columns_of(target))
-                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(_ident(name), columns)
+                form = sql.SQL(" (FORMAT binary)" if name in binary else "")
+                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN{}").format(_ident(name), columns, form)
                 report.rows[name] = 0
                 with cur.copy(copy_sql) as copy:
+                    if name in binary:
+                        copy.write(binary_copy.HEADER)
                     for rows, chunk in chunks(name):
                         copy.write(chunk)
                         report.rows[name] += rows
                         if progress:
                             progress(name, rows)
+                    if name in binary:
+                        copy.write(binary_copy.TRAILER)
                 _reset_sequences(conn, target)
         for rebuilt in (*indexes, *fks):  # the unique indexes first: the FKs need them
             conn.execute(rebuilt.rebuild())

@@ -46,6 +46,8 @@ class Column:
     is_array: bool = False
     enum_values: tuple[str, ...] = ()
     base_type: str = ""  # pg_type name of the type, or of a domain's base type: "int4"
+    type_ref: str = ""  # the type itself, quoted and qualified, without a typmod: "pg_catalog.int4"
+    binary_portable: bool = False  # its binary COPY form reads the same in any database
 
     @property
     def writable(self) -> bool:

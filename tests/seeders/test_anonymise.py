@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from seeders import anonymise
 from seeders.anonymise import Anonymiser, LeakDetected
 from seeders.rules import Rules, RulesError, parse_rules
 from tests.pg_server import PgServer
@@ -265,6 +266,90 @@ def test_the_leak_check_sees_non_ascii_originals_across_encodings(
         copy_between(source, target, rules)
     assert info.value.hits == {"public.people.note": 1}
     assert rows(target, "SELECT count(*) FROM people") == [(0,)]
+
+
+KINDS_DDL = """
+    CREATE TYPE mood AS ENUM ('calm', 'busy');
+    CREATE DOMAIN ints AS int[];
+    CREATE TABLE kinds (
+        id int PRIMARY KEY, small smallint UNIQUE, code varchar(12) UNIQUE, pad char(6),
+        born date, seen timestamp, at time, price numeric(5, 2), ratio real, spent interval,
+        feeling mood, scores int[], grid numeric[], span int4range, words tsvector,
+        doc xml, blob bytea, token uuid, host inet, meta jsonb, nums ints, note text,
+        flag boolean, big bigint
+    );
+"""
+KINDS_FILL = """
+    INSERT INTO kinds SELECT g, g - 500, 'code-' || g, 'ab', date '2024-02-29' + g,
+        timestamp '2024-01-01 10:00' + g * interval '1 hour', time '08:30' + g * interval '1 min',
+        (g % 900) + 0.99, g / 7.0, g * interval '1 day 2 hours',
+        (ARRAY['calm', 'busy'])[1 + g % 2]::mood,
+        ARRAY[g, NULL, -g], ARRAY[g / 3.0], int4range(g, g + 10), to_tsvector('simple', 'w' || g),
+        ('<a n="' || g || '">é</a>')::xml, ('\\x' || lpad(to_hex(g), 4, '0'))::bytea,
+        md5(g::text)::uuid, ('10.0.' || g % 250 || '.1')::inet,
+        jsonb_build_object('g', g, 'ü', 'ö'),
+        ARRAY[g], CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' || g || E'\\t\\\\' END,
+        g % 2 = 0, g * 1000003
+    FROM generate_series(1, 300) g;
+"""
+KINDS_RULES = {
+    "kinds": {
+        "id": "keep", "small": "hash", "code": {"fake": "user_name"},
+        "pad": {"mask": {"keep_first": 1}},
+        "born": {"date_shift": {"max_days": 40}}, "seen": {"date_shift": {"max_days": 3}},
+        "at": "keep", "price": {"noise": 0.3}, "ratio": {"noise": 0.2}, "spent": "keep",
+        "feeling": "keep", "scores": "keep", "grid": "keep", "span": "keep", "words": "keep",
+        "doc": "keep", "blob": "keep", "token": "keep", "host": "keep", "meta": "null",
+        "nums": "keep", "note": {"template": "note {id}"}, "flag": {"constant": "true"},
+        "big": "hash",
+    }
+}  # fmt: skip
+
+
+def test_binary_rows_equal_text_rows_for_every_kind_of_column(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same copy, once as binary COPY rows and once as text: the same target."""
+    source, target = databases(pg_server, "kinds", KINDS_DDL, KINDS_FILL)
+    rules = rules_for(KINDS_RULES)
+    dump = "SELECT k::text FROM kinds AS k ORDER BY id"
+    with psycopg.connect(source) as src, psycopg.connect(target) as dst:
+        assert Anonymiser(src, dst, dst, rules, SALT).binary == {"public.kinds": True}
+    copy_between(source, target, rules)
+    binary = rows(target, dump)
+    monkeypatch.setattr(anonymise, "binary_form", lambda source, target: False)
+    copy_between(source, target, rules)
+    assert rows(target, dump) == binary
+    assert len(binary) == 300
+
+
+def test_tables_travel_as_text_unless_their_binary_form_is_portable(
+    pg_server: PgServer,
+) -> None:
+    ddl = """
+        CREATE TYPE mood AS ENUM ('calm', 'busy');
+        CREATE TYPE pair AS (a int, b text);
+        CREATE TABLE plain (id int PRIMARY KEY, m mood, t text);
+        CREATE TABLE moods (id int PRIMARY KEY, m mood[]);
+        CREATE TABLE pairs (id int PRIMARY KEY, p pair);
+        CREATE TABLE widths (id int PRIMARY KEY, v varchar(10));
+    """
+    source, target = databases(pg_server, "forms", ddl)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("ALTER TABLE widths ALTER v TYPE varchar(20)")
+    keep = {"id": "keep"}
+    rules = rules_for(
+        {"plain": keep | {"m": "keep", "t": "keep"}, "moods": keep | {"m": "keep"},
+         "pairs": keep | {"p": "keep"}, "widths": keep | {"v": "keep"}}
+    )  # fmt: skip
+    with psycopg.connect(source) as src, psycopg.connect(target) as dst:
+        forms = Anonymiser(src, dst, dst, rules, SALT).binary
+    assert forms == {
+        "public.plain": True,  # an enum travels as its label
+        "public.moods": False,  # an array of enums carries the enum's OID
+        "public.pairs": False,  # a composite carries its fields' OIDs
+        "public.widths": False,  # not the same type on both sides
+    }
 
 
 def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(

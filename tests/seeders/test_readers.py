@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import sql
 
-from seeders import readers
+from seeders import binary_copy, readers
 from seeders.anonymise import Anonymiser, LeakDetected
 from seeders.readers import SnapshotReaders, block_ranges
 from seeders.rules import parse_rules
@@ -61,6 +61,26 @@ def test_stream_passes_every_row_through_byte_for_byte(items: str) -> None:
     assert b"".join(chunk for _, chunk in batches) == expected
     assert expected.count(b"\n") == 20000
     assert b"\\t\\n\\\\" in expected
+
+
+@pytest.mark.parametrize("count", [0, 1, readers.BATCH_ROWS - 1, readers.BATCH_ROWS, 12001])
+def test_binary_rows_come_without_header_and_trailer(items: str, count: int) -> None:
+    """Whatever the batch boundaries, one header + the batches + one trailer is the table."""
+    query = sql.SQL(
+        "COPY (SELECT id, label FROM items ORDER BY id LIMIT {}) TO STDOUT (FORMAT binary)"
+    )
+    with psycopg.connect(items) as conn:
+        batches = list(readers.stream(conn, query.format(count)))
+        assert sum(rows for rows, _ in batches) == count
+        assert all(rows for rows, _ in batches), "no empty batch"
+        conn.execute("CREATE TEMP TABLE copied (id int, label text)")
+        with conn.cursor() as cur, cur.copy("COPY copied FROM STDIN (FORMAT binary)") as copy:
+            copy.write(binary_copy.HEADER)
+            for _, chunk in batches:
+                copy.write(chunk)
+            copy.write(binary_copy.TRAILER)
+        copied = conn.execute("SELECT * FROM copied ORDER BY id").fetchall()
+        assert copied == conn.execute(f"SELECT * FROM items ORDER BY id LIMIT {count}").fetchall()
 
 
 def test_a_copy_failing_midway_raises_the_servers_error_and_frees_the_connection(
