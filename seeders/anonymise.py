@@ -30,6 +30,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from seeders.loader import Progress, load
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Column, Schema, Table
-from seeders.transform import Keyed, Macs, expression
+from seeders.transform import Keyed, Macs, expression, fake_values
 
 MIN_LEAK_LENGTH = 6
 # Heap blocks whose fingerprints travel in one COPY row (~3 000 rows of a
@@ -350,11 +351,14 @@ class Anonymiser:
                 try:
                     if self.rules.subset:  # in the same snapshot as the copy itself
                         self._narrow_to_subset()
+                    generated = self._generated_fingerprints()
                     sender = _DigestSender(leak, list(self.pipelines.values()), readers)
 
                     def verify(conn: psycopg.Connection[Any]) -> None:
                         report.digests = sender.finish()
-                        report.leak_hits = leak.hits(conn, self.target_schema, self.fingerprint)
+                        report.leak_hits = leak.hits(
+                            conn, self.target_schema, self.fingerprint, generated
+                        )
                         if report.leak_hits:
                             raise LeakDetected(report.leak_hits)
 
@@ -381,6 +385,31 @@ class Anonymiser:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _generated_fingerprints(self) -> dict[str, dict[str, list[int]]]:
+        """Fingerprints of the values each column's rule writes that are not originals.
+
+        Taken on the source, which already holds every such value in its
+        transforms (so they are in its encoding, and in the target's when the
+        fingerprints are plain).
+        """
+        found: dict[str, dict[str, list[int]]] = {}
+        for table in self.source_schema.tables:
+            table_rules = self.rules.for_table(table)
+            for column in table.columns:
+                values = (
+                    fake_values(table, column, table_rules[column.name]) if column.writable else ()
+                )
+                if not values:
+                    continue
+                rows = self.source.execute(
+                    sql.SQL("SELECT {} FROM unnest(%s::text[]) AS g(v)").format(
+                        self.fingerprint.of(sql.Identifier("v"))
+                    ),
+                    (list(values),),
+                ).fetchall()
+                found.setdefault(table.qualified, {})[column.name] = [int(r[0]) for r in rows]
+        return found
+
     def _narrow_to_subset(self) -> None:
         keys = subset.compute(self.source, self.source_schema, self.rules.subset)
         self.pipelines = {
@@ -401,18 +430,25 @@ _JSON_LEAVES = 'strict $.** ? (@.type() == "string" || @.type() == "number")'
 
 
 def _searched_values(
-    table: sql.Identifier, column: Column
+    table: sql.Identifier, column: Column, fingerprint: Fingerprint, generated: list[int]
 ) -> list[tuple[sql.Composable, sql.Composable]]:
-    """What the leak check compares with the originals: (value, FROM-clause addition).
+    """What the leak check compares with the originals: (value, what follows FROM table).
 
     The whole value, and for an array each element, for a JSON document each
     string and number in it: an original e-mail kept in a ``cc text[]`` or
     deep in a ``payload jsonb`` is as present as one in a text column. (A
     ``json`` column is read as ``jsonb``; substrings of longer text are not
-    searched.)
+    searched.) Whole values with a ``generated`` fingerprint are left out:
+    the column's own rule wrote them, from a pool, not from an original. A
+    constant array makes ``<> ALL`` one hash probe per value (PostgreSQL
+    ≥ 15; a scan of the array before).
     """
     name = sql.Identifier(column.name)
-    values: list[tuple[sql.Composable, sql.Composable]] = [(name, sql.SQL(""))]
+    whole: sql.Composable = sql.SQL("")
+    if generated:
+        array = sql.Literal("{" + ",".join(map(str, sorted(set(generated)))) + "}")
+        whole = sql.SQL(" WHERE {} <> ALL ({}::bigint[])").format(fingerprint.of(name), array)
+    values: list[tuple[sql.Composable, sql.Composable]] = [(name, whole)]
     if column.is_array:
         values.append(
             (
@@ -460,11 +496,21 @@ class _LeakTable:
         self.scratch.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.name)))
 
     def hits(
-        self, conn: psycopg.Connection[Any], target: Schema, fingerprint: Fingerprint
+        self,
+        conn: psycopg.Connection[Any],
+        target: Schema,
+        fingerprint: Fingerprint,
+        generated: Mapping[str, Mapping[str, list[int]]] | None = None,
     ) -> dict[str, int]:
-        """Target values whose fingerprint is an original's, by ``table.column``."""
+        """Target values whose fingerprint is an original's, by ``table.column``.
+
+        ``generated`` holds, by table and column, the fingerprints of values
+        the column's own rule writes that are not originals (a fake's pool):
+        found in that column, they do not count.
+        """
         if not self.active:
             return {}
+        generated = generated or {}
         hits: dict[str, int] = {}
         for table in target.tables:
             searched = [c for c in table.columns if c.category in _SEARCHED or c.is_array]
@@ -474,12 +520,15 @@ class _LeakTable:
             # fingerprints once and probes with every scan (a parallel append);
             # a per-row VALUES list of the columns costs ~40 % more.
             table_name = sql.Identifier(table.schema, table.name)
+            own = generated.get(table.qualified, {})
             probes = sql.SQL(" UNION ALL ").join(
                 sql.SQL("SELECT {} AS k, {} AS d FROM {}{}").format(
                     sql.Literal(i), fingerprint.of(value), table_name, joined
                 )
                 for i, column in enumerate(searched)
-                for value, joined in _searched_values(table_name, column)
+                for value, joined in _searched_values(
+                    table_name, column, fingerprint, own.get(column.name, [])
+                )
             )
             rows = conn.execute(
                 sql.SQL(

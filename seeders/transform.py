@@ -287,6 +287,21 @@ def expression(
     raise ValueError(f"unknown rule {kind!r}")
 
 
+def fake_values(table: Table, column: Column, rule: Rule) -> tuple[str, ...]:
+    """The values a ``fake`` rule may write untagged in this column: its pool, fitted.
+
+    Real data holds values a Faker pool holds too (common names, cities), so
+    a fake drawn from the pool may equal someone's original without having
+    come from it; the leak check does not count those in this column. A
+    unique column only ever gets tagged fakes, so none.
+    """
+    if rule.kind != "fake" or table.is_unique(column.name):
+        return ()
+    pool = (unescape(p) for p in faker_pool(str(rule.options["provider"]), 0))
+    limit = column.max_length
+    return tuple(dict.fromkeys(p[:limit] if limit is not None else p for p in pool))
+
+
 def _mask(
     column: Column, col: sql.Composable, opts: object, keyed: Macs, unique: bool
 ) -> sql.Composable:

@@ -12,6 +12,7 @@ import pytest
 from seeders import anonymise
 from seeders.anonymise import Anonymiser, LeakDetected
 from seeders.rules import Rules, RulesError, parse_rules
+from seeders.values import faker_pool, unescape
 from tests.pg_server import PgServer
 from tests.seeders.shop_data import RULES
 
@@ -184,6 +185,41 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
         "public.events.raw": 1,
     }
     assert rows(target, "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_a_fake_that_happens_to_be_someones_real_value_is_no_leak(pg_server: PgServer) -> None:
+    """Real data holds names a Faker pool holds too: a fake drawn from the pool leaks nothing.
+
+    Every source name here is one of the pool's, so every fake written equals
+    someone's original; the check must still catch an original copied elsewhere.
+    """
+    pool = [unescape(v) for v in faker_pool("name", 0)]
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL, nick varchar(8));
+        CREATE TABLE notes (id int PRIMARY KEY, body text);
+    """
+    source, target = databases(pg_server, "fake_collisions", ddl)
+    with psycopg.connect(source, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO people VALUES (%s, %s, %s)",
+            [(i, name, name[:8]) for i, name in enumerate(pool, start=1)],
+        )
+        cur.execute("INSERT INTO notes VALUES (1, 'fine'), (2, %s)", (pool[41],))
+    rules = rules_for(
+        {
+            "people": {"id": "keep", "name": {"fake": "name"}, "nick": {"fake": "name"}},
+            "notes": {"id": "keep", "body": "keep"},
+        }
+    )
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules)
+    assert info.value.hits == {"public.notes.body": 1}
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("UPDATE notes SET body = 'also fine' WHERE id = 2")
+    report = copy_between(source, target, rules)
+    assert report.leak_hits == {}
+    written = {name for (name,) in rows(target, "SELECT name FROM people")}
+    assert len(written & set(pool)) > 500, "the fakes are the pool's own values"
 
 
 def test_cli_refuses_a_missing_salt_and_runs_with_one(
