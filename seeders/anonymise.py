@@ -44,7 +44,7 @@ from seeders.loader import Progress, load
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Column, Schema, Table
-from seeders.transform import Keyed, Macs, expression, fake_values
+from seeders.transform import Keyed, Macs, expression, generated_values
 
 MIN_LEAK_LENGTH = 6
 # Heap blocks whose fingerprints travel in one COPY row (~3 000 rows of a
@@ -397,7 +397,9 @@ class Anonymiser:
             table_rules = self.rules.for_table(table)
             for column in table.columns:
                 values = (
-                    fake_values(table, column, table_rules[column.name]) if column.writable else ()
+                    generated_values(table, column, table_rules[column.name])
+                    if column.writable
+                    else ()
                 )
                 if not values:
                     continue

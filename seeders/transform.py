@@ -287,14 +287,17 @@ def expression(
     raise ValueError(f"unknown rule {kind!r}")
 
 
-def fake_values(table: Table, column: Column, rule: Rule) -> tuple[str, ...]:
-    """The values a ``fake`` rule may write untagged in this column: its pool, fitted.
+def generated_values(table: Table, column: Column, rule: Rule) -> tuple[str, ...]:
+    """Values a rule writes in this column that come from no original: a fake's pool, a constant.
 
-    Real data holds values a Faker pool holds too (common names, cities), so
-    a fake drawn from the pool may equal someone's original without having
-    come from it; the leak check does not count those in this column. A
-    unique column only ever gets tagged fakes, so none.
+    Real data holds values a Faker pool holds too (common names, cities), and
+    a constant may be one of the column's own originals; such a value, written
+    by the rule, says nothing about the row it lands in, so the leak check
+    does not count it in this column. A unique column only ever gets tagged
+    fakes, so none there.
     """
+    if rule.kind == "constant":
+        return (str(rule.options["value"]),)
     if rule.kind != "fake" or table.is_unique(column.name):
         return ()
     pool = (unescape(p) for p in faker_pool(str(rule.options["provider"]), 0))

@@ -187,35 +187,47 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
     assert rows(target, "SELECT count(*) FROM events") == [(0,)]
 
 
-def test_a_fake_that_happens_to_be_someones_real_value_is_no_leak(pg_server: PgServer) -> None:
-    """Real data holds names a Faker pool holds too: a fake drawn from the pool leaks nothing.
+def test_values_a_rule_writes_from_no_original_are_no_leak_in_its_column(
+    pg_server: PgServer,
+) -> None:
+    """A fake from its pool, a constant: no leak in their own column, even equal to originals.
 
-    Every source name here is one of the pool's, so every fake written equals
-    someone's original; the check must still catch an original copied elsewhere.
+    Real data holds names a Faker pool holds too: here every source name is
+    one of the pool's, and every plan is the constant its rule writes. An
+    original copied elsewhere is still caught.
     """
     pool = [unescape(v) for v in faker_pool("name", 0)]
     ddl = """
-        CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL, nick varchar(8));
-        CREATE TABLE notes (id int PRIMARY KEY, body text);
+        CREATE TABLE people (
+            id int PRIMARY KEY, name text NOT NULL, nick varchar(8), plan text DEFAULT 'standard'
+        );
+        CREATE TABLE notes (id int PRIMARY KEY, body text, tier text DEFAULT 'standard');
     """
     source, target = databases(pg_server, "fake_collisions", ddl)
     with psycopg.connect(source, autocommit=True) as conn, conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO people VALUES (%s, %s, %s)",
+            "INSERT INTO people (id, name, nick) VALUES (%s, %s, %s)",
             [(i, name, name[:8]) for i, name in enumerate(pool, start=1)],
         )
-        cur.execute("INSERT INTO notes VALUES (1, 'fine'), (2, %s)", (pool[41],))
+        cur.execute("INSERT INTO notes (id, body) VALUES (1, 'fine'), (2, %s)", (pool[41],))
     rules = rules_for(
         {
-            "people": {"id": "keep", "name": {"fake": "name"}, "nick": {"fake": "name"}},
-            "notes": {"id": "keep", "body": "keep"},
+            "people": {
+                "id": "keep",
+                "name": {"fake": "name"},
+                "nick": {"fake": "name"},
+                "plan": {"constant": "standard"},  # which is also every row's original
+            },
+            "notes": {"id": "keep", "body": "keep", "tier": "keep"},
         }
     )
     with pytest.raises(LeakDetected) as info:
         copy_between(source, target, rules)
-    assert info.value.hits == {"public.notes.body": 1}
+    # Only where an original was copied: the fakes and the constant are the rules' own.
+    assert info.value.hits == {"public.notes.body": 1, "public.notes.tier": 2}
     with psycopg.connect(source, autocommit=True) as conn:
-        conn.execute("UPDATE notes SET body = 'also fine' WHERE id = 2")
+        conn.execute("UPDATE notes SET body = 'also fine', tier = 'gold' WHERE id = 2")
+        conn.execute("UPDATE notes SET tier = 'silver' WHERE id = 1")
     report = copy_between(source, target, rules)
     assert report.leak_hits == {}
     written = {name for (name,) in rows(target, "SELECT name FROM people")}
