@@ -148,13 +148,14 @@ class TablePipeline:
             ).format(fingerprints, self.source, self._where(None))
         step = sql.Literal(DIGEST_BLOCKS)
         ctid = sql.SQL("{}.ctid").format(self.source)
-        # The last range is open-ended, as in readers.block_ranges.
+        # The last range is open-ended, as in readers.block_ranges. The block
+        # counter is named so that no column of the table can stand in for it.
         blocks_range = sql.SQL(
-            "{c} >= format('(%s,0)', b)::tid AND {c} < CASE WHEN b + {s} >= {n}"
-            " THEN '(4294967295,0)'::tid ELSE format('(%s,0)', b + {s})::tid END"
+            "{c} >= format('(%s,0)', __pe_b)::tid AND {c} < CASE WHEN __pe_b + {s} >= {n}"
+            " THEN '(4294967295,0)'::tid ELSE format('(%s,0)', __pe_b + {s})::tid END"
         ).format(c=ctid, s=step, n=sql.Literal(blocks))
         return sql.SQL(
-            "COPY (SELECT g.a FROM generate_series(0, {last}, {s}) AS b CROSS JOIN LATERAL"
+            "COPY (SELECT g.a FROM generate_series(0, {last}, {s}) AS __pe_b CROSS JOIN LATERAL"
             " (SELECT string_agg(f.d, ''::bytea) AS a FROM"
             " (SELECT {fps} AS d FROM {t}{w} OFFSET 0) AS f"
             " WHERE f.d <> ''::bytea OFFSET 0) AS g WHERE g.a IS NOT NULL)"

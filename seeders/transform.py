@@ -101,7 +101,9 @@ class Macs:
     derived where they are used: a second subquery level for them costs more
     per row (~0.5 µs) than deriving a form twice. Fake-value pools are joined
     as VALUES lists: indexing a large text[] walks its elements, a hash join
-    does not.
+    does not. Everything added to the row is named ``__pe_…``: the rules
+    refer to the table's columns unqualified, and a pool column named ``v``
+    or ``head`` would make a table's own ``v`` or ``head`` ambiguous.
     """
 
     def __init__(self, keyed: Keyed) -> None:
@@ -185,7 +187,8 @@ class Macs:
             purpose, value = self.entries[index]
             parts.append(
                 sql.SQL(
-                    " JOIN (VALUES {rows}) AS {a}(i, v, head, tail) ON {a}.i = {n} % {size}"
+                    " JOIN (VALUES {rows}) AS {a}(__pe_i, __pe_v, __pe_head, __pe_tail)"
+                    " ON {a}.__pe_i = {n} % {size}"
                 ).format(
                     rows=rows, a=alias, n=self.draw(purpose, value), size=sql.Literal(len(values))
                 )
@@ -202,7 +205,7 @@ class Pick:
 
     @property
     def value(self) -> sql.Composable:
-        return sql.Identifier(self.alias, "v")
+        return sql.Identifier(self.alias, "__pe_v")
 
     def tagged(self, tag: sql.Composable, max_length: int | None) -> sql.Composable:
         """The value with a digest tag, e-mail addresses kept shaped like e-mail addresses.
@@ -211,8 +214,8 @@ class Pick:
         """
         if not self.email:
             return _tagged(self.value, tag, max_length)
-        head: sql.Composable = sql.Identifier(self.alias, "head")
-        tail = sql.Identifier(self.alias, "tail")
+        head: sql.Composable = sql.Identifier(self.alias, "__pe_head")
+        tail = sql.Identifier(self.alias, "__pe_tail")
         if max_length is not None:
             room = sql.SQL("greatest({} - length({}), 0)").format(
                 sql.Literal(max_length - 1 - UNIQUE_TAG), tail

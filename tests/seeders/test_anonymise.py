@@ -400,6 +400,18 @@ def test_tables_travel_as_text_unless_their_binary_form_is_portable(
     }
 
 
+def test_columns_named_like_the_transforms_helpers_are_copied(pg_server: PgServer) -> None:
+    """A table's own ``i``, ``v``, ``head`` or ``tail`` next to a fake: no ambiguous name."""
+    ddl = "CREATE TABLE t (id int PRIMARY KEY, i int, v text, head text, tail text, email text)"
+    fill = """INSERT INTO t SELECT g, -g, 'v' || g, 'h', 't', 'p' || g || '@x.example'
+              FROM generate_series(1, 50) g"""
+    source, target = databases(pg_server, "helper_names", ddl, fill)
+    keep = dict.fromkeys(["id", "i", "v", "head", "tail"], "keep")
+    copy_between(source, target, rules_for({"t": keep | {"email": {"fake": "email"}}}))
+    assert rows(target, "SELECT i, v, head, tail FROM t WHERE id = 7") == [(-7, "v7", "h", "t")]
+    assert rows(target, "SELECT count(*) FROM t WHERE email LIKE '%@example.%'") == [(50,)]
+
+
 def test_integer_keys_are_pseudonymised_within_their_type_and_still_join(
     pg_server: PgServer,
 ) -> None:

@@ -26,7 +26,9 @@ from seeders.transform import Keyed
 RULES = parse_rules(
     {
         "version": 1,
-        "tables": {"people": {"id": "keep", "email": {"fake": "email"}, "note": {"mask": {}}}},
+        "tables": {
+            "people": {"id": "keep", "email": {"fake": "email"}, "note": {"mask": {}}, "b": "keep"}
+        },
     }
 )
 SEED = 1234567
@@ -35,13 +37,14 @@ SEED = 1234567
 @pytest.fixture
 def people(pg_url: str) -> str:
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE people (id int PRIMARY KEY, email text, note text)")
+        # A column named like the query's own block counter must not stand in for it.
+        conn.execute("CREATE TABLE people (id int PRIMARY KEY, email text, note text, b int)")
         # NULLs, values too short to fingerprint, and a tab and newline in a value.
         conn.execute(
             "INSERT INTO people SELECT g,"
             " CASE WHEN g % 7 = 0 THEN NULL ELSE 'p' || g || '@x.example' END,"
             " CASE WHEN g % 5 = 0 THEN 'short' WHEN g % 11 = 0 THEN E'tab\\there\\nline' || g"
-            " ELSE repeat('n', 30) || g END FROM generate_series(1, 30000) g"
+            " ELSE repeat('n', 30) || g END, g % 3 FROM generate_series(1, 30000) g"
         )
     return pg_url
 
