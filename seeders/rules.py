@@ -170,6 +170,13 @@ def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
         )
     if kind == "noise" and category not in _NUMERIC:
         return f"{where}: rule 'noise' needs a numeric column, not {column.type_name}"
+    if kind == "noise" and column.base_type == "money":
+        # money has no round(), and how many decimals it keeps depends on
+        # lc_monetary: a noised amount could round back to the original.
+        return (
+            f"{where}: rule 'noise' does not take money (its decimals depend on lc_monetary); "
+            "store the amount as numeric, or use keep, null or constant"
+        )
     if kind == "template":
         fields = {f for _, f, _, _ in string.Formatter().parse(str(rule.options["template"])) if f}
         unknown = fields - {c.name for c in table.columns}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -133,6 +134,16 @@ def test_rule_type_mismatch_and_null_on_not_null_are_refused(connections: Any) -
     problems = "\n".join(info.value.problems)
     assert "public.products.price: rule 'fake' needs a text column" in problems
     assert "public.products.name: rule 'null' on a NOT NULL column" in problems
+
+
+def test_noise_on_money_is_refused_before_anything_is_written(pg_server: PgServer) -> None:
+    ddl = "CREATE TABLE fees (id int PRIMARY KEY, amount money)"
+    source, target = databases(pg_server, "money", ddl, "INSERT INTO fees VALUES (1, 12.5)")
+    with pytest.raises(RulesError, match="'noise' does not take money"):
+        copy_between(source, target, rules_for({"fees": {"id": "keep", "amount": {"noise": 0.1}}}))
+    # Other rules copy money as it is.
+    copy_between(source, target, rules_for({"fees": {"id": "keep", "amount": "keep"}}))
+    assert rows(target, "SELECT amount::numeric FROM fees") == [(Decimal("12.50"),)]
 
 
 def test_fk_and_key_must_share_a_rule(connections: Any) -> None:
