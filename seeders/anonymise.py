@@ -503,7 +503,7 @@ class _LeakTable:
         conn: psycopg.Connection[Any],
         target: Schema,
         fingerprint: Fingerprint,
-        generated: Mapping[str, Mapping[str, list[int]]] | None = None,
+        generated: Mapping[str, Mapping[str, list[int]]],
     ) -> dict[str, int]:
         """Target values whose fingerprint is an original's, by ``table.column``.
 
@@ -513,7 +513,6 @@ class _LeakTable:
         """
         if not self.active:
             return {}
-        generated = generated or {}
         hits: dict[str, int] = {}
         for table in target.tables:
             searched = [c for c in table.columns if c.category in _SEARCHED or c.is_array]

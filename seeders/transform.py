@@ -303,9 +303,14 @@ def generated_values(table: Table, column: Column, rule: Rule) -> tuple[str, ...
         return (str(rule.options["value"]),)
     if rule.kind != "fake" or table.is_unique(column.name):
         return ()
-    pool = (unescape(p) for p in faker_pool(str(rule.options["provider"]), 0))
     limit = column.max_length
+    pool = _fake_pool(str(rule.options["provider"]))
     return tuple(dict.fromkeys(p[:limit] if limit is not None else p for p in pool))
+
+
+def _fake_pool(provider: str) -> tuple[str, ...]:
+    """The values a ``fake`` rule draws from, as written (pools are kept COPY-escaped)."""
+    return tuple(unescape(p) for p in faker_pool(provider, 0))
 
 
 def _mask(
@@ -340,9 +345,8 @@ def _mask(
 def _fake(
     column: Column, col: sql.Composable, provider: str, keyed: Macs, unique: bool
 ) -> sql.Composable:
-    raw = tuple(unescape(p) for p in faker_pool(provider, 0))  # pools are COPY-escaped
     purpose = f"fake:{provider}"
-    chosen = keyed.pick(raw, purpose, col)
+    chosen = keyed.pick(_fake_pool(provider), purpose, col)
     pick = _fit(chosen.value, column)
     tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), column.max_length), column)
     if unique:
