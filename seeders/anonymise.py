@@ -44,6 +44,7 @@ from seeders.loader import Progress, load
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Column, Schema, Table
+from seeders.session import canonical
 from seeders.transform import Keyed, Macs, expression, generated_values
 
 MIN_LEAK_LENGTH = 6
@@ -198,15 +199,8 @@ def _server_encoding(conn: psycopg.Connection[Any]) -> str:
     return conn.info.parameter_status("server_encoding") or ""
 
 
-def utf8(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    """``conn``, its session's client encoding set to UTF-8 (and no transaction left open)."""
-    with conn.transaction():
-        conn.execute("SET client_encoding TO 'UTF8'")
-    return conn
-
-
-def _speaking_utf8(connect: Connect) -> Connect:
-    return lambda: utf8(connect())
+def _canonical(connect: Connect) -> Connect:
+    return lambda: canonical(connect())
 
 
 def binary_form(source: Table, target: Table) -> bool:
@@ -306,12 +300,14 @@ class Anonymiser:
         jobs: int = 2,
     ) -> None:
         self.source, self.target, self.scratch = source, target, scratch
-        # Rows leave every source connection as UTF-8 (the loader reads them
-        # as UTF-8 into any target encoding), and the keyed functions read a
-        # value's UTF-8 bytes (textsend) in this encoding.
-        utf8(source)
+        # Every connection writes and reads values' text the same way
+        # (seeders.session): rows leave the source as UTF-8 (the loader reads
+        # them as UTF-8 into any target encoding), the keyed functions read a
+        # value's UTF-8 bytes (textsend), and a date is ISO on both sides.
+        for conn in (source, target, scratch):
+            canonical(conn)
         if connect_source is not None:
-            connect_source = _speaking_utf8(connect_source)
+            connect_source = _canonical(connect_source)
         # One consistent snapshot of every table; never a write to the source.
         source.read_only = True
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

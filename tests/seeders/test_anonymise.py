@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from seeders import anonymise
 from seeders.anonymise import Anonymiser, LeakDetected
@@ -519,3 +520,79 @@ def test_noise_never_pushes_a_value_out_of_its_type(pg_server: PgServer) -> None
     for id_, m, i in changed:
         assert m != original[id_][0], "the original never survives, even at the bound"
         assert i != original[id_][1]
+
+
+SETTINGS_DDL = """
+    CREATE TYPE mood AS ENUM ('calm', 'busy');
+    CREATE TABLE moments (
+        id int PRIMARY KEY, born date, seen timestamptz, met timestamptz, at timestamp,
+        spent interval, ratio float8, blob bytea, moods mood[], note text
+    );
+"""
+SETTINGS_FILL = """
+    INSERT INTO moments SELECT g, date '2024-01-01' + g * 3,
+        timestamptz '2024-01-01 10:00+00' + g * interval '37 hours',
+        timestamptz '2024-06-01 23:30+00' + g * interval '1 day',
+        timestamp '2024-03-10 01:30' + g * interval '1 hour', g * interval '-1 day 2 hours',
+        1.0 / g, ('\\x' || lpad(to_hex(g * 37), 4, '0'))::bytea, ARRAY['calm']::mood[], ''
+    FROM generate_series(1, 120) g;
+"""
+SETTINGS_RULES = {
+    "moments": {
+        "id": "keep", "born": "keep", "seen": {"date_shift": {"max_days": 200}},
+        "met": {"date_shift": {"max_days": 9, "by": "born"}}, "at": "keep", "spent": "keep",
+        "ratio": {"noise": 0.1}, "blob": "keep", "moods": "keep",
+        "note": {"template": "{born} {met} {spent} {blob}"},
+    }
+}  # fmt: skip
+# Every setting that changes how a value is written as text, at its most unlike the defaults.
+HOSTILE = {
+    "source": {"DateStyle": "SQL, DMY", "TimeZone": "America/New_York",
+               "IntervalStyle": "sql_standard", "extra_float_digits": "-3",
+               "bytea_output": "escape"},
+    "target": {"DateStyle": "German", "TimeZone": "Asia/Kolkata",
+               "IntervalStyle": "iso_8601", "extra_float_digits": "0"},
+}  # fmt: skip
+
+
+def dump(url: str, query: str = "SELECT m::text FROM moments AS m ORDER BY id") -> list[Any]:
+    """Rows as text, written the same way whatever the database's own settings."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "SET DateStyle = ISO; SET TimeZone = UTC; SET IntervalStyle = postgres;"
+            " SET extra_float_digits = 3; SET bytea_output = hex"
+        )
+        return conn.execute(query.encode()).fetchall()
+
+
+@pytest.mark.parametrize("form", ["binary", "text"])
+def test_copies_and_keyed_outputs_do_not_depend_on_the_servers_settings(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """Values arrive unchanged and keyed outputs stay the same, whatever the servers' settings.
+
+    DateStyle, TimeZone, IntervalStyle, extra_float_digits and bytea_output
+    change how a session writes values as text: a date written '01/02/2024'
+    by one server is read back as 2 January by another, and a shift keyed by
+    a date's text moves with the server's DateStyle.
+    """
+    source, target = databases(pg_server, f"settings_{form}", SETTINGS_DDL, SETTINGS_FILL)
+    if form == "text":
+        monkeypatch.setattr(anonymise, "binary_form", lambda source, target: False)
+    rules = rules_for(SETTINGS_RULES)
+    copy_between(source, target, rules)
+    plain = dump(target)
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        for side, url in (("source", source), ("target", target)):
+            name = url.rsplit("/", 1)[1]
+            for setting, value in HOSTILE[side].items():
+                admin.execute(
+                    sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                        sql.Identifier(name), sql.Identifier(setting), sql.Literal(value)
+                    )
+                )
+    copy_between(source, target, rules)
+    assert dump(target) == plain
+    kept = "SELECT (id, born, at, spent, blob, moods)::text FROM moments ORDER BY id"
+    assert dump(target, kept) == dump(source, kept)
+    assert len(plain) == 120
