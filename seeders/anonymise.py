@@ -199,6 +199,23 @@ def _server_encoding(conn: psycopg.Connection[Any]) -> str:
     return conn.info.parameter_status("server_encoding") or ""
 
 
+def _creation_schema(conn: psycopg.Connection[Any]) -> str:
+    """Where an unqualified CREATE TABLE would put a table under the role's own search path.
+
+    Not under the session's: that is pinned to ``pg_catalog`` once a run
+    has used the connection (seeders.session).
+    """
+    with conn.transaction():
+        conn.execute("SET LOCAL search_path TO DEFAULT")
+        row = conn.execute("SELECT current_schema()").fetchone()
+    if not row or row[0] is None:
+        raise SchemaMismatch(
+            "the target connection's search_path names no existing schema, so the leak check"
+            " has nowhere to create its scratch table; set search_path for this role"
+        )
+    return str(row[0])
+
+
 def _canonical(connect: Connect) -> Connect:
     return lambda: canonical(connect())
 
@@ -304,6 +321,7 @@ class Anonymiser:
         # (seeders.session): rows leave the source as UTF-8 (the loader reads
         # them as UTF-8 into any target encoding), the keyed functions read a
         # value's UTF-8 bytes (textsend), and a date is ISO on both sides.
+        self.leak_schema = _creation_schema(scratch)
         for conn in (source, target, scratch):
             canonical(conn)
         if connect_source is not None:
@@ -340,7 +358,9 @@ class Anonymiser:
 
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
         report = AnonymiseReport()
-        leak = _LeakTable(self.scratch, any(p.identifying for p in self.pipelines.values()))
+        leak = _LeakTable(
+            self.scratch, self.leak_schema, any(p.identifying for p in self.pipelines.values())
+        )
         started = time.perf_counter()
         try:
             with self.source.transaction():
@@ -476,23 +496,23 @@ class _LeakTable:
     ends, whatever happened.
     """
 
-    def __init__(self, scratch: psycopg.Connection[Any], active: bool) -> None:
+    def __init__(self, scratch: psycopg.Connection[Any], schema: str, active: bool) -> None:
         self.scratch = scratch
-        self.name = f"preview_leak_check_{secrets.token_hex(4)}"
+        self.table = sql.Identifier(schema, f"preview_leak_check_{secrets.token_hex(4)}")
         self.active = active  # no identifying column anywhere: nothing to fingerprint
         if self.active:
             # The planner needs the table's size and that its values are
             # distinct, not a histogram: a 3 000-row sample (statistics
             # target 10) tells it that in a tenth of the default's time.
-            table = sql.Identifier(self.name)
+            table = self.table
             scratch.execute(sql.SQL("CREATE UNLOGGED TABLE {} (d bigint NOT NULL)").format(table))
             scratch.execute(sql.SQL("ALTER TABLE {} ALTER d SET STATISTICS 10").format(table))
 
     def copy_into(self) -> sql.Composed:
-        return sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.Identifier(self.name))
+        return sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(self.table)
 
     def seal(self) -> None:
-        self.scratch.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.name)))
+        self.scratch.execute(sql.SQL("ANALYZE {}").format(self.table))
 
     def hits(
         self,
@@ -532,7 +552,7 @@ class _LeakTable:
                 sql.SQL(
                     "SELECT u.k, count(*) FROM ({}) AS u"
                     " WHERE u.d IN (SELECT d FROM {}) GROUP BY u.k"
-                ).format(probes, sql.Identifier(self.name))
+                ).format(probes, self.table)
             ).fetchall()
             for index, count in rows:
                 hits[f"{table.qualified}.{searched[int(index)].name}"] = int(count)
@@ -540,9 +560,7 @@ class _LeakTable:
 
     def drop(self) -> None:
         if self.active:
-            self.scratch.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.name))
-            )
+            self.scratch.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
 
 
 class _DigestSender:

@@ -12,6 +12,12 @@ the rows of tables copied as text COPY, the keyed transforms' input
 copy between two of them can read a date back as another date, and a rerun
 against a server set up otherwise gives other pseudonyms and shifts. So
 every connection of a run speaks the same settings, as pg_dump's do.
+
+The search path is pinned to ``pg_catalog`` for a like reason: function
+resolution prefers the best-matching argument types, so a database's own
+``public.left(varchar, integer)`` would run instead of the built-in
+``left(text, integer)`` inside a mask, whatever it does with the original.
+Everything the seeders name themselves is schema-qualified.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ CANONICAL = (
     ("extra_float_digits", "3"),
     ("bytea_output", "hex"),
     ("lc_monetary", "C"),
+    ("search_path", "pg_catalog"),
 )
 
 

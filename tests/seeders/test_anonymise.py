@@ -596,3 +596,43 @@ def test_copies_and_keyed_outputs_do_not_depend_on_the_servers_settings(
     kept = "SELECT (id, born, at, spent, blob, moods)::text FROM moments ORDER BY id"
     assert dump(target, kept) == dump(source, kept)
     assert len(plain) == 120
+
+
+def test_functions_of_the_databases_own_cannot_stand_in_for_the_built_in_ones(
+    pg_server: PgServer,
+) -> None:
+    """A ``public.left(varchar, int)`` matches a varchar better than ``pg_catalog.left(text, int)``.
+
+    Resolved by the default search_path, it would run instead of the
+    built-in inside the transforms, and this one hands back the whole
+    original: a mask that keeps one character would copy the name.
+    """
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, name varchar(40), note text);
+        CREATE FUNCTION public.left(character varying, integer) RETURNS text
+            LANGUAGE sql AS 'SELECT $1::text';
+    """
+    fill = "INSERT INTO people VALUES (1, 'Jürgen Müller', 'ok'), (2, 'Zoë Ørsted', 'x')"
+    source, target = databases(pg_server, "shadowed", ddl, fill)
+    rules = rules_for(
+        {"people": {"id": "keep", "name": {"mask": {"keep_first": 1}}, "note": "keep"}}
+    )
+    copy_between(source, target, rules)
+    assert rows(target, "SELECT name FROM people ORDER BY id") == [
+        ("J************",),
+        ("Z*********",),
+    ]
+
+
+def test_a_target_without_a_schema_to_create_in_is_refused_before_writing(
+    pg_server: PgServer,
+) -> None:
+    ddl = "CREATE TABLE t (id int PRIMARY KEY, email text)"
+    source, target = databases(pg_server, "no_schema", ddl, "INSERT INTO t VALUES (1, 'a@b.c')")
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("INSERT INTO t VALUES (7, 'kept@b.c')")
+        conn.execute("ALTER DATABASE no_schema_target SET search_path = nowhere")
+    rules = rules_for({"t": {"id": "keep", "email": "hash"}})
+    with pytest.raises(anonymise.SchemaMismatch, match="search_path names no existing schema"):
+        copy_between(source, target, rules)
+    assert rows(target, "SELECT id FROM public.t") == [(7,)]
