@@ -92,10 +92,16 @@ def _readable(pgconn: pq.abc.PGconn) -> None:
 
 
 def _end_of_copy(pgconn: pq.abc.PGconn, encoding: str) -> None:
-    """Collect the COPY's final result; raise the server's error if it failed."""
+    """Collect the COPY's final result; raise the server's error if it failed.
+
+    What is already buffered is parsed before the socket is read again: a
+    server that ends the session (a FATAL error: an administrator's
+    terminate, a standby's recovery conflict) sends its error and closes
+    the socket, and reading the closed socket first can report only that
+    the server went away, not why.
+    """
     failed: pq.abc.PGresult | None = None
     while True:
-        pgconn.consume_input()
         if pgconn.is_busy():
             _readable(pgconn)
             continue

@@ -58,54 +58,31 @@ class PgServer:
         return self.url(name)
 
 
-@contextmanager
-def running_server(durable: bool = False) -> Iterator[PgServer]:
-    """A throwaway server; ``durable`` keeps fsync on (benchmarks of durable writes)."""
-    bindir = _bindir()
+def _as_postgres() -> list[str]:
+    """The command prefix that runs a server binary as ``postgres`` when we are root."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _private_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="preview-pg-"))
-    data = root / "data"
-    as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
+    if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
+    return root
+
+
+@contextmanager
+def _serving(root: Path, options: str) -> Iterator[PgServer]:
+    """Start the server whose data directory is ``root/data``; stop it and remove ``root`` after."""
+    bindir, prefix, data = _bindir(), _as_postgres(), root / "data"
     port = _free_port()
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
-    if not durable:  # tests need speed, not crash safety
-        options += " -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(root / "log"),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 {options}"
     try:
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
+             "-l", str(root / "log"), "-w", "start"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -123,3 +100,64 @@ def running_server(durable: bool = False) -> Iterator[PgServer]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+# Tests need speed, not crash safety.
+_FAST = "-c fsync=off -c full_page_writes=off"
+
+
+@contextmanager
+def running_server(durable: bool = False) -> Iterator[PgServer]:
+    """A throwaway server; ``durable`` keeps fsync on (benchmarks of durable writes)."""
+    root = _private_root()
+    subprocess.run(
+        [*_as_postgres(), str(_bindir() / "initdb"), "-D", str(root / "data"), "-U", "postgres",
+         "-A", "trust", "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    with _serving(root, "" if durable else _FAST) as server:
+        yield server
+
+
+@contextmanager
+def running_standby(primary: PgServer, options: str = "") -> Iterator[PgServer]:
+    """A hot standby streaming from ``primary`` (a base backup of it); ``options`` for its server.
+
+    The primary needs nothing more than initdb's defaults: ``wal_level``
+    replica, WAL senders, and trust for replication from 127.0.0.1.
+    """
+    root = _private_root()
+    subprocess.run(
+        [*_as_postgres(), str(_bindir() / "pg_basebackup"), "-h", "127.0.0.1",
+         "-p", str(primary.port), "-U", "postgres", "-D", str(root / "data"), "-R",
+         "-X", "stream", "--checkpoint", "fast", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    with _serving(root, f"{_FAST} {options}") as standby:
+        yield standby
+
+
+def wait_for_replay(primary: PgServer, standby: PgServer, timeout: float = 30) -> None:
+    """Until the standby has replayed everything the primary has written so far.
+
+    The primary's insert position can lie past a page header no record
+    fills yet (an idle primary writes its next record within 15 s), so one
+    small record follows it: replaying that one replays everything before.
+    """
+    with psycopg.connect(primary.url(), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        conn.execute("SELECT pg_logical_emit_message(false, 'preview-tests', 'replayed?')")
+    assert row is not None
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(standby.url(), autocommit=True) as conn:
+        while True:
+            done = conn.execute(
+                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)
+            ).fetchone()
+            if done and done[0]:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"standby on port {standby.port} did not replay {row[0]}")
+            time.sleep(0.05)

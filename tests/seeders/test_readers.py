@@ -101,6 +101,21 @@ def test_a_copy_failing_midway_raises_the_servers_error_and_frees_the_connection
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (20000,)
 
 
+def test_a_session_that_ends_raises_why_not_only_that_the_server_went_away(
+    items: str,
+) -> None:
+    """A backend that is terminated sends its FATAL error, then closes the socket.
+
+    Whether libpq has parsed the error (AdminShutdown) or read the closed
+    socket first, the reason is in the message.
+    """
+    ends = sql.SQL("COPY (SELECT pg_terminate_backend(pg_backend_pid())) TO STDOUT")
+    with psycopg.connect(items) as conn:
+        with pytest.raises(psycopg.OperationalError, match="due to administrator command"):
+            list(readers.stream(conn, ends))
+        assert conn.closed
+
+
 def test_a_stream_abandoned_early_leaves_the_connection_usable(items: str) -> None:
     with psycopg.connect(items) as conn:
         batches = readers.stream(conn, sql.SQL("COPY items TO STDOUT"))
