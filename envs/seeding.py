@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from envs.errors import ConfigError, OperationFailed
-from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch
+from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch, SourceConflict
 from seeders.introspect import introspect
 from seeders.recipe import Recipe, RecipeError
 from seeders.rules import RulesError, load_rules
@@ -143,7 +143,7 @@ def seed_anonymised(
         planned({t.qualified: t.estimated_rows or None for t in anonymiser.source_schema.tables})
         try:
             report = anonymiser.run(advanced)
-        except LeakDetected as exc:
+        except (LeakDetected, SourceConflict) as exc:
             raise OperationFailed(str(exc)) from None
         except psycopg.Error as exc:
             raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None

@@ -40,7 +40,7 @@ from psycopg import sql
 from seeders import binary_copy, subset
 from seeders.graph import load_order
 from seeders.introspect import introspect
-from seeders.loader import Progress, load
+from seeders.loader import LoadReport, Progress, load
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Column, Schema, Table
@@ -69,6 +69,26 @@ class LeakDetected(Exception):
 
 class SchemaMismatch(ValueError):
     """The target lacks a table or column of the source."""
+
+
+class SourceConflict(Exception):
+    """The source is a hot standby, and it cancelled the copy to go on replaying.
+
+    A standby replaying the primary's VACUUM must remove rows that the
+    copy's snapshot still reads; past ``max_standby_streaming_delay`` it
+    cancels the copy instead (SQLSTATE 40001, which a read-only snapshot
+    meets nowhere else). The usual fix is one setting away, so say which.
+    """
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(
+            f"the source is a hot standby and cancelled the copy: {error}\n"
+            "Nothing was written. Replaying the primary's changes had to remove rows this "
+            "copy's snapshot still reads. Set hot_standby_feedback = on on the standby (the "
+            "primary then keeps those rows until the copy ends), or raise the standby's "
+            "max_standby_streaming_delay above the copy's duration, or copy from a snapshot "
+            "restored as a server of its own; then run again."
+        )
 
 
 @dataclass
@@ -197,6 +217,21 @@ class Fingerprint:
 def _server_encoding(conn: psycopg.Connection[Any]) -> str:
     """How the server stores text (reported at connection time; no query)."""
     return conn.info.parameter_status("server_encoding") or ""
+
+
+def _recovery_conflict(error: psycopg.Error) -> bool:
+    """Whether a standby ended the copy to go on replaying.
+
+    By SQLSTATE, or by the message when the session ended before its error
+    could be parsed (libpq then keeps only the text).
+    """
+    return error.sqlstate == "40001" or "conflict with recovery" in str(error)
+
+
+def _in_recovery(conn: psycopg.Connection[Any]) -> bool:
+    with conn.transaction():
+        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    return bool(row and row[0])
 
 
 def _creation_schema(conn: psycopg.Connection[Any]) -> str:
@@ -329,6 +364,7 @@ class Anonymiser:
         # One consistent snapshot of every table; never a write to the source.
         source.read_only = True
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        self.standby = _in_recovery(source)
         shared = connect_source is not None and jobs > 1 and SnapshotReaders.supported(source)
         self.connect_source, self.jobs = (connect_source, jobs) if shared else (None, 1)
         self.source_schema = introspect(source)
@@ -357,50 +393,70 @@ class Anonymiser:
         self.order = load_order(self.source_schema)
 
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
+        try:
+            return self._run(progress)
+        except psycopg.Error as exc:
+            if self.standby and _recovery_conflict(exc):
+                raise SourceConflict(exc) from exc
+            raise
+
+    def _run(self, progress: Progress | None) -> AnonymiseReport:
         report = AnonymiseReport()
         leak = _LeakTable(
             self.scratch, self.leak_schema, any(p.identifying for p in self.pipelines.values())
         )
         started = time.perf_counter()
+        loaded: LoadReport | None = None
         try:
             with self.source.transaction():
-                readers = SnapshotReaders(self.source, self.connect_source, self.jobs)
-                try:
-                    if self.rules.subset:  # in the same snapshot as the copy itself
-                        self._narrow_to_subset()
-                    generated = self._generated_fingerprints()
-                    sender = _DigestSender(leak, list(self.pipelines.values()), readers)
-
-                    def verify(conn: psycopg.Connection[Any]) -> None:
-                        report.digests = sender.finish()
-                        report.leak_hits = leak.hits(
-                            conn, self.target_schema, self.fingerprint, generated
-                        )
-                        if report.leak_hits:
-                            raise LeakDetected(report.leak_hits)
-
-                    try:
-                        loaded = load(
-                            self.target,
-                            self.target_schema,
-                            self.order.tables,
-                            lambda t: list(self.pipelines[t.qualified].columns),
-                            lambda name: readers.read(
-                                self.pipelines[name].source, self.pipelines[name].select
-                            ),
-                            progress,
-                            before_commit=verify,
-                            binary=frozenset(t for t, b in self.binary.items() if b),
-                        )
-                    finally:
-                        sender.abandon()
-                finally:
-                    readers.close()
-            report.rows = loaded.rows
+                loaded = self._copy(report, leak, progress)
+        except psycopg.Error:
+            if loaded is None:
+                raise
+            # Everything was read in one snapshot, checked and committed; only
+            # ending the source's read-only transaction failed (a standby ends
+            # a session idle in one when it conflicts with replay). Nothing to
+            # undo, and nothing the copy depended on.
         finally:
             leak.drop()
+        report.rows = loaded.rows
         report.seconds = time.perf_counter() - started
         return report
+
+    def _copy(
+        self, report: AnonymiseReport, leak: _LeakTable, progress: Progress | None
+    ) -> LoadReport:
+        """The copy, in the source's snapshot transaction; the leak check runs before commit."""
+        readers = SnapshotReaders(self.source, self.connect_source, self.jobs)
+        try:
+            if self.rules.subset:  # in the same snapshot as the copy itself
+                self._narrow_to_subset()
+            generated = self._generated_fingerprints()
+            sender = _DigestSender(leak, list(self.pipelines.values()), readers)
+
+            def verify(conn: psycopg.Connection[Any]) -> None:
+                report.digests = sender.finish()
+                report.leak_hits = leak.hits(conn, self.target_schema, self.fingerprint, generated)
+                if report.leak_hits:
+                    raise LeakDetected(report.leak_hits)
+
+            try:
+                return load(
+                    self.target,
+                    self.target_schema,
+                    self.order.tables,
+                    lambda t: list(self.pipelines[t.qualified].columns),
+                    lambda name: readers.read(
+                        self.pipelines[name].source, self.pipelines[name].select
+                    ),
+                    progress,
+                    before_commit=verify,
+                    binary=frozenset(t for t, b in self.binary.items() if b),
+                )
+            finally:
+                sender.abandon()
+        finally:
+            readers.close()
 
     def _generated_fingerprints(self) -> dict[str, dict[str, list[int]]]:
         """Fingerprints of the values each column's rule writes that are not originals.
