@@ -1,23 +1,31 @@
-"""Session settings under which a value's text is the same on every server.
+"""The session settings every connection of an anonymised copy runs under.
 
-How PostgreSQL writes a value as text depends on the session: DateStyle
-writes 2 February 2024 as ``01/02/2024`` or ``02.02.2024``, TimeZone moves a
-timestamptz (and decides what adding a day to one means across a DST
-change), IntervalStyle, extra_float_digits, bytea_output and lc_monetary
-change intervals, floats, bytea and money. Each server picks its own
-defaults (postgresql.conf, ``ALTER DATABASE/ROLE ... SET``, the client's
+Values' text. How PostgreSQL writes a value as text depends on the session:
+DateStyle writes 2 February 2024 as ``01/02/2024`` or ``02.02.2024``,
+TimeZone moves a timestamptz (and decides what adding a day to one means
+across a DST change), IntervalStyle, extra_float_digits, bytea_output and
+lc_monetary change intervals, floats, bytea and money. Each server picks its
+own defaults (postgresql.conf, ``ALTER DATABASE/ROLE ... SET``, the client's
 ``PG*`` environment). The anonymiser reads values as text in three places:
 the rows of tables copied as text COPY, the keyed transforms' input
 (``value::text``) and the leak check's fingerprints. Left to the servers, a
 copy between two of them can read a date back as another date, and a rerun
-against a server set up otherwise gives other pseudonyms and shifts. So
-every connection of a run speaks the same settings, as pg_dump's do.
+against a server set up otherwise gives other pseudonyms and shifts.
 
-The search path is pinned to ``pg_catalog`` for a like reason: function
-resolution prefers the best-matching argument types, so a database's own
-``public.left(varchar, integer)`` would run instead of the built-in
-``left(text, integer)`` inside a mask, whatever it does with the original.
-Everything the seeders name themselves is schema-qualified.
+Names. Function resolution prefers the best-matching argument types, so a
+database's own ``public.left(varchar, integer)`` would run instead of the
+built-in ``left(text, integer)`` inside a mask, whatever it does with the
+original. The search path is ``pg_catalog`` alone; everything the seeders
+name themselves is schema-qualified.
+
+Every row. A copy reads whole tables in one long transaction: a role's
+``statement_timeout`` or ``idle_in_transaction_session_timeout`` (common on
+production replicas) would cut it short, and a row-level security policy
+would hide rows without a word, leaving a partial copy and a leak check
+blind to them. With ``row_security`` off, such a table fails the run instead
+(unless the role may bypass the policy).
+
+pg_dump pins the same settings for the same reasons.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ CANONICAL = (
     ("bytea_output", "hex"),
     ("lc_monetary", "C"),
     ("search_path", "pg_catalog"),
+    ("statement_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("row_security", "off"),
 )
 
 

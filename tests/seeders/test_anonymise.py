@@ -636,3 +636,43 @@ def test_a_target_without_a_schema_to_create_in_is_refused_before_writing(
     with pytest.raises(anonymise.SchemaMismatch, match="search_path names no existing schema"):
         copy_between(source, target, rules)
     assert rows(target, "SELECT id FROM public.t") == [(7,)]
+
+
+def test_timeouts_set_for_the_servers_roles_do_not_cut_a_long_copy_short(
+    pg_server: PgServer,
+) -> None:
+    """Production roles often carry a statement_timeout; a copy of a large table outlasts it."""
+    ddl = "CREATE TABLE events (id bigint PRIMARY KEY, email text)"
+    fill = "INSERT INTO events SELECT g, 'p' || g || '@x.example' FROM generate_series(1, 200000) g"
+    source, target = databases(pg_server, "timeouts", ddl, fill)
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        for name in ("timeouts_source", "timeouts_target"):
+            admin.execute(f"ALTER DATABASE {name} SET statement_timeout = '20ms'")
+            admin.execute(f"ALTER DATABASE {name} SET idle_in_transaction_session_timeout = '20ms'")
+    rules = rules_for({"events": {"id": "keep", "email": "hash"}})
+    report = copy_between(source, target, rules)
+    assert report.rows == {"public.events": 200000}
+
+
+def test_a_copy_never_silently_leaves_out_rows_row_level_security_hides(
+    pg_server: PgServer,
+) -> None:
+    """A role under a row-level security policy sees some rows: the copy fails, never partial."""
+    ddl = """
+        CREATE TABLE accounts (id int PRIMARY KEY, email text);
+        ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY first_ten ON accounts USING (id <= 10);
+    """
+    fill = "INSERT INTO accounts SELECT g, 'p' || g || '@x.example' FROM generate_series(1, 50) g"
+    source, target = databases(pg_server, "rls", ddl, fill)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS limited_reader")
+        conn.execute("CREATE ROLE limited_reader LOGIN")
+        conn.execute("GRANT SELECT ON accounts TO limited_reader")
+    limited = source.replace("postgresql://postgres@", "postgresql://limited_reader@")
+    with psycopg.connect(limited) as conn:
+        assert conn.execute("SELECT count(*) FROM accounts").fetchone() == (10,)
+    rules = rules_for({"accounts": {"id": "keep", "email": "hash"}})
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+        copy_between(limited, target, rules)
+    assert rows(target, "SELECT count(*) FROM accounts") == [(0,)]
