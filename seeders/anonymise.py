@@ -41,6 +41,7 @@ from seeders import binary_copy, subset
 from seeders.graph import load_order
 from seeders.introspect import introspect
 from seeders.loader import LoadReport, Progress, load
+from seeders.names import own_rows
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Column, Schema, Table
@@ -120,6 +121,10 @@ class TablePipeline:
     def source(self) -> sql.Identifier:
         return sql.Identifier(self.table.schema, self.table.name)
 
+    @property
+    def rows(self) -> sql.Composable:
+        return own_rows(self.table)
+
     def _where(self, part: sql.Composable | None) -> sql.Composable:
         conditions = [c for c in (self.where, part) if c is not None]
         if not conditions:
@@ -132,7 +137,7 @@ class TablePipeline:
         """``COPY (SELECT <anonymised> FROM table ...) TO STDOUT``, of one block range if given."""
         return sql.SQL("COPY (SELECT {} FROM {}{}{}) TO STDOUT{}").format(
             self.outputs,
-            self.source,
+            self.rows,
             self.joins,
             self._where(part),
             sql.SQL(" (FORMAT binary)" if self.binary else ""),
@@ -166,7 +171,7 @@ class TablePipeline:
             return sql.SQL(
                 "COPY (SELECT d FROM (SELECT {} AS d FROM {}{} OFFSET 0) AS f"
                 " WHERE d <> ''::bytea) TO STDOUT (FORMAT binary)"
-            ).format(fingerprints, self.source, self._where(None))
+            ).format(fingerprints, self.rows, self._where(None))
         step = sql.Literal(DIGEST_BLOCKS)
         ctid = sql.SQL("{}.ctid").format(self.source)
         # The last range is open-ended, as in readers.block_ranges. The block
@@ -185,7 +190,7 @@ class TablePipeline:
             last=sql.Literal(max(blocks - 1, 0)),
             s=step,
             fps=fingerprints,
-            t=self.source,
+            t=self.rows,
             w=self._where(blocks_range),
         )
 
@@ -597,7 +602,7 @@ class _LeakTable:
             own = generated.get(table.qualified, {})
             probes = sql.SQL(" UNION ALL ").join(
                 sql.SQL("SELECT {} AS k, {} AS d FROM {}{}").format(
-                    sql.Literal(i), fingerprint.of(value), table_name, joined
+                    sql.Literal(i), fingerprint.of(value), own_rows(table), joined
                 )
                 for i, column in enumerate(searched)
                 for value, joined in _searched_values(

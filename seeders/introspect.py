@@ -13,7 +13,8 @@ from seeders.schema import Category, Check, Column, ForeignKey, Schema, Table
 _SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
 
 TABLES = f"""
-SELECT c.oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::bigint AS rows
+SELECT c.oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::bigint AS rows,
+       c.relkind = 'p' AS partitioned
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN {_SYSTEM} AND n.nspname NOT LIKE 'pg_temp%'
@@ -190,6 +191,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                 foreign_keys=tuple(fks),
                 checks=tuple(checks),
                 estimated_rows=int(t["rows"]),
+                partitioned=bool(t["partitioned"]),
             )
         )
     return Schema(tuple(result))

@@ -79,6 +79,7 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...] = ()
     checks: tuple[Check, ...] = ()
     estimated_rows: int = 0
+    partitioned: bool = False  # its rows live in its partitions (each read through it)
 
     @property
     def qualified(self) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from seeders.names import own_rows
 from seeders.schema import ForeignKey, Schema, Table
 
 Key = tuple[str, ...]  # a row's primary key values as text
@@ -76,7 +77,7 @@ class _Walk:
         query = sql.SQL("SELECT {}{} FROM {} WHERE {}").format(
             sql.SQL("DISTINCT ") if distinct else sql.SQL(""),
             _cols(table, columns),
-            sql.Identifier(table.schema, table.name),
+            own_rows(table),
             where,
         )
         return {tuple(row) for row in self.conn.execute(query).fetchall()}

@@ -676,3 +676,45 @@ def test_a_copy_never_silently_leaves_out_rows_row_level_security_hides(
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
         copy_between(limited, target, rules)
     assert rows(target, "SELECT count(*) FROM accounts") == [(0,)]
+
+
+def test_partitioned_and_inheriting_tables_are_copied_once_each(pg_server: PgServer) -> None:
+    """A partitioned table is read through its parent; an inheriting child's rows stay the child's.
+
+    ``SELECT … FROM cities`` also returns the rows of every table that
+    inherits from it, which the copy of ``capitals`` already writes.
+    """
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE);
+        CREATE TABLE events (id int, at date, person int REFERENCES people, PRIMARY KEY (id, at))
+            PARTITION BY RANGE (at);
+        CREATE TABLE events_2024 PARTITION OF events
+            FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE TABLE events_2025 PARTITION OF events
+            FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        CREATE TABLE cities (name text PRIMARY KEY, mayor text);
+        CREATE TABLE capitals (country text) INHERITS (cities);
+    """
+    fill = """
+        INSERT INTO people SELECT g, 'p' || g || '@x.example' FROM generate_series(1, 100) g;
+        INSERT INTO events SELECT g, date '2024-06-01' + g * 2, 1 + g % 100
+            FROM generate_series(1, 200) g;
+        INSERT INTO cities VALUES ('Lyon', 'Grégory Doucet'), ('Graz', 'Elke Kahr');
+        INSERT INTO capitals VALUES ('Paris', 'Anne Hidalgo', 'FR'),
+                                    ('Vienna', 'Michael Ludwig', 'AT');
+    """
+    source, target = databases(pg_server, "families", ddl, fill)
+    keep = "keep"
+    rules = rules_for(
+        {"people": {"id": keep, "email": "hash"},
+         "events": {"id": keep, "at": keep, "person": keep},
+         "cities": {"name": keep, "mayor": {"fake": "name"}},
+         "capitals": {"name": keep, "mayor": {"fake": "name"}, "country": keep}}
+    )  # fmt: skip
+    report = copy_between(source, target, rules)
+    assert report.rows == {
+        "public.people": 100, "public.events": 200, "public.cities": 2, "public.capitals": 2
+    }  # fmt: skip
+    counts = """SELECT (SELECT count(*) FROM ONLY cities), (SELECT count(*) FROM capitals),
+                       (SELECT count(*) FROM events_2024), (SELECT count(*) FROM events_2025)"""
+    assert rows(target, counts) == rows(source, counts) == [(2, 2, 106, 94)]
