@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from envs.errors import ConfigError, OperationFailed
+from seeders import partitions
 from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch, SourceConflict
 from seeders.introspect import introspect
 from seeders.recipe import Recipe, RecipeError
@@ -92,7 +93,9 @@ def seed_synthetic(
                 f"{redact(database_url)} has no tables; apply the app's migrations first"
             )
         try:
-            generator = SyntheticGenerator(schema, recipe.config(schema))
+            generator = SyntheticGenerator(
+                schema, partitions.fit(conn, schema, recipe.config(schema))
+            )
         except (RecipeError, CannotGenerate, KeyError) as exc:
             raise ConfigError(str(exc).strip("'\"")) from None
         planned({name: generator.plans[name].rows for name in generator.order.tables})

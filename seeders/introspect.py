@@ -14,8 +14,14 @@ _SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
 
 TABLES = f"""
 SELECT c.oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::bigint AS rows,
-       c.relkind = 'p' AS partitioned
+       c.relkind = 'p' AS partitioned,
+       -- the partition key's columns; none when it holds an expression (attnum 0)
+       CASE WHEN 0 <> ALL (pt.partattrs::int2[]) THEN ARRAY(
+           SELECT a.attname FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, i)
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.i)
+       END AS partition_key
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN {_SYSTEM} AND n.nspname NOT LIKE 'pg_temp%'
 ORDER BY n.nspname, c.relname
@@ -192,6 +198,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                 checks=tuple(checks),
                 estimated_rows=int(t["rows"]),
                 partitioned=bool(t["partitioned"]),
+                partition_key=tuple(t["partition_key"] or ()),
             )
         )
     return Schema(tuple(result))

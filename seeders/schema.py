@@ -80,6 +80,7 @@ class Table:
     checks: tuple[Check, ...] = ()
     estimated_rows: int = 0
     partitioned: bool = False  # its rows live in its partitions (each read through it)
+    partition_key: tuple[str, ...] = ()  # its key's columns (none for an expression key)
 
     @property
     def qualified(self) -> str:

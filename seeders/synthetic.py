@@ -49,6 +49,8 @@ class SyntheticConfig:
     scale: float = 1.0
     seed: int = 0
     overrides: Mapping[str, Mapping[str, ColumnOverride]] = field(default_factory=dict)
+    # table → its partition key column → the values a partition accepts (seeders.partitions)
+    partition_values: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def rows_for(self, table: Table) -> int:
         explicit = self.rows.get(table.qualified, self.rows.get(table.name))
@@ -76,15 +78,18 @@ def _referenced_columns(schema: Schema) -> dict[str, set[str]]:
     return referenced
 
 
-def _must_be_unique(table: Table, column: str) -> bool:
+def must_be_unique(table: Table, column: str) -> bool:
     """Unique alone, or the first plain column of a multi-column unique set.
 
-    Making that one column unique makes the whole combination unique.
+    Making that one column unique makes the whole combination unique. A
+    partition key is passed over where another column can carry it: its
+    values are bound to the partitions'.
     """
     if table.is_unique(column):
         return True
     for columns in (*table.unique, table.primary_key):
         plain = [c for c in columns if _fk_for(table, c) is None]
+        plain = [c for c in plain if c not in table.partition_key] or plain
         if len(columns) > 1 and plain and plain[0] == column:
             return True
     return False
@@ -133,10 +138,8 @@ class SyntheticGenerator:
             fk = _fk_for(table, name)
             if fk is not None and fk.ref_table in self.plans and fk.ref_table != table.qualified:
                 continue  # filled from the parent row with the rest of the FK below
-            unique = _must_be_unique(table, name) or name in referenced or not composite
-            plan.keys[name] = generate(
-                column, plan.rows, self._column_rng(table, name), self.config.seed, unique
-            )
+            unique = must_be_unique(table, name) or name in referenced or not composite
+            plan.keys[name] = self._values(table, column, plan.rows, unique)
         for fk in table.foreign_keys:
             if set(fk.columns) & key_columns and not set(fk.columns) <= set(plan.keys):
                 self._fill_fk(plan, fk)
@@ -213,6 +216,16 @@ class SyntheticGenerator:
                     values.append(own[position][rng.randrange(i)])
             plan.keys[column] = values
 
+    def _values(self, table: Table, column: Column, n: int, unique: bool) -> Values:
+        """A key column's values; a partition key's from those its partitions accept."""
+        rng = self._column_rng(table, column.name)
+        fitting = self.config.partition_values.get(table.qualified, {}).get(column.name)
+        if fitting is None:
+            return generate(column, n, rng, self.config.seed, unique)
+        if unique:  # fitted to be unique and enough (seeders.partitions)
+            return list(fitting[:n])
+        return rng.choices(fitting, k=n)
+
     def _column_rng(self, table: Table, column: str) -> random.Random:
         return _rng(self.config.seed, table.qualified, column)
 
@@ -236,15 +249,17 @@ class SyntheticGenerator:
                 continue
             rng = self._column_rng(table, column.name)
             override = overrides.get(column.name)
-            unique = _must_be_unique(table, column.name)
-            if override is not None and override.values is not None:
+            unique = must_be_unique(table, column.name)
+            if column.name in self.config.partition_values.get(table.qualified, {}):
+                values = self._values(table, column, n, unique)
+            elif override is not None and override.values is not None:
                 values = rng.choices([escape(v) for v in override.values], k=n)
             elif override is not None and override.provider is not None:
                 pool = faker_pool(override.provider, self.config.seed)
                 values = rng.choices(pool, k=n)
             else:
                 values = generate(column, n, rng, self.config.seed, unique)
-            if column.nullable and not unique:
+            if column.nullable and not unique and column.name not in table.partition_key:
                 values = with_nulls(values, rng)
             out[column.name] = values
         self._order_timestamps(table, out, plan)

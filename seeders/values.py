@@ -193,10 +193,14 @@ def render_times(offsets: Sequence[int], category: Category) -> Values:
     return [(base + timedelta(seconds=s)).isoformat(sep=" ") for s in offsets]
 
 
-def dates(n: int, rng: random.Random) -> Values:
+def date_pool() -> list[str]:
+    """Every date the seeder writes: five years from 2021."""
     start = date(2021, 1, 1).toordinal()
-    pool = [date.fromordinal(start + d).isoformat() for d in range(5 * 365)]
-    return rng.choices(pool, k=n)
+    return [date.fromordinal(start + d).isoformat() for d in range(5 * 365)]
+
+
+def dates(n: int, rng: random.Random) -> Values:
+    return rng.choices(date_pool(), k=n)
 
 
 def uuids(n: int, rng: random.Random) -> Values:

@@ -13,6 +13,7 @@ import yaml
 from envs.cli.main import main
 from seeders.pii import guess
 from seeders.schema import Category, Column
+from tests.pg_server import PgServer
 
 
 def test_synthetic_with_a_recipe(
@@ -65,6 +66,27 @@ def test_bad_provider_is_a_config_error(
     )
     assert main(["seed", "synthetic", "--database-url", shop_url, "--config", str(recipe)]) == 2
     assert "not a Faker provider" in capsys.readouterr().err
+
+
+def test_a_partitioned_schema_is_seeded_and_an_unfillable_one_refused_with_the_fix(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = pg_server.create_database("cli_partitions")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE visits (id bigint, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+            CREATE TABLE visits_2024 PARTITION OF visits
+                FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        """)
+    assert main(["seed", "synthetic", "--database-url", url, "--rows", "500"]) == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM visits_2024").fetchone() == (500,)
+        conn.execute("CREATE TABLE pairs (a int, b int) PARTITION BY RANGE (a, b)")
+    capsys.readouterr()
+    assert main(["seed", "synthetic", "--database-url", url, "--rows", "500"]) == 2
+    assert "public.pairs is partitioned by (a, b)" in capsys.readouterr().err
+    with psycopg.connect(url) as conn:  # refused before anything was written
+        assert conn.execute("SELECT count(*) FROM visits").fetchone() == (500,)
 
 
 def test_unreachable_database_fails_without_printing_the_password(

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from seeders import partitions
 from seeders.introspect import introspect
 from seeders.synthetic import (
     ColumnOverride,
@@ -16,6 +17,7 @@ from seeders.synthetic import (
     SyntheticGenerator,
     seed_database,
 )
+from seeders.values import CannotGenerate
 from tests.pg_server import PgServer
 
 ORPHANS = {
@@ -182,3 +184,80 @@ def test_a_latin1_database_gets_its_text_intact(pg_server: PgServer) -> None:
         conn.execute("SET client_encoding TO 'UTF8'")
         names = {r[0] for r in conn.execute("SELECT DISTINCT name FROM towns")}
     assert names == {"Zoë", "Düsseldorf"}
+
+
+PARTITIONED = """
+    CREATE TABLE accounts (id int PRIMARY KEY, region text NOT NULL);
+    -- by month, and only for 2024: most of the seeder's dates fit no partition
+    CREATE TABLE events (id bigint, at date, account int REFERENCES accounts,
+                         PRIMARY KEY (at, id)) PARTITION BY RANGE (at);
+    CREATE TABLE events_2024_h1 PARTITION OF events
+        FOR VALUES FROM ('2024-01-01') TO ('2024-07-01');
+    CREATE TABLE events_2024_h2 PARTITION OF events
+        FOR VALUES FROM ('2024-07-01') TO ('2025-01-01')
+        PARTITION BY LIST (at);  -- a sub-partition: only the first of each month
+    CREATE TABLE events_2024_h2_firsts PARTITION OF events_2024_h2 FOR VALUES IN
+        ('2024-07-01', '2024-08-01', '2024-09-01', '2024-10-01', '2024-11-01', '2024-12-01');
+    CREATE TABLE ledgers (id int, code text, PRIMARY KEY (code, id)) PARTITION BY LIST (code);
+    CREATE TABLE ledgers_ab PARTITION OF ledgers FOR VALUES IN ('a', 'b');
+    CREATE TABLE readings (id int PRIMARY KEY, value int) PARTITION BY HASH (id);
+    CREATE TABLE readings_0 PARTITION OF readings FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+    CREATE TABLE readings_1 PARTITION OF readings FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+"""
+
+
+def test_partitioned_tables_get_keys_their_partitions_accept(pg_server: PgServer) -> None:
+    url = pg_server.create_database("synthetic_partitions")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(PARTITIONED.encode())
+        schema = introspect(conn)
+        config = partitions.fit(conn, schema, SyntheticConfig(default_rows=3000))
+        rows = seed_database(conn, SyntheticGenerator(schema, config)).rows
+        assert rows == {"public.accounts": 3000, "public.events": 3000,
+                        "public.ledgers": 3000, "public.readings": 3000}  # fmt: skip
+        per_partition = conn.execute(
+            "SELECT tableoid::regclass::text, count(*), count(DISTINCT at) FROM events GROUP BY 1"
+        ).fetchall()
+        by_name = {name: (n, days) for name, n, days in per_partition}
+        assert set(by_name) == {"events_2024_h1", "events_2024_h2_firsts"}
+        assert by_name["events_2024_h2_firsts"][1] == 6
+        assert count(conn, "SELECT count(DISTINCT code) FROM ledgers") == 2
+
+
+def test_a_partitioned_table_the_seeder_cannot_fill_is_refused_with_the_fix(
+    pg_server: PgServer,
+) -> None:
+    url = pg_server.create_database("synthetic_partitions_refused")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE days (at date PRIMARY KEY) PARTITION BY RANGE (at);
+            CREATE TABLE days_w1 PARTITION OF days FOR VALUES FROM ('2024-01-01') TO ('2024-01-08');
+            CREATE TABLE pairs (a int, b int) PARTITION BY RANGE (a, b);
+        """)
+        schema = introspect(conn)
+        with pytest.raises(CannotGenerate, match=r"public.days.at: 7 of .*1000 needed.*values: \["):
+            partitions.fit(conn, schema, SyntheticConfig(rows={"pairs": 0}))
+        with pytest.raises(CannotGenerate, match=r"partitioned by \(a, b\).*rows: 0"):
+            partitions.fit(conn, schema, SyntheticConfig(rows={"days": 7}))
+        config = partitions.fit(conn, schema, SyntheticConfig(rows={"days": 7, "pairs": 0}))
+        seed_database(conn, SyntheticGenerator(schema, config))
+        assert count(conn, "SELECT count(DISTINCT at) FROM days") == 7
+
+
+def test_a_partition_the_invented_values_miss_gets_its_own_bound_values(
+    pg_server: PgServer,
+) -> None:
+    url = pg_server.create_database("synthetic_partitions_bounds")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE old (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+            CREATE TABLE old_1990 PARTITION OF old FOR VALUES FROM ('1990-01-01') TO ('1991-01-01');
+        """)
+        schema = introspect(conn)
+        config = partitions.fit(conn, schema, SyntheticConfig(default_rows=100))
+        assert config.partition_values == {"public.old": {"at": ("1990-01-01",)}}
+        override = {"old": {"at": ColumnOverride(values=("1990-03-01", "2001-01-01"))}}
+        config = partitions.fit(conn, schema, SyntheticConfig(overrides=override))
+        assert config.partition_values == {"public.old": {"at": ("1990-01-01", "1990-03-01")}}
+        seed_database(conn, SyntheticGenerator(schema, config))
+        assert count(conn, "SELECT count(*) FROM old WHERE at < '1991-01-01'") == 1000

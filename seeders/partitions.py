@@ -1,0 +1,142 @@
+"""The values a partitioned table's key may take: those some partition accepts.
+
+A row whose key no partition accepts fails the whole load ("no partition of
+relation found for row"), and a table partitioned by month accepts only the
+months it has partitions for. Which values those are is the server's to
+say: every leaf partition's constraint (``pg_get_partition_constraintdef``,
+which includes its ancestors' for a sub-partition; a default partition's is
+the negation of its siblings') is evaluated on the values the seeder would
+write, so range, list, hash and default partitions at any depth need no
+parsing here. Keys of several columns or of an expression are refused with
+the way round it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from seeders.schema import Category, Schema, Table
+from seeders.synthetic import SyntheticConfig, must_be_unique
+from seeders.values import POOL_SIZE, CannotGenerate, date_pool, escape, generate, unescape
+
+
+def fit(conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig) -> SyntheticConfig:
+    """``config`` with, for each partitioned table's key column, the values that fit a partition."""
+    fitted: dict[str, dict[str, tuple[str, ...]]] = {}
+    for table in schema.tables:
+        if table.partitioned and config.rows_for(table) > 0:
+            column, values = _fitted(conn, table, config)
+            fitted[table.qualified] = {column: values}
+    return dataclasses.replace(config, partition_values=fitted) if fitted else config
+
+
+def _fitted(
+    conn: psycopg.Connection[Any], table: Table, config: SyntheticConfig
+) -> tuple[str, tuple[str, ...]]:
+    rows = config.rows_for(table)
+    if len(table.partition_key) != 1:
+        raise CannotGenerate(
+            f"{table.qualified} is partitioned by "
+            + (f"({', '.join(table.partition_key)})" if table.partition_key else "an expression")
+            + "; the synthetic seeder places rows by a one-column key only: set its rows to 0"
+            " in the recipe (tables: {" + table.name + ": {rows: 0}})"
+        )
+    name = table.partition_key[0]
+    column = table.column(name)
+    unique = must_be_unique(table, name)
+    override = config.overrides.get(table.name, {}).get(name)
+    rng = random.Random(f"{config.seed}:{table.qualified}:{name}:partitions")
+    if override is not None and override.values is not None:
+        candidates: Sequence[str] = [escape(v) for v in override.values]
+    elif column.category is Category.DATE:  # every one, not a sample (each once)
+        candidates = date_pool()
+    else:  # unique: enough to spare; else a pool to draw from
+        count = 4 * rows if unique else POOL_SIZE
+        candidates = list(dict.fromkeys(generate(column, count, rng, config.seed, unique)))
+    # The partitions' own bound values first: a list partition's values and a
+    # range's lower bounds are what a pool of invented values most likely lacks.
+    candidates = list(dict.fromkeys([*bound_values(conn, table), *candidates]))
+    values = accepted(conn, table, name, candidates)
+    if not values or (unique and len(values) < rows):
+        shown = f"{unescape(candidates[0])} … {unescape(candidates[-1])}" if candidates else "none"
+        raise CannotGenerate(
+            f"{table.qualified}.{name}: {len(values)} of the values the seeder would write"
+            f" ({shown}) fall in a partition, {rows if unique else 1} needed; give {name} values"
+            " inside the partitions' bounds (columns: {" + name + ": {values: [...]}}), add"
+            " partitions, or set the table's rows to 0"
+        )
+    return name, tuple(values[:rows] if unique else values)
+
+
+# A literal of a partition bound as pg_get_expr writes it: quoted (quotes
+# doubled inside) or bare (a number, MINVALUE, NULL).
+_LITERAL = re.compile(r"'((?:[^']|'')*)'(?:::[\w .\"]+)?|([^\s,()']+)")
+_BOUND = re.compile(r"^FOR VALUES (?:IN \((?P<list>.*)\)|FROM \((?P<low>.*?)\) TO \(.*\))$")
+
+
+def bound_values(conn: psycopg.Connection[Any], table: Table) -> list[str]:
+    """Every value a partition bound of ``table`` names (COPY-escaped), at any depth.
+
+    Only candidates: what a partition truly accepts is the server's to say
+    (:func:`accepted`), so a bound read wrongly here costs a candidate, never a row.
+    """
+    relation = sql.Identifier(table.schema, table.name).as_string(conn)
+    rows = conn.execute(
+        "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_partition_tree(%s::regclass) AS t"
+        " JOIN pg_class AS c ON c.oid = t.relid WHERE t.level > 0",
+        (relation,),
+    ).fetchall()
+    found: list[str] = []
+    for (bound,) in rows:
+        match = _BOUND.match(bound or "")
+        if match is None:  # DEFAULT, or a hash partition
+            continue
+        for quoted, bare in _LITERAL.findall(match["list"] or match["low"] or ""):
+            if quoted or bare not in ("", "NULL", "MINVALUE", "MAXVALUE"):
+                found.append(escape(quoted.replace("''", "'") if quoted else bare))
+    return found
+
+
+def accepted(
+    conn: psycopg.Connection[Any], table: Table, column: str, candidates: Sequence[str]
+) -> list[str]:
+    """The candidates (COPY-escaped text, in order) that some leaf partition accepts."""
+    relation = sql.Identifier(table.schema, table.name).as_string(conn)
+    leaves = conn.execute(
+        "SELECT pg_get_partition_constraintdef(relid) FROM pg_partition_tree(%s::regclass)"
+        " WHERE isleaf",
+        (relation,),
+    ).fetchall()
+    constraints = [row[0] for row in leaves]
+    if not constraints:
+        return []
+    if any(c is None for c in constraints):  # a lone default partition takes anything
+        return list(candidates)
+    # The constraints name the key column unqualified; only the cast value
+    # carries that name here. Definitions come from the server itself.
+    query = sql.SQL(
+        "SELECT u.__pe_v FROM unnest(%s::text[]) WITH ORDINALITY AS u(__pe_v, __pe_i)"
+        " CROSS JOIN LATERAL (SELECT CAST(u.__pe_v AS {t}) AS {c}) AS __pe_row"
+        " WHERE {fits} ORDER BY u.__pe_i"
+    ).format(
+        t=sql.SQL(table.column(column).type_ref),
+        c=sql.Identifier(column),
+        fits=sql.SQL(" OR ").join(sql.SQL("({})").format(sql.SQL(c)) for c in constraints),
+    )
+    plain = [unescape(c) for c in candidates]
+    try:
+        with conn.transaction():
+            found = conn.execute(query, (plain,)).fetchall()
+    except psycopg.errors.UndefinedColumn:  # a sub-partition keyed by another column
+        raise CannotGenerate(
+            f"{table.qualified} has partitions keyed by columns other than {column}; the"
+            " synthetic seeder places rows by a one-column key only: set its rows to 0"
+        ) from None
+    return [escape(row[0]) for row in found]
