@@ -186,8 +186,10 @@ class Macs:
             alias = sql.Identifier(f"__pe_pool{k}")
             purpose, value = self.entries[index]
             parts.append(
+                # LEFT: a NULL value has no MAC, so no pool row; its row stays
+                # (and its column NULL), where an inner join would drop it.
                 sql.SQL(
-                    " JOIN (VALUES {rows}) AS {a}(__pe_i, __pe_v, __pe_head, __pe_tail)"
+                    " LEFT JOIN (VALUES {rows}) AS {a}(__pe_i, __pe_v, __pe_head, __pe_tail)"
                     " ON {a}.__pe_i = {n} % {size}"
                 ).format(
                     rows=rows, a=alias, n=self.draw(purpose, value), size=sql.Literal(len(values))

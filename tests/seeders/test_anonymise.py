@@ -13,7 +13,9 @@ from psycopg import sql
 
 from seeders import anonymise
 from seeders.anonymise import Anonymiser, LeakDetected
+from seeders.introspect import introspect
 from seeders.rules import Rules, RulesError, parse_rules
+from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
 from seeders.values import faker_pool, unescape
 from tests.pg_server import PgServer
 from tests.seeders.shop_data import RULES
@@ -718,3 +720,52 @@ def test_partitioned_and_inheriting_tables_are_copied_once_each(pg_server: PgSer
     counts = """SELECT (SELECT count(*) FROM ONLY cities), (SELECT count(*) FROM capitals),
                        (SELECT count(*) FROM events_2024), (SELECT count(*) FROM events_2025)"""
     assert rows(target, counts) == rows(source, counts) == [(2, 2, 106, 94)]
+
+
+def test_rows_whose_faked_column_is_null_are_copied_with_the_null(pg_server: PgServer) -> None:
+    """A fake draws from its pool by the value's MAC; a NULL has none, and keeps its row."""
+    ddl = """CREATE TABLE people (id int PRIMARY KEY, name text, email text UNIQUE,
+                                  city varchar(12), code text)"""
+    fill = """INSERT INTO people SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'Name ' || g END,
+                     CASE WHEN g % 4 = 0 THEN NULL ELSE 'p' || g || '@x.example' END,
+                     CASE WHEN g % 5 = 0 THEN NULL ELSE 'Town ' || g END,
+                     CASE WHEN g % 2 = 0 THEN NULL ELSE 'c' || g END
+              FROM generate_series(1, 300) g"""
+    source, target = databases(pg_server, "null_fakes", ddl, fill)
+    rules = rules_for(
+        {"people": {"id": "keep", "name": {"fake": "name"}, "email": {"fake": "email"},
+                    "city": {"fake": "city"}, "code": {"mask": {"keep_first": 1}}}}
+    )  # fmt: skip
+    report = copy_between(source, target, rules)
+    assert report.rows == {"public.people": 300}
+    nulls = """SELECT count(*), count(*) FILTER (WHERE name IS NULL),
+                      count(*) FILTER (WHERE email IS NULL), count(*) FILTER (WHERE city IS NULL),
+                      count(*) FILTER (WHERE code IS NULL) FROM people"""
+    assert rows(target, nulls) == rows(source, nulls) == [(300, 100, 75, 60, 150)]
+
+
+def test_hostile_schema_table_and_column_names_survive_both_modes(pg_server: PgServer) -> None:
+    """Spaces, quotes, capitals and reserved words in names: seeded, then anonymised."""
+    ddl = '''
+        CREATE SCHEMA "Sales Dept";
+        CREATE TABLE "Sales Dept"."Customer ""VIP""" ("Id" int PRIMARY KEY,
+            "E-Mail Address" text UNIQUE, "select" text, "Name" varchar(30));
+        CREATE TABLE "Sales Dept".orders (id int PRIMARY KEY,
+            "Customer" int REFERENCES "Sales Dept"."Customer ""VIP""", "when" timestamptz);
+    '''
+    source, target = databases(pg_server, "hostile_names", ddl)
+    with psycopg.connect(source, autocommit=True) as conn:
+        generator = SyntheticGenerator(introspect(conn), SyntheticConfig(default_rows=300))
+        assert sum(seed_database(conn, generator).rows.values()) == 600
+    rules = rules_for(
+        {'Sales Dept.Customer "VIP"': {"Id": "hash", "E-Mail Address": {"fake": "email"},
+                                       "select": {"mask": {"keep_first": 1}},
+                                       "Name": {"fake": "name"}},
+         "Sales Dept.orders": {"id": "keep", "Customer": "hash",
+                               "when": {"date_shift": {"max_days": 3}}}}
+    )  # fmt: skip
+    report = copy_between(source, target, rules)
+    assert report.rows == {'Sales Dept.Customer "VIP"': 300, "Sales Dept.orders": 300}
+    joined = '''SELECT count(*) FROM "Sales Dept".orders AS o
+                JOIN "Sales Dept"."Customer ""VIP""" AS c ON c."Id" = o."Customer" '''
+    assert rows(target, joined) == rows(source, joined)
