@@ -19,7 +19,13 @@ import psycopg
 
 from envs.errors import ConfigError, OperationFailed
 from seeders import partitions
-from seeders.anonymise import Anonymiser, LeakDetected, SchemaMismatch, SourceConflict
+from seeders.anonymise import (
+    Anonymiser,
+    IncompleteCopy,
+    LeakDetected,
+    SchemaMismatch,
+    SourceConflict,
+)
 from seeders.introspect import introspect
 from seeders.recipe import Recipe, RecipeError
 from seeders.rules import RulesError, load_rules
@@ -146,7 +152,7 @@ def seed_anonymised(
         planned({t.qualified: t.estimated_rows or None for t in anonymiser.source_schema.tables})
         try:
             report = anonymiser.run(advanced)
-        except (LeakDetected, SourceConflict) as exc:
+        except (LeakDetected, IncompleteCopy, SourceConflict) as exc:
             raise OperationFailed(str(exc)) from None
         except psycopg.Error as exc:
             raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None

@@ -72,6 +72,18 @@ class SchemaMismatch(ValueError):
     """The target lacks a table or column of the source."""
 
 
+class IncompleteCopy(Exception):
+    """A table arrived with other than the number of rows the source's snapshot holds."""
+
+    def __init__(self, tables: dict[str, tuple[int, int]]) -> None:
+        self.tables = tables
+        listed = ", ".join(f"{t}: {got} of {n}" for t, (got, n) in sorted(tables.items()))
+        super().__init__(
+            f"copy check failed, nothing was written: rows copied of the source's rows, {listed}."
+            " The transforms lost rows: please report this with those tables' rules."
+        )
+
+
 class SourceConflict(Exception):
     """The source is a hot standby, and it cancelled the copy to go on replaying.
 
@@ -132,6 +144,10 @@ class TablePipeline:
         return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(
             sql.SQL("({})").format(c) for c in conditions
         )
+
+    def count(self) -> sql.Composed:
+        """How many rows the copy of this table reads."""
+        return sql.SQL("SELECT count(*) FROM {}{}").format(self.rows, self._where(None))
 
     def select(self, part: sql.Composable | None = None) -> sql.Composed:
         """``COPY (SELECT <anonymised> FROM table ...) TO STDOUT``, of one block range if given."""
@@ -439,8 +455,18 @@ class Anonymiser:
             generated = self._generated_fingerprints()
             sender = _DigestSender(leak, list(self.pipelines.values()), readers)
 
+            copied: dict[str, int] = dict.fromkeys(self.pipelines, 0)
+
+            def advanced(table: str, rows: int) -> None:
+                copied[table] += rows
+                if progress is not None:
+                    progress(table, rows)
+
             def verify(conn: psycopg.Connection[Any]) -> None:
                 report.digests = sender.finish()
+                lost = {t: (copied[t], n) for t, n in sender.rows.items() if copied[t] != n}
+                if lost:
+                    raise IncompleteCopy(lost)
                 report.leak_hits = leak.hits(conn, self.target_schema, self.fingerprint, generated)
                 if report.leak_hits:
                     raise LeakDetected(report.leak_hits)
@@ -454,7 +480,7 @@ class Anonymiser:
                     lambda name: readers.read(
                         self.pipelines[name].source, self.pipelines[name].select
                     ),
-                    progress,
+                    advanced,
                     before_commit=verify,
                     binary=frozenset(t for t, b in self.binary.items() if b),
                 )
@@ -625,24 +651,28 @@ class _LeakTable:
 
 
 class _DigestSender:
-    """Streams every table's fingerprints into the leak table.
+    """Streams every table's fingerprints into the leak table, and counts its rows.
 
-    With a shared snapshot it runs on a connection of its own in a thread,
-    while the rows load; otherwise ``finish()`` streams them on the main
-    source connection after the load.
+    The counts are the copy's own check: every table must arrive with as
+    many rows as the snapshot holds (a transform that lost rows would
+    otherwise go unseen). With a shared snapshot it runs on a connection of
+    its own in a thread, while the rows load; otherwise ``finish()`` runs it
+    on the main source connection after the load.
     """
 
     def __init__(
         self, leak: _LeakTable, pipelines: list[TablePipeline], readers: SnapshotReaders
     ) -> None:
         self.leak = leak
+        self.counted = pipelines
         self.pipelines = [p for p in pipelines if p.identifying]
         self.readers = readers
         self.sent = 0
+        self.rows: dict[str, int] = {}
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self._abandoned = threading.Event()
-        if readers.connections and self.pipelines:
+        if readers.connections and self.counted:
             conn = readers.open()
             self.thread = threading.Thread(target=self._run_on, args=(conn, True), daemon=True)
             self.thread.start()
@@ -657,6 +687,9 @@ class _DigestSender:
                 conn.close()
 
     def _send(self, conn: psycopg.Connection[Any]) -> None:
+        for pipeline in self.counted:
+            row = conn.execute(pipeline.count()).fetchone()
+            self.rows[pipeline.table.qualified] = int(row[0]) if row else 0
         if not self.pipelines:
             return
         ranges = tid_range_scans(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Iterator
 from decimal import Decimal
@@ -769,3 +770,24 @@ def test_hostile_schema_table_and_column_names_survive_both_modes(pg_server: PgS
     joined = '''SELECT count(*) FROM "Sales Dept".orders AS o
                 JOIN "Sales Dept"."Customer ""VIP""" AS c ON c."Id" = o."Customer" '''
     assert rows(target, joined) == rows(source, joined)
+
+
+def test_a_copy_that_loses_rows_fails_and_writes_nothing(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every table must arrive with the rows the snapshot holds: a lossy transform is caught."""
+    ddl = "CREATE TABLE t (id int PRIMARY KEY, email text)"
+    fill = "INSERT INTO t SELECT g, 'p' || g || '@x.example' FROM generate_series(1, 100) g"
+    source, target = databases(pg_server, "lossy", ddl, fill)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("INSERT INTO t VALUES (7, 'kept@x.example')")
+    reads = anonymise.TablePipeline.select
+
+    def lossy(self: anonymise.TablePipeline, part: Any = None) -> Any:
+        return reads(dataclasses.replace(self, where=sql.SQL("id % 2 = 0")), part)
+
+    monkeypatch.setattr(anonymise.TablePipeline, "select", lossy)
+    rules = rules_for({"t": {"id": "keep", "email": "hash"}})
+    with pytest.raises(anonymise.IncompleteCopy, match=r"public.t: 50 of 100"):
+        copy_between(source, target, rules)
+    assert rows(target, "SELECT id FROM t") == [(7,)]
