@@ -81,20 +81,26 @@ _LITERAL = re.compile(r"'((?:[^']|'')*)'(?:::[\w .\"]+)?|([^\s,()']+)")
 _BOUND = re.compile(r"^FOR VALUES (?:IN \((?P<list>.*)\)|FROM \((?P<low>.*?)\) TO \(.*\))$")
 
 
+def _of_partitions(
+    conn: psycopg.Connection[Any], table: Table, expression: str, leaves: bool = False
+) -> list[str | None]:
+    """``expression`` (of ``pg_class c``) for every partition of ``table``, at any depth."""
+    relation = sql.Identifier(table.schema, table.name).as_string(conn)
+    query = sql.SQL(
+        "SELECT {} FROM pg_partition_tree(%s::regclass) AS t JOIN pg_class AS c ON c.oid = t.relid"
+        " WHERE t.level > 0{}"
+    ).format(sql.SQL(expression), sql.SQL(" AND t.isleaf" if leaves else ""))
+    return [row[0] for row in conn.execute(query, (relation,)).fetchall()]
+
+
 def bound_values(conn: psycopg.Connection[Any], table: Table) -> list[str]:
     """Every value a partition bound of ``table`` names (COPY-escaped), at any depth.
 
     Only candidates: what a partition truly accepts is the server's to say
     (:func:`accepted`), so a bound read wrongly here costs a candidate, never a row.
     """
-    relation = sql.Identifier(table.schema, table.name).as_string(conn)
-    rows = conn.execute(
-        "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_partition_tree(%s::regclass) AS t"
-        " JOIN pg_class AS c ON c.oid = t.relid WHERE t.level > 0",
-        (relation,),
-    ).fetchall()
     found: list[str] = []
-    for (bound,) in rows:
+    for bound in _of_partitions(conn, table, "pg_get_expr(c.relpartbound, c.oid)"):
         match = _BOUND.match(bound or "")
         if match is None:  # DEFAULT, or a hash partition
             continue
@@ -108,17 +114,12 @@ def accepted(
     conn: psycopg.Connection[Any], table: Table, column: str, candidates: Sequence[str]
 ) -> list[str]:
     """The candidates (COPY-escaped text, in order) that some leaf partition accepts."""
-    relation = sql.Identifier(table.schema, table.name).as_string(conn)
-    leaves = conn.execute(
-        "SELECT pg_get_partition_constraintdef(relid) FROM pg_partition_tree(%s::regclass)"
-        " WHERE isleaf",
-        (relation,),
-    ).fetchall()
-    constraints = [row[0] for row in leaves]
+    constraints = _of_partitions(conn, table, "pg_get_partition_constraintdef(c.oid)", leaves=True)
     if not constraints:
         return []
     if any(c is None for c in constraints):  # a lone default partition takes anything
         return list(candidates)
+    conditions = [sql.SQL("({})").format(sql.SQL(c)) for c in constraints if c is not None]
     # The constraints name the key column unqualified; only the cast value
     # carries that name here. Definitions come from the server itself.
     query = sql.SQL(
@@ -128,7 +129,7 @@ def accepted(
     ).format(
         t=sql.SQL(table.column(column).type_ref),
         c=sql.Identifier(column),
-        fits=sql.SQL(" OR ").join(sql.SQL("({})").format(sql.SQL(c)) for c in constraints),
+        fits=sql.SQL(" OR ").join(conditions),
     )
     plain = [unescape(c) for c in candidates]
     try:

@@ -75,3 +75,48 @@ def test_a_duplicate_key_fails_the_load_and_keeps_the_old_rows(db: Any) -> None:
         _load(db, b"1\tann\n", b"1\tx\tsame\n1\ty\tSAME\n")  # unique expression index
     assert db.execute("SELECT id, login FROM owners").fetchall() == [(1, "ann")]
     assert db.execute(SCHEMA_OBJECTS).fetchall() == before
+
+
+TRIGGERS = """
+    CREATE TABLE audit_log (id bigserial PRIMARY KEY, what text NOT NULL);
+    CREATE FUNCTION log_it() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO public.audit_log (what) VALUES (TG_OP || ' ' || TG_TABLE_NAME);
+            IF TG_OP = 'INSERT' THEN NEW.body := 'touched'; END IF;
+            RETURN NEW;
+        END $$;
+    CREATE FUNCTION log_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO public.audit_log (what) VALUES ('TRUNCATE'); RETURN NULL; END $$;
+    CREATE TRIGGER notes_audit BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION log_it();
+    CREATE TRIGGER notes_truncated AFTER TRUNCATE ON notes EXECUTE FUNCTION log_truncate();
+    CREATE TRIGGER notes_off BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION log_it();
+    ALTER TABLE notes DISABLE TRIGGER notes_off;
+    CREATE TRIGGER notes_replica BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION log_it();
+    ALTER TABLE notes ENABLE REPLICA TRIGGER notes_replica;
+"""
+TRIGGER_STATES = "SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1"
+
+
+def test_the_tables_own_triggers_do_not_fire_and_keep_their_state(db: Any) -> None:
+    """Loaded rows are the data as it is: no audit rows, no rewritten values, from any trigger."""
+    db.execute(TRIGGERS)
+    states = db.execute(TRIGGER_STATES).fetchall()
+    data = {
+        "public.owners": b"1\talice\n",
+        "public.notes": b"1\tfirst\ta\n1\tsecond\tb\n",
+        "public.audit_log": b"7\tkept\n",
+    }
+    columns = {"public.owners": ["id", "login"], "public.notes": ["owner_id", "body", "slug"],
+               "public.audit_log": ["id", "what"]}  # fmt: skip
+    load(
+        db, introspect(db), ["public.owners", "public.audit_log", "public.notes"],
+        lambda t: columns[t.qualified], lambda name: [(data[name].count(b"\n"), data[name])],
+    )  # fmt: skip
+    assert db.execute("SELECT id, what FROM audit_log").fetchall() == [(7, "kept")]
+    assert db.execute("SELECT body FROM notes ORDER BY slug").fetchall() == [
+        ("first",),
+        ("second",),
+    ]
+    assert db.execute(TRIGGER_STATES).fetchall() == states  # on again, each as it was
+    db.execute("INSERT INTO notes (owner_id, body, slug) VALUES (1, 'later', 'c')")
+    assert db.execute("SELECT body FROM notes WHERE slug = 'c'").fetchone() == ("touched",)
