@@ -30,6 +30,9 @@ from psycopg import pq, sql
 from seeders import binary_copy
 
 BATCH_ROWS = 5000
+# And at most this many bytes (but for the row that crosses it): a table of
+# documents or images would otherwise put gigabytes in one batch.
+BATCH_BYTES = 4 << 20
 # Tables smaller than this many heap blocks (8 MiB at the default block size)
 # are read by one reader: splitting them costs more than it saves.
 MIN_SPLIT_BLOCKS = 1024
@@ -43,7 +46,7 @@ QueryFor = Callable[[sql.Composable | None], sql.Composed]  # block-range condit
 def stream(
     conn: psycopg.Connection[Any], query: sql.SQL | sql.Composed
 ) -> Generator[Batch, None, None]:
-    """Rows of one ``COPY ... TO STDOUT``, passed through in batches of BATCH_ROWS.
+    """Rows of one ``COPY ... TO STDOUT``, passed through in batches of BATCH_ROWS or BATCH_BYTES.
 
     psycopg starts the COPY; its rows are then taken from libpq directly.
     The server sends one message per row, and ``Copy.read()`` costs
@@ -56,7 +59,7 @@ def stream(
     with conn.cursor() as cur, cur.copy(query):
         pgconn = conn.pgconn
         binary = bool(cur.pgresult and cur.pgresult.binary_tuples)
-        get, batch, header = pgconn.get_copy_data, [], binary
+        get, batch, header, held = pgconn.get_copy_data, [], binary, 0
         while True:
             size, data = get(1)  # 1: never block while holding the GIL
             if size > 0:
@@ -65,9 +68,10 @@ def stream(
                     if not data:
                         continue
                 batch.append(bytes(data))
-                if len(batch) >= BATCH_ROWS:
+                held += size
+                if len(batch) >= BATCH_ROWS or held >= BATCH_BYTES:
                     yield _rows(batch, binary)
-                    batch = []
+                    batch, held = [], 0
             elif size == 0:
                 _readable(pgconn)
             else:  # -1: the COPY is over; its outcome follows

@@ -101,6 +101,21 @@ def test_a_copy_failing_midway_raises_the_servers_error_and_frees_the_connection
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (20000,)
 
 
+@pytest.mark.parametrize("binary", [False, True])
+def test_large_rows_come_in_batches_of_bounded_size(items: str, binary: bool) -> None:
+    """Memory stays bounded by bytes, not only rows: 300 rows of 256 KiB are not one batch."""
+    form = " (FORMAT binary)" if binary else ""
+    query = sql.SQL(
+        "COPY (SELECT id, repeat(md5(id::text), 8192) FROM items WHERE id <= 300) TO STDOUT" + form
+    )
+    with psycopg.connect(items) as conn:
+        batches = list(readers.stream(conn, query))
+    sizes = [len(chunk) for _, chunk in batches]
+    assert sum(rows for rows, _ in batches) == 300
+    assert max(sizes) <= readers.BATCH_BYTES + 300_000  # the budget, and the row that crossed it
+    assert len(batches) >= 300 * 262_144 // (readers.BATCH_BYTES + 300_000)
+
+
 def test_a_session_that_ends_raises_why_not_only_that_the_server_went_away(
     items: str,
 ) -> None:
