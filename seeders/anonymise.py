@@ -337,21 +337,41 @@ def _pipeline(
 
 
 def check_target(source: Schema, target: Schema) -> None:
+    """Refuse, before anything is written, a target that cannot take the source's rows.
+
+    A column only the target has (the pull request's migration added it)
+    gets its default, or NULL; one that is NOT NULL without a default would
+    fail the load on its first row.
+    """
     problems = []
     for table in source.tables:
         try:
             found = target.table(table.qualified)
         except KeyError:
-            problems.append(f"target has no table {table.qualified}")
+            problems.append(f"target has no table {table.qualified} (apply the same migrations)")
             continue
+        names = {c.name for c in table.columns}
         missing = {c.name for c in table.columns if c.writable} - {c.name for c in found.columns}
         if missing:
-            problems.append(f"target table {table.qualified} lacks columns {sorted(missing)}")
+            problems.append(
+                f"target table {table.qualified} lacks columns {sorted(missing)}"
+                " (apply the same migrations)"
+            )
+        required = [
+            c.name
+            for c in found.columns
+            if c.name not in names
+            and c.writable
+            and not (c.nullable or c.has_default or c.identity)
+        ]
+        if required:
+            problems.append(
+                f"target columns {sorted(required)} of {table.qualified} are NOT NULL without a"
+                " default and the source has no such columns, so every copied row would break"
+                " the constraint: give them a DEFAULT in the migration that adds them"
+            )
     if problems:
-        raise SchemaMismatch(
-            "the target schema does not match the source (apply the same migrations first): "
-            + "; ".join(problems)
-        )
+        raise SchemaMismatch("the target schema does not match the source: " + "; ".join(problems))
 
 
 class Anonymiser:

@@ -791,3 +791,35 @@ def test_a_copy_that_loses_rows_fails_and_writes_nothing(
     with pytest.raises(anonymise.IncompleteCopy, match=r"public.t: 50 of 100"):
         copy_between(source, target, rules)
     assert rows(target, "SELECT id FROM t") == [(7,)]
+
+
+def test_a_target_that_cannot_take_the_rows_is_refused_before_writing(
+    pg_server: PgServer,
+) -> None:
+    """A missing table or column, or a new NOT NULL column without a default, is named up front."""
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, email text, city text);
+        CREATE TABLE gone (id int PRIMARY KEY);
+    """
+    source, target = databases(
+        pg_server, "mismatch", ddl, "INSERT INTO people VALUES (1, 'a', 'b')"
+    )
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("""
+            DROP TABLE gone;
+            ALTER TABLE people DROP COLUMN city;
+            ALTER TABLE people ADD COLUMN plan text NOT NULL, ADD COLUMN seen boolean,
+                ADD COLUMN tier int NOT NULL DEFAULT 1, ADD COLUMN n bigint GENERATED ALWAYS
+                AS IDENTITY;
+        """)
+    rules = rules_for(
+        {"people": {"id": "keep", "email": "hash", "city": "keep"}, "gone": {"id": "keep"}}
+    )
+    with pytest.raises(anonymise.SchemaMismatch) as info:
+        copy_between(source, target, rules)
+    message = str(info.value)
+    assert "target has no table public.gone" in message
+    assert "lacks columns ['city']" in message
+    assert "target columns ['plan'] of public.people are NOT NULL without a default" in message
+    for fine in ("seen", "tier", "'n'"):  # nullable, defaulted, identity: they fill themselves
+        assert fine not in message
