@@ -120,3 +120,19 @@ def test_the_tables_own_triggers_do_not_fire_and_keep_their_state(db: Any) -> No
     assert db.execute(TRIGGER_STATES).fetchall() == states  # on again, each as it was
     db.execute("INSERT INTO notes (owner_id, body, slug) VALUES (1, 'later', 'c')")
     assert db.execute("SELECT body FROM notes WHERE slug = 'c'").fetchone() == ("touched",)
+
+
+def test_materialized_views_over_the_loaded_tables_are_refreshed(db: Any) -> None:
+    """A report built on the tables shows the loaded rows; one the app left unpopulated stays so."""
+    db.execute("""
+        CREATE MATERIALIZED VIEW note_counts AS
+            SELECT owner_id, count(*) AS n FROM notes GROUP BY owner_id;
+        CREATE VIEW busy AS SELECT owner_id FROM note_counts WHERE n > 1;
+        CREATE MATERIALIZED VIEW busy_owners AS SELECT count(*) AS owners FROM busy;
+        CREATE MATERIALIZED VIEW later AS SELECT count(*) FROM notes WITH NO DATA;
+    """)
+    _load(db, b"1\talice\n2\tbob\n", b"1\tx\ta\n1\ty\tb\n2\tz\tc\n")
+    assert db.execute("SELECT * FROM note_counts ORDER BY 1").fetchall() == [(1, 2), (2, 1)]
+    assert db.execute("SELECT owners FROM busy_owners").fetchall() == [(1,)]
+    populated = db.execute("SELECT relispopulated FROM pg_class WHERE relname = 'later'")
+    assert populated.fetchone() == (False,)
