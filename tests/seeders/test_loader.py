@@ -136,3 +136,32 @@ def test_materialized_views_over_the_loaded_tables_are_refreshed(db: Any) -> Non
     assert db.execute("SELECT owners FROM busy_owners").fetchall() == [(1,)]
     populated = db.execute("SELECT relispopulated FROM pg_class WHERE relname = 'later'")
     assert populated.fetchone() == (False,)
+
+
+def test_every_sequence_the_tables_draw_from_continues_after_the_loaded_keys(db: Any) -> None:
+    """Owned (serial), identity, and a sequence two tables share without owning it."""
+    odd_name = '"Odd ""Name"""'
+    db.execute(
+        "CREATE SEQUENCE shared_ids;"
+        f" CREATE TABLE {odd_name} (id serial PRIMARY KEY,"
+        "   other bigint DEFAULT nextval('shared_ids'));"
+        " CREATE TABLE tickets (id bigint PRIMARY KEY DEFAULT nextval('shared_ids'));"
+    )
+    schema = introspect(db)
+    data = {
+        "public.owners": b"1\talice\n",
+        "public.notes": b"1\tx\ta\n",
+        'public.Odd "Name"': b"40\t500\n41\t7\n",
+        "public.tickets": b"900\n3\n",
+    }
+    columns = {"public.owners": ["id", "login"], "public.notes": ["owner_id", "body", "slug"],
+               'public.Odd "Name"': ["id", "other"], "public.tickets": ["id"]}  # fmt: skip
+    load(db, schema, list(data), lambda t: columns[t.qualified],
+         lambda name: [(data[name].count(b"\n"), data[name])])  # fmt: skip
+    db.execute(f"INSERT INTO {odd_name} DEFAULT VALUES")
+    db.execute("INSERT INTO tickets DEFAULT VALUES")
+    db.execute("INSERT INTO notes (owner_id, body, slug) VALUES (1, 'y', 'b')")
+    odd = db.execute(f"SELECT id, other FROM {odd_name} ORDER BY id DESC LIMIT 1")
+    assert odd.fetchone() == (42, 901)  # past 41; past 900, the highest the two tables hold
+    assert db.execute("SELECT max(id) FROM tickets").fetchone() == (902,)
+    assert db.execute("SELECT max(id) FROM notes").fetchone() == (2,)
