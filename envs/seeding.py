@@ -149,7 +149,7 @@ def seed_anonymised(
             )
         except (RulesError, SchemaMismatch, SubsetError) as exc:
             raise ConfigError(f"{rules_path}: nothing was written:\n{exc}") from None
-        planned({t.qualified: t.estimated_rows or None for t in anonymiser.source_schema.tables})
+        planned({t.qualified: t.estimated_rows or None for t in anonymiser.copied_schema.tables})
         try:
             report = anonymiser.run(advanced)
         except (LeakDetected, IncompleteCopy, SourceConflict) as exc:

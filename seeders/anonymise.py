@@ -30,7 +30,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -411,9 +411,14 @@ class Anonymiser:
         self.source_schema = introspect(source)
         self.target_schema = introspect(target)
         check_rules(self.source_schema, rules)
-        check_target(self.source_schema, self.target_schema)
+        # What is copied: every table but the skipped ones, which the load empties.
+        self.copied_schema = Schema(
+            tuple(t for t in self.source_schema.tables if not rules.skips(t))
+        )
+        self.skipped = [t.qualified for t in self.source_schema.tables if rules.skips(t)]
+        check_target(self.copied_schema, self.target_schema)
         if rules.subset:
-            subset.check_roots(self.source_schema, rules.subset)
+            subset.check_roots(self.copied_schema, rules.subset)
         keyed = Keyed.from_salt(salt)
         self.rules, self.keyed = rules, keyed
         digest = hashlib.sha256(b"preview-envs leak check\0" + salt).digest()
@@ -423,15 +428,21 @@ class Anonymiser:
         )
         self.binary = {
             t.qualified: binary_form(t, self.target_schema.table(t.qualified))
-            for t in self.source_schema.tables
+            for t in self.copied_schema.tables
         }
         self.pipelines = {
             t.qualified: _pipeline(
                 t, rules, keyed, self.fingerprint, binary=self.binary[t.qualified]
             )
-            for t in self.source_schema.tables
+            for t in self.copied_schema.tables
         }
-        self.order = load_order(self.source_schema)
+        # The skipped tables, where the target has them, are loaded empty.
+        known = {t.qualified for t in self.target_schema.tables}
+        self.order = [
+            name
+            for name in load_order(self.source_schema).tables
+            if name in self.pipelines or name in known
+        ]
 
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
         try:
@@ -477,6 +488,12 @@ class Anonymiser:
 
             copied: dict[str, int] = dict.fromkeys(self.pipelines, 0)
 
+            def rows(name: str) -> Iterable[tuple[int, bytes]]:
+                pipeline = self.pipelines.get(name)
+                if pipeline is None:  # skipped
+                    return ()
+                return readers.read(pipeline.source, pipeline.select)
+
             def advanced(table: str, rows: int) -> None:
                 copied[table] += rows
                 if progress is not None:
@@ -495,11 +512,9 @@ class Anonymiser:
                 return load(
                     self.target,
                     self.target_schema,
-                    self.order.tables,
-                    lambda t: list(self.pipelines[t.qualified].columns),
-                    lambda name: readers.read(
-                        self.pipelines[name].source, self.pipelines[name].select
-                    ),
+                    self.order,
+                    self._columns,
+                    rows,
                     advanced,
                     before_commit=verify,
                     binary=frozenset(t for t, b in self.binary.items() if b),
@@ -509,6 +524,12 @@ class Anonymiser:
         finally:
             readers.close()
 
+    def _columns(self, table: Table) -> list[str]:
+        pipeline = self.pipelines.get(table.qualified)
+        if pipeline is None:  # skipped: no rows, any of its columns will do
+            return [c.name for c in table.columns if c.writable][:1]
+        return list(pipeline.columns)
+
     def _generated_fingerprints(self) -> dict[str, dict[str, list[int]]]:
         """Fingerprints of the values each column's rule writes that are not originals.
 
@@ -517,7 +538,7 @@ class Anonymiser:
         fingerprints are plain).
         """
         found: dict[str, dict[str, list[int]]] = {}
-        for table in self.source_schema.tables:
+        for table in self.copied_schema.tables:
             table_rules = self.rules.for_table(table)
             for column in table.columns:
                 values = (
@@ -537,7 +558,7 @@ class Anonymiser:
         return found
 
     def _narrow_to_subset(self) -> None:
-        keys = subset.compute(self.source, self.source_schema, self.rules.subset)
+        keys = subset.compute(self.source, self.copied_schema, self.rules.subset)
         self.pipelines = {
             t.qualified: _pipeline(
                 t,
@@ -547,7 +568,7 @@ class Anonymiser:
                 subset.condition(t, keys[t.qualified]),
                 binary=self.binary[t.qualified],
             )
-            for t in self.source_schema.tables
+            for t in self.copied_schema.tables
         }
 
 

@@ -14,6 +14,7 @@ tables:
     notes: "null"
     country: {constant: XX}
     login: {template: "user-{id}"}
+  public.audit_log: skip   # copied empty: no rows, no column rules
 ```
 
 Privacy by default: a column without a rule is not copied, and the run stops
@@ -69,9 +70,14 @@ class Rules:
     tables: Mapping[str, Mapping[str, Rule]]
     # Subsetting: root table → SQL condition on it; empty copies every row (seeders.subset).
     subset: Mapping[str, str] = field(default_factory=dict)
+    # Tables copied empty (an audit log, a huge event table): no rows, so no rules.
+    skipped: frozenset[str] = frozenset()
 
     def for_table(self, table: Table) -> Mapping[str, Rule]:
         return self.tables.get(table.qualified) or self.tables.get(table.name) or {}
+
+    def skips(self, table: Table) -> bool:
+        return table.qualified in self.skipped or table.name in self.skipped
 
 
 def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
@@ -110,9 +116,15 @@ def parse_rules(data: object, source: str = "rules") -> Rules:
     ):
         raise RulesError([f"{source}: expected 'version: 1' and a 'tables' mapping"])
     tables: dict[str, dict[str, Rule]] = {}
+    skipped: set[str] = set()
     for table, columns in data["tables"].items():
+        if columns == "skip":
+            skipped.add(str(table))
+            continue
         if not isinstance(columns, dict):
-            problems.append(f"{source}: tables.{table}: expected a mapping of column: rule")
+            problems.append(
+                f"{source}: tables.{table}: expected a mapping of column: rule, or 'skip'"
+            )
             continue
         for column, raw in columns.items():
             rule = _parse_rule(raw, f"{source}: tables.{table}.{column}", problems)
@@ -129,7 +141,7 @@ def parse_rules(data: object, source: str = "rules") -> Rules:
         subset = {}
     if problems:
         raise RulesError(problems)
-    return Rules(tables, dict(subset))
+    return Rules(tables, dict(subset), frozenset(skipped))
 
 
 def load_rules(path: Path) -> Rules:
@@ -191,10 +203,12 @@ def check_rules(schema: Schema, rules: Rules) -> None:
     """Every column has a compatible rule, every rule a column; else RulesError (all of them)."""
     problems: list[str] = []
     known = {t.qualified for t in schema.tables} | {t.name for t in schema.tables}
-    for name in rules.tables:
+    for name in (*rules.tables, *sorted(rules.skipped)):
         if name not in known:
             problems.append(f"rules name table {name!r}, which the source does not have")
     for table in schema.tables:
+        if rules.skips(table):
+            continue
         table_rules = rules.for_table(table)
         for column_name in table_rules:
             if column_name not in {c.name for c in table.columns}:
@@ -213,8 +227,28 @@ def check_rules(schema: Schema, rules: Rules) -> None:
             if problem:
                 problems.append(problem)
     problems += _check_key_consistency(schema, rules)
+    problems += _check_skipped_references(schema, rules)
     if problems:
         raise RulesError(problems)
+
+
+def _check_skipped_references(schema: Schema, rules: Rules) -> list[str]:
+    """A copied row may not reference a skipped table's (empty) rows, unless its key is nulled."""
+    problems = []
+    for table in schema.tables:
+        if rules.skips(table):
+            continue
+        for fk in table.foreign_keys:
+            parent = schema.table(fk.ref_table)
+            nulled = all(rules.for_table(table).get(c) == Rule("null", {}) for c in fk.columns)
+            if rules.skips(parent) and not nulled:
+                columns = ", ".join(fk.columns)
+                problems.append(
+                    f"{table.qualified} references {parent.qualified}, which is skipped: skip"
+                    f" {table.qualified} too, give {columns} the rule null, or copy"
+                    f" {parent.qualified}"
+                )
+    return problems
 
 
 def _check_key_consistency(schema: Schema, rules: Rules) -> list[str]:

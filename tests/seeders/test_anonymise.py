@@ -823,3 +823,45 @@ def test_a_target_that_cannot_take_the_rows_is_refused_before_writing(
     assert "target columns ['plan'] of public.people are NOT NULL without a default" in message
     for fine in ("seen", "tier", "'n'"):  # nullable, defaulted, identity: they fill themselves
         assert fine not in message
+
+
+def test_a_skipped_table_is_copied_empty_and_needs_no_rules(pg_server: PgServer) -> None:
+    """An audit log or a huge event table: `skip` leaves it empty in the target."""
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, email text, best_friend int);
+        CREATE TABLE audit_log (id int PRIMARY KEY, who int REFERENCES people, what text);
+        CREATE TABLE sessions (id int PRIMARY KEY, person int REFERENCES people, token text);
+        ALTER TABLE people ADD FOREIGN KEY (best_friend) REFERENCES sessions;
+    """
+    fill = """
+        INSERT INTO people SELECT g, 'p' || g || '@x.example', NULL FROM generate_series(1, 20) g;
+        INSERT INTO audit_log SELECT g, 1 + g % 20, 'login' FROM generate_series(1, 500) g;
+        INSERT INTO sessions SELECT g, g, md5(g::text) FROM generate_series(1, 20) g;
+        UPDATE people SET best_friend = id;
+    """
+    source, target = databases(pg_server, "skipped", ddl, fill)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("INSERT INTO people VALUES (99, 'old', NULL)")
+        conn.execute("INSERT INTO audit_log VALUES (1, 99, 'old')")
+    rules = rules_for(
+        {"people": {"id": "keep", "email": "hash", "best_friend": "keep"},
+         "audit_log": "skip", "sessions": "skip"}
+    )  # fmt: skip
+    with pytest.raises(RulesError, match=r"public.people references public.sessions, which is"):
+        copy_between(source, target, rules)
+    rules = rules_for(
+        {"people": {"id": "keep", "email": "hash", "best_friend": "null"},
+         "audit_log": "skip", "sessions": "skip"}
+    )  # fmt: skip
+    report = copy_between(source, target, rules)
+    assert report.rows == {"public.people": 20, "public.audit_log": 0, "public.sessions": 0}
+    counts = "SELECT (SELECT count(*) FROM people), (SELECT count(*) FROM audit_log)"
+    assert rows(target, counts) == [(20, 0)]
+
+
+def test_skip_is_a_whole_tables_rule_and_must_name_a_real_table(connections: Any) -> None:
+    with pytest.raises(RulesError, match=r"tables.orders: expected a mapping of column: rule, or"):
+        rules_for({"orders": "keep"})
+    rules = rules_for(dict(RULES["tables"]) | {"ordrs": "skip"})
+    with pytest.raises(RulesError, match=r"rules name table 'ordrs', which the source does not"):
+        run(connections, rules)
