@@ -157,4 +157,5 @@ def seed_anonymised(
         except psycopg.Error as exc:
             raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
     leak = {"digests": report.digests, "hits": report.leak_hits}
-    return SeedSummary("anonymised", dict(report.rows), report.seconds, {"leak_check": leak})
+    extra = {"leak_check": leak, "skipped": anonymiser.skipped}
+    return SeedSummary("anonymised", dict(report.rows), report.seconds, extra)

@@ -155,9 +155,11 @@ def anonymise(
         emit_json(summary.to_json())
     else:
         digests = summary.extra["leak_check"]["digests"]
+        skipped = summary.extra["skipped"]
         out.print(
             f"[green]anonymised[/green] {summary.total_rows:,} rows in {len(summary.rows)} tables "
-            f"in {summary.seconds:.1f}s; leak check: {digests:,} originals, 0 found",
+            + (f"({len(skipped)} skipped, left empty) " if skipped else "")
+            + f"in {summary.seconds:.1f}s; leak check: {digests:,} originals, 0 found",
             markup=True,
         )
 

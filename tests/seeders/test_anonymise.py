@@ -274,6 +274,12 @@ def test_cli_refuses_a_missing_salt_and_runs_with_one(
     alone = json.loads(capsys.readouterr().out)
     assert alone["rows"] == summary["rows"]
     assert alone["leak_check"] == summary["leak_check"]
+    assert summary["skipped"] == []
+    rules.write_text(yaml.safe_dump(RULES | {"tables": RULES["tables"] | {"order_lines": "skip"}}))
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "(1 skipped, left empty)" in printed
+    assert "leak check:" in printed
 
 
 def test_noise_stays_within_its_ratio_and_never_returns_the_original(
