@@ -19,6 +19,7 @@ from seeders.rules import Rules, RulesError, parse_rules
 from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
 from seeders.values import faker_pool, unescape
 from tests.pg_server import PgServer
+from tests.seeders.connections import copy_connections
 from tests.seeders.shop_data import RULES
 
 SALT = b"test-salt"
@@ -26,12 +27,8 @@ SALT = b"test-salt"
 
 @pytest.fixture
 def connections(source: str, target: str) -> Iterator[tuple[Any, Any, Any]]:
-    with (
-        psycopg.connect(source, autocommit=True) as src,
-        psycopg.connect(target, autocommit=True) as dst,
-        psycopg.connect(target, autocommit=True) as scratch,
-    ):
-        yield src, dst, scratch
+    with copy_connections(source, target) as conns:
+        yield conns
 
 
 def run(connections: tuple[Any, Any, Any], rules: Rules, salt: bytes = SALT) -> Any:
@@ -65,12 +62,8 @@ def rules_for(tables: dict[str, Any]) -> Rules:
 
 def copy_between(source: str, target: str, rules: Rules) -> Any:
     """One anonymised copy on fresh connections (default client encodings)."""
-    with (
-        psycopg.connect(source, autocommit=True) as src,
-        psycopg.connect(target, autocommit=True) as dst,
-        psycopg.connect(target, autocommit=True) as scratch,
-    ):
-        return Anonymiser(src, dst, scratch, rules, SALT).run()
+    with copy_connections(source, target) as conns:
+        return Anonymiser(*conns, rules, SALT).run()
 
 
 def test_copies_every_table_and_transforms_personal_data(

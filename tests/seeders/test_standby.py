@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -13,6 +12,7 @@ import pytest
 from seeders.anonymise import Anonymiser, SourceConflict
 from seeders.rules import parse_rules
 from tests.pg_server import PgServer, running_server, running_standby, wait_for_replay
+from tests.seeders.connections import copy_connections
 
 SALT = b"standby-salt"
 DDL = "CREATE TABLE people (id bigint PRIMARY KEY, email text NOT NULL, note text)"
@@ -45,16 +45,6 @@ def target_on(server: PgServer, name: str) -> str:
     return url
 
 
-@contextmanager
-def connections(source: str, target: str) -> Iterator[tuple[Any, Any, Any]]:
-    with (
-        psycopg.connect(source, autocommit=True) as src,
-        psycopg.connect(target, autocommit=True) as dst,
-        psycopg.connect(target, autocommit=True) as scratch,
-    ):
-        yield src, dst, scratch
-
-
 def anonymiser(source: str, conns: tuple[Any, Any, Any]) -> Anonymiser:
     more = lambda: psycopg.connect(source, autocommit=True)  # noqa: E731
     return Anonymiser(*conns, RULES, SALT, more, jobs=2)
@@ -64,7 +54,7 @@ def test_copies_from_a_hot_standby_with_readers_sharing_its_snapshot(primary: Pg
     with running_standby(primary) as standby:
         wait_for_replay(primary, standby)
         target = target_on(primary, "from_standby")
-        with connections(standby.url("app"), target) as conns:
+        with copy_connections(standby.url("app"), target) as conns:
             dst = conns[1]
             run = anonymiser(standby.url("app"), conns)
             assert run.jobs == 2  # the standby exported its snapshot to a second reader
@@ -87,7 +77,7 @@ def test_a_conflict_with_recovery_names_its_cause_and_the_fix(primary: PgServer)
         target = target_on(primary, "conflict")
         with psycopg.connect(target, autocommit=True) as conn:
             conn.execute("INSERT INTO people VALUES (1, 'before@corp.example', 'kept')")
-        with connections(standby.url("app"), target) as conns:
+        with copy_connections(standby.url("app"), target) as conns:
             run = anonymiser(standby.url("app"), conns)
             batches: list[int] = []
 
@@ -127,7 +117,7 @@ def test_a_source_session_ended_after_the_last_row_does_not_fail_the_finished_co
     with running_standby(primary) as standby:
         wait_for_replay(primary, standby)
         target = target_on(primary, "ended")
-        with connections(standby.url("app"), target) as conns:
+        with copy_connections(standby.url("app"), target) as conns:
             run = anonymiser(standby.url("app"), conns)
             seen: list[int] = []
 
