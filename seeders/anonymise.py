@@ -79,8 +79,8 @@ class IncompleteCopy(Exception):
         self.tables = tables
         listed = ", ".join(f"{t}: {got} of {n}" for t, (got, n) in sorted(tables.items()))
         super().__init__(
-            f"copy check failed, nothing was written: rows copied of the source's rows, {listed}."
-            " The transforms lost rows: please report this with those tables' rules."
+            f"copy check failed, nothing was written: tables arrived short of the source's rows"
+            f" ({listed}). The transforms lost rows: please report this with those tables' rules."
         )
 
 
