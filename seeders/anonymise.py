@@ -486,20 +486,13 @@ class Anonymiser:
             generated = self._generated_fingerprints()
             sender = _DigestSender(leak, list(self.pipelines.values()), readers)
 
-            copied: dict[str, int] = dict.fromkeys(self.pipelines, 0)
-
             def rows(name: str) -> Iterable[tuple[int, bytes]]:
                 pipeline = self.pipelines.get(name)
                 if pipeline is None:  # skipped
                     return ()
                 return readers.read(pipeline.source, pipeline.select)
 
-            def advanced(table: str, rows: int) -> None:
-                copied[table] += rows
-                if progress is not None:
-                    progress(table, rows)
-
-            def verify(conn: psycopg.Connection[Any]) -> None:
+            def verify(conn: psycopg.Connection[Any], copied: Mapping[str, int]) -> None:
                 report.digests = sender.finish()
                 lost = {t: (copied[t], n) for t, n in sender.rows.items() if copied[t] != n}
                 if lost:
@@ -515,7 +508,7 @@ class Anonymiser:
                     self.order,
                     self._columns,
                     rows,
-                    advanced,
+                    progress,
                     before_commit=verify,
                     binary=frozenset(t for t, b in self.binary.items() if b),
                 )

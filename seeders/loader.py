@@ -21,7 +21,7 @@ would make them, and no trigger writes rows of its own into loaded tables.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,11 @@ class LoadReport:
 def _ident(qualified: str) -> sql.Composable:
     schema, _, name = qualified.partition(".")
     return sql.Identifier(schema, name)
+
+
+def _regclasses(conn: psycopg.Connection[Any], tables: list[str]) -> list[str]:
+    """The tables' names quoted as ``::regclass`` reads them."""
+    return [_ident(t).as_string(conn) for t in tables]
 
 
 @dataclass(frozen=True)
@@ -194,8 +199,8 @@ ORDER BY max(reader.depth), 1
 
 def _materialized_views(conn: psycopg.Connection[Any], tables: list[str]) -> list[str]:
     """The populated materialized views over ``tables``, in the order to refresh them."""
-    names = [_ident(t).as_string(conn) for t in tables]
-    return [str(r[0]) for r in conn.execute(_MATERIALIZED_VIEWS, (names,)).fetchall()]
+    rows = conn.execute(_MATERIALIZED_VIEWS, (_regclasses(conn, tables),)).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 # Every sequence a column of the given tables draws from (a default calling
@@ -232,8 +237,8 @@ def _reset_sequences(conn: psycopg.Connection[Any], tables: list[str]) -> None:
 
     Else the app's next insert draws a key the load has already used.
     """
-    names = [_ident(t).as_string(conn) for t in tables]
-    for sequence, relations, columns in conn.execute(_SEQUENCES, (names,)).fetchall():
+    drawn = conn.execute(_SEQUENCES, (_regclasses(conn, tables),)).fetchall()
+    for sequence, relations, columns in drawn:
         highest = sql.SQL(", ").join(
             # Names come from the server itself (format %I.%I).
             sql.SQL("(SELECT max({}) FROM {})").format(sql.Identifier(column), sql.SQL(rel))
@@ -250,6 +255,7 @@ def _reset_sequences(conn: psycopg.Connection[Any], tables: list[str]) -> None:
 class _Cleared:
     """What was set aside to load the tables fast and as given, to put back after."""
 
+    tables: list[str]
     indexes: list[_Rebuilt]
     fks: list[_Rebuilt]
     triggers: list[_Trigger]
@@ -272,13 +278,13 @@ class _Cleared:
                     sql.SQL(", ").join(_ident(t) for t in tables)
                 )
             )
-        return cls(indexes, fks, triggers)
+        return cls(tables, indexes, fks, triggers)
 
-    def restore(self, conn: psycopg.Connection[Any], tables: list[str]) -> None:
+    def restore(self, conn: psycopg.Connection[Any]) -> None:
         """Rebuild what was dropped, refresh what reads the tables, switch the triggers on."""
         for rebuilt in (*self.indexes, *self.fks):  # unique indexes first: the FKs need them
             conn.execute(rebuilt.rebuild())
-        for view in _materialized_views(conn, tables):
+        for view in _materialized_views(conn, self.tables):
             # The name comes from the server itself (format %I.%I).
             conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.SQL(view)))
         for trigger in self.triggers:
@@ -292,7 +298,7 @@ def load(
     columns_of: Callable[[Table], list[str]],
     chunks: ChunkSource,
     progress: Progress | None = None,
-    before_commit: Callable[[psycopg.Connection[Any]], None] | None = None,
+    before_commit: Callable[[psycopg.Connection[Any], Mapping[str, int]], None] | None = None,
     binary: Collection[str] = frozenset(),
 ) -> LoadReport:
     """Replace the contents of every table in ``order`` with the given rows.
@@ -300,7 +306,8 @@ def load(
     Rows come as COPY text, or for the tables named in ``binary`` as binary
     COPY tuples (without the stream's header and trailer, which are added
     here). ``before_commit`` runs inside the transaction after everything is
-    loaded; raising there rolls the whole load back (the leak check uses this).
+    loaded, with the rows each table got; raising there rolls the whole load
+    back (the anonymiser's copy and leak checks use this).
     """
     tables = list(order)
     report = LoadReport()
@@ -327,8 +334,8 @@ def load(
                     if name in binary:
                         copy.write(binary_copy.TRAILER)
         _reset_sequences(conn, tables)
-        cleared.restore(conn, tables)
+        cleared.restore(conn)
         if before_commit is not None:
-            before_commit(conn)
+            before_commit(conn, report.rows)
     report.seconds = time.perf_counter() - started
     return report
