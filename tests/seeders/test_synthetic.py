@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from seeders import partitions
 from seeders.introspect import introspect
+from seeders.schema import Schema
 from seeders.synthetic import (
     ColumnOverride,
     SyntheticConfig,
@@ -206,11 +209,18 @@ PARTITIONED = """
 """
 
 
+@contextmanager
+def database_of(
+    pg_server: PgServer, name: str, ddl: str
+) -> Iterator[tuple[psycopg.Connection[Any], Schema]]:
+    """A fresh database of ``ddl``, and its schema as the seeder reads it."""
+    with psycopg.connect(pg_server.create_database(name), autocommit=True) as conn:
+        conn.execute(ddl.encode())
+        yield conn, introspect(conn)
+
+
 def test_partitioned_tables_get_keys_their_partitions_accept(pg_server: PgServer) -> None:
-    url = pg_server.create_database("synthetic_partitions")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(PARTITIONED.encode())
-        schema = introspect(conn)
+    with database_of(pg_server, "synthetic_partitions", PARTITIONED) as (conn, schema):
         config = partitions.fit(conn, schema, SyntheticConfig(default_rows=3000))
         rows = seed_database(conn, SyntheticGenerator(schema, config)).rows
         assert rows == {"public.accounts": 3000, "public.events": 3000,
@@ -227,14 +237,12 @@ def test_partitioned_tables_get_keys_their_partitions_accept(pg_server: PgServer
 def test_a_partitioned_table_the_seeder_cannot_fill_is_refused_with_the_fix(
     pg_server: PgServer,
 ) -> None:
-    url = pg_server.create_database("synthetic_partitions_refused")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("""
-            CREATE TABLE days (at date PRIMARY KEY) PARTITION BY RANGE (at);
-            CREATE TABLE days_w1 PARTITION OF days FOR VALUES FROM ('2024-01-01') TO ('2024-01-08');
-            CREATE TABLE pairs (a int, b int) PARTITION BY RANGE (a, b);
-        """)
-        schema = introspect(conn)
+    ddl = """
+        CREATE TABLE days (at date PRIMARY KEY) PARTITION BY RANGE (at);
+        CREATE TABLE days_w1 PARTITION OF days FOR VALUES FROM ('2024-01-01') TO ('2024-01-08');
+        CREATE TABLE pairs (a int, b int) PARTITION BY RANGE (a, b);
+    """
+    with database_of(pg_server, "synthetic_partitions_refused", ddl) as (conn, schema):
         with pytest.raises(CannotGenerate, match=r"public.days.at: 7 of .*1000 needed.*values: \["):
             partitions.fit(conn, schema, SyntheticConfig(rows={"pairs": 0}))
         with pytest.raises(CannotGenerate, match=r"partitioned by \(a, b\).*rows: 0"):
@@ -247,13 +255,11 @@ def test_a_partitioned_table_the_seeder_cannot_fill_is_refused_with_the_fix(
 def test_a_partition_the_invented_values_miss_gets_its_own_bound_values(
     pg_server: PgServer,
 ) -> None:
-    url = pg_server.create_database("synthetic_partitions_bounds")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("""
-            CREATE TABLE old (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
-            CREATE TABLE old_1990 PARTITION OF old FOR VALUES FROM ('1990-01-01') TO ('1991-01-01');
-        """)
-        schema = introspect(conn)
+    ddl = """
+        CREATE TABLE old (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+        CREATE TABLE old_1990 PARTITION OF old FOR VALUES FROM ('1990-01-01') TO ('1991-01-01');
+    """
+    with database_of(pg_server, "synthetic_partitions_bounds", ddl) as (conn, schema):
         config = partitions.fit(conn, schema, SyntheticConfig(default_rows=100))
         assert config.partition_values == {"public.old": {"at": ("1990-01-01",)}}
         override = {"old": {"at": ColumnOverride(values=("1990-03-01", "2001-01-01"))}}
