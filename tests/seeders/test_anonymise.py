@@ -19,10 +19,15 @@ from seeders.rules import Rules, RulesError, parse_rules
 from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
 from seeders.values import faker_pool, unescape
 from tests.pg_server import PgServer
-from tests.seeders.connections import copy_connections
+from tests.seeders.connections import (
+    SALT,
+    copy_between,
+    copy_connections,
+    databases,
+    rows,
+    rules_for,
+)
 from tests.seeders.shop_data import RULES
-
-SALT = b"test-salt"
 
 
 @pytest.fixture
@@ -33,37 +38,6 @@ def connections(source: str, target: str) -> Iterator[tuple[Any, Any, Any]]:
 
 def run(connections: tuple[Any, Any, Any], rules: Rules, salt: bytes = SALT) -> Any:
     return Anonymiser(*connections, rules, salt).run()
-
-
-def rows(url: str, query: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query.encode()).fetchall()
-
-
-def databases(
-    pg_server: PgServer, prefix: str, ddl: str, fill: str = "", target_encoding: str | None = None
-) -> tuple[str, str]:
-    """A source and a target database of the same schema (``ddl``); ``fill`` runs on the source."""
-    source = pg_server.create_database(f"{prefix}_source")
-    target = pg_server.create_database(f"{prefix}_target", encoding=target_encoding)
-    for url in (source, target):
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(ddl.encode())
-    if fill:
-        with psycopg.connect(source, autocommit=True) as conn:
-            conn.execute(fill.encode())
-    return source, target
-
-
-def rules_for(tables: dict[str, Any]) -> Rules:
-    """Rules for these tables (version 1)."""
-    return parse_rules({"version": 1, "tables": tables})
-
-
-def copy_between(source: str, target: str, rules: Rules) -> Any:
-    """One anonymised copy on fresh connections (default client encodings)."""
-    with copy_connections(source, target) as conns:
-        return Anonymiser(*conns, rules, SALT).run()
 
 
 def test_copies_every_table_and_transforms_personal_data(
