@@ -154,6 +154,8 @@ def seed_anonymised(
             report = anonymiser.run(advanced)
         except (LeakDetected, IncompleteCopy, SourceConflict) as exc:
             raise OperationFailed(str(exc)) from None
+        except SchemaMismatch as exc:  # the source's rows do not fit the target's columns
+            raise ConfigError(str(exc)) from None
         except psycopg.Error as exc:
             raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
     leak = {"digests": report.digests, "hits": report.leak_hits}

@@ -46,6 +46,7 @@ from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_sca
 from seeders.rules import Rules, check_rules
 from seeders.schema import Category, Column, Schema, Table
 from seeders.session import canonical
+from seeders.shapes import Key, Overflow, Shape, overflows, problems, shapes
 from seeders.transform import Keyed, Macs, expression, generated_values
 
 MIN_LEAK_LENGTH = 6
@@ -70,6 +71,20 @@ class LeakDetected(Exception):
 
 class SchemaMismatch(ValueError):
     """The target lacks a table or column of the source."""
+
+
+class TargetTooNarrow(SchemaMismatch):
+    """Source rows hold values the target's narrower columns cannot take as they are."""
+
+    def __init__(self, found: list[str], migration: bool) -> None:
+        self.found = found
+        note = " The migration would fail on the same rows in production." if migration else ""
+        super().__init__(
+            "the source holds values the target's columns cannot take, nothing was written: "
+            + "; ".join(found)
+            + "."
+            + note
+        )
 
 
 class IncompleteCopy(Exception):
@@ -144,6 +159,10 @@ class TablePipeline:
         return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(
             sql.SQL("({})").format(c) for c in conditions
         )
+
+    def where_clause(self) -> sql.Composable:
+        """The subset's ``WHERE`` clause, or nothing."""
+        return self._where(None)
 
     def count(self) -> sql.Composed:
         """How many rows the copy of this table reads."""
@@ -303,6 +322,7 @@ def _pipeline(
     rules: Rules,
     keyed: Keyed,
     fingerprint: Fingerprint,
+    shaped: Mapping[Key, Shape],
     where: sql.Composable | None = None,
     binary: bool = False,
 ) -> TablePipeline:
@@ -312,7 +332,10 @@ def _pipeline(
     macs = Macs(keyed)
     templates = [n for n in columns if table_rules[n].kind == "template"]
     for name in (*[n for n in columns if n not in templates], *templates):
-        outputs[name] = expression(table, table.column(name), table_rules[name], macs, outputs)
+        shape = shaped[(table.qualified, name)]
+        outputs[name] = expression(
+            table, table.column(name), table_rules[name], macs, outputs, shape
+        )
     selected = [outputs[n] for n in columns]
     if binary:
         # A binary value must be of the column's own type exactly (a shifted
@@ -419,6 +442,12 @@ class Anonymiser:
         check_target(self.copied_schema, self.target_schema)
         if rules.subset:
             subset.check_roots(self.copied_schema, rules.subset)
+        # What each column's outputs must fit: its target's and its key family's limits.
+        self.shapes = shapes(self.copied_schema, self.target_schema)
+        narrow = problems(self.copied_schema, rules, self.shapes)
+        if narrow:
+            raise SchemaMismatch("the target cannot take these rules: " + "; ".join(narrow))
+        self.overflows = overflows(self.copied_schema, self.target_schema, rules, self.shapes)
         keyed = Keyed.from_salt(salt)
         self.rules, self.keyed = rules, keyed
         digest = hashlib.sha256(b"preview-envs leak check\0" + salt).digest()
@@ -432,7 +461,7 @@ class Anonymiser:
         }
         self.pipelines = {
             t.qualified: _pipeline(
-                t, rules, keyed, self.fingerprint, binary=self.binary[t.qualified]
+                t, rules, keyed, self.fingerprint, self.shapes, binary=self.binary[t.qualified]
             )
             for t in self.copied_schema.tables
         }
@@ -483,6 +512,7 @@ class Anonymiser:
         try:
             if self.rules.subset:  # in the same snapshot as the copy itself
                 self._narrow_to_subset()
+            self._check_fit()
             generated = self._generated_fingerprints()
             sender = _DigestSender(leak, list(self.pipelines.values()), readers)
 
@@ -534,10 +564,9 @@ class Anonymiser:
         for table in self.copied_schema.tables:
             table_rules = self.rules.for_table(table)
             for column in table.columns:
+                shape = self.shapes[(table.qualified, column.name)]
                 values = (
-                    generated_values(table, column, table_rules[column.name])
-                    if column.writable
-                    else ()
+                    generated_values(table_rules[column.name], shape) if column.writable else ()
                 )
                 if not values:
                     continue
@@ -550,6 +579,35 @@ class Anonymiser:
                 found.setdefault(table.qualified, {})[column.name] = [int(r[0]) for r in rows]
         return found
 
+    def _check_fit(self) -> None:
+        """Count, in the copy's snapshot, the rows the target could not take; refuse any.
+
+        Only where the target (or a key family) is narrower than the source
+        for values copied as they are (:func:`seeders.shapes.overflows`):
+        one scan of each such table, none at all otherwise.
+        """
+        by_table: dict[str, list[Overflow]] = {}
+        for overflow in self.overflows:
+            by_table.setdefault(overflow.table.qualified, []).append(overflow)
+        found, migration = [], False
+        for name, checks in by_table.items():
+            pipeline = self.pipelines[name]
+            counts = sql.SQL(", ").join(
+                sql.SQL("count(*) FILTER (WHERE {})").format(c.condition) for c in checks
+            )
+            row = self.source.execute(
+                sql.SQL("SELECT {} FROM {}{}").format(
+                    counts, pipeline.rows, pipeline.where_clause()
+                )
+            ).fetchone()
+            for check, count in zip(checks, row or (), strict=True):
+                if count:
+                    rows = "1 row" if count == 1 else f"{count} rows"
+                    found.append(f"{name}.{check.column}: {rows} {check.reason}")
+                    migration = migration or check.migration
+        if found:
+            raise TargetTooNarrow(found, migration)
+
     def _narrow_to_subset(self) -> None:
         keys = subset.compute(self.source, self.copied_schema, self.rules.subset)
         self.pipelines = {
@@ -558,6 +616,7 @@ class Anonymiser:
                 self.rules,
                 self.keyed,
                 self.fingerprint,
+                self.shapes,
                 subset.condition(t, keys[t.qualified]),
                 binary=self.binary[t.qualified],
             )

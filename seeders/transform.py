@@ -31,6 +31,7 @@ from psycopg import sql
 
 from seeders.rules import MIN_HASH_WIDTH, Rule
 from seeders.schema import Category, Column, Table
+from seeders.shapes import Shape
 from seeders.values import faker_pool, unescape
 
 _BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
@@ -246,10 +247,10 @@ def _pool_row(value: str) -> tuple[str, str, str]:
     return value, head, at + domain
 
 
-def _fit(expr: sql.Composable, column: Column) -> sql.Composable:
-    if column.max_length is None:
+def _fit(expr: sql.Composable, shape: Shape) -> sql.Composable:
+    if shape.max_length is None:
         return expr
-    return sql.SQL("left({}, {})").format(expr, sql.Literal(column.max_length))
+    return sql.SQL("left({}, {})").format(expr, sql.Literal(shape.max_length))
 
 
 def _unless_null(col: sql.Composable, expr: sql.Composable) -> sql.Composable:
@@ -257,16 +258,23 @@ def _unless_null(col: sql.Composable, expr: sql.Composable) -> sql.Composable:
 
 
 def expression(
-    table: Table, column: Column, rule: Rule, keyed: Macs, outputs: dict[str, sql.Composable]
+    table: Table,
+    column: Column,
+    rule: Rule,
+    keyed: Macs,
+    outputs: dict[str, sql.Composable],
+    shape: Shape,
 ) -> sql.Composable:
     """The SELECT expression that yields the anonymised value of one column.
 
     ``outputs`` holds the expressions of the columns before it (templates
     refer to other columns' anonymised values, never their originals).
+    ``shape`` is what the value must fit (:mod:`seeders.shapes`): the
+    target's limits and the column's key family's, so that a key and the
+    columns referencing it get the same pseudonym whatever their types.
     """
     col = sql.Identifier(column.name)
     kind, opts = rule.kind, rule.options
-    unique = table.is_unique(column.name)
     if kind == "keep":
         return col
     if kind == "null":
@@ -274,11 +282,11 @@ def expression(
     if kind == "constant":
         return _unless_null(col, sql.Literal(str(opts["value"])))
     if kind in ("mask", "redact"):
-        return _unless_null(col, _mask(column, col, opts if kind == "mask" else {}, keyed, unique))
+        return _unless_null(col, _mask(shape, col, opts if kind == "mask" else {}, keyed))
     if kind == "fake":
-        return _unless_null(col, _fake(column, col, str(opts["provider"]), keyed, unique))
+        return _unless_null(col, _fake(shape, col, str(opts["provider"]), keyed))
     if kind == "hash":
-        return _unless_null(col, _hash(column, col, int(opts.get("length", 16)), keyed))
+        return _unless_null(col, _hash(column, shape, col, int(opts.get("length", 16)), keyed))
     if kind == "date_shift":
         by = opts.get("by") or (table.primary_key[0] if len(table.primary_key) == 1 else None)
         key = sql.Identifier(str(by)) if by else col
@@ -286,13 +294,13 @@ def expression(
             col, _date_shift(column, col, key, int(opts.get("max_days", 30)), keyed)
         )
     if kind == "noise":
-        return _unless_null(col, _noise(column, col, float(opts["ratio"]), keyed))
+        return _unless_null(col, _noise(column, shape, col, float(opts["ratio"]), keyed))
     if kind == "template":
-        return _unless_null(col, _fit(_template(str(opts["template"]), outputs), column))
+        return _unless_null(col, _fit(_template(str(opts["template"]), outputs), shape))
     raise ValueError(f"unknown rule {kind!r}")
 
 
-def generated_values(table: Table, column: Column, rule: Rule) -> tuple[str, ...]:
+def generated_values(rule: Rule, shape: Shape) -> tuple[str, ...]:
     """Values a rule writes in this column that come from no original: a fake's pool, a constant.
 
     Real data holds values a Faker pool holds too (common names, cities), and
@@ -303,9 +311,9 @@ def generated_values(table: Table, column: Column, rule: Rule) -> tuple[str, ...
     """
     if rule.kind == "constant":
         return (str(rule.options["value"]),)
-    if rule.kind != "fake" or table.is_unique(column.name):
+    if rule.kind != "fake" or shape.unique:
         return ()
-    limit = column.max_length
+    limit = shape.max_length
     pool = _fake_pool(str(rule.options["provider"]))
     return tuple(dict.fromkeys(p[:limit] if limit is not None else p for p in pool))
 
@@ -315,9 +323,7 @@ def _fake_pool(provider: str) -> tuple[str, ...]:
     return tuple(unescape(p) for p in faker_pool(provider, 0))
 
 
-def _mask(
-    column: Column, col: sql.Composable, opts: object, keyed: Macs, unique: bool
-) -> sql.Composable:
+def _mask(shape: Shape, col: sql.Composable, opts: object, keyed: Macs) -> sql.Composable:
     options = opts if isinstance(opts, dict) else {}
     first, last = int(options.get("keep_first", 0)), int(options.get("keep_last", 0))
     char = sql.Literal((str(options.get("char", "*"))[:1]) or "*")
@@ -339,19 +345,17 @@ def _mask(
             )
         )
     masked: sql.Composable = sql.SQL(" || ").join(parts)
-    if unique:
-        masked = _tagged(masked, keyed.hex("mask", col, UNIQUE_TAG), column.max_length)
-    return _fit(masked, column)
+    if shape.unique:
+        masked = _tagged(masked, keyed.hex("mask", col, UNIQUE_TAG), shape.max_length)
+    return _fit(masked, shape)
 
 
-def _fake(
-    column: Column, col: sql.Composable, provider: str, keyed: Macs, unique: bool
-) -> sql.Composable:
+def _fake(shape: Shape, col: sql.Composable, provider: str, keyed: Macs) -> sql.Composable:
     purpose = f"fake:{provider}"
     chosen = keyed.pick(_fake_pool(provider), purpose, col)
-    pick = _fit(chosen.value, column)
-    tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), column.max_length), column)
-    if unique:
+    pick = _fit(chosen.value, shape)
+    tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), shape.max_length), shape)
+    if shape.unique:
         return tagged
     # Never hand back the original, even by chance.
     return sql.SQL("CASE WHEN {p} = {c}::text THEN {t} ELSE {p} END").format(
@@ -359,16 +363,17 @@ def _fake(
     )
 
 
-# Integer types by their (or their domain's base) type: bits. Noise is
-# clamped to their range; pseudonyms of the ones narrower than bigint must
-# fit, and distinct keys must stay distinct, so those are permuted.
-_INTEGER_BITS = {"int2": 16, "int4": 32, "int8": 64}
+# Noise is clamped to an integer column's range; pseudonyms of the ones
+# narrower than bigint must fit, and distinct keys must stay distinct, so
+# those are permuted.
 _FEISTEL_ROUNDS = 4  # four rounds of a PRF make a strong pseudorandom permutation
 
 
-def _hash(column: Column, col: sql.Composable, length: int, keyed: Macs) -> sql.Composable:
+def _hash(
+    column: Column, shape: Shape, col: sql.Composable, length: int, keyed: Macs
+) -> sql.Composable:
     if column.category is Category.INTEGER:
-        bits = _INTEGER_BITS.get(column.base_type, 64)
+        bits = shape.bits or 64
         if bits < 64:
             return _permuted(col, bits, column.type_name, keyed.keyed)
         return keyed.number(PSEUDONYM, col)
@@ -378,7 +383,7 @@ def _hash(column: Column, col: sql.Composable, length: int, keyed: Macs) -> sql.
             "(substr({h}, 1, 8) || '-' || substr({h}, 9, 4) || '-4' || substr({h}, 14, 3)"
             " || '-a' || substr({h}, 18, 3) || '-' || substr({h}, 21, 12))::uuid"
         ).format(h=h)
-    width = max(MIN_HASH_WIDTH, min(length, 64, column.max_length or 64))
+    width = max(MIN_HASH_WIDTH, min(length, 64, shape.max_length or 64))
     return keyed.hex(PSEUDONYM, col, width)
 
 
@@ -438,7 +443,9 @@ def _date_shift(
 _FLOAT4_MAX = sql.SQL("3.4028234e38::float8")
 
 
-def _noise(column: Column, col: sql.Composable, ratio: float, keyed: Macs) -> sql.Composable:
+def _noise(
+    column: Column, shape: Shape, col: sql.Composable, ratio: float, keyed: Macs
+) -> sql.Composable:
     # factor = 1 + ratio * u with u uniform in [-1, 1] in steps of 1e-6,
     # clamped to what the column can hold; a result equal to the original
     # (rounding or the clamp ate the noise) moves one step towards zero (up
@@ -455,19 +462,17 @@ def _noise(column: Column, col: sql.Composable, ratio: float, keyed: Macs) -> sq
     scale = sql.Literal(Decimal(repr(ratio)) / 1_000_000)
     factor = sql.SQL("(1 + {} * {}::numeric)").format(offset, scale)
     if column.category is Category.INTEGER:
-        limit = 1 << (_INTEGER_BITS.get(column.base_type, 64) - 1)
+        limit = 1 << ((shape.bits or 64) - 1)
         changed = sql.SQL("least(greatest(round({} * {}), {}), {})::bigint").format(
             col, factor, sql.Literal(-limit), sql.Literal(limit - 1)
         )
         return _moved_if_same(changed, col, sql.Literal(1))
-    digits = column.numeric_scale if column.numeric_scale is not None else 2
-    changed = sql.SQL("round({} * {}, {})").format(col, factor, sql.Literal(digits))
-    if column.numeric_precision is not None:
-        bound = sql.Literal(
-            Decimal(10) ** (column.numeric_precision - digits) - Decimal(10) ** -digits
-        )
+    decimals = shape.scale if shape.scale is not None else 2
+    changed = sql.SQL("round({} * {}, {})").format(col, factor, sql.Literal(decimals))
+    if shape.digits is not None:
+        bound = sql.Literal(Decimal(10) ** shape.digits - Decimal(10) ** -decimals)
         changed = sql.SQL("least(greatest({}, -{b}), {b})").format(changed, b=bound)
-    return _moved_if_same(changed, col, sql.Literal(Decimal(10) ** -digits))
+    return _moved_if_same(changed, col, sql.Literal(Decimal(10) ** -decimals))
 
 
 def _moved_if_same(

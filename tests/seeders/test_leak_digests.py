@@ -21,6 +21,8 @@ from seeders.binary_copy import fields as binary_fields
 from seeders.introspect import introspect
 from seeders.readers import heap_blocks
 from seeders.rules import parse_rules
+from seeders.schema import Schema, Table
+from seeders.shapes import Key, Shape, shapes
 from seeders.transform import Keyed
 
 RULES = parse_rules(
@@ -62,6 +64,11 @@ def fingerprints(conn: psycopg.Connection[Any], query: sql.Composed) -> tuple[Co
     return found, rows
 
 
+def shaped(table: Table) -> dict[Key, Shape]:
+    """The table's shapes when the target is the source's schema."""
+    return shapes(Schema((table,)), Schema((table,)))
+
+
 def expected(conn: psycopg.Connection[Any], where: str) -> Counter[int]:
     values = conn.execute(
         f"SELECT hashtextextended(v, {SEED}) FROM people,"
@@ -78,7 +85,9 @@ def test_block_ranges_and_rows_stream_the_same_fingerprints(
     with psycopg.connect(people, autocommit=True) as conn:
         table = introspect(conn).table("public.people")
         condition = sql.SQL(where) if where else None
-        pipeline = _pipeline(table, RULES, Keyed.from_salt(b"salt"), Fingerprint(SEED), condition)
+        pipeline = _pipeline(
+            table, RULES, Keyed.from_salt(b"salt"), Fingerprint(SEED), shaped(table), condition
+        )
         blocks = heap_blocks(conn, pipeline.source)
         assert blocks > 3 * 16
         by_range, range_rows = fingerprints(conn, pipeline.digests(blocks))
@@ -91,7 +100,9 @@ def test_the_digest_stream_loads_into_the_leak_table_as_it_comes(people: str) ->
     """The source's tuples, between one header and one trailer, are the leak table's rows."""
     with psycopg.connect(people, autocommit=True) as conn:
         table = introspect(conn).table("public.people")
-        pipeline = _pipeline(table, RULES, Keyed.from_salt(b"salt"), Fingerprint(SEED))
+        pipeline = _pipeline(
+            table, RULES, Keyed.from_salt(b"salt"), Fingerprint(SEED), shaped(table)
+        )
         conn.execute("CREATE TEMP TABLE lk (d bigint NOT NULL)")
         with (
             conn.cursor() as read,

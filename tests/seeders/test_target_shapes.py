@@ -1,0 +1,274 @@
+"""Copies into narrower targets, and keys referenced by columns of other types."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from envs.cli.main import main
+from seeders.anonymise import TargetTooNarrow
+from seeders.rules import parse_rules
+from seeders.schema import Category, Column, ForeignKey, Schema, Table
+from seeders.shapes import Shape, families, problems, shapes
+from tests.pg_server import PgServer
+from tests.seeders.connections import copy_between, databases, rows, rules_for
+
+
+def test_keys_join_whatever_the_types_of_the_columns_referencing_them(
+    pg_server: PgServer,
+) -> None:
+    """An integer column referencing a bigint key, text referencing varchar(10), and so on.
+
+    Each rule shapes its output by the column (a tag when unique, a width,
+    an integer range), so before key families every one of these copies
+    failed on its foreign keys.
+    """
+    ddl = """
+        CREATE TABLE accounts (id bigint PRIMARY KEY);
+        CREATE TABLE legacy (id int PRIMARY KEY, account_id int REFERENCES accounts);
+        CREATE TABLE tiny (id smallint PRIMARY KEY);
+        CREATE TABLE wide (id int PRIMARY KEY, tiny_id bigint REFERENCES tiny);
+        CREATE TABLE codes (code varchar(10) PRIMARY KEY);
+        CREATE TABLE uses (id int PRIMARY KEY, code text REFERENCES codes);
+        CREATE TABLE people (email text PRIMARY KEY);
+        CREATE TABLE notes (id int PRIMARY KEY, author text REFERENCES people);
+        CREATE TABLE handles (nick text PRIMARY KEY);
+        CREATE TABLE posts (id int PRIMARY KEY, nick varchar(12) REFERENCES handles);
+    """
+    fill = """
+        INSERT INTO accounts SELECT g FROM generate_series(1, 300) g;
+        INSERT INTO legacy SELECT g, 1 + g % 300 FROM generate_series(1, 500) g;
+        INSERT INTO tiny SELECT g FROM generate_series(-200, 200) g;
+        INSERT INTO wide SELECT g, g % 200 FROM generate_series(1, 500) g;
+        INSERT INTO codes SELECT 'C-' || g FROM generate_series(1, 300) g;
+        INSERT INTO uses SELECT g, 'C-' || (1 + g % 300) FROM generate_series(1, 500) g;
+        INSERT INTO people SELECT 'person' || g || '@corp.example' FROM generate_series(1, 300) g;
+        INSERT INTO notes SELECT g, 'person' || (1 + g % 300) || '@corp.example'
+            FROM generate_series(1, 500) g;
+        INSERT INTO handles SELECT 'nick' || g FROM generate_series(1, 300) g;
+        INSERT INTO posts SELECT g, 'nick' || (1 + g % 300) FROM generate_series(1, 500) g;
+    """
+    source, target = databases(pg_server, "families", ddl, fill)
+    child = {"id": "keep"}
+    rules = rules_for(
+        {
+            "accounts": {"id": "hash"}, "legacy": child | {"account_id": "hash"},
+            "tiny": {"id": "hash"}, "wide": child | {"tiny_id": "hash"},
+            "codes": {"code": "hash"}, "uses": child | {"code": "hash"},
+            "people": {"email": {"fake": "email"}},
+            "notes": child | {"author": {"fake": "email"}},
+            "handles": {"nick": {"mask": {"keep_first": 2}}},
+            "posts": child | {"nick": {"mask": {"keep_first": 2}}},
+        }
+    )  # fmt: skip
+    report = copy_between(source, target, rules)
+    assert report.total_rows == 300 + 500 + 401 + 500 + 300 + 500 + 300 + 500 + 300 + 500
+    joins = {
+        "legacy": "legacy c JOIN accounts p ON p.id = c.account_id",
+        "wide": "wide c JOIN tiny p ON p.id = c.tiny_id",
+        "uses": "uses c JOIN codes p ON p.code = c.code",
+        "notes": "notes c JOIN people p ON p.email = c.author",
+        "posts": "posts c JOIN handles p ON p.nick = c.nick",
+    }
+    for name, joined in joins.items():
+        assert rows(target, f"SELECT count(*) FROM {joined}") == [(500,)], name
+    # Every column of a family takes its narrowest limits: the smallint key's
+    # pseudonyms (shared by the bigint column) fit smallint, the text column's
+    # hashes are as wide as varchar(10) allows, the masked keys fit varchar(12).
+    assert rows(target, "SELECT min(tiny_id) >= -32768 AND max(tiny_id) <= 32767 FROM wide") == [
+        (True,)
+    ]
+    assert rows(target, "SELECT max(length(code)) FROM uses") == [(10,)]
+    assert rows(target, "SELECT max(length(nick)) FROM handles") == [(12,)]
+    assert rows(target, "SELECT count(*) FROM accounts WHERE id BETWEEN 1 AND 300")[0][0] < 5
+    assert rows(target, "SELECT count(*) FROM people WHERE email LIKE '%@corp.example'") == [(0,)]
+
+
+def test_transformed_values_fit_a_target_the_migration_narrowed(pg_server: PgServer) -> None:
+    """Shorter text, fewer digits, a smaller integer, a new unique index: outputs fit them."""
+    ddl = """
+        CREATE TABLE people (
+            id int PRIMARY KEY, email varchar(255) NOT NULL, name text, token text,
+            amount numeric(12, 2), visits bigint, nick text, motto text
+        );
+    """
+    fill = """
+        INSERT INTO people SELECT g, 'somebody.with.a.long.address' || g || '@corp.example',
+            'Person Number ' || g, md5(g::text), 9990 + g % 10, 2147483000 + g, 'N' || g,
+            'Carpe diem, quam minimum credula postero'
+        FROM generate_series(1, 400) g;
+    """
+    source, target = databases(pg_server, "narrowed", ddl, fill)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("""
+            ALTER TABLE people ALTER email TYPE varchar(40), ALTER name TYPE varchar(6),
+                ALTER token TYPE varchar(12), ALTER amount TYPE numeric(6, 2),
+                ALTER visits TYPE int, ALTER motto TYPE varchar(20);
+            CREATE UNIQUE INDEX ON people (email);
+            CREATE UNIQUE INDEX ON people (nick);
+        """)
+    rules = rules_for(
+        {
+            "people": {
+                "id": "keep",
+                "email": {"fake": "email"},
+                "name": {"mask": {"keep_first": 1}},
+                "token": "hash",
+                "amount": {"noise": 0.5},
+                "visits": {"noise": 0.01},
+                "nick": {"fake": "first_name"},
+                "motto": {"template": "{name} says {nick}, over and over again"},
+            }
+        }
+    )
+    assert copy_between(source, target, rules).total_rows == 400
+    [(email, name, token, amount, visits, nicks, motto)] = rows(
+        target,
+        "SELECT max(length(email)), max(length(name)), min(length(token)), max(amount),"
+        " min(visits), count(DISTINCT nick), max(length(motto)) FROM people",
+    )
+    assert email <= 40
+    assert nicks == 400, "unique in the target only: every faked nick is tagged"
+    assert (name, token, motto) == (6, 12, 20)
+    # A noised 9999 can reach 14998 (+50 %): it is clamped to numeric(6, 2).
+    assert amount == Decimal("9999.99")
+    assert visits > 2147483000 * 0.98, "noised, not clamped to nothing"
+    assert rows(target, "SELECT count(*) FROM people WHERE nick LIKE '%-%'") == [(400,)]
+
+
+def test_kept_values_the_target_cannot_take_are_counted_and_refused_before_writing(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    ddl = """
+        CREATE TYPE plan AS ENUM ('free', 'pro', 'legacy');
+        CREATE TABLE people (
+            id int PRIMARY KEY, name text, code varchar(30), padded text, big bigint,
+            amount numeric, plan plan, fine varchar(50), region text
+        );
+    """
+    fill = """
+        INSERT INTO people SELECT g, repeat('x', 3 + g % 10), 'C' || g, 'ab   ',
+            CASE WHEN g % 100 = 0 THEN 3000000000 ELSE g END,
+            CASE WHEN g <= 7 THEN 123456.5 ELSE 99.994 END,
+            (CASE WHEN g % 50 = 0 THEN 'legacy' ELSE 'free' END)::plan, 'short', 'eu'
+        FROM generate_series(1, 400) g;
+    """
+    source, target = databases(pg_server, "too_narrow", ddl, fill)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("""
+            ALTER TABLE people ALTER name TYPE varchar(10), ALTER padded TYPE varchar(2),
+                ALTER big TYPE int, ALTER amount TYPE numeric(5, 2), ALTER fine TYPE varchar(5),
+                ALTER code TYPE varchar(12);
+            ALTER TABLE people DROP COLUMN plan;
+            DROP TYPE plan;
+            CREATE TYPE plan AS ENUM ('free', 'pro');
+            ALTER TABLE people ADD COLUMN plan plan;
+            INSERT INTO people (id) VALUES (-1);
+        """)
+    names = ["id", "name", "code", "padded", "big", "amount", "plan", "fine", "region"]
+    tables = {"people": dict.fromkeys(names, "keep")}
+    with pytest.raises(TargetTooNarrow) as info:
+        copy_between(source, target, rules_for(tables))
+    message = str(info.value)
+    # name: lengths 3..12, so 3..12 > 10 for g % 10 in (8, 9): 80 rows.
+    assert "public.people.name: 80 rows longer than 10 characters" in message
+    assert "target character varying(10), source text" in message
+    assert "public.people.big: 4 rows outside integer's range" in message
+    assert "public.people.amount: 7 rows with more than 3 digits before the point" in message
+    assert "public.people.plan: 8 rows holding labels the target's public.plan lacks" in message
+    assert "nothing was written" in message
+    assert "The migration would fail on the same rows in production." in message
+    # Values that fit are no complaint: trailing spaces are cut, as SQL cuts
+    # them; 99.994 rounds to 99.99; a short value in a narrower column fits.
+    for fits in ("padded", "fine", "code", "region", "id"):
+        assert f"public.people.{fits}:" not in message
+    assert rows(target, "SELECT id FROM people") == [(-1,)], "the target is as it was"
+
+    # A subset that leaves the rows out leaves the complaints out; then the copy runs.
+    subset = "id % 10 < 8 AND id % 100 <> 0 AND id > 7 AND id % 50 <> 0"
+    fitting = parse_rules({"version": 1, "tables": tables, "subset": {"people": subset}})
+    assert copy_between(source, target, fitting).total_rows == 400 - 80 - 4 - 7 - 4
+    assert rows(target, "SELECT DISTINCT padded FROM people") == [("ab",)]
+
+    # The command line says the same, as a configuration error.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"version": 1, "tables": tables}))
+    monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
+    args = ["seed", "anonymise", "--source", source, "--target", target, "--rules", str(rules)]
+    assert main(args) == 2
+    assert "public.people.name: 80 rows longer than 10 characters" in capsys.readouterr().err
+
+
+def test_a_key_family_refuses_values_its_narrowest_column_cannot_hold(
+    pg_server: PgServer,
+) -> None:
+    """A bigint key, referenced by an integer column, holding a key beyond integer's range."""
+    ddl = """
+        CREATE TABLE accounts (id bigint PRIMARY KEY);
+        CREATE TABLE legacy (id int PRIMARY KEY, account_id int REFERENCES accounts);
+    """
+    fill = """
+        INSERT INTO accounts VALUES (1), (2), (3000000000), (-3000000000);
+        INSERT INTO legacy VALUES (1, 1), (2, 2);
+    """
+    source, target = databases(pg_server, "family_range", ddl, fill)
+    rules = rules_for({"accounts": {"id": "hash"}, "legacy": {"id": "keep", "account_id": "hash"}})
+    with pytest.raises(TargetTooNarrow) as info:
+        copy_between(source, target, rules)
+    message = str(info.value)
+    assert "public.accounts.id: 2 rows outside integer's range" in message
+    assert "public.legacy.account_id (integer) is joined to it by a foreign key" in message
+    assert "widen that column to bigint" in message
+    assert "production" not in message, "the source's own schema, not a migration"
+
+
+def _table(name: str, *columns: Column, fks: tuple[ForeignKey, ...] = (), pk: str = "") -> Table:
+    return Table("public", name, columns, primary_key=(pk,) if pk else (), foreign_keys=fks)
+
+
+def _text(name: str, max_length: int | None = None) -> Column:
+    return Column(name, "text", Category.TEXT, True, max_length=max_length)
+
+
+def test_key_families_are_joined_transitively_and_take_their_narrowest_limits() -> None:
+    a = _table("a", _text("k", 30), pk="k")
+    b = _table(
+        "b", _text("k"), _text("x"), fks=(ForeignKey("b_k", ("k",), "public.a", ("k",)),), pk="k"
+    )
+    c = _table("c", _text("k", 12), fks=(ForeignKey("c_k", ("k",), "public.b", ("k",)),))
+    schema = Schema((a, b, c))
+    family = (("public.a", "k"), ("public.b", "k"), ("public.c", "k"))
+    assert families(schema.tables)[("public.c", "k")] == family
+    shaped = shapes(schema, schema)
+    for key in family:
+        assert shaped[key] == Shape(unique=True, max_length=12)
+    assert shaped[("public.b", "x")] == Shape()
+    # The target narrows what the source does not.
+    narrower = Schema((a, Table("public", "b", (_text("k"), _text("x", 4)), ("k",)), c))
+    assert shapes(schema, narrower)[("public.b", "x")] == Shape(max_length=4)
+
+
+def test_rules_the_narrower_target_cannot_take_are_named_without_reading_data() -> None:
+    source = Schema((_table("t", _text("id"), _text("code"), _text("label"), pk="id"),))
+    target = Schema(
+        (
+            Table(
+                "public", "t", (_text("id"), _text("code", 6), _text("label", 3)), ("id",),
+                unique=(("label",),),
+            ),
+        )
+    )  # fmt: skip
+    label = {"constant": "n/a!"}
+    rules = parse_rules(
+        {"version": 1, "tables": {"t": {"id": "keep", "code": "hash", "label": label}}}
+    )
+    found = problems(source, rules, shapes(source, target))
+    assert len(found) == 3
+    assert "public.t.code: rule 'hash' needs room for 8 hex digits" in found[0]
+    assert "public.t.label: rule 'constant' on a column the target makes unique" in found[1]
+    assert "public.t.label: the constant 'n/a!' is longer than the 3 characters" in found[2]
