@@ -7,10 +7,11 @@ so a missed column is refused rather than leaked.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from seeders.schema import Category, Column
+from seeders.schema import Category, Column, Schema
+from seeders.shapes import Key, families
 
 _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("email", "email"), ("mail", "email"), ("phone", "phone_number"), ("mobile", "phone_number"),
@@ -49,8 +50,72 @@ def guess(column: Column, samples: Sequence[str]) -> PiiGuess | None:
         for hint, suggestion in _NAME_HINTS:
             if re.search(rf"(^|_){hint}", lowered):
                 return PiiGuess(column.name, "name", suggestion)
+    if column.category not in (Category.TEXT, Category.OTHER):
+        return None  # a date, a number or an id whose digits look like a phone number is none
     texts = [s for s in samples if s]
     for pattern, suggestion in _VALUE_PATTERNS:
         if texts and sum(bool(pattern.match(s)) for s in texts) >= max(1, len(texts) // 2):
             return PiiGuess(column.name, "values", suggestion)
     return None
+
+
+_DATES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
+_NUMBERS = (Category.NUMERIC, Category.FLOAT)
+# A documentation address (RFC 5737): an address column needs a value of its type.
+_NO_ADDRESS = "192.0.2.1"
+
+
+def rule_for(column: Column, suggestion: str) -> str:
+    """A rule (YAML) the column's type takes, for what a guess suggests.
+
+    The suggestion names what the data is (a Faker provider, ``hash``,
+    ``noise``); the rule must also suit how it is stored: a birth date is
+    shifted, not faked; a salary is noised; an address in an ``inet``
+    column cannot be a fake string.
+    """
+    if column.is_array:
+        return "'null'" if column.nullable else "{constant: '{}'}"
+    if column.category in _DATES:
+        return "{date_shift: {max_days: 365}}"
+    if column.category in _NUMBERS:
+        return "{noise: 0.1}"
+    if column.category in (Category.INTEGER, Category.UUID):
+        return "hash"
+    if column.category is Category.INET:
+        return "'null'" if column.nullable else f"{{constant: '{_NO_ADDRESS}'}}"
+    if suggestion in ("hash", "noise"):
+        return "hash"
+    return f"{{fake: {suggestion}}}"
+
+
+def starting_rules(schema: Schema, guesses: Mapping[Key, PiiGuess]) -> dict[Key, tuple[str, str]]:
+    """A rule and its comment for every column a guess (or its key family's) is about.
+
+    A key and the columns referencing it must share a rule, or the copy is
+    refused: the family's guessed key (the referenced, unique column; else
+    its first guessed member by name) gives its rule to every member.
+    """
+    tables = {t.qualified: t for t in schema.tables}
+    family = families(schema.tables)
+
+    def rule(key: Key) -> str:
+        return rule_for(tables[key[0]].column(key[1]), guesses[key].suggestion)
+
+    def first(members: tuple[Key, ...]) -> Key:
+        guessed = [m for m in members if m in guesses]
+        unique = [m for m in guessed if tables[m[0]].is_unique(m[1])]
+        return (unique or guessed)[0]
+
+    found: dict[Key, tuple[str, str]] = {}
+    for key in sorted({m for g in guesses for m in family.get(g, (g,))}):
+        leader = first(family.get(key, (key,)))
+        if key in guesses and rule(key) == rule(leader):
+            found[key] = (rule(key), f"guess: {describe(guesses[key])}")
+        else:
+            joined = f"same rule as {leader[0]}.{leader[1]}, joined by a foreign key"
+            found[key] = (rule(leader), joined)
+    return found
+
+
+def describe(hit: PiiGuess) -> str:
+    return f"{hit.suggestion} (by {hit.reason})"

@@ -81,6 +81,8 @@ class Rules:
 
 
 def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
+    if raw is None:  # `ssn: null` in YAML is the null rule, not a missing one
+        return Rule("null", {})
     if isinstance(raw, str):
         if raw in ("keep", "null", "redact", "hash"):
             return Rule(raw, {})

@@ -34,7 +34,7 @@ from envs.seeding import (
     seed_synthetic,
 )
 from seeders.introspect import introspect
-from seeders.pii import guess
+from seeders.pii import PiiGuess, describe, guess, starting_rules
 from seeders.recipe import Recipe, RecipeError, load_recipe
 from seeders.schema import Schema
 
@@ -205,7 +205,7 @@ def inspect(database_url: str, rules_out: Path | None, as_json: bool) -> None:
                         c.name: {
                             "type": c.type_name,
                             "nullable": c.nullable,
-                            "pii": guesses.get((t.qualified, c.name)),
+                            "pii": _described(guesses.get((t.qualified, c.name))),
                         }
                         for c in t.columns
                     },
@@ -225,7 +225,7 @@ def inspect(database_url: str, rules_out: Path | None, as_json: bool) -> None:
             if column.name in table.primary_key:
                 keys.append("PK")
             keys += [f"FK→{fk.ref_table}" for fk in table.foreign_keys if column.name in fk.columns]
-            pii = guesses.get((table.qualified, column.name))
+            pii = _described(guesses.get((table.qualified, column.name)))
             view.add_row(
                 column.name,
                 column.type_name,
@@ -236,7 +236,11 @@ def inspect(database_url: str, rules_out: Path | None, as_json: bool) -> None:
         out.print(view)
 
 
-def _guesses(conn: psycopg.Connection[Any], schema: Schema) -> dict[tuple[str, str], str]:
+def _described(hit: PiiGuess | None) -> str | None:
+    return describe(hit) if hit else None
+
+
+def _guesses(conn: psycopg.Connection[Any], schema: Schema) -> dict[tuple[str, str], PiiGuess]:
     found = {}
     for table in schema.tables:
         for column in table.columns:
@@ -248,12 +252,12 @@ def _guesses(conn: psycopg.Connection[Any], schema: Schema) -> dict[tuple[str, s
             samples = [row[0] for row in conn.execute(query)]
             hit = guess(column, samples)
             if hit is not None:
-                found[(table.qualified, column.name)] = f"{hit.suggestion} (by {hit.reason})"
+                found[(table.qualified, column.name)] = hit
     return found
 
 
-def rules_text(schema: Schema, guesses: dict[tuple[str, str], str]) -> str:
-    """A starting rules file: `keep` for the rest, a transformer for every guess."""
+def rules_text(schema: Schema, guesses: Mapping[tuple[str, str], PiiGuess]) -> str:
+    """A starting rules file: `keep` for the rest, a rule the column takes for every guess."""
     lines = [
         "# Starting anonymisation rules written by `previewctl seed inspect`.",
         "# Every column needs a rule: a column without one is never copied.",
@@ -261,16 +265,10 @@ def rules_text(schema: Schema, guesses: dict[tuple[str, str], str]) -> str:
         "version: 1",
         "tables:",
     ]
+    ruled = starting_rules(schema, guesses)
     for table in schema.tables:
         lines.append(f"  {table.qualified}:")
         for column in table.columns:
-            hit = guesses.get((table.qualified, column.name))
-            if hit is None:
-                lines.append(f"    {column.name}: keep")
-                continue
-            suggestion = hit.split(" ", 1)[0]
-            rule = {"hash": "hash", "noise": "{noise: 0.1}"}.get(
-                suggestion, f"{{fake: {suggestion}}}"
-            )
-            lines.append(f"    {column.name}: {rule}  # guess: {hit}")
+            rule, comment = ruled.get((table.qualified, column.name), ("keep", ""))
+            lines.append(f"    {column.name}: {rule}" + (f"  # {comment}" if comment else ""))
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ import yaml
 
 from envs.cli.main import main
 from seeders.pii import guess
+from seeders.rules import Rule, parse_rules
 from seeders.schema import Category, Column
 from tests.pg_server import PgServer
 
@@ -111,6 +112,91 @@ def test_inspect_guesses_personal_data_and_writes_rules(
     assert parsed["tables"]["public.customers"]["email"] == {"fake": "email"}
     assert parsed["tables"]["public.customers"]["id"] == "keep"
     assert parsed["tables"]["public.orders"]["shipping_address"] == {"fake": "street_address"}
+
+
+MEMBERS = """
+    CREATE TABLE members (
+        email text PRIMARY KEY, birth_date date, last_ip inet, salary numeric(10, 2),
+        phones text[], login_count bigint, ref_code varchar(12) UNIQUE, username text UNIQUE
+    );
+    CREATE TABLE invites (
+        id int PRIMARY KEY, inviter text REFERENCES members, code varchar(12)
+        REFERENCES members (ref_code), note text
+    );
+    CREATE TABLE posts (id int PRIMARY KEY, author text REFERENCES members (username));
+"""
+MEMBER_ROWS = """
+    INSERT INTO members SELECT 'm' || g || '@corp.example', date '1980-01-01' + g, '10.0.0.1',
+        1000 + g, ARRAY['+49 30 1234567'], 1000000 + g, '+49301234' || g, 'member' || g
+    FROM generate_series(1, 50) g;
+    INSERT INTO invites SELECT g, 'm' || (1 + g % 50) || '@corp.example',
+        '+49301234' || (1 + g % 50), 'hi' FROM generate_series(1, 80) g;
+    INSERT INTO posts SELECT g, 'member' || (1 + g % 50) FROM generate_series(1, 90) g;
+"""
+
+
+def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
+    source: str, target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Each guess becomes a rule its column's type takes; a key and its references share one.
+
+    The shop's order dates look like phone numbers to the value patterns
+    (digits and dashes), and a birth date, an address in an ``inet`` column
+    or a salary cannot be faked as text.
+    """
+    for url in (source, target):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(MEMBERS)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute(MEMBER_ROWS)
+    rules = tmp_path / "rules.yaml"
+    assert main(["seed", "inspect", source, "--rules-out", str(rules)]) == 0
+    written = rules.read_text()
+    tables = yaml.safe_load(written)["tables"]
+    assert tables["public.orders"]["placed_on"] == "keep"
+    assert tables["public.members"] | {"ref_code": None, "username": None} == {
+        "email": {"fake": "email"},
+        "birth_date": {"date_shift": {"max_days": 365}},
+        "last_ip": "null",
+        "salary": {"noise": 0.1},
+        "phones": "null",
+        "login_count": "keep",
+        "ref_code": None,
+        "username": None,
+    }
+    # Columns referencing a guessed key get its rule, guessed themselves or not.
+    assert tables["public.invites"]["inviter"] == {"fake": "email"}
+    assert tables["public.invites"]["code"] == tables["public.members"]["ref_code"]
+    assert tables["public.members"]["username"] == {"fake": "user_name"}
+    assert "author: {fake: user_name}  # same rule as public.members.username" in written
+    monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
+    capsys.readouterr()
+    args = ["seed", "anonymise", "--source", source, "--target", target, "--rules", str(rules)]
+    assert main([*args, "--json"]) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"]["public.invites"] == 80
+    assert summary["leak_check"]["hits"] == {}
+    with psycopg.connect(target) as conn:
+        joined = "SELECT count(*) FROM invites i JOIN members m ON m.email = i.inviter"
+        assert conn.execute(joined).fetchone() == (80,)
+        joined = "SELECT count(*) FROM posts p JOIN members m ON m.username = p.author"
+        assert conn.execute(joined).fetchone() == (90,)
+        assert conn.execute("SELECT count(*) FROM members WHERE last_ip IS NULL").fetchone() == (
+            50,
+        )
+
+
+def test_a_date_or_a_number_is_never_guessed_from_values_that_look_like_phone_numbers() -> None:
+    for category in (Category.DATE, Category.INTEGER, Category.NUMERIC):
+        column = Column("placed", category.value, category, nullable=True)
+        assert guess(column, ["2024-01-15", "2024-02-01", "1234567890"]) is None
+    assert guess(Column("placed", "text", Category.TEXT, True), ["2024-01-15"]) is not None
+
+
+def test_a_yaml_null_is_the_null_rule() -> None:
+    rules = parse_rules(yaml.safe_load("version: 1\ntables:\n  people:\n    ssn: null\n"))
+    assert rules.tables["people"]["ssn"] == Rule("null", {})
 
 
 def test_pii_is_guessed_from_values_too() -> None:
