@@ -448,9 +448,9 @@ def _noise(
 ) -> sql.Composable:
     # factor = 1 + ratio * u with u uniform in [-1, 1] in steps of 1e-6,
     # clamped to what the column can hold; a result equal to the original
-    # (rounding or the clamp ate the noise) moves one step towards zero (up
-    # from zero), so the original never survives and the step stays in
-    # range. nullif/coalesce evaluate the noisy value once.
+    # (rounding or the clamp ate the noise: a quantity of 1 always rounds
+    # back) moves one step (see _moved_if_same), so the original never
+    # survives. nullif/coalesce evaluate the noisy value once.
     offset = sql.SQL("({} % 2000001 - 1000000)").format(keyed.draw("noise", col))
     if column.category is Category.FLOAT:
         noisy = sql.SQL("({} * (1 + {} * {}::float8))").format(
@@ -466,21 +466,48 @@ def _noise(
         changed = sql.SQL("least(greatest(round({} * {}), {}), {})::bigint").format(
             col, factor, sql.Literal(-limit), sql.Literal(limit - 1)
         )
-        return _moved_if_same(changed, col, sql.Literal(1))
+        return _moved_if_same(changed, col, 1, (-limit, limit - 1), keyed.sign("noise", col))
     decimals = shape.scale if shape.scale is not None else 2
+    step = Decimal(10) ** -decimals
     changed = sql.SQL("round({} * {}, {})").format(col, factor, sql.Literal(decimals))
-    if shape.digits is not None:
-        bound = sql.Literal(Decimal(10) ** shape.digits - Decimal(10) ** -decimals)
-        changed = sql.SQL("least(greatest({}, -{b}), {b})").format(changed, b=bound)
-    return _moved_if_same(changed, col, sql.Literal(Decimal(10) ** -decimals))
+    if shape.digits is None:
+        return _moved_if_same(changed, col, step, None, keyed.sign("noise", col))
+    bound = Decimal(10) ** shape.digits - step
+    changed = sql.SQL("least(greatest({}, {}), {})").format(
+        changed, sql.Literal(-bound), sql.Literal(bound)
+    )
+    return _moved_if_same(changed, col, step, (-bound, bound), keyed.sign("noise", col))
 
 
 def _moved_if_same(
-    changed: sql.Composable, col: sql.Composable, step: sql.Composable
+    changed: sql.Composable,
+    col: sql.Composable,
+    step: int | Decimal,
+    bounds: tuple[int | Decimal, int | Decimal] | None,
+    sign: sql.Composable,
 ) -> sql.Composable:
-    return sql.SQL(
-        "coalesce(nullif({v}, {c}), CASE WHEN {c} > 0 THEN {c} - {s} ELSE {c} + {s} END)"
-    ).format(v=changed, c=col, s=step)
+    """``changed``; where it is the original, the original one step up or down (keyed).
+
+    Never across or onto zero from either side (a value within a step of
+    zero moves away from it: 1 becomes 2, 0 becomes 1), so a sign check
+    such as ``CHECK (quantity > 0)`` holds; never past the type's bounds.
+    """
+    s = sql.Literal(step)
+    either = sql.SQL("{c} + {sign} * {s}").format(c=col, sign=sign, s=s)
+    positive = negative = either
+    if bounds is not None:  # at a bound, the one way left
+        low, high = bounds
+        positive = sql.SQL("CASE WHEN {c} <= {hi} THEN {e} ELSE {c} - {s} END").format(
+            c=col, hi=sql.Literal(high - step), e=either, s=s
+        )
+        negative = sql.SQL("CASE WHEN {c} >= {lo} THEN {e} ELSE {c} + {s} END").format(
+            c=col, lo=sql.Literal(low + step), e=either, s=s
+        )
+    moved = sql.SQL(
+        "CASE WHEN {c} > {s} THEN {positive} WHEN {c} >= 0 THEN {c} + {s}"
+        " WHEN {c} < -{s} THEN {negative} ELSE {c} - {s} END"
+    ).format(c=col, s=s, positive=positive, negative=negative)
+    return sql.SQL("coalesce(nullif({}, {}), {})").format(changed, col, moved)
 
 
 def _template(template: str, outputs: dict[str, sql.Composable]) -> sql.Composable:

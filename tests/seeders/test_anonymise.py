@@ -541,6 +541,40 @@ def dump(url: str, query: str = "SELECT m::text FROM moments AS m ORDER BY id") 
         return conn.execute(query.encode()).fetchall()
 
 
+def test_noise_that_rounds_back_moves_a_step_but_never_across_zero(pg_server: PgServer) -> None:
+    """A quantity of 1 noised by 5 % rounds back to 1: it must still change, and stay > 0."""
+    ddl = """
+        CREATE TABLE lines (
+            id int PRIMARY KEY, quantity int NOT NULL CHECK (quantity > 0),
+            price numeric(8, 2) NOT NULL CHECK (price > 0), stock int CHECK (stock >= 0),
+            debt numeric(8, 2) CHECK (debt < 0)
+        );
+    """
+    fill = """
+        INSERT INTO lines SELECT g, g, 0.01 * g, g - 1, -0.01 * g FROM generate_series(1, 300) g
+    """
+    urls = databases(pg_server, "zero_side", ddl, fill)
+    tiny = {"noise": 0.001}  # rounds back for every value here
+    rules = rules_for(
+        {"lines": {"id": "keep", "quantity": tiny, "price": tiny, "stock": tiny, "debt": tiny}}
+    )
+    copy_between(*urls, rules)  # the checks hold for every row, or the load fails
+    moves = rows(
+        urls[1],
+        "SELECT quantity - id, price - 0.01 * id, stock - (id - 1), debt + 0.01 * id"
+        " FROM lines ORDER BY id",
+    )
+    assert len(moves) == 300
+    steps = {(1,), (-1,), (Decimal("0.01"),), (Decimal("-0.01"),)}
+    for column in range(4):
+        assert all((m[column],) in steps for m in moves), "one step, never the original"
+    first = moves[0]
+    assert (first[0], first[1], first[2], first[3]) == (1, Decimal("0.01"), 1, Decimal("-0.01"))
+    # Away from zero only next to it: elsewhere the step's direction is keyed.
+    assert {m[0] for m in moves[1:]} == {1, -1}
+    assert {m[1] for m in moves[1:]} == {Decimal("0.01"), Decimal("-0.01")}
+
+
 @pytest.mark.parametrize("form", ["binary", "text"])
 def test_copies_and_keyed_outputs_do_not_depend_on_the_servers_settings(
     pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, form: str
