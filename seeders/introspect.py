@@ -93,6 +93,20 @@ WHERE i.indisunique AND NOT i.indisprimary AND i.indexprs IS NULL AND i.indpred 
   AND n.nspname NOT IN {_SYSTEM}
 """
 
+# Every column a unique index reads: plain, composite, in an expression
+# (lower(email)) or in a partial index's predicate. The index's own
+# dependencies on its table's columns name them all; an index backing a
+# constraint depends on the constraint instead, whose keys are read above.
+UNIQUE_MEMBERS = f"""
+SELECT DISTINCT i.indrelid AS table_oid, d.refobjsubid AS attnum
+FROM pg_index i
+JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+  AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indisunique AND n.nspname NOT IN {_SYSTEM}
+"""
+
 _CATEGORIES = {
     "int2": Category.INTEGER, "int4": Category.INTEGER, "int8": Category.INTEGER,
     "numeric": Category.NUMERIC, "money": Category.NUMERIC,
@@ -148,6 +162,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
         enum_rows = cur.execute(ENUMS).fetchall()
         constraints = cur.execute(CONSTRAINTS).fetchall()
         unique_indexes = cur.execute(UNIQUE_INDEXES).fetchall()
+        unique_members = cur.execute(UNIQUE_MEMBERS).fetchall()
 
     enums: dict[int, list[str]] = defaultdict(list)
     for row in enum_rows:
@@ -161,6 +176,11 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
 
     def cols(oid: int, keys: list[int]) -> tuple[str, ...]:
         return tuple(attnames[(oid, k)] for k in keys)
+
+    members: dict[int, set[str]] = defaultdict(set)
+    for row in unique_members:
+        if (row["table_oid"], row["attnum"]) in attnames:
+            members[row["table_oid"]].add(attnames[(row["table_oid"], row["attnum"])])
 
     result = []
     for t in tables:
@@ -194,6 +214,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                 columns=tuple(_column(r, frozen_enums) for r in by_table[oid]),
                 primary_key=primary,
                 unique=tuple(unique),
+                unique_members=tuple(sorted(members[oid].union(primary, *unique))),
                 foreign_keys=tuple(fks),
                 checks=tuple(checks),
                 estimated_rows=int(t["rows"]),

@@ -76,6 +76,9 @@ class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
     unique: tuple[tuple[str, ...], ...] = ()  # unique constraints and unique indexes
+    # Every column any unique index reads (composite, expression, partial):
+    # a transform must keep distinct values distinct there.
+    unique_members: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     checks: tuple[Check, ...] = ()
     estimated_rows: int = 0

@@ -85,7 +85,7 @@ def _own(table: Table, column: Column) -> Shape:
     if column.numeric_precision is not None:
         digits = column.numeric_precision - (column.numeric_scale or 0)
     return Shape(
-        table.is_unique(column.name),
+        table.is_unique(column.name) or column.name in table.unique_members,
         column.max_length,
         bits_of(column),
         digits,

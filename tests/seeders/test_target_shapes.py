@@ -11,6 +11,7 @@ import yaml
 
 from envs.cli.main import main
 from seeders.anonymise import TargetTooNarrow
+from seeders.introspect import introspect
 from seeders.rules import parse_rules
 from seeders.schema import Category, Column, ForeignKey, Schema, Table
 from seeders.shapes import Shape, families, problems, shapes
@@ -86,6 +87,45 @@ def test_keys_join_whatever_the_types_of_the_columns_referencing_them(
     assert rows(target, "SELECT max(length(nick)) FROM handles") == [(12,)]
     assert rows(target, "SELECT count(*) FROM accounts WHERE id BETWEEN 1 AND 300")[0][0] < 5
     assert rows(target, "SELECT count(*) FROM people WHERE email LIKE '%@corp.example'") == [(0,)]
+
+
+def test_values_stay_distinct_wherever_a_unique_index_reads_them(pg_server: PgServer) -> None:
+    """Composite keys, ``lower(email)`` indexes, partial (soft-delete) ones: tagged like unique.
+
+    A fake drawn from a pool of a thousand values, or a mask, repeats within
+    a tenant; before, every one of these copies failed on its index rebuild.
+    """
+    ddl = """
+        CREATE TABLE users (
+            id int PRIMARY KEY, org_id int NOT NULL, email text NOT NULL, handle text,
+            nick text, deleted_at timestamptz, UNIQUE (org_id, email)
+        );
+        CREATE UNIQUE INDEX ON users (lower(handle)) WHERE deleted_at IS NULL;
+        CREATE TABLE members (org_id int, name text, PRIMARY KEY (org_id, name));
+    """
+    fill = """
+        INSERT INTO users SELECT g, g % 3, 'u' || g || '@corp.example', 'Handle' || g,
+            'nick' || g, NULL FROM generate_series(1, 3000) g;
+        INSERT INTO members SELECT g % 3, 'name' || g FROM generate_series(1, 3000) g;
+    """
+    source, target = databases(pg_server, "unique_members", ddl, fill)
+    with psycopg.connect(source) as conn:
+        users = introspect(conn).table("public.users")
+    assert users.unique_members == ("deleted_at", "email", "handle", "id", "org_id")
+    rules = rules_for(
+        {
+            "users": {
+                "id": "keep", "org_id": "keep", "email": {"fake": "email"},
+                "handle": {"fake": "user_name"}, "nick": {"fake": "user_name"},
+                "deleted_at": "keep",
+            },
+            "members": {"org_id": "keep", "name": {"mask": {"keep_first": 1}}},
+        }
+    )  # fmt: skip
+    assert copy_between(source, target, rules).total_rows == 6000
+    assert rows(target, "SELECT count(DISTINCT lower(handle)) FROM users") == [(3000,)]
+    # A column no unique index reads keeps its plain pool values (no tag).
+    assert rows(target, "SELECT count(DISTINCT nick) < 3000 FROM users") == [(True,)]
 
 
 def test_transformed_values_fit_a_target_the_migration_narrowed(pg_server: PgServer) -> None:
