@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -82,16 +83,26 @@ WHERE con.contype IN ('p', 'u', 'f', 'c') AND n.nspname NOT IN {_SYSTEM}
 ORDER BY con.conrelid, con.conname
 """
 
-# Unique indexes that are not backing a constraint, on plain columns only.
+# Unique indexes that are not backing a constraint, one row per key: a plain
+# column's number, or (0) an expression's text. A partial index counts as a
+# unique set of its keys: values unique throughout are unique where it looks.
 UNIQUE_INDEXES = f"""
-SELECT i.indrelid AS table_oid, i.indkey::int2[] AS keys
+SELECT i.indrelid AS table_oid, i.indexrelid AS index_oid, i.indkey[k.k - 1] AS attnum,
+       pg_get_indexdef(i.indexrelid, k.k, true) AS expression
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE i.indisunique AND NOT i.indisprimary AND i.indexprs IS NULL AND i.indpred IS NULL
+CROSS JOIN LATERAL generate_series(1, i.indnkeyatts) AS k(k)
+WHERE i.indisunique AND NOT i.indisprimary
   AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
   AND n.nspname NOT IN {_SYSTEM}
+ORDER BY i.indexrelid, k.k
 """
+
+# The tokens of an index expression as pg_get_indexdef prints it: a string
+# literal (skipped), or an identifier, quoted or plain, and whether a
+# parenthesis follows it (a function's name).
+_TOKEN = re.compile(r"""'(?:[^']|'')*'|"((?:[^"]|"")+)"(\()?|([A-Za-z_][A-Za-z0-9_$]*)(\()?""")
 
 # Every column a unique index reads: plain, composite, in an expression
 # (lower(email)) or in a partial index's predicate. The index's own
@@ -177,6 +188,8 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
     def cols(oid: int, keys: list[int]) -> tuple[str, ...]:
         return tuple(attnames[(oid, k)] for k in keys)
 
+    index_sets = _unique_index_sets(unique_indexes, attnames, by_table)
+
     members: dict[int, set[str]] = defaultdict(set)
     for row in unique_members:
         if (row["table_oid"], row["attnum"]) in attnames:
@@ -206,7 +219,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                 )
             elif con["kind"] == "c":
                 checks.append(Check(con["name"], con["definition"]))
-        unique += [cols(oid, list(i["keys"])) for i in unique_indexes if i["table_oid"] == oid]
+        unique += [tuple(read) for read in index_sets[oid].values() if read]
         result.append(
             Table(
                 schema=t["schema"],
@@ -223,3 +236,39 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
             )
         )
     return Schema(tuple(result))
+
+
+def _unique_index_sets(
+    keys: list[dict[str, Any]],
+    attnames: dict[tuple[int, int], str],
+    by_table: dict[int, list[dict[str, Any]]],
+) -> dict[int, dict[int, list[str]]]:
+    """By table and index: its plain columns, and the columns its expressions read.
+
+    ``lower(email)`` is unique only if ``email`` is, so that set is (email).
+    """
+    sets: dict[int, dict[int, list[str]]] = defaultdict(dict)
+    for row in keys:
+        found = sets[row["table_oid"]].setdefault(row["index_oid"], [])
+        if row["attnum"]:
+            read = [attnames[(row["table_oid"], row["attnum"])]]
+        else:
+            read = _read_by(row["expression"], by_table[row["table_oid"]])
+        found.extend(c for c in read if c not in found)
+    return sets
+
+
+def _read_by(expression: str, columns: list[dict[str, Any]]) -> list[str]:
+    """The table's columns an index expression names (in the table's order).
+
+    Read from the expression's text (the catalog keeps no list of them):
+    every identifier but a function's name. A keyword spelled like a column
+    (a column named ``text``, next to a ``::text`` cast) is taken for it.
+    """
+    named = set()
+    for quoted, quoted_call, plain, plain_call in _TOKEN.findall(expression):
+        if quoted and not quoted_call:
+            named.add(quoted.replace('""', '"'))
+        elif plain and not plain_call:
+            named.add(plain)
+    return [c["name"] for c in columns if c["name"] in named]

@@ -267,3 +267,26 @@ def test_a_partition_the_invented_values_miss_gets_its_own_bound_values(
         assert config.partition_values == {"public.old": {"at": ("1990-01-01", "1990-03-01")}}
         seed_database(conn, SyntheticGenerator(schema, config))
         assert count(conn, "SELECT count(*) FROM old WHERE at < '1991-01-01'") == 1000
+
+
+def test_expression_and_partial_unique_indexes_get_distinct_values(pg_server: PgServer) -> None:
+    """``lower(email)`` and soft-delete indexes, as web frameworks create them, are unique sets."""
+    ddl = """
+        CREATE TABLE users (
+            id int PRIMARY KEY, email text NOT NULL, handle text, "Nick Name" text,
+            deleted_at timestamptz
+        );
+        CREATE UNIQUE INDEX ON users (lower(email)) WHERE deleted_at IS NULL;
+        CREATE UNIQUE INDEX ON users (handle) WHERE deleted_at IS NULL;
+        CREATE UNIQUE INDEX ON users (upper("Nick Name"), coalesce(handle, 'none'));
+    """
+    with database_of(pg_server, "synthetic_expression_unique", ddl) as (conn, schema):
+        assert set(schema.table("public.users").unique) == {
+            ("email",),
+            ("handle",),
+            ("Nick Name", "handle"),
+        }
+        rows = seed_database(conn, SyntheticGenerator(schema, SyntheticConfig(3000))).rows
+        assert rows == {"public.users": 3000}  # the unique indexes were rebuilt
+        assert count(conn, "SELECT count(DISTINCT lower(email)) FROM users") == 3000
+        assert count(conn, "SELECT count(DISTINCT handle) FROM users") == 3000
