@@ -37,6 +37,7 @@ from seeders.introspect import introspect
 from seeders.pii import PiiGuess, describe, guess, starting_rules
 from seeders.recipe import Recipe, RecipeError, load_recipe
 from seeders.schema import Schema
+from seeders.schema import Table as SchemaTable
 
 
 @click.group()
@@ -182,12 +183,29 @@ def _progress(quiet: bool) -> Progress:
 @click.option(
     "--rules-out", type=click.Path(path_type=Path, dir_okay=False), help="Write starting rules."
 )
+@click.option(
+    "--sample-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds to spend reading one column's sample values.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def inspect(database_url: str, rules_out: Path | None, as_json: bool) -> None:
+def inspect(
+    database_url: str, rules_out: Path | None, sample_timeout: float, as_json: bool
+) -> None:
     """Print the schema, guess which columns hold personal data, write starting rules."""
     with connect(database_url) as conn:
         schema = introspect(conn)
-        guesses = _guesses(conn, schema)
+        guesses, unsampled = _guesses(conn, schema, sample_timeout)
+    if unsampled:
+        err.print(
+            f"{len(unsampled)} columns were guessed by name only: reading their values took"
+            f" over {sample_timeout:g} s (mostly NULL in a large table?): "
+            + ", ".join(f"{t}.{c}" for t, c in unsampled)
+            + ". Review their rules with that in mind, or pass a longer --sample-timeout.",
+            markup=False,
+        )
     if rules_out:
         rules_out.write_text(rules_text(schema, guesses), encoding="utf-8")
         err.print(f"wrote {rules_out}")
@@ -206,6 +224,7 @@ def inspect(database_url: str, rules_out: Path | None, as_json: bool) -> None:
                             "type": c.type_name,
                             "nullable": c.nullable,
                             "pii": _described(guesses.get((t.qualified, c.name))),
+                            "sampled": (t.qualified, c.name) not in unsampled,
                         }
                         for c in t.columns
                     },
@@ -240,20 +259,45 @@ def _described(hit: PiiGuess | None) -> str | None:
     return describe(hit) if hit else None
 
 
-def _guesses(conn: psycopg.Connection[Any], schema: Schema) -> dict[tuple[str, str], PiiGuess]:
-    found = {}
+def _guesses(
+    conn: psycopg.Connection[Any], schema: Schema, timeout: float
+) -> tuple[dict[tuple[str, str], PiiGuess], list[tuple[str, str]]]:
+    """Each column's guess, and the columns whose values could not be sampled in time."""
+    found, unsampled = {}, []
     for table in schema.tables:
         for column in table.columns:
-            query = sql.SQL("SELECT {}::text FROM {} WHERE {} IS NOT NULL LIMIT 50").format(
-                sql.Identifier(column.name),
-                sql.Identifier(table.schema, table.name),
-                sql.Identifier(column.name),
-            )
-            samples = [row[0] for row in conn.execute(query)]
-            hit = guess(column, samples)
+            samples = _samples(conn, table, column.name, timeout)
+            if samples is None:
+                unsampled.append((table.qualified, column.name))
+            hit = guess(column, samples or [])
             if hit is not None:
                 found[(table.qualified, column.name)] = hit
-    return found
+    return found, unsampled
+
+
+def _samples(
+    conn: psycopg.Connection[Any], table: SchemaTable, column: str, timeout: float
+) -> list[str] | None:
+    """Up to 50 of a column's values as text, or None if finding them takes over ``timeout``.
+
+    ``IS NOT NULL LIMIT 50`` stops early in a column that holds values, but
+    reads a whole table for one that is mostly NULL: against a production
+    replica of large tables, one such column would hold inspect up for hours.
+    Read-only, as a replica wants.
+    """
+    query = sql.SQL("SELECT {c}::text FROM {t} WHERE {c} IS NOT NULL LIMIT 50").format(
+        c=sql.Identifier(column), t=sql.Identifier(table.schema, table.name)
+    )
+    try:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                (str(max(1, round(timeout * 1000))),),
+            )
+            return [row[0] for row in conn.execute(query)]
+    except psycopg.errors.QueryCanceled:
+        return None
 
 
 def rules_text(schema: Schema, guesses: Mapping[tuple[str, str], PiiGuess]) -> str:

@@ -187,6 +187,29 @@ def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
         )
 
 
+def test_inspect_gives_up_sampling_a_column_that_takes_too_long_and_says_so(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mostly-NULL column of a large table: finding 50 values means reading all of it."""
+    url = pg_server.create_database("inspect_sparse")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE events (id int PRIMARY KEY, contact text, kind text);
+            INSERT INTO events SELECT g, CASE WHEN g > 399990 THEN 'p' || g || '@corp.example'
+                END, 'click' FROM generate_series(1, 400000) g;
+        """)
+    assert main(["seed", "inspect", url, "--json"]) == 0
+    columns = json.loads(capsys.readouterr().out)["public.events"]["columns"]
+    assert columns["contact"]["pii"] == "email (by values)", "found at the end of the table"
+    assert columns["contact"]["sampled"] is True
+    assert main(["seed", "inspect", url, "--json", "--sample-timeout", "0.001"]) == 0
+    printed = capsys.readouterr()
+    columns = json.loads(printed.out)["public.events"]["columns"]
+    assert columns["contact"] == columns["contact"] | {"pii": None, "sampled": False}
+    assert "guessed by name only" in printed.err
+    assert "public.events.contact" in printed.err
+
+
 def test_a_date_or_a_number_is_never_guessed_from_values_that_look_like_phone_numbers() -> None:
     for category in (Category.DATE, Category.INTEGER, Category.NUMERIC):
         column = Column("placed", category.value, category, nullable=True)
