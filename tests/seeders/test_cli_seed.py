@@ -17,6 +17,14 @@ from seeders.schema import Category, Column
 from tests.pg_server import PgServer
 
 
+def database_of(pg_server: PgServer, name: str, ddl: str) -> str:
+    """A fresh database holding ``ddl``'s tables (and rows)."""
+    url = pg_server.create_database(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(ddl.encode())
+    return url
+
+
 def test_synthetic_with_a_recipe(
     shop_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,13 +80,11 @@ def test_bad_provider_is_a_config_error(
 def test_a_partitioned_schema_is_seeded_and_an_unfillable_one_refused_with_the_fix(
     pg_server: PgServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = pg_server.create_database("cli_partitions")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("""
-            CREATE TABLE visits (id bigint, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
-            CREATE TABLE visits_2024 PARTITION OF visits
-                FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
-        """)
+    url = database_of(pg_server, "cli_partitions", """
+        CREATE TABLE visits (id bigint, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+        CREATE TABLE visits_2024 PARTITION OF visits
+            FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+    """)  # fmt: skip
     assert main(["seed", "synthetic", "--database-url", url, "--rows", "500"]) == 0
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM visits_2024").fetchone() == (500,)
@@ -191,13 +197,11 @@ def test_inspect_gives_up_sampling_a_column_that_takes_too_long_and_says_so(
     pg_server: PgServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A mostly-NULL column of a large table: finding 50 values means reading all of it."""
-    url = pg_server.create_database("inspect_sparse")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("""
-            CREATE TABLE events (id int PRIMARY KEY, contact text, kind text);
-            INSERT INTO events SELECT g, CASE WHEN g > 399990 THEN 'p' || g || '@corp.example'
-                END, 'click' FROM generate_series(1, 400000) g;
-        """)
+    url = database_of(pg_server, "inspect_sparse", """
+        CREATE TABLE events (id int PRIMARY KEY, contact text, kind text);
+        INSERT INTO events SELECT g, CASE WHEN g > 399990 THEN 'p' || g || '@corp.example'
+            END, 'click' FROM generate_series(1, 400000) g;
+    """)  # fmt: skip
     assert main(["seed", "inspect", url, "--json"]) == 0
     columns = json.loads(capsys.readouterr().out)["public.events"]["columns"]
     assert columns["contact"]["pii"] == "email (by values)", "found at the end of the table"
