@@ -97,16 +97,22 @@ def _same_kind(a: Column, b: Column) -> bool:
     return a.category is b.category and a.is_array == b.is_array
 
 
+def _column_of(table: Table | None, name: str) -> Column | None:
+    if table is None:
+        return None
+    try:
+        return table.column(name)
+    except KeyError:
+        return None
+
+
 def _with_target(table: Table, column: Column, target: Table | None) -> Shape:
     """The column's own shape, narrowed by its target column's (same kind of value only)."""
     shape = _own(table, column)
-    if target is None:
+    other = _column_of(target, column.name)
+    if target is None or other is None or not _same_kind(column, other):
         return shape
-    try:
-        other = target.column(column.name)
-    except KeyError:
-        return shape
-    return shape.narrowed(_own(target, other)) if _same_kind(column, other) else shape
+    return shape.narrowed(_own(target, other))
 
 
 class _Families:
@@ -232,15 +238,16 @@ def overflows(
             if rule is None or not column.writable or column.is_array:
                 continue
             key = (table.qualified, column.name)
-            if rule.kind == "keep" and target_table is not None:
-                try:
-                    other = target_table.column(column.name)
-                except KeyError:
-                    continue
+            other = _column_of(target_table, column.name)
+            if rule.kind == "keep" and other is not None:
                 found += _kept(table, column, other)
             elif rule.kind == "hash" and column.category is Category.INTEGER:
                 narrow, own = shaped[key].bits, bits_of(column)
-                if narrow is not None and own is not None and narrow < own:
+                if other is not None and _same_kind(column, other) and bits_of(other) == narrow:
+                    # The migration narrowed it (and no family member is narrower):
+                    # the pseudonym must fit the target, as a kept value must.
+                    found += _kept(table, column, other)
+                elif narrow is not None and own is not None and narrow < own:
                     narrowest = _narrowest(family.get(key, ()), copied, targets, narrow)
                     name = _INTEGER_NAMES[narrow]
                     found.append(

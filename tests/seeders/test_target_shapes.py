@@ -267,6 +267,24 @@ def test_a_key_family_refuses_values_its_narrowest_column_cannot_hold(
     assert "production" not in message, "the source's own schema, not a migration"
 
 
+def test_a_pseudonymised_key_the_migration_narrowed_is_refused_outside_its_range(
+    pg_server: PgServer,
+) -> None:
+    """A bigint key hashed into the integer key of the target: the pseudonym must fit."""
+    source, target = databases(
+        pg_server, "hash_narrowed", "CREATE TABLE t (id bigint PRIMARY KEY)",
+        "INSERT INTO t VALUES (1), (2), (3000000000)",
+    )  # fmt: skip
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("ALTER TABLE t ALTER id TYPE int")
+    with pytest.raises(TargetTooNarrow) as info:
+        copy_between(source, target, rules_for({"t": {"id": "hash"}}))
+    message = str(info.value)
+    assert "public.t.id: 1 row outside integer's range (target integer, source bigint)" in message
+    assert "The migration would fail on the same rows in production." in message
+    assert "foreign key" not in message, "no other column is involved"
+
+
 def _table(name: str, *columns: Column, fks: tuple[ForeignKey, ...] = (), pk: str = "") -> Table:
     return Table("public", name, columns, primary_key=(pk,) if pk else (), foreign_keys=fks)
 
