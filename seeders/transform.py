@@ -461,22 +461,23 @@ def _noise(
         return noisy
     scale = sql.Literal(Decimal(repr(ratio)) / 1_000_000)
     factor = sql.SQL("(1 + {} * {}::numeric)").format(offset, scale)
+    sign = keyed.sign("noise", col)
     if column.category is Category.INTEGER:
         limit = 1 << ((shape.bits or 64) - 1)
         changed = sql.SQL("least(greatest(round({} * {}), {}), {})::bigint").format(
             col, factor, sql.Literal(-limit), sql.Literal(limit - 1)
         )
-        return _moved_if_same(changed, col, 1, (-limit, limit - 1), keyed.sign("noise", col))
+        return _moved_if_same(changed, col, 1, (-limit, limit - 1), sign)
     decimals = shape.scale if shape.scale is not None else 2
     step = Decimal(10) ** -decimals
     changed = sql.SQL("round({} * {}, {})").format(col, factor, sql.Literal(decimals))
     if shape.digits is None:
-        return _moved_if_same(changed, col, step, None, keyed.sign("noise", col))
+        return _moved_if_same(changed, col, step, None, sign)
     bound = Decimal(10) ** shape.digits - step
     changed = sql.SQL("least(greatest({}, {}), {})").format(
         changed, sql.Literal(-bound), sql.Literal(bound)
     )
-    return _moved_if_same(changed, col, step, (-bound, bound), keyed.sign("noise", col))
+    return _moved_if_same(changed, col, step, (-bound, bound), sign)
 
 
 def _moved_if_same(
