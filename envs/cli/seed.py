@@ -262,11 +262,21 @@ def _described(hit: PiiGuess | None) -> str | None:
 def _guesses(
     conn: psycopg.Connection[Any], schema: Schema, timeout: float
 ) -> tuple[dict[tuple[str, str], PiiGuess], list[tuple[str, str]]]:
-    """Each column's guess, and the columns whose values could not be sampled in time."""
+    """Each column's guess, and the columns whose values could not be sampled in time.
+
+    The session reads only, and each sample query stops after ``timeout``:
+    set once for the (autocommit) connection, not per column, so a schema of
+    thousands of columns costs one round trip each, as before.
+    """
+    conn.execute(
+        "SELECT set_config('default_transaction_read_only', 'on', false),"
+        " set_config('statement_timeout', %s, false)",
+        (str(max(1, round(timeout * 1000))),),
+    )
     found, unsampled = {}, []
     for table in schema.tables:
         for column in table.columns:
-            samples = _samples(conn, table, column.name, timeout)
+            samples = _samples(conn, table, column.name)
             if samples is None:
                 unsampled.append((table.qualified, column.name))
             hit = guess(column, samples or [])
@@ -275,27 +285,18 @@ def _guesses(
     return found, unsampled
 
 
-def _samples(
-    conn: psycopg.Connection[Any], table: SchemaTable, column: str, timeout: float
-) -> list[str] | None:
-    """Up to 50 of a column's values as text, or None if finding them takes over ``timeout``.
+def _samples(conn: psycopg.Connection[Any], table: SchemaTable, column: str) -> list[str] | None:
+    """Up to 50 of a column's values as text, or None if the session's timeout cut it short.
 
     ``IS NOT NULL LIMIT 50`` stops early in a column that holds values, but
     reads a whole table for one that is mostly NULL: against a production
     replica of large tables, one such column would hold inspect up for hours.
-    Read-only, as a replica wants.
     """
     query = sql.SQL("SELECT {c}::text FROM {t} WHERE {c} IS NOT NULL LIMIT 50").format(
         c=sql.Identifier(column), t=sql.Identifier(table.schema, table.name)
     )
     try:
-        with conn.transaction():
-            conn.execute("SET TRANSACTION READ ONLY")
-            conn.execute(
-                "SELECT set_config('statement_timeout', %s, true)",
-                (str(max(1, round(timeout * 1000))),),
-            )
-            return [row[0] for row in conn.execute(query)]
+        return [row[0] for row in conn.execute(query)]
     except psycopg.errors.QueryCanceled:
         return None
 
