@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from envs.errors import ConfigError, OperationFailed
-from seeders import partitions
+from seeders import checks, partitions
 from seeders.anonymise import (
     Anonymiser,
     IncompleteCopy,
@@ -99,9 +99,8 @@ def seed_synthetic(
                 f"{redact(database_url)} has no tables; apply the app's migrations first"
             )
         try:
-            generator = SyntheticGenerator(
-                schema, partitions.fit(conn, schema, recipe.config(schema))
-            )
+            config = partitions.fit(conn, schema, recipe.config(schema))
+            generator = SyntheticGenerator(schema, checks.fit(conn, schema, config))
         except (RecipeError, CannotGenerate, KeyError) as exc:
             raise ConfigError(str(exc).strip("'\"")) from None
         planned({name: generator.plans[name].rows for name in generator.order.tables})

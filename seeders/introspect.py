@@ -218,7 +218,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                     )
                 )
             elif con["kind"] == "c":
-                checks.append(Check(con["name"], con["definition"]))
+                checks.append(Check(con["name"], con["definition"], cols(oid, con["keys"] or [])))
         unique += [tuple(read) for read in index_sets[oid].values() if read]
         result.append(
             Table(

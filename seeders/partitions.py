@@ -34,7 +34,7 @@ def fit(conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig) 
         if table.partitioned and config.rows_for(table) > 0:
             column, values = _fitted(conn, table, config)
             fitted[table.qualified] = {column: values}
-    return dataclasses.replace(config, partition_values=fitted) if fitted else config
+    return dataclasses.replace(config, accepted_values=fitted) if fitted else config
 
 
 def _fitted(
@@ -119,7 +119,10 @@ def accepted(
         return []
     if any(c is None for c in constraints):  # a lone default partition takes anything
         return list(candidates)
-    conditions = [sql.SQL("({})").format(sql.SQL(c)) for c in constraints if c is not None]
+    # A '%' in a bound's literal is doubled: the query has a parameter.
+    conditions = [
+        sql.SQL("({})").format(sql.SQL(c.replace("%", "%%"))) for c in constraints if c is not None
+    ]
     # The constraints name the key column unqualified; only the cast value
     # carries that name here. Definitions come from the server itself.
     query = sql.SQL(

@@ -66,7 +66,14 @@ class ForeignKey:
 @dataclass(frozen=True)
 class Check:
     name: str
-    expression: str
+    expression: str  # as pg_get_constraintdef writes it: "CHECK ((price >= 0))"
+    columns: tuple[str, ...] = ()  # the columns it reads
+
+    @property
+    def condition(self) -> str:
+        """The bare boolean expression, to evaluate on candidate values."""
+        text = self.expression.removesuffix(" NOT VALID")
+        return text.removeprefix("CHECK ")
 
 
 @dataclass(frozen=True)

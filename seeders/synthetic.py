@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import psycopg
 
 from seeders.graph import load_order
 from seeders.loader import LoadReport, Progress, load
-from seeders.schema import Category, Column, ForeignKey, Schema, Table
+from seeders.schema import Category, Check, Column, ForeignKey, Schema, Table
 from seeders.values import (
     NULL,
     CannotGenerate,
@@ -49,8 +51,11 @@ class SyntheticConfig:
     scale: float = 1.0
     seed: int = 0
     overrides: Mapping[str, Mapping[str, ColumnOverride]] = field(default_factory=dict)
-    # table → its partition key column → the values a partition accepts (seeders.partitions)
-    partition_values: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # table → column → the only values the server accepts there: a partition key's
+    # (seeders.partitions), a column under a CHECK (seeders.checks)
+    accepted_values: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # (table, column) pairs a CHECK keeps from NULL though the column allows it
+    never_null: frozenset[tuple[str, str]] = frozenset()
 
     def rows_for(self, table: Table) -> int:
         explicit = self.rows.get(table.qualified, self.rows.get(table.name))
@@ -93,6 +98,60 @@ def must_be_unique(table: Table, column: str) -> bool:
         if len(columns) > 1 and plain and plain[0] == column:
             return True
     return False
+
+
+# ``CHECK ((ends_at >= starts_at))`` as the server writes it: two columns compared.
+_IDENT = r'(?:[a-z_][a-z0-9_$]*|"(?:[^"]|"")+")'
+_COLUMN_ORDER = re.compile(rf"^CHECK \(\((?P<a>{_IDENT}) (?P<op><=|>=|<|>) (?P<b>{_IDENT})\)\)$")
+_ORDERABLE = (Category.INTEGER, Category.NUMERIC, Category.FLOAT, Category.DATE, Category.TIMESTAMP,
+              Category.TIMESTAMPTZ)  # fmt: skip
+
+
+def _unquoted(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def column_order(table: Table, check: Check) -> tuple[str, str, str] | None:
+    """(low, "<" or "<=", high) for a check that orders two columns of one kind, else None."""
+    match = _COLUMN_ORDER.match(check.expression)
+    if match is None:
+        return None
+    a, b, op = _unquoted(match["a"]), _unquoted(match["b"]), match["op"]
+    names = {c.name: c for c in table.columns if c.writable and not c.is_array}
+    if a not in names or b not in names or a == b:
+        return None
+    if names[a].category not in _ORDERABLE or names[a].category is not names[b].category:
+        return None
+    return (a, op, b) if op.startswith("<") else (b, op.replace(">", "<"), a)
+
+
+def _sort_key(category: Category, value: str) -> tuple[Decimal, str]:
+    """Numbers by value; dates and times by their ISO text, which sorts as they do."""
+    if category in (Category.INTEGER, Category.NUMERIC, Category.FLOAT):
+        return Decimal(value), ""
+    return Decimal(0), value
+
+
+def _put_in_order(table: Table, out: dict[str, Values], low: str, op: str, high: str) -> None:
+    """Swap the two columns' values in each row that breaks the check.
+
+    Both values stay ones their own columns would hold; a strict check
+    whose two values are equal gets a NULL where a column allows one.
+    """
+    category = table.column(low).category
+    lows, highs = list(out[low]), list(out[high])
+    for i, (x, y) in enumerate(zip(lows, highs, strict=True)):
+        if NULL in (x, y):
+            continue
+        kx, ky = _sort_key(category, x), _sort_key(category, y)
+        if kx > ky:
+            lows[i], highs[i] = y, x
+        elif kx == ky and op == "<":
+            if table.column(high).nullable:
+                highs[i] = NULL
+            elif table.column(low).nullable:
+                lows[i] = NULL
+    out[low], out[high] = lows, highs
 
 
 def _fk_for(table: Table, column: str) -> ForeignKey | None:
@@ -219,7 +278,7 @@ class SyntheticGenerator:
     def _values(self, table: Table, column: Column, n: int, unique: bool) -> Values:
         """A key column's values; a partition key's from those its partitions accept."""
         rng = self._column_rng(table, column.name)
-        fitting = self.config.partition_values.get(table.qualified, {}).get(column.name)
+        fitting = self.config.accepted_values.get(table.qualified, {}).get(column.name)
         if fitting is None:
             return generate(column, n, rng, self.config.seed, unique)
         if unique:  # fitted to be unique and enough (seeders.partitions)
@@ -250,7 +309,7 @@ class SyntheticGenerator:
             rng = self._column_rng(table, column.name)
             override = overrides.get(column.name)
             unique = must_be_unique(table, column.name)
-            if column.name in self.config.partition_values.get(table.qualified, {}):
+            if column.name in self.config.accepted_values.get(table.qualified, {}):
                 values = self._values(table, column, n, unique)
             elif override is not None and override.values is not None:
                 values = rng.choices([escape(v) for v in override.values], k=n)
@@ -259,10 +318,15 @@ class SyntheticGenerator:
                 values = rng.choices(pool, k=n)
             else:
                 values = generate(column, n, rng, self.config.seed, unique)
-            if column.nullable and not unique and column.name not in table.partition_key:
+            blanks = (table.qualified, column.name) not in self.config.never_null
+            if column.nullable and blanks and not unique and column.name not in table.partition_key:
                 values = with_nulls(values, rng)
             out[column.name] = values
         self._order_timestamps(table, out, plan)
+        for check in table.checks:
+            ordered = column_order(table, check)
+            if ordered is not None and not {ordered[0], ordered[2]} & set(plan.keys):
+                _put_in_order(table, out, *ordered)
         return [out[c.name] for c in self.columns(table)]
 
     def _order_timestamps(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:

@@ -96,6 +96,27 @@ def test_a_partitioned_schema_is_seeded_and_an_unfillable_one_refused_with_the_f
         assert conn.execute("SELECT count(*) FROM visits").fetchone() == (500,)
 
 
+def test_checked_columns_are_seeded_and_an_unpassable_check_refused_with_the_fix(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database_of(pg_server, "cli_checks", """
+        CREATE TABLE reviews (id bigserial PRIMARY KEY,
+            stars int NOT NULL CHECK (stars BETWEEN 1 AND 5),
+            posted date NOT NULL, edited date, CHECK (edited >= posted));
+    """)  # fmt: skip
+    assert main(["seed", "synthetic", "--database-url", url, "--rows", "500"]) == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(DISTINCT stars) FROM reviews").fetchone() == (5,)
+        conn.execute(
+            "ALTER TABLE reviews ADD ref text NOT NULL DEFAULT '00000' CHECK (ref ~ '^[0-9]{5}$')"
+        )
+    capsys.readouterr()
+    assert main(["seed", "synthetic", "--database-url", url, "--rows", "500"]) == 2
+    assert "public.reviews.ref: 0 of the values" in capsys.readouterr().err
+    with psycopg.connect(url) as conn:  # refused before anything was written
+        assert conn.execute("SELECT count(*) FROM reviews").fetchone() == (500,)
+
+
 def test_unreachable_database_fails_without_printing_the_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

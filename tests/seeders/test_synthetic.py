@@ -261,10 +261,10 @@ def test_a_partition_the_invented_values_miss_gets_its_own_bound_values(
     """
     with database_of(pg_server, "synthetic_partitions_bounds", ddl) as (conn, schema):
         config = partitions.fit(conn, schema, SyntheticConfig(default_rows=100))
-        assert config.partition_values == {"public.old": {"at": ("1990-01-01",)}}
+        assert config.accepted_values == {"public.old": {"at": ("1990-01-01",)}}
         override = {"old": {"at": ColumnOverride(values=("1990-03-01", "2001-01-01"))}}
         config = partitions.fit(conn, schema, SyntheticConfig(overrides=override))
-        assert config.partition_values == {"public.old": {"at": ("1990-01-01", "1990-03-01")}}
+        assert config.accepted_values == {"public.old": {"at": ("1990-01-01", "1990-03-01")}}
         seed_database(conn, SyntheticGenerator(schema, config))
         assert count(conn, "SELECT count(*) FROM old WHERE at < '1991-01-01'") == 1000
 

@@ -1,0 +1,211 @@
+"""The values a column under a CHECK constraint may take: those the server accepts.
+
+``CHECK (rating BETWEEN 1 AND 5)``, ``CHECK (kind IN ('book', 'toy'))`` or
+``CHECK (discount >= 0 AND discount <= 100)`` are in most application
+schemas, and one generated row outside them fails the whole seed. As for
+partitions (:mod:`seeders.partitions`), what a check accepts is the
+server's to say: each check that reads one column is evaluated on the
+values the seeder would write, so no expression syntax is parsed here to
+decide what fits. The check's text is read only for *candidates*: the
+literals it names (a value list's labels, a range's ends) and numbers and
+dates around them, which a pool of invented values most likely lacks. A
+column whose check no candidate passes, or too few for a unique column, is
+refused before writing with the way round it (values in the recipe).
+Checks over several columns are left to the load, which names them if a
+row breaks one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from seeders.schema import Category, Check, Column, Schema, Table
+from seeders.shapes import bits_of
+from seeders.synthetic import SyntheticConfig, must_be_unique
+from seeders.values import POOL_SIZE, CannotGenerate, escape, generate, unescape
+
+# A quoted literal as the server writes it ('book'::text, '-5'::integer), or a
+# bare number not part of a name (0.5, 100).
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+_NUMBER = re.compile(r"(?<![\w.\"])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])")
+_SPREAD = 1000  # candidates spread between and around a check's numeric literals
+_DATE_REACH = 3 * 365  # days either side of a date literal
+
+
+def fit(conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig) -> SyntheticConfig:
+    """``config`` with, for each column under a one-column CHECK, values the checks accept."""
+    accepted = {t: dict(cols) for t, cols in config.accepted_values.items()}
+    never_null = set(config.never_null)
+    for table in schema.tables:
+        if config.rows_for(table) == 0:
+            continue
+        for name, checks in _single_column_checks(table).items():
+            column = table.column(name)
+            values = _fitted(conn, table, column, checks, config)
+            accepted.setdefault(table.qualified, {})[name] = values
+            if column.nullable and not _passes_null(conn, column, checks):
+                never_null.add((table.qualified, name))
+    return dataclasses.replace(config, accepted_values=accepted, never_null=frozenset(never_null))
+
+
+def _single_column_checks(table: Table) -> dict[str, list[Check]]:
+    """Column → the checks reading it alone; a foreign key's values are its parent's."""
+    referencing = {c for fk in table.foreign_keys for c in fk.columns}
+    by_column: dict[str, list[Check]] = {}
+    for check in table.checks:
+        if len(check.columns) == 1 and check.columns[0] not in referencing:
+            column = table.column(check.columns[0])
+            if column.writable:
+                by_column.setdefault(column.name, []).append(check)
+    return by_column
+
+
+def _fitted(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    column: Column,
+    checks: list[Check],
+    config: SyntheticConfig,
+) -> tuple[str, ...]:
+    rows = config.rows_for(table)
+    unique = must_be_unique(table, column.name)
+    override = config.overrides.get(table.name, {}).get(column.name)
+    known = config.accepted_values.get(table.qualified, {}).get(column.name)
+    rng = random.Random(f"{config.seed}:{table.qualified}:{column.name}:checks")
+    if known is not None:  # a partition key: already what its partitions accept
+        candidates: list[str] = list(known)
+    elif override is not None and override.values is not None:
+        candidates = [escape(v) for v in override.values]
+    else:
+        count = 4 * rows if unique else POOL_SIZE
+        generated = generate(column, count, rng, config.seed, unique)
+        literal = [escape(v) for v in literal_candidates(column, checks)]
+        # Invented values first (they look real); a check's literals after.
+        candidates = list(dict.fromkeys([*generated, *literal]))
+    values = accepted(conn, table, column, checks, candidates)
+    if not values or (unique and len(values) < rows):
+        names = ", ".join(c.name for c in checks)
+        raise CannotGenerate(
+            f"{table.qualified}.{column.name}: {len(values)} of the values the seeder tried pass"
+            f" {names} ({'; '.join(c.expression for c in checks)}), {rows if unique else 1}"
+            f" needed; give {column.name} values that pass in the recipe (columns: {{"
+            + column.name
+            + ": {values: [...]}}), or set the table's rows to 0"
+        )
+    return tuple(values[:rows] if unique else values)
+
+
+def literal_candidates(column: Column, checks: Sequence[Check]) -> list[str]:
+    """Values of the column's type built from the literals its checks name (pure)."""
+    texts = [m.replace("''", "'") for c in checks for m in _QUOTED.findall(c.condition)]
+    bare = [m for c in checks for m in _NUMBER.findall(_QUOTED.sub("''", c.condition))]
+    category = column.category
+    if column.is_array:
+        return []
+    if category in (Category.TEXT, Category.ENUM):
+        limit = column.max_length
+        return [t for t in texts if limit is None or len(t) <= limit]
+    if category in (Category.INTEGER, Category.NUMERIC, Category.FLOAT):
+        return _numbers(column, [*texts, *bare])
+    if category is Category.DATE:
+        return _dates(texts)
+    return []
+
+
+def _numbers(column: Column, literals: Sequence[str]) -> list[str]:
+    found: list[Decimal] = []
+    for text in literals:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            continue
+        if number.is_finite():
+            found.append(number)
+    if not found:
+        return []
+    low, high = min(found), max(found)
+    width = max(high - low, Decimal(_SPREAD))
+    step = width / _SPREAD
+    if column.category is Category.INTEGER:
+        step = max(Decimal(1), step.to_integral_value())
+    values = [*found]
+    # Between the ends, and as far again beyond each (a lone bound: 0 → up to 1000).
+    start = low - (width if len(set(found)) == 1 else 0)
+    values += [start + step * k for k in range(3 * _SPREAD)]
+    if column.category is Category.INTEGER:
+        values = [v.to_integral_value() for v in values]
+    elif column.numeric_scale is not None:
+        quantum = Decimal(1).scaleb(-column.numeric_scale)
+        values = [v.quantize(quantum) for v in values]
+    return [str(v) for v in dict.fromkeys(values) if _in_range(column, v)]
+
+
+def _in_range(column: Column, value: Decimal) -> bool:
+    """Inside the column type's range: a cast of anything else fails the whole query."""
+    bits = bits_of(column)
+    if bits is not None:
+        return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
+    if column.numeric_precision is not None:
+        return abs(value) < Decimal(10) ** (column.numeric_precision - (column.numeric_scale or 0))
+    return True
+
+
+def _dates(literals: Sequence[str]) -> list[str]:
+    found = []
+    for text in literals:
+        try:
+            found.append(date.fromisoformat(text.strip()[:10]))
+        except ValueError:
+            continue
+    days = range(-_DATE_REACH, _DATE_REACH + 1)
+    return [(d + timedelta(days=k)).isoformat() for d in found for k in days]
+
+
+def _conditions(checks: Sequence[Check]) -> sql.Composable:
+    # The checks name the column unqualified; only the cast value carries
+    # that name here. Definitions come from the server itself (a '%' in one,
+    # the modulo operator or a literal's, is doubled: the query has a parameter).
+    return sql.SQL(" AND ").join(
+        sql.SQL("({})").format(sql.SQL(c.condition.replace("%", "%%"))) for c in checks
+    )
+
+
+def _passes_null(conn: psycopg.Connection[Any], column: Column, checks: Sequence[Check]) -> bool:
+    """A check passes unless it is false: NULL passes ``rating >= 1``, not ``i IS NOT NULL``."""
+    query = sql.SQL(
+        "SELECT ({fits}) IS NOT FALSE FROM (SELECT CAST(%s::text AS {t}) AS {c}) AS r"
+    ).format(fits=_conditions(checks), t=sql.SQL(column.type_ref), c=sql.Identifier(column.name))
+    with conn.transaction():
+        row = conn.execute(query, (None,)).fetchone()
+    return bool(row and row[0])
+
+
+def accepted(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    column: Column,
+    checks: Sequence[Check],
+    candidates: Sequence[str],
+) -> list[str]:
+    """The candidates (COPY-escaped text, in order) that pass every check."""
+    query = sql.SQL(
+        "SELECT u.__pe_v FROM unnest(%s::text[]) WITH ORDINALITY AS u(__pe_v, __pe_i)"
+        " CROSS JOIN LATERAL (SELECT CAST(u.__pe_v AS {t}) AS {c}) AS __pe_row"
+        " WHERE {fits} ORDER BY u.__pe_i"
+    ).format(
+        t=sql.SQL(column.type_ref),
+        c=sql.Identifier(column.name),
+        fits=_conditions(checks),
+    )
+    with conn.transaction():
+        found = conn.execute(query, ([unescape(c) for c in candidates],)).fetchall()
+    return [escape(row[0]) for row in found]
