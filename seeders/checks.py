@@ -28,10 +28,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from seeders.partitions import condition, passing
 from seeders.schema import Category, Check, Column, Schema, Table
 from seeders.shapes import bits_of
 from seeders.synthetic import SyntheticConfig, must_be_unique
-from seeders.values import POOL_SIZE, CannotGenerate, escape, generate, unescape
+from seeders.values import POOL_SIZE, CannotGenerate, escape, generate
 
 # A quoted literal as the server writes it ('book'::text, '-5'::integer), or a
 # bare number not part of a name (0.5, 100).
@@ -91,7 +92,7 @@ def _fitted(
         literal = [escape(v) for v in literal_candidates(column, checks)]
         # Invented values first (they look real); a check's literals after.
         candidates = list(dict.fromkeys([*generated, *literal]))
-    values = accepted(conn, table, column, checks, candidates)
+    values = accepted(conn, column, checks, candidates)
     if not values or (unique and len(values) < rows):
         names = ", ".join(c.name for c in checks)
         raise CannotGenerate(
@@ -106,11 +107,11 @@ def _fitted(
 
 def literal_candidates(column: Column, checks: Sequence[Check]) -> list[str]:
     """Values of the column's type built from the literals its checks name (pure)."""
+    if column.is_array:
+        return []
     texts = [m.replace("''", "'") for c in checks for m in _QUOTED.findall(c.condition)]
     bare = [m for c in checks for m in _NUMBER.findall(_QUOTED.sub("''", c.condition))]
     category = column.category
-    if column.is_array:
-        return []
     if category in (Category.TEXT, Category.ENUM):
         limit = column.max_length
         return [t for t in texts if limit is None or len(t) <= limit]
@@ -171,12 +172,7 @@ def _dates(literals: Sequence[str]) -> list[str]:
 
 
 def _conditions(checks: Sequence[Check]) -> sql.Composable:
-    # The checks name the column unqualified; only the cast value carries
-    # that name here. Definitions come from the server itself (a '%' in one,
-    # the modulo operator or a literal's, is doubled: the query has a parameter).
-    return sql.SQL(" AND ").join(
-        sql.SQL("({})").format(sql.SQL(c.condition.replace("%", "%%"))) for c in checks
-    )
+    return sql.SQL(" AND ").join(condition(c.condition) for c in checks)
 
 
 def _passes_null(conn: psycopg.Connection[Any], column: Column, checks: Sequence[Check]) -> bool:
@@ -191,21 +187,9 @@ def _passes_null(conn: psycopg.Connection[Any], column: Column, checks: Sequence
 
 def accepted(
     conn: psycopg.Connection[Any],
-    table: Table,
     column: Column,
     checks: Sequence[Check],
     candidates: Sequence[str],
 ) -> list[str]:
     """The candidates (COPY-escaped text, in order) that pass every check."""
-    query = sql.SQL(
-        "SELECT u.__pe_v FROM unnest(%s::text[]) WITH ORDINALITY AS u(__pe_v, __pe_i)"
-        " CROSS JOIN LATERAL (SELECT CAST(u.__pe_v AS {t}) AS {c}) AS __pe_row"
-        " WHERE {fits} ORDER BY u.__pe_i"
-    ).format(
-        t=sql.SQL(column.type_ref),
-        c=sql.Identifier(column.name),
-        fits=_conditions(checks),
-    )
-    with conn.transaction():
-        found = conn.execute(query, ([unescape(c) for c in candidates],)).fetchall()
-    return [escape(row[0]) for row in found]
+    return passing(conn, column, _conditions(checks), candidates)

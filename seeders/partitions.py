@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from seeders.schema import Category, Schema, Table
+from seeders.schema import Category, Column, Schema, Table
 from seeders.synthetic import SyntheticConfig, must_be_unique
 from seeders.values import POOL_SIZE, CannotGenerate, date_pool, escape, generate, unescape
 
@@ -119,28 +119,38 @@ def accepted(
         return []
     if any(c is None for c in constraints):  # a lone default partition takes anything
         return list(candidates)
-    # A '%' in a bound's literal is doubled: the query has a parameter.
-    conditions = [
-        sql.SQL("({})").format(sql.SQL(c.replace("%", "%%"))) for c in constraints if c is not None
-    ]
-    # The constraints name the key column unqualified; only the cast value
-    # carries that name here. Definitions come from the server itself.
-    query = sql.SQL(
-        "SELECT u.__pe_v FROM unnest(%s::text[]) WITH ORDINALITY AS u(__pe_v, __pe_i)"
-        " CROSS JOIN LATERAL (SELECT CAST(u.__pe_v AS {t}) AS {c}) AS __pe_row"
-        " WHERE {fits} ORDER BY u.__pe_i"
-    ).format(
-        t=sql.SQL(table.column(column).type_ref),
-        c=sql.Identifier(column),
-        fits=sql.SQL(" OR ").join(conditions),
-    )
-    plain = [unescape(c) for c in candidates]
+    fits = sql.SQL(" OR ").join(condition(c) for c in constraints if c is not None)
     try:
-        with conn.transaction():
-            found = conn.execute(query, (plain,)).fetchall()
+        return passing(conn, table.column(column), fits, candidates)
     except psycopg.errors.UndefinedColumn:  # a sub-partition keyed by another column
         raise CannotGenerate(
             f"{table.qualified} has partitions keyed by columns other than {column}; the"
             " synthetic seeder places rows by a one-column key only: set its rows to 0"
         ) from None
+
+
+def condition(text: str) -> sql.Composable:
+    """A condition the server wrote (a constraint's), to compose into a query.
+
+    A '%' in it (the modulo operator, a literal's) is doubled: the queries
+    that evaluate it have parameters.
+    """
+    return sql.SQL("({})").format(sql.SQL(text.replace("%", "%%")))
+
+
+def passing(
+    conn: psycopg.Connection[Any], column: Column, fits: sql.Composable, candidates: Sequence[str]
+) -> list[str]:
+    """The candidates (COPY-escaped text, in order) for which ``fits`` holds.
+
+    The conditions name the column unqualified; only the cast value carries
+    that name here. Definitions come from the server itself.
+    """
+    query = sql.SQL(
+        "SELECT u.__pe_v FROM unnest(%s::text[]) WITH ORDINALITY AS u(__pe_v, __pe_i)"
+        " CROSS JOIN LATERAL (SELECT CAST(u.__pe_v AS {t}) AS {c}) AS __pe_row"
+        " WHERE {fits} ORDER BY u.__pe_i"
+    ).format(t=sql.SQL(column.type_ref), c=sql.Identifier(column.name), fits=fits)
+    with conn.transaction():
+        found = conn.execute(query, ([unescape(c) for c in candidates],)).fetchall()
     return [escape(row[0]) for row in found]

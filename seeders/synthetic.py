@@ -139,6 +139,8 @@ def _put_in_order(table: Table, out: dict[str, Values], low: str, op: str, high:
     whose two values are equal gets a NULL where a column allows one.
     """
     category = table.column(low).category
+    # Where a strict check's equal pair gets its NULL, if anywhere.
+    blank = high if table.column(high).nullable else low if table.column(low).nullable else None
     lows, highs = list(out[low]), list(out[high])
     for i, (x, y) in enumerate(zip(lows, highs, strict=True)):
         if NULL in (x, y):
@@ -146,11 +148,8 @@ def _put_in_order(table: Table, out: dict[str, Values], low: str, op: str, high:
         kx, ky = _sort_key(category, x), _sort_key(category, y)
         if kx > ky:
             lows[i], highs[i] = y, x
-        elif kx == ky and op == "<":
-            if table.column(high).nullable:
-                highs[i] = NULL
-            elif table.column(low).nullable:
-                lows[i] = NULL
+        elif kx == ky and op == "<" and blank is not None:
+            (highs if blank == high else lows)[i] = NULL
     out[low], out[high] = lows, highs
 
 
