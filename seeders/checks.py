@@ -94,7 +94,7 @@ def _fitted(
         candidates = list(dict.fromkeys([*generated, *literal]))
     values = accepted(conn, column, checks, candidates)
     if not values or (unique and len(values) < rows):
-        names = ", ".join(c.name for c in checks)
+        names = ", ".join(f"{c.name} (domain {c.domain})" if c.domain else c.name for c in checks)
         raise CannotGenerate(
             f"{table.qualified}.{column.name}: {len(values)} of the values the seeder tried pass"
             f" {names} ({'; '.join(c.expression for c in checks)}), {rows if unique else 1}"
@@ -179,7 +179,7 @@ def _passes_null(conn: psycopg.Connection[Any], column: Column, checks: Sequence
     """A check passes unless it is false: NULL passes ``rating >= 1``, not ``i IS NOT NULL``."""
     query = sql.SQL(
         "SELECT ({fits}) IS NOT FALSE FROM (SELECT CAST(%s::text AS {t}) AS {c}) AS r"
-    ).format(fits=_conditions(checks), t=sql.SQL(column.type_ref), c=sql.Identifier(column.name))
+    ).format(fits=_conditions(checks), t=sql.SQL(column.checked_as), c=sql.Identifier(column.name))
     with conn.transaction():
         row = conn.execute(query, (None,)).fetchone()
     return bool(row and row[0])

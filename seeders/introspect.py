@@ -56,6 +56,7 @@ SELECT a.attrelid AS table_oid, a.attnum, a.attname AS name,
        base.typname AS base_name, base.typtype AS base_kind, base.oid AS base_oid,
        elem.typname AS elem_name, elem.typtype AS elem_kind, elem.oid AS elem_oid,
        format('%I.%I', tn.nspname, t.typname) AS type_ref,
+       format('%I.%I', bn.nspname, base.typname) AS base_ref, a.atttypid AS type_oid,
        {_BINARY_PORTABLE} AS binary_portable
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
@@ -63,6 +64,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_namespace tn ON tn.oid = t.typnamespace
 JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+JOIN pg_namespace bn ON bn.oid = base.typnamespace
 LEFT JOIN pg_type elem ON elem.oid = base.typelem AND base.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
@@ -82,6 +84,21 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE con.contype IN ('p', 'u', 'f', 'c') AND n.nspname NOT IN {_SYSTEM}
 ORDER BY con.conrelid, con.conname
 """
+
+# A domain's checks, which hold wherever a column has the domain's type.
+DOMAIN_CHECKS = """
+SELECT con.contypid AS type_oid, con.conname AS name, pg_get_constraintdef(con.oid) AS definition,
+       format('%I.%I', n.nspname, t.typname) AS domain
+FROM pg_constraint con
+JOIN pg_type t ON t.oid = con.contypid
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE con.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY con.contypid, con.conname
+"""
+
+# Where a domain check reads its value: the keyword VALUE as the server
+# writes it, outside string literals and quoted names.
+_VALUE = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\bVALUE\b""")
 
 # Unique indexes that are not backing a constraint, one row per key: a plain
 # column's number, or (0) an expression's text. A partial index counts as a
@@ -161,6 +178,7 @@ def _column(row: dict[str, Any], enums: dict[int, tuple[str, ...]]) -> Column:
         enum_values=enums.get(oid, ()) if category is Category.ENUM else (),
         base_type="" if is_array else str(row["base_name"]),
         type_ref=str(row["type_ref"]),
+        base_ref=str(row["base_ref"]) if row["base_kind"] != "e" else str(row["type_ref"]),
         binary_portable=bool(row["binary_portable"]),
     )
 
@@ -174,6 +192,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
         constraints = cur.execute(CONSTRAINTS).fetchall()
         unique_indexes = cur.execute(UNIQUE_INDEXES).fetchall()
         unique_members = cur.execute(UNIQUE_MEMBERS).fetchall()
+        domain_rows = cur.execute(DOMAIN_CHECKS).fetchall()
 
     enums: dict[int, list[str]] = defaultdict(list)
     for row in enum_rows:
@@ -187,6 +206,10 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
 
     def cols(oid: int, keys: list[int]) -> tuple[str, ...]:
         return tuple(attnames[(oid, k)] for k in keys)
+
+    domain_checks: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in domain_rows:
+        domain_checks[row["type_oid"]].append(row)
 
     index_sets = _unique_index_sets(unique_indexes, attnames, by_table)
 
@@ -219,6 +242,12 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                 )
             elif con["kind"] == "c":
                 checks.append(Check(con["name"], con["definition"], cols(oid, con["keys"] or [])))
+        for column in by_table[oid]:
+            checks += [
+                Check(d["name"], domain_check(d["definition"], column["name"]), (column["name"],),
+                      d["domain"])
+                for d in domain_checks.get(column["type_oid"], ())
+            ]  # fmt: skip
         unique += [tuple(read) for read in index_sets[oid].values() if read]
         result.append(
             Table(
@@ -236,6 +265,12 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
             )
         )
     return Schema(tuple(result))
+
+
+def domain_check(definition: str, column: str) -> str:
+    """A domain's ``CHECK ((VALUE > 0))`` as a check of one column: ``CHECK ((stars > 0))``."""
+    name = '"' + column.replace('"', '""') + '"'
+    return _VALUE.sub(lambda m: name if m.group() == "VALUE" else m.group(), definition)
 
 
 def _unique_index_sets(

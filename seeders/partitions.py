@@ -150,7 +150,7 @@ def passing(
         "SELECT u.__pe_v FROM unnest(%s::text[]) WITH ORDINALITY AS u(__pe_v, __pe_i)"
         " CROSS JOIN LATERAL (SELECT CAST(u.__pe_v AS {t}) AS {c}) AS __pe_row"
         " WHERE {fits} ORDER BY u.__pe_i"
-    ).format(t=sql.SQL(column.type_ref), c=sql.Identifier(column.name), fits=fits)
+    ).format(t=sql.SQL(column.checked_as), c=sql.Identifier(column.name), fits=fits)
     with conn.transaction():
         found = conn.execute(query, ([unescape(c) for c in candidates],)).fetchall()
     return [escape(row[0]) for row in found]

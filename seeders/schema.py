@@ -31,6 +31,10 @@ class Category(StrEnum):
     OTHER = "other"
 
 
+# Width of each integer type, by its pg_type name (a domain's: its base type's).
+INTEGER_BITS = {"int2": 16, "int4": 32, "int8": 64}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -47,11 +51,19 @@ class Column:
     enum_values: tuple[str, ...] = ()
     base_type: str = ""  # pg_type name of the type, or of a domain's base type: "int4"
     type_ref: str = ""  # the type itself, quoted and qualified, without a typmod: "pg_catalog.int4"
+    # What a domain's checks are evaluated on: a value cast to the domain
+    # itself raises for one it refuses. The type itself for any other type.
+    base_ref: str = ""
     binary_portable: bool = False  # its binary COPY form reads the same in any database
 
     @property
     def writable(self) -> bool:
         return not self.generated
+
+    @property
+    def checked_as(self) -> str:
+        """The type a candidate value is cast to before the column's checks read it."""
+        return self.base_ref or self.type_ref
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,8 @@ class Check:
     name: str
     expression: str  # as pg_get_constraintdef writes it: "CHECK ((price >= 0))"
     columns: tuple[str, ...] = ()  # the columns it reads
+    # The domain it belongs to ("public.rating"), its VALUE read as the column's name.
+    domain: str = ""
 
     @property
     def condition(self) -> str:

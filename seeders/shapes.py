@@ -31,10 +31,9 @@ from decimal import Decimal
 from psycopg import sql
 
 from seeders.rules import MIN_HASH_WIDTH, Rules
-from seeders.schema import Category, Column, Schema, Table
+from seeders.schema import INTEGER_BITS, Category, Column, Schema, Table
 
 # Integer types by their (or their domain's base) type: bits.
-INTEGER_BITS = {"int2": 16, "int4": 32, "int8": 64}
 _INTEGER_NAMES = {16: "smallint", 32: "integer", 64: "bigint"}
 
 Key = tuple[str, str]  # (qualified table, column)

@@ -21,7 +21,7 @@ from functools import cache
 
 from faker import Faker
 
-from seeders.schema import Category, Column
+from seeders.schema import INTEGER_BITS, Category, Column
 
 NULL = "\\N"
 POOL_SIZE = 1000
@@ -146,10 +146,17 @@ def codes(n: int, max_length: int | None, prefix: str = "") -> Values:
 
 
 def integers(column: Column, n: int, rng: random.Random, unique: bool) -> Values:
+    # By the base type: a domain over smallint holds what a smallint does.
+    top = (1 << (INTEGER_BITS.get(column.base_type, 64) - 1)) - 1
     if unique:
+        if n > top:
+            raise CannotGenerate(
+                f"column {column.name}: {n} unique values do not fit in {column.type_name}"
+                f" (at most {top}); lower the table's rows"
+            )
         return [str(i) for i in range(1, n + 1)]
     lowered = column.name.lower()
-    high = 32767 if column.type_name == "smallint" else 100_000
+    high = min(top, 100_000)
     low = 0
     if any(h in lowered for h in ("quantity", "qty", "count", "stock")):
         high = 100

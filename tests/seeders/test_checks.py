@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seeders import checks, partitions
+from seeders.introspect import domain_check
 from seeders.schema import Category, Check, Column
 from seeders.synthetic import ColumnOverride, SyntheticConfig, SyntheticGenerator, seed_database
 from seeders.values import CannotGenerate
@@ -101,6 +102,38 @@ def test_a_partition_key_under_a_check_passes_both(pg_server: PgServer) -> None:
         assert set(config.accepted_values["public.tags"]["label"]) == {"10%", "a%b"}
         seed_database(conn, SyntheticGenerator(schema, config))
         assert count(conn, "SELECT count(DISTINCT at) FROM events") == 6
+
+
+def test_a_domains_checks_hold_in_every_column_of_the_domain(pg_server: PgServer) -> None:
+    """Before, a smallint domain got values past 32767 and the load failed on the first row."""
+    ddl = """
+        CREATE DOMAIN stars AS smallint CHECK (VALUE BETWEEN 1 AND 5);
+        CREATE DOMAIN percent AS numeric(5,2) NOT NULL CHECK (VALUE >= 0) CHECK (VALUE <= 100);
+        CREATE DOMAIN sku AS text CHECK (VALUE ~ '^[A-Z]{3}-[0-9]{4}$');
+        CREATE TABLE reviews (id serial PRIMARY KEY, given stars, median stars NOT NULL,
+                              discount percent, item sku);
+    """
+    with database_of(pg_server, "synthetic_checks_domains", ddl) as (conn, schema):
+        with pytest.raises(CannotGenerate, match=r"reviews\.item: 0 of .*sku_check \(domain publ"):
+            checks.fit(conn, schema, SyntheticConfig(default_rows=500))
+        override = {"reviews": {"item": ColumnOverride(values=("ABC-1234", "abc", "XYZ-0001"))}}
+        config = checks.fit(conn, schema, SyntheticConfig(default_rows=500, overrides=override))
+        seed_database(conn, SyntheticGenerator(schema, config))
+        assert count(conn, "SELECT count(DISTINCT given) FROM reviews") == 5
+        assert count(conn, "SELECT count(*) FROM reviews WHERE given IS NULL") > 0
+        assert count(conn, "SELECT count(DISTINCT median) FROM reviews") == 5
+        assert count(conn, "SELECT count(DISTINCT discount) FROM reviews") > 50
+        assert count(conn, "SELECT count(DISTINCT item) FROM reviews") == 2
+
+
+def test_a_domain_check_reads_its_value_as_the_column() -> None:
+    """Pure: VALUE is replaced where it is the keyword, not inside a literal or a quoted name."""
+    definition = "CHECK (((VALUE <> 'VALUE'::text) AND (\"VALUE\" IS NULL OR VALUE > ''::text)))"
+    column = '"my ""col"""'
+    expected = (
+        f"CHECK ((({column} <> 'VALUE'::text) AND (\"VALUE\" IS NULL OR {column} > ''::text)))"
+    )
+    assert domain_check(definition, 'my "col"') == expected
 
 
 def test_candidates_come_from_the_checks_literals() -> None:

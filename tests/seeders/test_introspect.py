@@ -27,6 +27,10 @@ def test_column_types_resolve_domains_enums_arrays(shop: psycopg.Connection[Any]
     customers = introspect(shop).table("customers")
     email = customers.column("email")
     assert email.category is Category.TEXT  # domain over citext
+    assert (email.type_ref, email.base_ref) == ("public.email_address", "public.citext")
+    (domain,) = [c for c in customers.checks if c.domain]
+    assert (domain.domain, domain.columns) == ("public.email_address", ("email",))
+    assert domain.expression == """CHECK (("email" ~~ '%@%'::citext))"""
     assert not email.nullable
     assert customers.column("id").identity
     assert customers.column("tags").is_array
