@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from envs.errors import ConfigError, OperationFailed
-from seeders import checks, partitions
+from seeders import checks, overrides, partitions
 from seeders.anonymise import (
     Anonymiser,
     IncompleteCopy,
@@ -99,7 +99,9 @@ def seed_synthetic(
                 f"{redact(database_url)} has no tables; apply the app's migrations first"
             )
         try:
-            config = partitions.fit(conn, schema, recipe.config(schema))
+            config = recipe.config(schema)
+            overrides.check(conn, schema, config)
+            config = partitions.fit(conn, schema, config)
             generator = SyntheticGenerator(schema, checks.fit(conn, schema, config))
         except (RecipeError, CannotGenerate, KeyError) as exc:
             raise ConfigError(str(exc).strip("'\"")) from None

@@ -117,6 +117,49 @@ def test_checked_columns_are_seeded_and_an_unpassable_check_refused_with_the_fix
         assert conn.execute("SELECT count(*) FROM reviews").fetchone() == (500,)
 
 
+@pytest.mark.parametrize(
+    ("column", "values", "reason"),
+    [
+        ("stars", ["3", "three"], 'invalid input syntax for type smallint: "three"'),
+        ("mood", ["ok", "glad"], 'invalid input value for enum mood: "glad"'),
+        ("code", ["AB", "ABCD"], "'ABCD' is longer than character varying(3) holds"),
+        ("share", ["1.5", "1000"], "numeric field overflow; A field with precision 5, scale 2"),
+    ],
+)
+def test_a_recipe_value_its_column_cannot_hold_is_refused_before_writing(
+    pg_server: PgServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    column: str,
+    values: list[str],
+    reason: str,
+) -> None:
+    """Before, the load failed on it after emptying the tables (rolled back, but late)."""
+    url = database_of(pg_server, "cli_recipe_values", """
+        CREATE DOMAIN stars AS smallint CHECK (VALUE BETWEEN 1 AND 5);
+        CREATE TYPE mood AS ENUM ('ok', 'sad');
+        CREATE TABLE notes (id int PRIMARY KEY, stars stars, mood mood, code varchar(3),
+                            share numeric(5, 2));
+        INSERT INTO notes (id) VALUES (1);
+    """)  # fmt: skip
+    recipe = tmp_path / "recipe.yaml"
+    columns = {column: {"values": values}}
+    recipe.write_text(yaml.safe_dump({"tables": {"notes": {"columns": columns}}}))
+    capsys.readouterr()
+    assert main(["seed", "synthetic", "--database-url", url, "--config", str(recipe)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"tables.notes.columns.{column}.values:" in err
+    assert reason in err
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM notes").fetchone() == (1,)
+    # Values the column holds but a check refuses are dropped, not an error.
+    fine = {"stars": {"values": ["3", "9"]}}
+    recipe.write_text(yaml.safe_dump({"tables": {"notes": {"columns": fine}}}))
+    assert main(["seed", "synthetic", "--database-url", url, "--config", str(recipe)]) == 0
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT DISTINCT stars FROM notes WHERE stars > 0").fetchall() == [(3,)]
+
+
 def test_unreachable_database_fails_without_printing_the_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
