@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from envs.errors import ConfigError, OperationFailed
-from seeders import checks, overrides, partitions
+from seeders import checks, left, overrides, partitions
 from seeders.anonymise import (
     Anonymiser,
     IncompleteCopy,
@@ -102,17 +102,21 @@ def seed_synthetic(
             config = recipe.config(schema)
             overrides.check(conn, schema, config)
             config = partitions.fit(conn, schema, config)
+            config = left.with_keys(conn, schema, config)
             generator = SyntheticGenerator(schema, checks.fit(conn, schema, config))
         except (RecipeError, CannotGenerate, KeyError) as exc:
             raise ConfigError(str(exc).strip("'\"")) from None
-        planned({name: generator.plans[name].rows for name in generator.order.tables})
+        planned({name: generator.plans[name].rows for name in generator.written})
         try:
             report = seed_database(conn, generator, advanced)
+        except CannotGenerate as exc:  # a table's own columns, planned as it is written
+            raise ConfigError(f"{exc}; nothing was written") from None
         except psycopg.Error as exc:
             raise OperationFailed(
                 f"seeding failed and was rolled back, the previous data is intact: {exc}"
             ) from None
-    return SeedSummary("synthetic", dict(report.rows), report.seconds, {"seed": recipe.seed})
+    extra = {"seed": recipe.seed, "left": sorted(config.left)}
+    return SeedSummary("synthetic", dict(report.rows), report.seconds, extra)
 
 
 def seed_anonymised(
@@ -160,5 +164,5 @@ def seed_anonymised(
         except psycopg.Error as exc:
             raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
     leak = {"digests": report.digests, "hits": report.leak_hits}
-    extra = {"leak_check": leak, "skipped": anonymiser.skipped}
+    extra = {"leak_check": leak, "skipped": anonymiser.skipped, "left": report.left}
     return SeedSummary("anonymised", dict(report.rows), report.seconds, extra)

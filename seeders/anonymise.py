@@ -125,6 +125,7 @@ class AnonymiseReport:
     seconds: float = 0.0
     digests: int = 0
     leak_hits: dict[str, int] = field(default_factory=dict)
+    left: list[str] = field(default_factory=list)  # tables the target kept as they were
 
     @property
     def total_rows(self) -> int:
@@ -434,11 +435,13 @@ class Anonymiser:
         self.source_schema = introspect(source)
         self.target_schema = introspect(target)
         check_rules(self.source_schema, rules)
-        # What is copied: every table but the skipped ones, which the load empties.
+        # What is copied: every table but the skipped ones, which the load
+        # empties, and the left ones, which keep the target's rows.
         self.copied_schema = Schema(
-            tuple(t for t in self.source_schema.tables if not rules.skips(t))
+            tuple(t for t in self.source_schema.tables if not (rules.skips(t) or rules.leaves(t)))
         )
         self.skipped = [t.qualified for t in self.source_schema.tables if rules.skips(t)]
+        self.left = [t.qualified for t in self.target_schema.tables if rules.leaves(t)]
         check_target(self.copied_schema, self.target_schema)
         if rules.subset:
             subset.check_roots(self.copied_schema, rules.subset)
@@ -470,7 +473,7 @@ class Anonymiser:
         self.order = [
             name
             for name in load_order(self.source_schema).tables
-            if name in self.pipelines or name in known
+            if name in self.pipelines or (name in known and name not in self.left)
         ]
 
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
@@ -482,7 +485,7 @@ class Anonymiser:
             raise
 
     def _run(self, progress: Progress | None) -> AnonymiseReport:
-        report = AnonymiseReport()
+        report = AnonymiseReport(left=list(self.left))
         leak = _LeakTable(
             self.scratch, self.leak_schema, any(p.identifying for p in self.pipelines.values())
         )
@@ -527,7 +530,10 @@ class Anonymiser:
                 lost = {t: (copied[t], n) for t, n in sender.rows.items() if copied[t] != n}
                 if lost:
                     raise IncompleteCopy(lost)
-                report.leak_hits = leak.hits(conn, self.target_schema, self.fingerprint, generated)
+                written = Schema(
+                    tuple(t for t in self.target_schema.tables if t.qualified not in self.left)
+                )  # what the target kept was never the copy's to check
+                report.leak_hits = leak.hits(conn, written, self.fingerprint, generated)
                 if report.leak_hits:
                     raise LeakDetected(report.leak_hits)
 

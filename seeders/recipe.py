@@ -10,7 +10,11 @@ tables:
     columns:
       country: {values: [DE, FR, NL]}
       full_name: {provider: name}
+  countries: leave  # the target's rows stay: reference data the migrations load
 ```
+
+Migration records (:mod:`seeders.left`) are left as the target has them
+unless the recipe names them.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from seeders.left import is_migration_record
 from seeders.schema import Schema
 from seeders.synthetic import ColumnOverride, SyntheticConfig
 from seeders.values import is_faker_provider
@@ -49,6 +54,13 @@ class ColumnRecipe(_Strict):
 class TableRecipe(_Strict):
     rows: int | None = Field(None, ge=0)
     columns: dict[str, ColumnRecipe] = Field(default_factory=dict)
+    leave: bool = False  # written `countries: leave`: no rows written, the target's stay
+
+    @model_validator(mode="after")
+    def _left_alone(self) -> TableRecipe:
+        if self.leave and (self.rows is not None or self.columns):
+            raise ValueError("a table left as the target has it takes no rows or columns")
+        return self
 
 
 class Recipe(_Strict):
@@ -56,6 +68,18 @@ class Recipe(_Strict):
     rows: int = Field(1000, ge=0)
     scale: float = Field(1.0, gt=0, le=1000)
     tables: dict[str, TableRecipe] = Field(default_factory=dict)
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _leave(cls, tables: object) -> object:
+        if not isinstance(tables, dict):
+            return tables
+        for name, table in tables.items():
+            if isinstance(table, str) and table != "leave":
+                raise ValueError(
+                    f"{name}: expected a mapping (rows, columns) or 'leave', not {table!r}"
+                )
+        return {name: {"leave": True} if t == "leave" else t for name, t in tables.items()}
 
     def config(self, schema: Schema) -> SyntheticConfig:
         """Check every table and column exists, then build the generator config."""
@@ -72,6 +96,13 @@ class Recipe(_Strict):
                     problems.append(f"tables.{table_name}.columns.{column}: no such column")
         if problems:
             raise RecipeError("\n".join(problems))
+        named = {schema.table(name).qualified: t for name, t in self.tables.items()}
+        left = {
+            table.qualified
+            for table in schema.tables
+            if (named[table.qualified].leave if table.qualified in named
+                else is_migration_record(table))
+        }  # fmt: skip
         return SyntheticConfig(
             default_rows=self.rows,
             rows={name: t.rows for name, t in self.tables.items() if t.rows is not None},
@@ -84,6 +115,7 @@ class Recipe(_Strict):
                 }
                 for name, t in self.tables.items()
             },
+            left=frozenset(left),
         )
 
 

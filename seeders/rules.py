@@ -15,10 +15,13 @@ tables:
     country: {constant: XX}
     login: {template: "user-{id}"}
   public.audit_log: skip   # copied empty: no rows, no column rules
+  public.countries: leave  # not copied: the target keeps its own rows
 ```
 
 Privacy by default: a column without a rule is not copied, and the run stops
 before writing anything and lists every such column. ``keep`` is explicit.
+Migration records (:mod:`seeders.left`) are left as the target has
+them unless the rules name them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from seeders.left import is_migration_record, references_out
 from seeders.schema import Category, Column, Schema, Table
 from seeders.values import is_faker_provider
 
@@ -72,12 +76,21 @@ class Rules:
     subset: Mapping[str, str] = field(default_factory=dict)
     # Tables copied empty (an audit log, a huge event table): no rows, so no rules.
     skipped: frozenset[str] = frozenset()
+    # Tables not copied at all: the target keeps its own rows (reference data).
+    left: frozenset[str] = frozenset()
 
     def for_table(self, table: Table) -> Mapping[str, Rule]:
         return self.tables.get(table.qualified) or self.tables.get(table.name) or {}
 
     def skips(self, table: Table) -> bool:
         return table.qualified in self.skipped or table.name in self.skipped
+
+    def leaves(self, table: Table) -> bool:
+        """Named ``leave``, or a migration record the rules do not name at all."""
+        if table.qualified in self.left or table.name in self.left:
+            return True
+        named = (*self.tables, *self.skipped)
+        return is_migration_record(table) and not {table.qualified, table.name} & set(named)
 
 
 def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
@@ -119,13 +132,15 @@ def parse_rules(data: object, source: str = "rules") -> Rules:
         raise RulesError([f"{source}: expected 'version: 1' and a 'tables' mapping"])
     tables: dict[str, dict[str, Rule]] = {}
     skipped: set[str] = set()
+    left: set[str] = set()
     for table, columns in data["tables"].items():
-        if columns == "skip":
-            skipped.add(str(table))
+        if columns in ("skip", "leave"):
+            (skipped if columns == "skip" else left).add(str(table))
             continue
         if not isinstance(columns, dict):
             problems.append(
-                f"{source}: tables.{table}: expected a mapping of column: rule, or 'skip'"
+                f"{source}: tables.{table}: expected a mapping of column: rule, 'skip' (copied"
+                " empty) or 'leave' (the target's rows stay)"
             )
             continue
         for column, raw in columns.items():
@@ -143,7 +158,7 @@ def parse_rules(data: object, source: str = "rules") -> Rules:
         subset = {}
     if problems:
         raise RulesError(problems)
-    return Rules(tables, dict(subset), frozenset(skipped))
+    return Rules(tables, dict(subset), frozenset(skipped), frozenset(left))
 
 
 def load_rules(path: Path) -> Rules:
@@ -205,11 +220,11 @@ def check_rules(schema: Schema, rules: Rules) -> None:
     """Every column has a compatible rule, every rule a column; else RulesError (all of them)."""
     problems: list[str] = []
     known = {t.qualified for t in schema.tables} | {t.name for t in schema.tables}
-    for name in (*rules.tables, *sorted(rules.skipped)):
+    for name in (*rules.tables, *sorted(rules.skipped), *sorted(rules.left)):
         if name not in known:
             problems.append(f"rules name table {name!r}, which the source does not have")
     for table in schema.tables:
-        if rules.skips(table):
+        if rules.skips(table) or rules.leaves(table):
             continue
         table_rules = rules.for_table(table)
         for column_name in table_rules:
@@ -230,15 +245,38 @@ def check_rules(schema: Schema, rules: Rules) -> None:
                 problems.append(problem)
     problems += _check_key_consistency(schema, rules)
     problems += _check_skipped_references(schema, rules)
+    problems += _check_left_references(schema, rules)
     if problems:
         raise RulesError(problems)
+
+
+def _check_left_references(schema: Schema, rules: Rules) -> list[str]:
+    """References across the line between copied tables and ones left as the target has them.
+
+    A left table cannot reference a copied one, and a copied key into a
+    left table must be kept as it is (or nulled): the target's keys there
+    are the real ones.
+    """
+    problems = references_out(schema, rules.leaves)
+    for table in schema.tables:
+        if rules.leaves(table) or rules.skips(table):
+            continue
+        for fk in table.foreign_keys:
+            kinds = {rules.for_table(table).get(c, Rule("keep", {})).kind for c in fk.columns}
+            if rules.leaves(schema.table(fk.ref_table)) and not kinds <= {"keep", "null"}:
+                problems.append(
+                    f"{table.qualified} ({', '.join(fk.columns)}) references {fk.ref_table},"
+                    " which keeps the target's rows: keep those columns as they are (or null"
+                    " them) so they still find its keys"
+                )
+    return problems
 
 
 def _check_skipped_references(schema: Schema, rules: Rules) -> list[str]:
     """A copied row may not reference a skipped table's (empty) rows, unless its key is nulled."""
     problems = []
     for table in schema.tables:
-        if rules.skips(table):
+        if rules.skips(table) or rules.leaves(table):
             continue
         for fk in table.foreign_keys:
             parent = schema.table(fk.ref_table)

@@ -56,8 +56,16 @@ class SyntheticConfig:
     accepted_values: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     # (table, column) pairs a CHECK keeps from NULL though the column allows it
     never_null: frozenset[tuple[str, str]] = frozenset()
+    # Tables left as the target has them (seeders.left): none of their rows is written.
+    left: frozenset[str] = frozenset()
+    # table → referenced column → its values in the rows the target has (aligned by row):
+    # what a written table's foreign key into a left table picks from.
+    left_keys: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def rows_for(self, table: Table) -> int:
+        """The rows to write: none in a left table."""
+        if table.qualified in self.left:
+            return 0
         explicit = self.rows.get(table.qualified, self.rows.get(table.name))
         base = self.default_rows if explicit is None else explicit
         return max(0, round(base * self.scale))
@@ -168,10 +176,20 @@ class SyntheticGenerator:
         referenced = _referenced_columns(schema)
         for name in self.order.tables:
             table = schema.table(name)
+            if name in config.left:  # its keys are the rows the target already has
+                keys = {c: list(v) for c, v in config.left_keys.get(name, {}).items()}
+                rows = len(next(iter(keys.values()), ()))
+                self.plans[name] = TablePlan(table, rows, keys)
+                continue
             self._check_overrides(table)
             plan = TablePlan(table, config.rows_for(table))
             self.plans[name] = plan
             self._plan_keys(plan, referenced[name])
+
+    @property
+    def written(self) -> list[str]:
+        """The tables the seed writes, in load order: all but the left ones."""
+        return [name for name in self.order.tables if name not in self.config.left]
 
     # -- planning ----------------------------------------------------------------
 
@@ -240,6 +258,12 @@ class SyntheticGenerator:
                 for column in fk.columns:
                     plan.keys[column] = [NULL] * plan.rows
                 return
+            if fk.ref_table in self.config.left:
+                raise CannotGenerate(
+                    f"{table.qualified}.{','.join(fk.columns)} must reference {fk.ref_table},"
+                    " which keeps the target's rows and has none; load its rows first, or"
+                    " seed it (give it rows in the recipe instead of 'leave')"
+                )
             raise CannotGenerate(
                 f"{table.qualified}.{','.join(fk.columns)} must reference {fk.ref_table}, "
                 "which gets no rows; give it rows in the seed config"
@@ -367,7 +391,7 @@ def seed_database(
     return load(
         conn,
         generator.schema,
-        generator.order.tables,
+        generator.written,
         lambda table: [c.name for c in generator.columns(table)],
         generator.copy_chunks,
         progress,

@@ -10,6 +10,7 @@ from typing import Any
 import click
 import psycopg
 from psycopg import sql
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -34,6 +35,7 @@ from envs.seeding import (
     seed_synthetic,
 )
 from seeders.introspect import introspect
+from seeders.left import is_migration_record
 from seeders.pii import PiiGuess, describe, guess, starting_rules
 from seeders.recipe import Recipe, RecipeError, load_recipe
 from seeders.schema import Schema
@@ -78,7 +80,8 @@ def synthetic(
     else:
         out.print(
             f"[green]seeded[/green] {summary.total_rows:,} rows in {len(summary.rows)} tables "
-            f"in {summary.seconds:.1f}s ({_rate(summary):,.0f} rows/s, seed {recipe.seed})",
+            f"in {summary.seconds:.1f}s ({_rate(summary):,.0f} rows/s, seed {recipe.seed})"
+            + _left(summary.extra["left"]),
             markup=True,
         )
 
@@ -160,9 +163,15 @@ def anonymise(
         out.print(
             f"[green]anonymised[/green] {summary.total_rows:,} rows in {len(summary.rows)} tables "
             + (f"({len(skipped)} skipped, left empty) " if skipped else "")
-            + f"in {summary.seconds:.1f}s; leak check: {digests:,} originals, 0 found",
+            + f"in {summary.seconds:.1f}s; leak check: {digests:,} originals, 0 found"
+            + _left(summary.extra["left"]),
             markup=True,
         )
+
+
+def _left(tables: list[str]) -> str:
+    """The tables whose rows the target kept, so nobody wonders why they were not seeded."""
+    return f"; kept the target's rows in {escape(', '.join(tables))}" if tables else ""
 
 
 def _progress(quiet: bool) -> Progress:
@@ -312,6 +321,9 @@ def rules_text(schema: Schema, guesses: Mapping[tuple[str, str], PiiGuess]) -> s
     ]
     ruled = starting_rules(schema, guesses)
     for table in schema.tables:
+        if is_migration_record(table):
+            lines.append(f"  {table.qualified}: leave  # migration record: the target's rows stay")
+            continue
         lines.append(f"  {table.qualified}:")
         for column in table.columns:
             rule, comment = ruled.get((table.qualified, column.name), ("keep", ""))

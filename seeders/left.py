@@ -1,0 +1,114 @@
+"""Tables a seed leaves as the target has them: migration records, and those named ``leave``.
+
+An environment's database gets its schema from the app's own migrations,
+and the migration tool records there which ones ran. Rewriting that record
+(fake versions, or production's, which lack the pull request's new
+migrations) makes the next deploy re-run migrations already applied, and
+fail on the tables they create. So in both modes these tables keep the
+target's rows, unless the recipe or the rules name them. Reference data
+the migrations load (countries, plans, roles) is left by naming it
+``leave``; the written tables' foreign keys into it then pick from the
+rows the target has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from seeders.names import own_rows
+from seeders.schema import Schema, Table
+from seeders.synthetic import SyntheticConfig
+from seeders.values import CannotGenerate, escape
+
+# The most rows of a left table the written ones pick their references from.
+MAX_KEYS = 100_000
+
+# The tables of the migration tools apps use, as each names its own.
+MIGRATION_TABLES = frozenset(
+    {
+        "schema_migrations",  # Rails, golang-migrate, dbmate, Ecto
+        "ar_internal_metadata",  # Rails
+        "django_migrations",  # Django
+        "alembic_version",  # Alembic
+        "flyway_schema_history",  # Flyway
+        "schema_version",  # Flyway before 5
+        "databasechangelog",  # Liquibase
+        "databasechangeloglock",
+        "knex_migrations",  # Knex
+        "knex_migrations_lock",
+        "SequelizeMeta",  # Sequelize
+        "_prisma_migrations",  # Prisma
+        "goose_db_version",  # goose
+        "__EFMigrationsHistory",  # Entity Framework
+        "pgmigrations",  # node-pg-migrate
+        "mikro_orm_migrations",  # MikroORM
+        "migrations",  # Laravel, TypeORM
+        "__diesel_schema_migrations",  # Diesel
+        "_sqlx_migrations",  # SQLx
+        "schema_history",  # refinery
+    }
+)
+
+
+def is_migration_record(table: Table) -> bool:
+    return table.name in MIGRATION_TABLES
+
+
+def references_out(schema: Schema, leaves: Callable[[Table], bool]) -> list[str]:
+    """A left table referencing a written one: TRUNCATE refuses to empty a referenced table."""
+    problems = []
+    for table in schema.tables:
+        if not leaves(table):
+            continue
+        for fk in table.foreign_keys:
+            parent = schema.table(fk.ref_table)
+            if not leaves(parent):
+                problems.append(
+                    f"{table.qualified} is left as the target has it, but references"
+                    f" {parent.qualified} ({', '.join(fk.columns)}), which is written: leave"
+                    f" {parent.qualified} too, or seed {table.qualified}"
+                )
+    return problems
+
+
+def with_keys(
+    conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig
+) -> SyntheticConfig:
+    """``config`` with the keys of each left table that a written table references."""
+    problems = references_out(schema, lambda t: t.qualified in config.left)
+    if problems:
+        raise CannotGenerate("; ".join(problems))
+    wanted: dict[str, set[str]] = {}
+    for table in schema.tables:
+        if table.qualified in config.left:
+            continue
+        for fk in table.foreign_keys:
+            if fk.ref_table in config.left:
+                wanted.setdefault(fk.ref_table, set()).update(fk.ref_columns)
+    keys = {}
+    for name, columns in wanted.items():
+        keys[name] = _keys(conn, schema.table(name), sorted(columns))
+    return dataclasses.replace(config, left_keys=keys)
+
+
+def _keys(
+    conn: psycopg.Connection[Any], table: Table, columns: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """Distinct rows of the referenced columns, none NULL (a NULL key is never referenced)."""
+    names = [sql.Identifier(c) for c in columns]
+    query = sql.SQL(
+        "SELECT DISTINCT {text} FROM {rows} WHERE {present} ORDER BY {text} LIMIT {limit}"
+    ).format(
+        text=sql.SQL(", ").join(sql.SQL("{}::text").format(n) for n in names),
+        rows=own_rows(table),
+        present=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(n) for n in names),
+        limit=sql.Literal(MAX_KEYS),
+    )
+    with conn.transaction():
+        found = conn.execute(query).fetchall()
+    return {c: tuple(escape(row[i]) for row in found) for i, c in enumerate(columns)}

@@ -1,0 +1,152 @@
+"""Tables a seed leaves as the target has them: migration records and named reference data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from envs.cli.main import main
+from envs.cli.seed import rules_text
+from seeders.introspect import introspect
+from tests.pg_server import PgServer
+from tests.seeders.connections import databases, rows
+
+# An app after its migrations ran: their record, and the reference data one loaded.
+APP = """
+    CREATE TABLE schema_migrations (version varchar PRIMARY KEY);
+    CREATE TABLE "SequelizeMeta" (name varchar PRIMARY KEY);
+    CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL);
+    CREATE TABLE customers (
+        id bigserial PRIMARY KEY,
+        email text NOT NULL UNIQUE,
+        country char(2) NOT NULL REFERENCES countries
+    );
+"""
+MIGRATED = """
+    INSERT INTO schema_migrations VALUES ('20240101000000'), ('20240202000000');
+    INSERT INTO "SequelizeMeta" VALUES ('20240101-create-customers.js');
+    INSERT INTO countries VALUES ('DE', 'Germany'), ('FR', 'France'), ('NL', 'Netherlands');
+"""
+RECORDS = "SELECT version FROM schema_migrations ORDER BY 1"
+
+
+def _app(pg_server: PgServer, name: str) -> str:
+    url = pg_server.create_database(name)
+    execute(url, APP + MIGRATED)
+    return url
+
+
+def execute(url: str, statements: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statements.encode())
+
+
+def _recipe(tmp_path: Path, tables: dict[str, Any]) -> str:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"tables": tables}))
+    return str(path)
+
+
+def test_synthetic_keeps_the_migration_record_and_named_reference_data(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, the record was refilled with invented versions: the next deploy re-ran them all."""
+    source = _app(pg_server, "left_synthetic")
+    recipe = _recipe(tmp_path, {"countries": "leave", "customers": {"rows": 300}})
+    args = ["seed", "synthetic", "--database-url", source, "--config", recipe]
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "kept the target's rows in public.SequelizeMeta, public.countries," in printed
+    assert rows(source, RECORDS) == [("20240101000000",), ("20240202000000",)]
+    assert rows(source, 'SELECT count(*) FROM "SequelizeMeta"') == [(1,)]
+    assert rows(source, "SELECT count(*) FROM countries") == [(3,)]
+    # The written table's foreign key picks from the rows the target kept, all of them.
+    assert rows(source, "SELECT count(*), count(DISTINCT country) FROM customers") == [(300, 3)]
+    # Named in the recipe, a migration record is seeded like any table.
+    recipe = _recipe(tmp_path, {"countries": "leave", "schema_migrations": {"rows": 5}})
+    assert main(["seed", "synthetic", "--database-url", source, "--config", recipe]) == 0
+    assert rows(source, "SELECT count(*) FROM schema_migrations") == [(5,)]
+
+
+def test_synthetic_refuses_what_a_left_table_cannot_give(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _app(pg_server, "left_refused")
+    # A left table referencing a written one: emptying that one is refused by the server.
+    execute(source, "ALTER TABLE countries ADD owner bigint REFERENCES customers")
+    recipe = _recipe(tmp_path, {"countries": "leave"})
+    capsys.readouterr()
+    assert main(["seed", "synthetic", "--database-url", source, "--config", recipe]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "public.countries is left as the target has it, but references public.customers" in err
+    execute(source, "ALTER TABLE countries DROP owner")
+    # An empty left table cannot give a NOT NULL foreign key a row to point at.
+    execute(source, "TRUNCATE countries CASCADE")
+    assert main(["seed", "synthetic", "--database-url", source, "--config", recipe]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "must reference public.countries, which keeps the target's rows and has none" in err
+    assert rows(source, RECORDS) == [("20240101000000",), ("20240202000000",)]
+
+
+def test_anonymise_keeps_the_targets_record_of_its_own_migrations(
+    pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The pull request's branch ran a migration production has not: its record must stay."""
+    source, target = databases(pg_server, "left_anonymise", APP, MIGRATED)
+    execute(source, "INSERT INTO customers (email, country) VALUES ('ann@corp.example', 'DE')")
+    pull_request = "INSERT INTO schema_migrations VALUES ('20240303000000');"
+    execute(target, MIGRATED + pull_request + "INSERT INTO countries VALUES ('BE', 'Belgium')")
+    rules = {"customers": {"id": "keep", "email": {"fake": "email"}, "country": "keep"},
+             "countries": "leave"}  # fmt: skip
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "tables": rules}))
+    monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
+    args = ["seed", "anonymise", "--source", source, "--target", target, "--rules", str(path)]
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0  # no rules asked for the migration records
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["left"] == [
+        "public.SequelizeMeta",
+        "public.countries",
+        "public.schema_migrations",
+    ]
+    assert "public.schema_migrations" not in summary["rows"]
+    assert rows(target, RECORDS) == [("20240101000000",), ("20240202000000",), ("20240303000000",)]
+    assert rows(target, "SELECT count(*) FROM countries") == [(4,)]
+    assert rows(target, "SELECT country FROM customers") == [("DE",)]
+    # A copied key into a left table must stay as it is, or it finds no row there.
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "tables": rules
+                | {"customers": rules["customers"] | {"country": {"mask": {"keep_first": 1}}}},
+            }
+        )
+    )
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "public.customers (country) references public.countries, which keeps the target's" in err
+    # A left table referencing a copied one cannot stay: the copy empties its parent.
+    execute(source, "ALTER TABLE countries ADD owner bigint REFERENCES customers")
+    path.write_text(yaml.safe_dump({"version": 1, "tables": rules}))
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "public.countries is left as the target has it, but references public.customers" in err
+
+
+def test_inspect_writes_leave_for_migration_records(pg_server: PgServer) -> None:
+    source = _app(pg_server, "left_inspect")
+    with psycopg.connect(source) as conn:
+        text = rules_text(introspect(conn), {})
+    parsed = yaml.safe_load(text)["tables"]
+    assert parsed["public.schema_migrations"] == "leave"
+    assert parsed["public.SequelizeMeta"] == "leave"
+    assert parsed["public.countries"] == {"code": "keep", "name": "keep"}
