@@ -20,7 +20,11 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::
        CASE WHEN 0 <> ALL (pt.partattrs::int2[]) THEN ARRAY(
            SELECT a.attname FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, i)
            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.i)
-       END AS partition_key
+       END AS partition_key,
+       -- the extension it belongs to (PostGIS's spatial_ref_sys): never the seed's to write
+       (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+          AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extension
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -262,6 +266,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                 estimated_rows=int(t["rows"]),
                 partitioned=bool(t["partitioned"]),
                 partition_key=tuple(t["partition_key"] or ()),
+                extension=t["extension"] or "",
             )
         )
     return Schema(tuple(result))

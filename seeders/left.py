@@ -1,5 +1,9 @@
 """Tables a seed leaves as the target has them: migration records, and those named ``leave``.
 
+An extension's own tables (PostGIS's ``spatial_ref_sys``, pg_cron's
+``cron.job``) are always left: the extension fills them, and its code
+relies on what it put there.
+
 An environment's database gets its schema from the app's own migrations,
 and the migration tool records there which ones ran. Rewriting that record
 (fake versions, or production's, which lack the pull request's new

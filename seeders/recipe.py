@@ -91,6 +91,11 @@ class Recipe(_Strict):
                 known = ", ".join(t.qualified for t in schema.tables)
                 problems.append(f"tables.{table_name}: no such table; tables: {known}")
                 continue
+            if found.extension and not table.leave:
+                problems.append(
+                    f"tables.{table_name}: belongs to extension {found.extension}, which fills"
+                    " it; a seed leaves it as it is: remove it from the recipe"
+                )
             for column in table.columns:
                 if column not in {c.name for c in found.columns}:
                     problems.append(f"tables.{table_name}.columns.{column}: no such column")
@@ -100,7 +105,8 @@ class Recipe(_Strict):
         left = {
             table.qualified
             for table in schema.tables
-            if (named[table.qualified].leave if table.qualified in named
+            if table.extension
+            or (named[table.qualified].leave if table.qualified in named
                 else is_migration_record(table))
         }  # fmt: skip
         return SyntheticConfig(

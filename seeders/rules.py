@@ -86,8 +86,8 @@ class Rules:
         return table.qualified in self.skipped or table.name in self.skipped
 
     def leaves(self, table: Table) -> bool:
-        """Named ``leave``, or a migration record the rules do not name at all."""
-        if table.qualified in self.left or table.name in self.left:
+        """An extension's, named ``leave``, or a migration record the rules do not name at all."""
+        if table.extension or table.qualified in self.left or table.name in self.left:
             return True
         named = (*self.tables, *self.skipped)
         return is_migration_record(table) and not {table.qualified, table.name} & set(named)
@@ -224,6 +224,12 @@ def check_rules(schema: Schema, rules: Rules) -> None:
         if name not in known:
             problems.append(f"rules name table {name!r}, which the source does not have")
     for table in schema.tables:
+        named = {table.qualified, table.name} & {*rules.tables, *rules.skipped}
+        if table.extension and named:
+            problems.append(
+                f"{table.qualified} belongs to extension {table.extension}, which fills it; a"
+                " copy leaves it as the target has it: remove it from the rules"
+            )
         if rules.skips(table) or rules.leaves(table):
             continue
         table_rules = rules.for_table(table)

@@ -105,6 +105,7 @@ class Table:
     estimated_rows: int = 0
     partitioned: bool = False  # its rows live in its partitions (each read through it)
     partition_key: tuple[str, ...] = ()  # its key's columns (none for an expression key)
+    extension: str = ""  # the extension whose table it is (its own data, left alone)
 
     @property
     def qualified(self) -> str:

@@ -321,8 +321,9 @@ def rules_text(schema: Schema, guesses: Mapping[tuple[str, str], PiiGuess]) -> s
     ]
     ruled = starting_rules(schema, guesses)
     for table in schema.tables:
-        if is_migration_record(table):
-            lines.append(f"  {table.qualified}: leave  # migration record: the target's rows stay")
+        if table.extension or is_migration_record(table):
+            whose = f"extension {table.extension}'s" if table.extension else "migration record"
+            lines.append(f"  {table.qualified}: leave  # {whose}: the target's rows stay")
             continue
         lines.append(f"  {table.qualified}:")
         for column in table.columns:

@@ -16,15 +16,21 @@ from seeders.introspect import introspect
 from tests.pg_server import PgServer
 from tests.seeders.connections import databases, rows
 
-# An app after its migrations ran: their record, and the reference data one loaded.
+# An app after its migrations ran: their record, the reference data one loaded, and
+# a table of an extension's (as PostGIS's spatial_ref_sys, which the app references).
 APP = """
+    CREATE EXTENSION citext;
+    CREATE TABLE spatial_refs (srid int PRIMARY KEY, name text NOT NULL);
+    INSERT INTO spatial_refs VALUES (4326, 'WGS 84'), (3857, 'Pseudo-Mercator');
+    ALTER EXTENSION citext ADD TABLE spatial_refs;
     CREATE TABLE schema_migrations (version varchar PRIMARY KEY);
     CREATE TABLE "SequelizeMeta" (name varchar PRIMARY KEY);
     CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL);
     CREATE TABLE customers (
         id bigserial PRIMARY KEY,
         email text NOT NULL UNIQUE,
-        country char(2) NOT NULL REFERENCES countries
+        country char(2) NOT NULL REFERENCES countries,
+        srid int NOT NULL REFERENCES spatial_refs
     );
 """
 MIGRATED = """
@@ -63,6 +69,8 @@ def test_synthetic_keeps_the_migration_record_and_named_reference_data(
     assert main(args) == 0
     printed = " ".join(capsys.readouterr().out.split())
     assert "kept the target's rows in public.SequelizeMeta, public.countries," in printed
+    assert rows(source, "SELECT srid FROM spatial_refs ORDER BY 1") == [(3857,), (4326,)]
+    assert rows(source, "SELECT count(DISTINCT srid) FROM customers") == [(2,)]
     assert rows(source, RECORDS) == [("20240101000000",), ("20240202000000",)]
     assert rows(source, 'SELECT count(*) FROM "SequelizeMeta"') == [(1,)]
     assert rows(source, "SELECT count(*) FROM countries") == [(3,)]
@@ -72,6 +80,11 @@ def test_synthetic_keeps_the_migration_record_and_named_reference_data(
     recipe = _recipe(tmp_path, {"countries": "leave", "schema_migrations": {"rows": 5}})
     assert main(["seed", "synthetic", "--database-url", source, "--config", recipe]) == 0
     assert rows(source, "SELECT count(*) FROM schema_migrations") == [(5,)]
+    # An extension's table is never the seed's to write.
+    recipe = _recipe(tmp_path, {"spatial_refs": {"rows": 5}})
+    capsys.readouterr()
+    assert main(["seed", "synthetic", "--database-url", source, "--config", recipe]) == 2
+    assert "spatial_refs: belongs to extension citext" in capsys.readouterr().err
 
 
 def test_synthetic_refuses_what_a_left_table_cannot_give(
@@ -100,10 +113,11 @@ def test_anonymise_keeps_the_targets_record_of_its_own_migrations(
 ) -> None:  # fmt: skip
     """The pull request's branch ran a migration production has not: its record must stay."""
     source, target = databases(pg_server, "left_anonymise", APP, MIGRATED)
-    execute(source, "INSERT INTO customers (email, country) VALUES ('ann@corp.example', 'DE')")
+    execute(source, "INSERT INTO customers VALUES (1, 'ann@corp.example', 'DE', 4326)")
     pull_request = "INSERT INTO schema_migrations VALUES ('20240303000000');"
     execute(target, MIGRATED + pull_request + "INSERT INTO countries VALUES ('BE', 'Belgium')")
-    rules = {"customers": {"id": "keep", "email": {"fake": "email"}, "country": "keep"},
+    rules = {"customers": {"id": "keep", "email": {"fake": "email"}, "country": "keep",
+                           "srid": "keep"},
              "countries": "leave"}  # fmt: skip
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "tables": rules}))
@@ -116,11 +130,17 @@ def test_anonymise_keeps_the_targets_record_of_its_own_migrations(
         "public.SequelizeMeta",
         "public.countries",
         "public.schema_migrations",
+        "public.spatial_refs",
     ]
     assert "public.schema_migrations" not in summary["rows"]
     assert rows(target, RECORDS) == [("20240101000000",), ("20240202000000",), ("20240303000000",)]
     assert rows(target, "SELECT count(*) FROM countries") == [(4,)]
     assert rows(target, "SELECT country FROM customers") == [("DE",)]
+    # An extension's table is the target's own: rules for it are a mistake, and said so.
+    ruled = rules | {"spatial_refs": {"srid": "keep", "name": "keep"}}
+    path.write_text(yaml.safe_dump({"version": 1, "tables": ruled}))
+    assert main(args) == 2
+    assert "public.spatial_refs belongs to extension citext" in capsys.readouterr().err
     # A copied key into a left table must stay as it is, or it finds no row there.
     path.write_text(
         yaml.safe_dump(
@@ -150,3 +170,5 @@ def test_inspect_writes_leave_for_migration_records(pg_server: PgServer) -> None
     assert parsed["public.schema_migrations"] == "leave"
     assert parsed["public.SequelizeMeta"] == "leave"
     assert parsed["public.countries"] == {"code": "keep", "name": "keep"}
+    assert parsed["public.spatial_refs"] == "leave"
+    assert "extension citext's" in text
