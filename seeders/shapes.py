@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from psycopg import sql
 
+from seeders import bounds
 from seeders.rules import MIN_HASH_WIDTH, Rules
 from seeders.schema import INTEGER_BITS, Category, Column, Schema, Table
 
@@ -48,14 +49,21 @@ class Shape:
     bits: int | None = None  # an integer column's: its type's, or its key family's narrowest
     digits: int | None = None  # a numeric column's digits before the point
     scale: int | None = None  # and after it
+    # The range its CHECK constraints keep a number in, inclusive (seeders.bounds).
+    low: Decimal | None = None
+    high: Decimal | None = None
 
     def narrowed(self, other: Shape) -> Shape:
+        lows = [b for b in (self.low, other.low) if b is not None]
+        highs = [b for b in (self.high, other.high) if b is not None]
         return Shape(
             self.unique or other.unique,
             _least(self.max_length, other.max_length),
             _least(self.bits, other.bits),
             _least(self.digits, other.digits),
             _least(self.scale, other.scale),
+            max(lows) if lows else None,
+            min(highs) if highs else None,
         )
 
     @property
@@ -83,12 +91,15 @@ def _own(table: Table, column: Column) -> Shape:
     digits = None
     if column.numeric_precision is not None:
         digits = column.numeric_precision - (column.numeric_scale or 0)
+    scale = column.numeric_scale if column.category is Category.NUMERIC else None
+    own_checks = [c for c in table.checks if c.columns == (column.name,)]
     return Shape(
         table.is_unique(column.name) or column.name in table.unique_members,
         column.max_length,
         bits_of(column),
         digits,
-        column.numeric_scale if column.category is Category.NUMERIC else None,
+        scale,
+        *bounds.of(column, own_checks, scale if scale is not None else 2),
     )
 
 

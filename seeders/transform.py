@@ -450,34 +450,65 @@ def _noise(
     # clamped to what the column can hold; a result equal to the original
     # (rounding or the clamp ate the noise: a quantity of 1 always rounds
     # back) moves one step (see _moved_if_same), so the original never
-    # survives. nullif/coalesce evaluate the noisy value once.
+    # survives. nullif/coalesce evaluate the noisy value once. Under a
+    # range check (shape.low/high), noise that leaves the range is taken the
+    # other way (1 - ratio * u): a value at a bound still moves, inwards.
     offset = sql.SQL("({} % 2000001 - 1000000)").format(keyed.draw("noise", col))
+    inside = (shape.low, shape.high)
     if column.category is Category.FLOAT:
-        noisy = sql.SQL("({} * (1 + {} * {}::float8))").format(
-            col, offset, sql.Literal(ratio / 1_000_000)
+        ratio_literal = sql.Literal(ratio / 1_000_000)
+        up, down = (
+            sql.SQL("({} * (1 {} {} * {}::float8))").format(col, sql.SQL(op), offset, ratio_literal)
+            for op in "+-"
         )
+        noisy = _kept_inside(up, down, inside)
         if column.base_type == "float4":
             return sql.SQL("least(greatest({}, -{m}), {m})").format(noisy, m=_FLOAT4_MAX)
         return noisy
     scale = sql.Literal(Decimal(repr(ratio)) / 1_000_000)
-    factor = sql.SQL("(1 + {} * {}::numeric)").format(offset, scale)
+    factors = [sql.SQL("(1 {} {} * {}::numeric)").format(sql.SQL(op), offset, scale) for op in "+-"]
     sign = keyed.sign("noise", col)
     if column.category is Category.INTEGER:
         limit = 1 << ((shape.bits or 64) - 1)
-        changed = sql.SQL("least(greatest(round({} * {}), {}), {})::bigint").format(
-            col, factor, sql.Literal(-limit), sql.Literal(limit - 1)
+        up, down = (sql.SQL("round({} * {})").format(col, f) for f in factors)
+        changed = sql.SQL("least(greatest({}, {}), {})::bigint").format(
+            _kept_inside(up, down, inside), sql.Literal(-limit), sql.Literal(limit - 1)
         )
-        return _moved_if_same(changed, col, 1, (-limit, limit - 1), sign)
+        return _moved_if_same(changed, col, 1, (-limit, limit - 1), sign, inside)
     decimals = shape.scale if shape.scale is not None else 2
     step = Decimal(10) ** -decimals
-    changed = sql.SQL("round({} * {}, {})").format(col, factor, sql.Literal(decimals))
+    up, down = (
+        sql.SQL("round({} * {}, {})").format(col, f, sql.Literal(decimals)) for f in factors
+    )
+    kept = _kept_inside(up, down, inside)
     if shape.digits is None:
-        return _moved_if_same(changed, col, step, None, sign)
+        return _moved_if_same(kept, col, step, None, sign, inside)
     bound = Decimal(10) ** shape.digits - step
     changed = sql.SQL("least(greatest({}, {}), {})").format(
-        changed, sql.Literal(-bound), sql.Literal(bound)
+        kept, sql.Literal(-bound), sql.Literal(bound)
     )
-    return _moved_if_same(changed, col, step, (-bound, bound), sign)
+    return _moved_if_same(changed, col, step, (-bound, bound), sign, inside)
+
+
+Range = tuple[Decimal | None, Decimal | None]
+
+
+def _kept_inside(up: sql.Composable, down: sql.Composable, inside: Range) -> sql.Composable:
+    """``up``, or ``down`` where ``up`` leaves the range; clamped to it if both do."""
+    low, high = inside
+    if low is None and high is None:
+        return up
+    outside = sql.SQL(" OR ").join(
+        sql.SQL("{} {} {}").format(up, sql.SQL(op), sql.Literal(bound))
+        for op, bound in (("<", low), (">", high))
+        if bound is not None
+    )
+    picked: sql.Composable = sql.SQL("(CASE WHEN {} THEN {} ELSE {} END)").format(outside, down, up)
+    if low is not None:
+        picked = sql.SQL("greatest({}, {})").format(picked, sql.Literal(low))
+    if high is not None:
+        picked = sql.SQL("least({}, {})").format(picked, sql.Literal(high))
+    return picked
 
 
 def _moved_if_same(
@@ -486,12 +517,14 @@ def _moved_if_same(
     step: int | Decimal,
     bounds: tuple[int | Decimal, int | Decimal] | None,
     sign: sql.Composable,
+    inside: Range = (None, None),
 ) -> sql.Composable:
     """``changed``; where it is the original, the original one step up or down (keyed).
 
     Never across or onto zero from either side (a value within a step of
     zero moves away from it: 1 becomes 2, 0 becomes 1), so a sign check
-    such as ``CHECK (quantity > 0)`` holds; never past the type's bounds.
+    such as ``CHECK (quantity > 0)`` holds; never past the type's bounds,
+    and inside the checks' range where one is known (at its top, down).
     """
     s = sql.Literal(step)
     either = sql.SQL("{c} + {sign} * {s}").format(c=col, sign=sign, s=s)
@@ -508,6 +541,18 @@ def _moved_if_same(
         "CASE WHEN {c} > {s} THEN {positive} WHEN {c} >= 0 THEN {c} + {s}"
         " WHEN {c} < -{s} THEN {negative} ELSE {c} - {s} END"
     ).format(c=col, s=s, positive=positive, negative=negative)
+    floor, ceiling = inside
+    if floor is not None or ceiling is not None:
+        fits = sql.SQL(" AND ").join(
+            sql.SQL("{} {} {}").format(moved, sql.SQL(op), sql.Literal(bound))
+            for op, bound in ((">=", floor), ("<=", ceiling))
+            if bound is not None
+        )
+        up = sql.SQL("{c} + {s}").format(c=col, s=s)
+        room = sql.SQL("{} <= {}").format(up, sql.Literal(ceiling)) if ceiling is not None else None
+        moved = sql.SQL("CASE WHEN {} THEN {} WHEN {} THEN {} ELSE {} - {} END").format(
+            fits, moved, room or sql.SQL("TRUE"), up, col, s
+        )
     return sql.SQL("coalesce(nullif({}, {}), {})").format(changed, col, moved)
 
 

@@ -273,6 +273,40 @@ def test_noise_stays_within_its_ratio_and_never_returns_the_original(
             assert abs(float(new) - float(old)) <= 0.2 * abs(float(old)) + 1
 
 
+def test_noise_stays_inside_the_range_the_columns_checks_allow(pg_server: PgServer) -> None:
+    """Before, a discount of 100 noised up to 104 failed the whole copy on the check."""
+    ddl = """
+        CREATE DOMAIN stars AS smallint CHECK (VALUE BETWEEN 1 AND 5);
+        CREATE TABLE offers (
+            id int PRIMARY KEY,
+            rating int CHECK (rating BETWEEN 1 AND 5),
+            discount numeric(5, 2) CHECK (discount >= 0 AND discount <= 100),
+            share real CHECK (share > 0 AND share < 1),
+            debt int CHECK (debt <= 0),
+            given stars
+        )
+    """
+    fill = """
+        INSERT INTO offers SELECT g, 1 + g % 5, (g % 3) * 50, CASE WHEN g % 2 = 0 THEN 0.999
+               ELSE 0.0001 END, -(g % 4), 1 + g % 5
+        FROM generate_series(1, 300) g
+    """
+    urls = databases(pg_server, "noise_checks", ddl, fill)
+    noisy = {"noise": 0.2}
+    columns = dict.fromkeys(("rating", "discount", "share", "debt", "given"), noisy)
+    copy_between(*urls, rules_for({"offers": {"id": "keep", **columns}}))  # the checks hold
+    query = "SELECT id, rating, discount, share, debt, given FROM offers ORDER BY id"
+    for before, after in zip(rows(urls[0], query), rows(urls[1], query), strict=True):
+        for old, new in zip(before[1:], after[1:], strict=True):
+            assert new != old
+            assert abs(float(new) - float(old)) <= 0.2 * abs(float(old)) + 1
+    ranges = "SELECT min(rating), max(rating), min(discount), max(discount), max(debt) FROM offers"
+    low_rating, high_rating, low_discount, high_discount, high_debt = rows(urls[1], ranges)[0]
+    assert 1 <= low_rating <= high_rating <= 5
+    assert 0 <= low_discount <= high_discount <= 100  # 0 and 100 moved, inwards
+    assert high_debt <= 0
+
+
 def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServer) -> None:
     """A UTF-8 source and a LATIN1 target: the bytes in between are UTF-8 both ways."""
     ddl = "CREATE TABLE towns (id int PRIMARY KEY, name text, code text)"
