@@ -81,7 +81,7 @@ ENUMS = "SELECT enumtypid AS oid, enumlabel AS label FROM pg_enum ORDER BY enumt
 CONSTRAINTS = f"""
 SELECT con.conrelid AS table_oid, con.conname AS name, con.contype AS kind, con.conkey AS keys,
        con.confrelid AS ref_oid, con.confkey AS ref_keys, con.condeferrable AS deferrable,
-       pg_get_constraintdef(con.oid) AS definition
+       pg_get_constraintdef(con.oid) AS definition, con.coninhcount > 0 AS inherited
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -245,7 +245,10 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                     )
                 )
             elif con["kind"] == "c":
-                checks.append(Check(con["name"], con["definition"], cols(oid, con["keys"] or [])))
+                read = cols(oid, con["keys"] or [])
+                checks.append(
+                    Check(con["name"], con["definition"], read, inherited=con["inherited"])
+                )
         for column in by_table[oid]:
             checks += [
                 Check(d["name"], domain_check(d["definition"], column["name"]), (column["name"],),

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from seeders import binary_copy
-from seeders.schema import Schema, Table
+from seeders.schema import Check, Schema, Table
 
 Progress = Callable[[str, int], None]  # (table, rows just written)
 ChunkSource = Callable[[str], Iterable[tuple[int, bytes]]]
@@ -259,13 +259,27 @@ class _Cleared:
     indexes: list[_Rebuilt]
     fks: list[_Rebuilt]
     triggers: list[_Trigger]
+    checks: list[_Rebuilt] = field(default_factory=list)
 
     @classmethod
-    def emptying(cls, conn: psycopg.Connection[Any], tables: list[str]) -> _Cleared:
-        """Drop the tables' keys and indexes, switch off their triggers, and empty them."""
+    def emptying(
+        cls,
+        conn: psycopg.Connection[Any],
+        tables: list[str],
+        relaxed: Mapping[str, Iterable[Check]] | None = None,
+    ) -> _Cleared:
+        """Drop the tables' keys and indexes (and relaxed checks), switch off their triggers,
+        and empty them."""
         fks = _foreign_keys(conn, tables)
         for fk in fks:
             conn.execute(fk.drop())
+        checks = [
+            _Rebuilt(table, check.name, check.name, check.expression)
+            for table, found in (relaxed or {}).items()
+            for check in found
+        ]
+        for check in checks:
+            conn.execute(check.drop())
         indexes = _indexes(conn, tables)  # after the FKs, which depend on the unique ones
         for index in indexes:
             conn.execute(index.drop())
@@ -278,11 +292,12 @@ class _Cleared:
                     sql.SQL(", ").join(_ident(t) for t in tables)
                 )
             )
-        return cls(tables, indexes, fks, triggers)
+        return cls(tables, indexes, fks, triggers, checks)
 
     def restore(self, conn: psycopg.Connection[Any]) -> None:
         """Rebuild what was dropped, refresh what reads the tables, switch the triggers on."""
-        for rebuilt in (*self.indexes, *self.fks):  # unique indexes first: the FKs need them
+        # Unique indexes first: the FKs need them. A re-added check validates every row.
+        for rebuilt in (*self.indexes, *self.fks, *self.checks):
             conn.execute(rebuilt.rebuild())
         for view in _materialized_views(conn, self.tables):
             # The name comes from the server itself (format %I.%I).
@@ -300,6 +315,8 @@ def load(
     progress: Progress | None = None,
     before_commit: Callable[[psycopg.Connection[Any], Mapping[str, int]], None] | None = None,
     binary: Collection[str] = frozenset(),
+    relaxed: Mapping[str, Iterable[Check]] | None = None,
+    repair: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> LoadReport:
     """Replace the contents of every table in ``order`` with the given rows.
 
@@ -307,7 +324,9 @@ def load(
     COPY tuples (without the stream's header and trailer, which are added
     here). ``before_commit`` runs inside the transaction after everything is
     loaded, with the rows each table got; raising there rolls the whole load
-    back (the anonymiser's copy and leak checks use this).
+    back (the anonymiser's copy and leak checks use this). The ``relaxed``
+    checks (by table) are dropped while the rows load, and ``repair`` runs
+    on the loaded rows before they are re-added, each validating every row.
     """
     tables = list(order)
     report = LoadReport()
@@ -315,7 +334,7 @@ def load(
     with conn.transaction():
         # The rows arrive as UTF-8 bytes, whatever the target's own encoding.
         conn.execute("SET LOCAL client_encoding TO 'UTF8'")
-        cleared = _Cleared.emptying(conn, tables)
+        cleared = _Cleared.emptying(conn, tables, relaxed)
         with conn.cursor() as cur:
             for name in tables:
                 target = schema.table(name)
@@ -334,6 +353,8 @@ def load(
                     if name in binary:
                         copy.write(binary_copy.TRAILER)
         _reset_sequences(conn, tables)
+        if repair is not None:
+            repair(conn)
         cleared.restore(conn)
         if before_commit is not None:
             before_commit(conn, report.rows)

@@ -82,6 +82,7 @@ class Check:
     columns: tuple[str, ...] = ()  # the columns it reads
     # The domain it belongs to ("public.rating"), its VALUE read as the column's name.
     domain: str = ""
+    inherited: bool = False  # from a parent table: only the parent's to drop
 
     @property
     def condition(self) -> str:

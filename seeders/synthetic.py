@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from seeders import repair
 from seeders.graph import load_order
 from seeders.loader import LoadReport, Progress, load
 from seeders.schema import Category, Check, Column, ForeignKey, Schema, Table
@@ -387,12 +388,21 @@ def seed_database(
     generator: SyntheticGenerator,
     progress: Progress | None = None,
 ) -> LoadReport:
-    """Replace every table's rows with the generator's (one transaction, see loader)."""
+    """Replace every table's rows with the generator's (one transaction, see loader).
+
+    Checks over several columns that NULLs can satisfy are relaxed while
+    the rows load and the rows that break them repaired (:mod:`seeders.repair`).
+    """
+    schema, never_null = generator.schema, generator.config.never_null
+    ordered = lambda table, check: column_order(table, check) is not None  # noqa: E731
+    relaxed = repair.relaxed(schema, generator.written, ordered, never_null)
     return load(
         conn,
-        generator.schema,
+        schema,
         generator.written,
         lambda table: [c.name for c in generator.columns(table)],
         generator.copy_chunks,
         progress,
+        relaxed=relaxed,
+        repair=lambda c: repair.repair(c, schema, relaxed, never_null),
     )
