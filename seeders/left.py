@@ -63,6 +63,15 @@ def is_migration_record(table: Table) -> bool:
     return table.name in MIGRATION_TABLES
 
 
+def left_by_default(table: Table) -> str | None:
+    """Why a seed leaves the table as the target has it when nothing names it, if it does."""
+    if table.extension:
+        return f"extension {table.extension}'s table"
+    if is_migration_record(table):
+        return "migration record"
+    return None
+
+
 def references_out(schema: Schema, leaves: Callable[[Table], bool]) -> list[str]:
     """A left table referencing a written one: TRUNCATE refuses to empty a referenced table."""
     problems = []

@@ -35,7 +35,7 @@ from envs.seeding import (
     seed_synthetic,
 )
 from seeders.introspect import introspect
-from seeders.left import is_migration_record
+from seeders.left import left_by_default
 from seeders.pii import PiiGuess, describe, guess, starting_rules
 from seeders.recipe import Recipe, RecipeError, load_recipe
 from seeders.schema import Schema
@@ -223,6 +223,7 @@ def inspect(
             {
                 t.qualified: {
                     "rows_estimate": t.estimated_rows,
+                    "left_by_default": left_by_default(t),
                     "primary_key": list(t.primary_key),
                     "foreign_keys": [
                         {"columns": list(fk.columns), "references": fk.ref_table}
@@ -243,8 +244,11 @@ def inspect(
         )
         return
     for table in schema.tables:
+        reason = left_by_default(table)
+        left = f" — {reason}, left as the target has it" if reason else ""
         view = RichTable(
-            title=f"{table.qualified} (~{table.estimated_rows:,} rows)", title_justify="left"
+            title=escape(f"{table.qualified} (~{table.estimated_rows:,} rows){left}"),
+            title_justify="left",
         )
         for heading in ("column", "type", "null", "key", "personal data?"):
             view.add_column(heading)
@@ -321,9 +325,9 @@ def rules_text(schema: Schema, guesses: Mapping[tuple[str, str], PiiGuess]) -> s
     ]
     ruled = starting_rules(schema, guesses)
     for table in schema.tables:
-        if table.extension or is_migration_record(table):
-            whose = f"extension {table.extension}'s" if table.extension else "migration record"
-            lines.append(f"  {table.qualified}: leave  # {whose}: the target's rows stay")
+        reason = left_by_default(table)
+        if reason:
+            lines.append(f"  {table.qualified}: leave  # {reason}: the target's rows stay")
             continue
         lines.append(f"  {table.qualified}:")
         for column in table.columns:

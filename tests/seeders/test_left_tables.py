@@ -162,8 +162,16 @@ def test_anonymise_keeps_the_targets_record_of_its_own_migrations(
     assert "public.countries is left as the target has it, but references public.customers" in err
 
 
-def test_inspect_writes_leave_for_migration_records(pg_server: PgServer) -> None:
+def test_inspect_writes_leave_for_migration_records(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = _app(pg_server, "left_inspect")
+    capsys.readouterr()
+    assert main(["seed", "inspect", source, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["public.schema_migrations"]["left_by_default"] == "migration record"
+    assert shown["public.spatial_refs"]["left_by_default"] == "extension citext's table"
+    assert shown["public.countries"]["left_by_default"] is None
     with psycopg.connect(source) as conn:
         text = rules_text(introspect(conn), {})
     parsed = yaml.safe_load(text)["tables"]
@@ -171,4 +179,4 @@ def test_inspect_writes_leave_for_migration_records(pg_server: PgServer) -> None
     assert parsed["public.SequelizeMeta"] == "leave"
     assert parsed["public.countries"] == {"code": "keep", "name": "keep"}
     assert parsed["public.spatial_refs"] == "leave"
-    assert "extension citext's" in text
+    assert "extension citext's table" in text
