@@ -115,7 +115,7 @@ def seed_synthetic(
             raise OperationFailed(
                 f"seeding failed and was rolled back, the previous data is intact: {exc}"
             ) from None
-    extra = {"seed": recipe.seed, "left": sorted(config.left)}
+    extra = {"seed": recipe.seed, "left": sorted(config.left), "nulled": generator.nulled}
     return SeedSummary("synthetic", dict(report.rows), report.seconds, extra)
 
 

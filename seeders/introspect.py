@@ -163,6 +163,8 @@ def _column(row: dict[str, Any], enums: dict[int, tuple[str, ...]]) -> Column:
     category = Category.ENUM if kind == "e" else _CATEGORIES.get(name, Category.OTHER)
     typmod = row["typmod"]
     max_length = typmod - 4 if name in {"varchar", "bpchar"} and typmod > 4 else None
+    if name in {"bit", "varbit"} and typmod > 0:  # a bit string's typmod is its length
+        max_length = typmod
     precision = scale = None
     if name == "numeric" and typmod > 4:
         precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF

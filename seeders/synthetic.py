@@ -28,6 +28,7 @@ from seeders.values import (
     NULL,
     CannotGenerate,
     Values,
+    can_invent,
     escape,
     faker_pool,
     generate,
@@ -175,6 +176,7 @@ class SyntheticGenerator:
         self.order = load_order(schema)
         self.plans: dict[str, TablePlan] = {}
         referenced = _referenced_columns(schema)
+        self.nulled = self._uninvented(referenced)
         for name in self.order.tables:
             table = schema.table(name)
             if name in config.left:  # its keys are the rows the target already has
@@ -186,6 +188,37 @@ class SyntheticGenerator:
             plan = TablePlan(table, config.rows_for(table))
             self.plans[name] = plan
             self._plan_keys(plan, referenced[name])
+
+    def _uninvented(self, referenced: Mapping[str, set[str]]) -> list[str]:
+        """The columns of types the seeder has no values of, which it leaves NULL.
+
+        Each needs values in the recipe instead; one that is NOT NULL (or a
+        key) is refused here, all of them in one message, before writing.
+        """
+        nulled: list[str] = []
+        refused: list[str] = []
+        for name in self.order.tables:
+            table = self.schema.table(name)
+            if self.config.rows_for(table) == 0:
+                continue
+            overrides = self.config.overrides.get(table.name, {})
+            fitted = self.config.accepted_values.get(table.qualified, {})
+            for column in self.columns(table):
+                if can_invent(column) or column.name in overrides or column.name in fitted:
+                    continue
+                if _fk_for(table, column.name) is not None:
+                    continue  # a foreign key's values are its parent's
+                where = f"{table.qualified}.{column.name} ({column.type_name})"
+                key = column.name in table.primary_key or column.name in referenced[name]
+                (refused if key or not column.nullable else nulled).append(where)
+        if refused:
+            raise CannotGenerate(
+                "the synthetic seeder has no values of these columns' types: "
+                + ", ".join(refused)
+                + "; give each values in the recipe (tables: {TABLE: {columns: {COLUMN:"
+                " {values: [...]}}}})"
+            )
+        return nulled
 
     @property
     def written(self) -> list[str]:
@@ -329,6 +362,9 @@ class SyntheticGenerator:
         for column in self.columns(table):
             if column.name in plan.keys:
                 out[column.name] = plan.keys[column.name]
+                continue
+            if f"{table.qualified}.{column.name} ({column.type_name})" in self.nulled:
+                out[column.name] = [NULL] * n
                 continue
             rng = self._column_rng(table, column.name)
             override = overrides.get(column.name)

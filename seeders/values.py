@@ -21,6 +21,7 @@ from functools import cache
 
 from faker import Faker
 
+from seeders import typed
 from seeders.schema import INTEGER_BITS, Category, Column
 
 NULL = "\\N"
@@ -266,10 +267,19 @@ def scalar_pool(column: Column, rng: random.Random, seed: int) -> Sequence[str]:
         return [f"{m} minutes" for m in range(1, 600)]
     if c is Category.BYTEA:
         return [f"\\\\x{rng.getrandbits(64):016x}" for _ in range(POOL_SIZE)]
+    if column.base_type in typed.POOLS:
+        return [escape(v) for v in typed.POOLS[column.base_type](column, rng)]
     raise CannotGenerate(
         f"column {column.name} has type {column.type_name}, which the synthetic seeder cannot "
         "invent; give it an override (values: [...]) in the seed config"
     )
+
+
+def can_invent(column: Column) -> bool:
+    """Whether the seeder has values of the column's type (an unknown type's it has not)."""
+    if column.category is not Category.OTHER:
+        return True
+    return not column.is_array and column.base_type in typed.POOLS
 
 
 def arrays(column: Column, n: int, rng: random.Random, seed: int) -> Values:

@@ -81,7 +81,8 @@ def synthetic(
         out.print(
             f"[green]seeded[/green] {summary.total_rows:,} rows in {len(summary.rows)} tables "
             f"in {summary.seconds:.1f}s ({_rate(summary):,.0f} rows/s, seed {recipe.seed})"
-            + _left(summary.extra["left"]),
+            + _left(summary.extra["left"])
+            + _nulled(summary.extra["nulled"]),
             markup=True,
         )
 
@@ -167,6 +168,13 @@ def anonymise(
             + _left(summary.extra["left"]),
             markup=True,
         )
+
+
+def _nulled(columns: list[str]) -> str:
+    """Columns of types the seeder has no values of, so that nobody mistakes NULL for data."""
+    if not columns:
+        return ""
+    return escape(f"; left NULL (give them values in the recipe): {', '.join(columns)}")
 
 
 def _left(tables: list[str]) -> str:

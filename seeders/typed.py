@@ -1,0 +1,117 @@
+"""Values of the built-in types that are not text, numbers or times (pure).
+
+Application schemas use them more than one would think: a ``point`` for a
+shop's location, a ``tstzrange`` for a booking, a ``tsvector`` kept for
+search, a ``macaddr`` for a device. Each pool holds plausible values of
+the type in its COPY text form; a type with none here is one the seeder
+cannot invent (:func:`seeders.values.can_invent`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from seeders.schema import Column
+
+SIZE = 1000
+_WORDS = (
+    "alpha", "bravo", "delta", "echo", "harbour", "meadow", "orbit", "pepper", "quartz",
+    "river", "summit", "timber", "velvet", "willow", "yonder", "zephyr",
+)  # fmt: skip
+_EPOCH = datetime(2024, 1, 1)
+
+
+def _points(_column: Column, rng: random.Random) -> list[str]:
+    # Longitude, latitude: somewhere on Earth.
+    return [f"({rng.uniform(-180, 180):.5f},{rng.uniform(-90, 90):.5f})" for _ in range(SIZE)]
+
+
+def _search_vectors(_column: Column, rng: random.Random) -> list[str]:
+    def one() -> str:
+        words = rng.sample(_WORDS, k=rng.randint(1, 4))
+        return " ".join(f"'{w}':{i}" for i, w in enumerate(sorted(words), start=1))
+
+    return [one() for _ in range(SIZE)]
+
+
+def _mac(octets: int) -> Callable[[Column, random.Random], list[str]]:
+    def pool(_column: Column, rng: random.Random) -> list[str]:
+        # Locally administered unicast addresses: never a real vendor's.
+        def one() -> str:
+            first = (rng.getrandbits(8) | 0x02) & 0xFE
+            rest = [rng.getrandbits(8) for _ in range(octets - 1)]
+            return ":".join(f"{b:02x}" for b in (first, *rest))
+
+        return [one() for _ in range(SIZE)]
+
+    return pool
+
+
+def _integer_ranges(_column: Column, rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(SIZE):
+        low = rng.randrange(0, 10_000)
+        out.append(f"[{low},{low + rng.randrange(1, 500)})")
+    return out
+
+
+def _numeric_ranges(_column: Column, rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(SIZE):
+        low = rng.uniform(0, 1000)
+        out.append(f"[{low:.2f},{low + rng.uniform(0.01, 100):.2f})")
+    return out
+
+
+def _date_ranges(_column: Column, rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(SIZE):
+        start = date(2024, 1, 1) + timedelta(days=rng.randrange(0, 730))
+        out.append(f"[{start.isoformat()},{(start + timedelta(days=rng.randrange(1, 30)))})")
+    return out
+
+
+def _time_ranges(zone: str) -> Callable[[Column, random.Random], list[str]]:
+    def pool(_column: Column, rng: random.Random) -> list[str]:
+        out = []
+        for _ in range(SIZE):
+            start = _EPOCH + timedelta(seconds=rng.randrange(0, 2 * 365 * 86400))
+            end = start + timedelta(minutes=rng.randrange(15, 600))
+            out.append(f'["{start.isoformat(sep=" ")}{zone}","{end.isoformat(sep=" ")}{zone}")')
+        return out
+
+    return pool
+
+
+def _xml(_column: Column, rng: random.Random) -> list[str]:
+    return [f'<note id="{i}">{rng.choice(_WORDS)}</note>' for i in range(SIZE)]
+
+
+def _bits(column: Column, rng: random.Random) -> list[str]:
+    """``bit(n)`` takes exactly n bits; ``bit varying(n)`` up to n (8 when unlimited)."""
+    width = column.max_length or (1 if column.base_type == "bit" else 8)
+    out = []
+    for _ in range(SIZE):
+        n = width if column.base_type == "bit" else rng.randint(1, width)
+        out.append("".join(rng.choice("01") for _ in range(n)))
+    return out
+
+
+# pg_type name of the type (a domain's: its base type's) → its pool.
+POOLS: dict[str, Callable[[Column, random.Random], list[str]]] = {
+    "point": _points,
+    "tsvector": _search_vectors,
+    "macaddr": _mac(6),
+    "macaddr8": _mac(8),
+    "int4range": _integer_ranges,
+    "int8range": _integer_ranges,
+    "numrange": _numeric_ranges,
+    "daterange": _date_ranges,
+    "tsrange": _time_ranges(""),
+    "tstzrange": _time_ranges("+00"),
+    "xml": _xml,
+    "bit": _bits,
+    "varbit": _bits,
+}
