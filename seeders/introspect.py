@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -85,7 +87,7 @@ SELECT con.conrelid AS table_oid, con.conname AS name, con.contype AS kind, con.
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE con.contype IN ('p', 'u', 'f', 'c') AND n.nspname NOT IN {_SYSTEM}
+WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND n.nspname NOT IN {_SYSTEM}
 ORDER BY con.conrelid, con.conname
 """
 
@@ -227,30 +229,14 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
     result = []
     for t in tables:
         oid = t["oid"]
-        primary: tuple[str, ...] = ()
-        unique: list[tuple[str, ...]] = []
-        fks: list[ForeignKey] = []
-        checks: list[Check] = []
-        for con in (c for c in constraints if c["table_oid"] == oid):
-            if con["kind"] == "p":
-                primary = cols(oid, con["keys"])
-            elif con["kind"] == "u":
-                unique.append(cols(oid, con["keys"]))
-            elif con["kind"] == "f" and con["ref_oid"] in names:
-                fks.append(
-                    ForeignKey(
-                        name=con["name"],
-                        columns=cols(oid, con["keys"]),
-                        ref_table=names[con["ref_oid"]],
-                        ref_columns=cols(con["ref_oid"], con["ref_keys"]),
-                        deferrable=bool(con["deferrable"]),
-                    )
-                )
-            elif con["kind"] == "c":
-                read = cols(oid, con["keys"] or [])
-                checks.append(
-                    Check(con["name"], con["definition"], read, inherited=con["inherited"])
-                )
+        found = _constraints(oid, (c for c in constraints if c["table_oid"] == oid), names, cols)
+        primary, unique, fks, checks, exclusions = (
+            found.primary,
+            found.unique,
+            found.fks,
+            found.checks,
+            found.exclusions,
+        )
         for column in by_table[oid]:
             checks += [
                 Check(d["name"], domain_check(d["definition"], column["name"]), (column["name"],),
@@ -268,6 +254,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                 unique_members=tuple(sorted(members[oid].union(primary, *unique))),
                 foreign_keys=tuple(fks),
                 checks=tuple(checks),
+                exclusions=tuple(exclusions),
                 estimated_rows=int(t["rows"]),
                 partitioned=bool(t["partitioned"]),
                 partition_key=tuple(t["partition_key"] or ()),
@@ -275,6 +262,48 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
             )
         )
     return Schema(tuple(result))
+
+
+@dataclass
+class _Constraints:
+    primary: tuple[str, ...] = ()
+    unique: list[tuple[str, ...]] = field(default_factory=list)
+    fks: list[ForeignKey] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    exclusions: list[tuple[str, ...]] = field(default_factory=list)
+
+
+def _constraints(
+    oid: int,
+    rows: Iterable[dict[str, Any]],
+    names: dict[int, str],
+    cols: Callable[[int, list[int]], tuple[str, ...]],
+) -> _Constraints:
+    """One table's keys, foreign keys (to tables of the schema), checks and exclusions."""
+    found = _Constraints()
+    for con in rows:
+        if con["kind"] == "p":
+            found.primary = cols(oid, con["keys"])
+        elif con["kind"] == "u":
+            found.unique.append(cols(oid, con["keys"]))
+        elif con["kind"] == "f" and con["ref_oid"] in names:
+            found.fks.append(
+                ForeignKey(
+                    name=con["name"],
+                    columns=cols(oid, con["keys"]),
+                    ref_table=names[con["ref_oid"]],
+                    ref_columns=cols(con["ref_oid"], con["ref_keys"]),
+                    deferrable=bool(con["deferrable"]),
+                )
+            )
+        elif con["kind"] == "x":  # its plain columns (an expression element is 0)
+            found.exclusions.append(cols(oid, [k for k in con["keys"] or [] if k]))
+        elif con["kind"] == "c":
+            read = cols(oid, con["keys"] or [])
+            found.checks.append(
+                Check(con["name"], con["definition"], read, inherited=bool(con["inherited"]))
+            )
+    return found
 
 
 def domain_check(definition: str, column: str) -> str:

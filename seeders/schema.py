@@ -103,6 +103,8 @@ class Table:
     unique_members: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     checks: tuple[Check, ...] = ()
+    # Each exclusion constraint's columns (EXCLUDE USING gist (room WITH =, during WITH &&)).
+    exclusions: tuple[tuple[str, ...], ...] = ()
     estimated_rows: int = 0
     partitioned: bool = False  # its rows live in its partitions (each read through it)
     partition_key: tuple[str, ...] = ()  # its key's columns (none for an expression key)

@@ -24,6 +24,7 @@ from seeders import repair
 from seeders.graph import load_order
 from seeders.loader import LoadReport, Progress, load
 from seeders.schema import Category, Check, Column, ForeignKey, Schema, Table
+from seeders.typed import RANGES
 from seeders.values import (
     NULL,
     CannotGenerate,
@@ -98,10 +99,17 @@ def must_be_unique(table: Table, column: str) -> bool:
 
     Making that one column unique makes the whole combination unique. A
     partition key is passed over where another column can carry it: its
-    values are bound to the partitions'.
+    values are bound to the partitions'. Under an exclusion constraint, its
+    range columns are made disjoint (no two rows overlap, whatever the
+    rest), or if it has none, its first plain column unique.
     """
     if table.is_unique(column):
         return True
+    for excluded in table.exclusions:
+        ranges = [c for c in excluded if table.column(c).base_type in RANGES]
+        plain = [c for c in excluded if _fk_for(table, c) is None]
+        if column in ranges or (not ranges and plain and plain[0] == column):
+            return True
     for columns in (*table.unique, table.primary_key):
         plain = [c for c in columns if _fk_for(table, c) is None]
         plain = [c for c in plain if c not in table.partition_key] or plain

@@ -115,3 +115,32 @@ POOLS: dict[str, Callable[[Column, random.Random], list[str]]] = {
     "bit": _bits,
     "varbit": _bits,
 }
+
+
+RANGES = frozenset({"int4range", "int8range", "numrange", "daterange", "tsrange", "tstzrange"})
+
+
+def disjoint(column: Column, n: int, rng: random.Random) -> list[str]:
+    """``n`` ranges no two of which overlap, in no particular order.
+
+    What an exclusion constraint over the column (``during WITH &&``)
+    needs, whatever its other columns hold: each range has a slot of its own.
+    """
+    slots = list(range(n))
+    rng.shuffle(slots)
+    kind = column.base_type
+    out = []
+    for slot in slots:
+        if kind in ("int4range", "int8range"):
+            out.append(f"[{slot * 10},{slot * 10 + rng.randint(1, 9)})")
+        elif kind == "numrange":
+            out.append(f"[{slot * 10}.00,{slot * 10 + rng.uniform(0.01, 9.99):.2f})")
+        elif kind == "daterange":
+            start = date(2000, 1, 1) + timedelta(days=2 * slot)
+            out.append(f"[{start.isoformat()},{(start + timedelta(days=1)).isoformat()})")
+        else:
+            zone = "+00" if kind == "tstzrange" else ""
+            start = _EPOCH + timedelta(hours=slot)
+            end = start + timedelta(minutes=rng.randrange(15, 60))
+            out.append(f'["{start.isoformat(sep=" ")}{zone}","{end.isoformat(sep=" ")}{zone}")')
+    return out

@@ -312,6 +312,8 @@ def generate(column: Column, n: int, rng: random.Random, seed: int, unique: bool
         return dates(n, rng)
     if c is Category.FLOAT:
         return floats(n, rng)
+    if unique and column.base_type in typed.RANGES:  # no two overlap
+        return [escape(v) for v in typed.disjoint(column, n, rng)]
     if unique:
         raise CannotGenerate(f"column {column.name}: cannot make unique {column.type_name} values")
     return pooled(scalar_pool(column, rng, seed), n, rng)

@@ -54,3 +54,20 @@ def test_columns_of_unknown_types_that_need_values_are_refused_together(
 
 def test_pools_cover_the_types_the_module_names() -> None:
     assert set(POOLS) >= {"point", "tsvector", "macaddr", "tstzrange", "xml", "bit", "varbit"}
+
+
+def test_exclusion_constraints_hold_disjoint_ranges_and_distinct_values(
+    pg_server: PgServer,
+) -> None:
+    """Bookings that may not overlap: before, the first overlapping pair failed the seed."""
+    ddl = """
+        CREATE TABLE bookings (id serial PRIMARY KEY, room int NOT NULL, during tstzrange NOT NULL,
+                               days daterange, EXCLUDE USING gist (during WITH &&),
+                               EXCLUDE USING gist (days WITH &&));
+        CREATE TABLE tickets (id serial PRIMARY KEY, code int NOT NULL, EXCLUDE (code WITH =));
+    """
+    with database_of(pg_server, "synthetic_exclusions", ddl) as (conn, schema):
+        assert set(schema.table("bookings").exclusions) == {("during",), ("days",)}
+        seed_database(conn, SyntheticGenerator(schema, SyntheticConfig(default_rows=2000)))
+        assert count(conn, "SELECT count(*) FROM bookings") == 2000
+        assert count(conn, "SELECT count(DISTINCT code) FROM tickets") == 2000
