@@ -6,7 +6,9 @@ anonymiser keeps noised values inside the range these bounds give. Only
 comparisons of the column with a number, joined by AND, are read (the
 form the server writes ``BETWEEN``, ``>= 0`` and ``> 0.5`` in); anything
 else in a check adds no bound, so a bound is only ever one the check
-really has.
+really has. The same for dates and times, whose bounds are a literal or
+the current date or time (``CHECK (born_on <= CURRENT_DATE)``): a shifted
+date must not land in the future.
 """
 
 from __future__ import annotations
@@ -124,3 +126,33 @@ def of(column: Column, checks: Iterable[Check], scale: int | None = None) -> Bou
         low = None if low is None else low.to_integral_value(rounding="ROUND_CEILING")
         high = None if high is None else high.to_integral_value(rounding="ROUND_FLOOR")
     return low, high
+
+
+_TIME = (
+    r"(?P<{side}t>'[0-9: .+-]+'::(?:date|timestamp(?: with(?:out)? time zone)?)"
+    r"|CURRENT_DATE|CURRENT_TIMESTAMP|LOCALTIMESTAMP|now\(\))"
+)
+_TIME_SIDE = "(?:" + _TIME + "|" + _COLUMN + ")"  # CURRENT_DATE is no column
+_TIME_COMPARISON = re.compile(
+    r"^\(?" + _TIME_SIDE.format(side="l") + r"\s(?P<op><=|>=|<|>)\s"
+    + _TIME_SIDE.format(side="r") + r"\)?$"
+)  # fmt: skip
+
+TimeBound = tuple[str, str]  # (operator, the bound as the server wrote it): ("<=", "CURRENT_DATE")
+
+
+def of_time(column: Column, checks: Iterable[Check]) -> tuple[TimeBound, ...]:
+    """The comparisons with a fixed or current date or time the checks hold the column to."""
+    if column.category not in (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ):
+        return ()
+    found: list[TimeBound] = []
+    for check in checks:
+        for part in _conjuncts(check.condition) or ():
+            match = _TIME_COMPARISON.match(part.strip())
+            if match is None:
+                continue
+            if match["lc"] and match["rt"] and _unquoted(match["lc"]) == column.name:
+                found.append((match["op"], match["rt"]))
+            elif match["rc"] and match["lt"] and _unquoted(match["rc"]) == column.name:
+                found.append((_FLIPPED[match["op"]], match["lt"]))
+    return tuple(found)

@@ -52,6 +52,8 @@ class Shape:
     # The range its CHECK constraints keep a number in, inclusive (seeders.bounds).
     low: Decimal | None = None
     high: Decimal | None = None
+    # The comparisons with a fixed or current date its CHECK constraints hold a date to.
+    times: tuple[bounds.TimeBound, ...] = ()
 
     def narrowed(self, other: Shape) -> Shape:
         lows = [b for b in (self.low, other.low) if b is not None]
@@ -64,6 +66,7 @@ class Shape:
             _least(self.scale, other.scale),
             max(lows) if lows else None,
             min(highs) if highs else None,
+            tuple(dict.fromkeys((*self.times, *other.times))),
         )
 
     @property
@@ -100,6 +103,7 @@ def _own(table: Table, column: Column) -> Shape:
         digits,
         scale,
         *bounds.of(column, own_checks, scale if scale is not None else 2),
+        bounds.of_time(column, own_checks),
     )
 
 

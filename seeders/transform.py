@@ -291,7 +291,7 @@ def expression(
         by = opts.get("by") or (table.primary_key[0] if len(table.primary_key) == 1 else None)
         key = sql.Identifier(str(by)) if by else col
         return _unless_null(
-            col, _date_shift(column, col, key, int(opts.get("max_days", 30)), keyed)
+            col, _date_shift(column, shape, col, key, int(opts.get("max_days", 30)), keyed)
         )
     if kind == "noise":
         return _unless_null(col, _noise(column, shape, col, float(opts["ratio"]), keyed))
@@ -428,15 +428,28 @@ def _permuted(col: sql.Composable, bits: int, type_name: str, keyed: Keyed) -> s
 
 
 def _date_shift(
-    column: Column, col: sql.Composable, key: sql.Composable, max_days: int, keyed: Macs
+    column: Column,
+    shape: Shape,
+    col: sql.Composable,
+    key: sql.Composable,
+    max_days: int,
+    keyed: Macs,
 ) -> sql.Composable:
-    # Shift by 1..max_days days, either way: never 0, which would copy the original.
+    # Shift by 1..max_days days, either way: never 0, which would copy the
+    # original. Under a check against a date (born_on <= CURRENT_DATE), a
+    # shift that breaks it goes the other way.
     nonzero = sql.SQL("((1 + {} % {}) * {})").format(
         keyed.draw("date_shift", key), sql.Literal(max(max_days, 1)), keyed.sign("date_shift", key)
     )
-    if column.category is Category.DATE:
-        return sql.SQL("({} + {}::integer)").format(col, nonzero)
-    return sql.SQL("({} + {} * interval '1 day')").format(col, nonzero)
+    unit = sql.SQL("::integer" if column.category is Category.DATE else " * interval '1 day'")
+    up, down = (sql.SQL("({} {} {}{})").format(col, sql.SQL(op), nonzero, unit) for op in "+-")
+    if not shape.times:
+        return up
+    fits = sql.SQL(" AND ").join(
+        sql.SQL("{} {} {}").format(up, sql.SQL(op), sql.SQL(bound))  # the server's own text
+        for op, bound in shape.times
+    )
+    return sql.SQL("(CASE WHEN {} THEN {} ELSE {} END)").format(fits, up, down)
 
 
 # Noise must not push a real out of its type.

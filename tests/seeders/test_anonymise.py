@@ -307,6 +307,36 @@ def test_noise_stays_inside_the_range_the_columns_checks_allow(pg_server: PgServ
     assert high_debt <= 0
 
 
+def test_date_shift_keeps_to_the_dates_the_columns_checks_allow(pg_server: PgServer) -> None:
+    """Before, a birthday of last week shifted into the future failed the whole copy."""
+    ddl = """
+        CREATE TABLE patients (
+            id int PRIMARY KEY,
+            born date NOT NULL CHECK (born <= CURRENT_DATE),
+            seen timestamptz CHECK (seen <= now()),
+            since date CHECK (since >= '2000-01-01' AND since <= CURRENT_DATE)
+        )
+    """
+    fill = """
+        INSERT INTO patients SELECT g, CURRENT_DATE - g % 10, now() - (g % 10) * interval '1 day',
+               DATE '2000-01-01' + g % 10
+        FROM generate_series(1, 200) g
+    """
+    urls = databases(pg_server, "shift_checks", ddl, fill)
+    shifted = {"date_shift": {"max_days": 30}}
+    rules = rules_for({"patients": {"id": "keep", "born": shifted, "seen": shifted,
+                                    "since": shifted}})  # fmt: skip
+    copy_between(*urls, rules)  # every check held on every row
+    query = "SELECT id, born, seen, since FROM patients ORDER BY id"
+    moved = 0
+    for before, after in zip(rows(urls[0], query), rows(urls[1], query), strict=True):
+        for old, new in zip(before[1:], after[1:], strict=True):
+            assert new != old
+            assert abs((new - old).days) <= 30
+            moved += 1
+    assert moved == 600
+
+
 def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServer) -> None:
     """A UTF-8 source and a LATIN1 target: the bytes in between are UTF-8 both ways."""
     ddl = "CREATE TABLE towns (id int PRIMARY KEY, name text, code text)"

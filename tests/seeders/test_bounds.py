@@ -45,3 +45,21 @@ def test_several_checks_give_the_narrowest_range() -> None:
     column = Column("n", "integer", Category.INTEGER, True)
     checks = [Check("a", "CHECK ((n >= 0))"), Check("b", "CHECK (((n > 2) AND (n < 50)))")]
     assert bounds.of(column, checks) == (D(3), D(49))
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("CHECK ((born <= CURRENT_DATE))", (("<=", "CURRENT_DATE"),)),
+        ("CHECK (((born >= '1900-01-01'::date) AND (born <= CURRENT_DATE)))",
+         ((">=", "'1900-01-01'::date"), ("<=", "CURRENT_DATE"))),
+        ("CHECK ((born <= now()))", (("<=", "now()"),)),
+        ("CHECK (('2000-01-01 00:00:00+00'::timestamp with time zone < born))",
+         ((">", "'2000-01-01 00:00:00+00'::timestamp with time zone"),)),
+        ("CHECK ((born > other))", ()),
+        ("CHECK (((born <= CURRENT_DATE) OR (born IS NULL)))", ()),
+    ],
+)  # fmt: skip
+def test_time_bounds_of_a_columns_checks(written: str, expected: tuple[bounds.TimeBound]) -> None:
+    column = Column("born", "date", Category.DATE, True)
+    assert bounds.of_time(column, [Check("c", written)]) == expected
