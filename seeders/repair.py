@@ -25,6 +25,7 @@ from seeders.names import own_rows
 from seeders.schema import Check, Column, Schema, Table
 
 MAX_COLUMNS = 4  # columns of one check a repair may change (80 repairs at most)
+ROTATED = 8  # the largest group whose every share of rows tries every repair
 
 # What a repair does to one column: NULL, or a value another row has there.
 _NULL, _BORROWED = "null", "borrowed"
@@ -101,19 +102,32 @@ def repair(
     """Give each loaded row that breaks one of ``checks`` the fewest changes that make it pass.
 
     Repairs changing as many columns share the rows out between them (by a
-    hash of the row's position) before each takes what is left, so "a
-    user's or a team's" ends up both, not all one.
+    hash of the row's position, :func:`_schedule`), so "a user's or a
+    team's" ends up both, not all one.
     """
     for name, found in checks.items():
         table = schema.table(name)
         for check in found:
             for group in repairs(_changeable(table, check, never_null)):
-                for share in [*(range(len(group)) if len(group) > 1 else ()), None]:
-                    for position, chosen in enumerate(group):
-                        if share is None or share == position:
-                            conn.execute(_repair(table, check, chosen, share, len(group)))
+                for chosen, share in _schedule(group):
+                    conn.execute(_repair(table, check, chosen, share, len(group)))
                 if not _breaking(conn, table, check):
                     break
+
+
+def _schedule(group: list[Repair]) -> list[tuple[Repair, int | None]]:
+    """The order to try a group's repairs in, each on a share of the rows or on all (pure).
+
+    Each share of the rows tries every repair, starting from its own, so
+    one that fits many rows does not take them all; a large group is
+    shared once and then tried in order on what is left (a scan each).
+    """
+    size = len(group)
+    if size == 1:
+        return [(group[0], None)]
+    if size <= ROTATED:
+        return [(group[(s + k) % size], s) for s in range(size) for k in range(size)]
+    return [*((r, s) for s, r in enumerate(group)), *((r, None) for r in group)]
 
 
 def _breaking(conn: psycopg.Connection[Any], table: Table, check: Check) -> bool:

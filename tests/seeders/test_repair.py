@@ -33,8 +33,8 @@ def test_rows_breaking_checks_over_several_columns_are_repaired(pg_server: PgSer
         seed_database(conn, SyntheticGenerator(schema, config))  # every check re-validated
         assert count(conn, "SELECT count(*) FROM docs") == 2000
         # Both kinds of owner, not all one: the repairs share the rows out.
-        assert count(conn, "SELECT count(user_id) FROM docs") > 200
-        assert count(conn, "SELECT count(team_id) FROM docs") > 200
+        assert count(conn, "SELECT count(user_id) FROM docs") > 700
+        assert count(conn, "SELECT count(team_id) FROM docs") > 700
         assert count(conn, "SELECT count(*) FROM docs WHERE shipped_at IS NOT NULL") > 1000
         assert count(conn, "SELECT count(*) FROM docs WHERE kind = 'letter'") > 200
         assert count(conn, "SELECT count(*) FROM docs WHERE kind = 'memo'") > 200
