@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from seeders.schema import Column
 
@@ -49,40 +49,43 @@ def _mac(octets: int) -> Callable[[Column, random.Random], list[str]]:
     return pool
 
 
-def _integer_ranges(_column: Column, rng: random.Random) -> list[str]:
-    out = []
-    for _ in range(SIZE):
-        low = rng.randrange(0, 10_000)
-        out.append(f"[{low},{low + rng.randrange(1, 500)})")
-    return out
+def _range(low: object, high: object) -> str:
+    """``[low,high)``; times quoted, as their text holds a space."""
+    if isinstance(low, datetime):
+        return f'["{low}","{high}")'
+    return f"[{low},{high})"
 
 
-def _numeric_ranges(_column: Column, rng: random.Random) -> list[str]:
-    out = []
-    for _ in range(SIZE):
-        low = rng.uniform(0, 1000)
-        out.append(f"[{low:.2f},{low + rng.uniform(0.01, 100):.2f})")
-    return out
-
-
-def _date_ranges(_column: Column, rng: random.Random) -> list[str]:
-    out = []
-    for _ in range(SIZE):
-        start = date(2024, 1, 1) + timedelta(days=rng.randrange(0, 730))
-        out.append(f"[{start.isoformat()},{(start + timedelta(days=rng.randrange(1, 30)))})")
-    return out
-
-
-def _time_ranges(zone: str) -> Callable[[Column, random.Random], list[str]]:
+def _ranges(
+    ends: Callable[[random.Random], tuple[object, object]],
+) -> Callable[[Column, random.Random], list[str]]:
     def pool(_column: Column, rng: random.Random) -> list[str]:
-        out = []
-        for _ in range(SIZE):
-            start = _EPOCH + timedelta(seconds=rng.randrange(0, 2 * 365 * 86400))
-            end = start + timedelta(minutes=rng.randrange(15, 600))
-            out.append(f'["{start.isoformat(sep=" ")}{zone}","{end.isoformat(sep=" ")}{zone}")')
-        return out
+        return [_range(*ends(rng)) for _ in range(SIZE)]
 
     return pool
+
+
+def _integer_ends(rng: random.Random) -> tuple[object, object]:
+    low = rng.randrange(0, 10_000)
+    return low, low + rng.randrange(1, 500)
+
+
+def _numeric_ends(rng: random.Random) -> tuple[object, object]:
+    low = round(rng.uniform(0, 1000), 2)
+    return f"{low:.2f}", f"{low + rng.uniform(0.01, 100):.2f}"
+
+
+def _date_ends(rng: random.Random) -> tuple[object, object]:
+    start = date(2024, 1, 1) + timedelta(days=rng.randrange(0, 730))
+    return start, start + timedelta(days=rng.randrange(1, 30))
+
+
+def _time_ends(zone: timezone | None) -> Callable[[random.Random], tuple[object, object]]:
+    def ends(rng: random.Random) -> tuple[object, object]:
+        start = _EPOCH.replace(tzinfo=zone) + timedelta(seconds=rng.randrange(0, 2 * 365 * 86400))
+        return start, start + timedelta(minutes=rng.randrange(15, 600))
+
+    return ends
 
 
 def _xml(_column: Column, rng: random.Random) -> list[str]:
@@ -105,12 +108,12 @@ POOLS: dict[str, Callable[[Column, random.Random], list[str]]] = {
     "tsvector": _search_vectors,
     "macaddr": _mac(6),
     "macaddr8": _mac(8),
-    "int4range": _integer_ranges,
-    "int8range": _integer_ranges,
-    "numrange": _numeric_ranges,
-    "daterange": _date_ranges,
-    "tsrange": _time_ranges(""),
-    "tstzrange": _time_ranges("+00"),
+    "int4range": _ranges(_integer_ends),
+    "int8range": _ranges(_integer_ends),
+    "numrange": _ranges(_numeric_ends),
+    "daterange": _ranges(_date_ends),
+    "tsrange": _ranges(_time_ends(None)),
+    "tstzrange": _ranges(_time_ends(UTC)),
     "xml": _xml,
     "bit": _bits,
     "varbit": _bits,
@@ -131,16 +134,18 @@ def disjoint(column: Column, n: int, rng: random.Random) -> list[str]:
     kind = column.base_type
     out = []
     for slot in slots:
+        low: object
+        high: object
         if kind in ("int4range", "int8range"):
-            out.append(f"[{slot * 10},{slot * 10 + rng.randint(1, 9)})")
+            low, high = slot * 10, slot * 10 + rng.randint(1, 9)
         elif kind == "numrange":
-            out.append(f"[{slot * 10}.00,{slot * 10 + rng.uniform(0.01, 9.99):.2f})")
+            low, high = f"{slot * 10}.00", f"{slot * 10 + rng.uniform(0.01, 9.99):.2f}"
         elif kind == "daterange":
-            start = date(2000, 1, 1) + timedelta(days=2 * slot)
-            out.append(f"[{start.isoformat()},{(start + timedelta(days=1)).isoformat()})")
+            low = date(2000, 1, 1) + timedelta(days=2 * slot)
+            high = low + timedelta(days=1)
         else:
-            zone = "+00" if kind == "tstzrange" else ""
-            start = _EPOCH + timedelta(hours=slot)
-            end = start + timedelta(minutes=rng.randrange(15, 60))
-            out.append(f'["{start.isoformat(sep=" ")}{zone}","{end.isoformat(sep=" ")}{zone}")')
+            zone = UTC if kind == "tstzrange" else None
+            low = _EPOCH.replace(tzinfo=zone) + timedelta(hours=slot)
+            high = low + timedelta(minutes=rng.randrange(15, 60))
+        out.append(_range(low, high))
     return out
