@@ -50,26 +50,48 @@ _BINARY_PORTABLE = (
     + " END"
 )
 
-# Domains are resolved to their base type (one level is what schemas use).
+# A column's domains, outermost first (a domain over a domain: both), and
+# what they make of the type: NOT NULL at any level, the first typmod given,
+# the base type at the root. None for a column of a plain type.
+_DOMAINS = """
+LEFT JOIN LATERAL (
+    WITH RECURSIVE chain(oid, depth) AS (
+        SELECT t.oid, 0 WHERE t.typtype = 'd'
+        UNION ALL
+        SELECT d.typbasetype, chain.depth + 1
+        FROM chain JOIN pg_type d ON d.oid = chain.oid
+        WHERE d.typtype = 'd' AND chain.depth < 32
+    )
+    SELECT array_agg(c.oid ORDER BY c.depth) FILTER (WHERE x.typtype = 'd') AS oids,
+           (array_agg(c.oid ORDER BY c.depth DESC))[1] AS root,
+           bool_or(x.typnotnull) AS not_null,
+           (array_agg(x.typtypmod ORDER BY c.depth)
+              FILTER (WHERE x.typtype = 'd' AND x.typtypmod <> -1))[1] AS typmod
+    FROM chain c JOIN pg_type x ON x.oid = c.oid
+) AS dom ON true
+"""
+
+# Domains are resolved to their base type, through every level.
 COLUMNS = f"""
 SELECT a.attrelid AS table_oid, a.attnum, a.attname AS name,
        format_type(a.atttypid, a.atttypmod) AS type_name,
-       a.attnotnull OR COALESCE(t.typnotnull, false) AS not_null,
+       a.attnotnull OR COALESCE(dom.not_null, false) AS not_null,
        a.atthasdef AS has_default, a.attidentity <> '' AS identity,
        a.attgenerated <> '' AS generated,
        COALESCE(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr,
-       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod,
+       CASE WHEN t.typtype = 'd' THEN COALESCE(dom.typmod, -1) ELSE a.atttypmod END AS typmod,
        base.typname AS base_name, base.typtype AS base_kind, base.oid AS base_oid,
        elem.typname AS elem_name, elem.typtype AS elem_kind, elem.oid AS elem_oid,
        format('%I.%I', tn.nspname, t.typname) AS type_ref,
-       format('%I.%I', bn.nspname, base.typname) AS base_ref, a.atttypid AS type_oid,
+       format('%I.%I', bn.nspname, base.typname) AS base_ref, dom.oids AS domain_oids,
        {_BINARY_PORTABLE} AS binary_portable
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_namespace tn ON tn.oid = t.typnamespace
-JOIN pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+{_DOMAINS}
+JOIN pg_type base ON base.oid = COALESCE(dom.root, t.oid)
 JOIN pg_namespace bn ON bn.oid = base.typnamespace
 LEFT JOIN pg_type elem ON elem.oid = base.typelem AND base.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -241,7 +263,8 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
             checks += [
                 Check(d["name"], domain_check(d["definition"], column["name"]), (column["name"],),
                       d["domain"])
-                for d in domain_checks.get(column["type_oid"], ())
+                for domain in column["domain_oids"] or ()
+                for d in domain_checks.get(domain, ())
             ]  # fmt: skip
         unique += [tuple(read) for read in index_sets[oid].values() if read]
         result.append(

@@ -110,8 +110,11 @@ def test_a_domains_checks_hold_in_every_column_of_the_domain(pg_server: PgServer
         CREATE DOMAIN stars AS smallint CHECK (VALUE BETWEEN 1 AND 5);
         CREATE DOMAIN percent AS numeric(5,2) NOT NULL CHECK (VALUE >= 0) CHECK (VALUE <= 100);
         CREATE DOMAIN sku AS text CHECK (VALUE ~ '^[A-Z]{3}-[0-9]{4}$');
+        CREATE DOMAIN few_stars AS stars NOT NULL CHECK (VALUE <= 3);  -- a domain's domain
+        CREATE DOMAIN tag AS varchar(3);
+        CREATE DOMAIN label AS tag;
         CREATE TABLE reviews (id serial PRIMARY KEY, given stars, median stars NOT NULL,
-                              discount percent, item sku);
+                              discount percent, item sku, low few_stars, mark label);
     """
     with database_of(pg_server, "synthetic_checks_domains", ddl) as (conn, schema):
         with pytest.raises(CannotGenerate, match=r"reviews\.item: 0 of .*sku_check \(domain publ"):
@@ -124,6 +127,10 @@ def test_a_domains_checks_hold_in_every_column_of_the_domain(pg_server: PgServer
         assert count(conn, "SELECT count(DISTINCT median) FROM reviews") == 5
         assert count(conn, "SELECT count(DISTINCT discount) FROM reviews") > 50
         assert count(conn, "SELECT count(DISTINCT item) FROM reviews") == 2
+        # Every level of a domain over a domain: its checks, NOT NULL and typmod.
+        assert count(conn, "SELECT count(DISTINCT low) FROM reviews WHERE low BETWEEN 1 AND 3") == 3
+        assert count(conn, "SELECT max(length(mark)) FROM reviews") <= 3
+        assert not schema.table("reviews").column("low").nullable
 
 
 def test_a_domain_check_reads_its_value_as_the_column() -> None:
