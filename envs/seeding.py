@@ -161,6 +161,11 @@ def seed_anonymised(
             raise OperationFailed(str(exc)) from None
         except SchemaMismatch as exc:  # the source's rows do not fit the target's columns
             raise ConfigError(str(exc)) from None
+        except psycopg.errors.CheckViolation as exc:
+            explained = anonymiser.refused_by(exc)
+            if explained is None:
+                raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
+            raise ConfigError(f"{rules_path}: {explained}") from None
         except psycopg.Error as exc:
             raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
     leak = {"digests": report.digests, "hits": report.leak_hits}

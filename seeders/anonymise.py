@@ -476,6 +476,36 @@ class Anonymiser:
             if name in self.pipelines or (name in known and name not in self.left)
         ]
 
+    def refused_by(self, error: psycopg.errors.CheckViolation) -> str | None:
+        """Which rules gave the values a target's check refused, and the way out; None if none.
+
+        The check's columns are the target's; a kept column's value is the
+        source's own, which its own checks took, so it is a transformed
+        column's rule that the check refuses.
+        """
+        diag = error.diag
+        name = f"{diag.schema_name}.{diag.table_name}"
+        try:
+            table = self.target_schema.table(name)
+        except KeyError:
+            return None
+        check = next((c for c in table.checks if c.name == diag.constraint_name), None)
+        if check is None:
+            return None
+        ruled = self.rules.for_table(table)
+        changed = [
+            f"{name}.{c}: rule '{ruled[c].kind}'"
+            for c in check.columns
+            if c in ruled and ruled[c].kind != "keep"
+        ]
+        if not changed:
+            return None
+        return (
+            f"{'; '.join(changed)} gives values its check {check.name} ({check.expression})"
+            " refuses; give it a rule whose values pass (a fake of the right kind, a constant,"
+            " keep), or relax the check; nothing was written"
+        )
+
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
         try:
             return self._run(progress)

@@ -337,6 +337,34 @@ def test_date_shift_keeps_to_the_dates_the_columns_checks_allow(pg_server: PgSer
     assert moved == 600
 
 
+def test_a_rule_whose_values_a_check_refuses_is_named_with_the_way_out(
+    pg_server: PgServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Before, the run failed with the server's bare "violates check constraint"."""
+    import yaml
+
+    from envs.cli.main import main
+
+    ddl = "CREATE TABLE users (id int PRIMARY KEY, email text CHECK (email LIKE '%@%'))"
+    fill = "INSERT INTO users SELECT g, 'u' || g || '@corp.example' FROM generate_series(1, 50) g"
+    source, target = databases(pg_server, "refused_rule", ddl, fill)
+    path = tmp_path / "rules.yaml"
+    masked = {"version": 1, "tables": {"users": {"id": "keep", "email": {"mask": {}}}}}
+    path.write_text(yaml.safe_dump(masked))
+    monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
+    args = ["seed", "anonymise", "--source", source, "--target", target, "--rules", str(path)]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "public.users.email: rule 'mask' gives values its check users_email_check" in err
+    assert "nothing was written" in err
+    assert rows(target, "SELECT count(*) FROM users") == [(0,)]
+    masked["tables"]["users"]["email"] = {"fake": "email"}
+    path.write_text(yaml.safe_dump(masked))
+    assert main(args) == 0
+
+
 def test_text_crosses_databases_of_different_encodings_intact(pg_server: PgServer) -> None:
     """A UTF-8 source and a LATIN1 target: the bytes in between are UTF-8 both ways."""
     ddl = "CREATE TABLE towns (id int PRIMARY KEY, name text, code text)"
