@@ -92,6 +92,24 @@ def _xml(_column: Column, rng: random.Random) -> list[str]:
     return [f'<note id="{i}">{rng.choice(_WORDS)}</note>' for i in range(SIZE)]
 
 
+def _key_values(_column: Column, rng: random.Random) -> list[str]:
+    """``hstore`` (its contrib extension): a few keys and values, as its text form writes them."""
+    keys = ("colour", "size", "origin", "grade", "batch")
+    return [
+        ", ".join(
+            f'"{k}"=>"{rng.choice(_WORDS)}"' for k in sorted(rng.sample(keys, rng.randint(1, 3)))
+        )
+        for _ in range(SIZE)
+    ]
+
+
+def _label_paths(_column: Column, rng: random.Random) -> list[str]:
+    """``ltree`` (its contrib extension): a path of labels, Top.Science.Astronomy."""
+    return [
+        ".".join(w.capitalize() for w in rng.sample(_WORDS, rng.randint(1, 4))) for _ in range(SIZE)
+    ]
+
+
 def _bits(column: Column, rng: random.Random) -> list[str]:
     """``bit(n)`` takes exactly n bits; ``bit varying(n)`` up to n (8 when unlimited)."""
     width = column.max_length or (1 if column.base_type == "bit" else 8)
@@ -117,6 +135,8 @@ POOLS: dict[str, Callable[[Column, random.Random], list[str]]] = {
     "xml": _xml,
     "bit": _bits,
     "varbit": _bits,
+    "hstore": _key_values,
+    "ltree": _label_paths,
 }
 
 

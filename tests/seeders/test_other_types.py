@@ -11,13 +11,16 @@ from tests.pg_server import PgServer
 from tests.seeders.test_synthetic import count, database_of
 
 PLACES = """
+    CREATE EXTENSION hstore;
+    CREATE EXTENSION ltree;
     CREATE DOMAIN spot AS point;
     CREATE TABLE places (
         id serial PRIMARY KEY,
         at point NOT NULL, near spot, words tsvector NOT NULL, device macaddr NOT NULL,
         long_device macaddr8, seats int4range NOT NULL, big int8range, prices numrange,
         days daterange NOT NULL, hours tsrange, slot tstzrange NOT NULL, doc xml NOT NULL,
-        flags bit(8) NOT NULL, marks varbit(5) NOT NULL, unknown box
+        flags bit(8) NOT NULL, marks varbit(5) NOT NULL, unknown box,
+        attributes hstore NOT NULL, path ltree NOT NULL
     );
 """
 RANGES = ("seats", "big", "prices", "days", "hours", "slot")
@@ -28,7 +31,7 @@ def test_every_pooled_type_is_seeded_with_values_the_server_takes(pg_server: PgS
     with database_of(pg_server, "synthetic_other_types", PLACES) as (conn, schema):
         generator = SyntheticGenerator(schema, SyntheticConfig(default_rows=300))
         seed_database(conn, generator)  # every value parsed by its type's input function
-        for column in ("at", "words", "device", "seats", "days", "slot", "doc", "flags"):
+        for column in ("at", "words", "device", "seats", "days", "slot", "doc", "flags", "path"):
             assert count(conn, f"SELECT count(DISTINCT {column}::text) FROM places") > 50
         for column in RANGES:
             assert count(conn, f"SELECT count(*) FROM places WHERE isempty({column})") == 0
@@ -37,6 +40,8 @@ def test_every_pooled_type_is_seeded_with_values_the_server_takes(pg_server: PgS
             assert count(conn, query) == 0
         assert count(conn, "SELECT min(length(flags)) FROM places") == 8
         assert count(conn, "SELECT max(length(marks)) FROM places") <= 5
+        assert count(conn, "SELECT count(DISTINCT attributes -> 'colour') FROM places") > 5
+        assert count(conn, "SELECT max(nlevel(path)) FROM places") == 4
         # A type with no pool: NULL where the column allows it, and reported.
         assert count(conn, "SELECT count(unknown) FROM places") == 0
         assert generator.nulled == ["public.places.unknown (box)"]
