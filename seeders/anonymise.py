@@ -506,6 +506,24 @@ class Anonymiser:
             " keep), or relax the check; nothing was written"
         )
 
+    def unmatched_in_left(self, error: psycopg.errors.ForeignKeyViolation) -> str | None:
+        """A copied key into a table that kept the target's rows, and the way out; else None."""
+        diag = error.diag
+        try:
+            table = self.target_schema.table(f"{diag.schema_name}.{diag.table_name}")
+        except KeyError:
+            return None
+        fk = next((f for f in table.foreign_keys if f.name == diag.constraint_name), None)
+        if fk is None or fk.ref_table not in self.left:
+            return None
+        return (
+            f"{table.qualified} ({', '.join(fk.columns)}) references {fk.ref_table}, which keeps"
+            f" the target's rows, and the source's rows point at keys it lacks"
+            f" ({(diag.message_detail or '').rstrip('.')}); load those rows into the target's"
+            f" {fk.ref_table}, narrow the copy with a subset, or copy {fk.ref_table} too (give"
+            " it rules); nothing was written"
+        )
+
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
         try:
             return self._run(progress)

@@ -136,6 +136,15 @@ def test_anonymise_keeps_the_targets_record_of_its_own_migrations(
     assert rows(target, RECORDS) == [("20240101000000",), ("20240202000000",), ("20240303000000",)]
     assert rows(target, "SELECT count(*) FROM countries") == [(4,)]
     assert rows(target, "SELECT country FROM customers") == [("DE",)]
+    # Production rows pointing at reference data the target lacks: named, with the way out.
+    execute(source, "INSERT INTO countries VALUES ('IT', 'Italy');"
+                    "INSERT INTO customers VALUES (2, 'bo@corp.example', 'IT', 4326)")  # fmt: skip
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "public.customers (country) references public.countries, which keeps the target's" in err
+    assert "Key (country)=(IT) is not present" in err
+    assert rows(target, "SELECT country FROM customers") == [("DE",)]  # the last copy, intact
+    execute(source, "DELETE FROM customers WHERE id = 2")
     # An extension's table is the target's own: rules for it are a mistake, and said so.
     ruled = rules | {"spatial_refs": {"srid": "keep", "name": "keep"}}
     path.write_text(yaml.safe_dump({"version": 1, "tables": ruled}))
