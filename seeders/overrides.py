@@ -37,6 +37,15 @@ def check(conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig
                             f"{key}: {value!r} is longer than {column.type_name} holds"
                             f" ({limit} characters); shorten it"
                         )
+            if column.base_type in ("bit", "varbit") and limit is not None and not column.is_array:
+                # A cast pads or cuts a bit string; a column takes only its own length.
+                for value in override.values:
+                    exact = column.base_type == "bit"
+                    if len(value) > limit or (exact and len(value) != limit):
+                        raise CannotGenerate(
+                            f"{key}: {value!r} is not {'exactly' if exact else 'at most'}"
+                            f" {limit} bits, as {column.type_name} holds"
+                        )
             cast = sql.SQL("CAST(v AS {})").format(sql.SQL(column.checked_as))
             if column.numeric_precision is not None and not column.is_array:
                 # The digits its typmod allows (a cast to plain numeric takes any).

@@ -124,6 +124,7 @@ def test_checked_columns_are_seeded_and_an_unpassable_check_refused_with_the_fix
         ("mood", ["ok", "glad"], 'invalid input value for enum mood: "glad"'),
         ("code", ["AB", "ABCD"], "'ABCD' is longer than character varying(3) holds"),
         ("share", ["1.5", "1000"], "numeric field overflow; A field with precision 5, scale 2"),
+        ("flags", ["1010", "101"], "'101' is not exactly 4 bits, as bit(4) holds"),
     ],
 )
 def test_a_recipe_value_its_column_cannot_hold_is_refused_before_writing(
@@ -139,7 +140,7 @@ def test_a_recipe_value_its_column_cannot_hold_is_refused_before_writing(
         CREATE DOMAIN stars AS smallint CHECK (VALUE BETWEEN 1 AND 5);
         CREATE TYPE mood AS ENUM ('ok', 'sad');
         CREATE TABLE notes (id int PRIMARY KEY, stars stars, mood mood, code varchar(3),
-                            share numeric(5, 2));
+                            share numeric(5, 2), flags bit(4));
         INSERT INTO notes (id) VALUES (1);
     """)  # fmt: skip
     recipe = tmp_path / "recipe.yaml"
