@@ -1,9 +1,5 @@
 """Tables a seed leaves as the target has them: migration records, and those named ``leave``.
 
-An extension's own tables (PostGIS's ``spatial_ref_sys``, pg_cron's
-``cron.job``) are always left: the extension fills them, and its code
-relies on what it put there.
-
 An environment's database gets its schema from the app's own migrations,
 and the migration tool records there which ones ran. Rewriting that record
 (fake versions, or production's, which lack the pull request's new
@@ -12,7 +8,9 @@ fail on the tables they create. So in both modes these tables keep the
 target's rows, unless the recipe or the rules name them. Reference data
 the migrations load (countries, plans, roles) is left by naming it
 ``leave``; the written tables' foreign keys into it then pick from the
-rows the target has.
+rows the target has. An extension's own tables (PostGIS's
+``spatial_ref_sys``, pg_cron's ``cron.job``) are always left: the
+extension fills them, and its code relies on what it put there.
 """
 
 from __future__ import annotations
