@@ -1,15 +1,16 @@
-"""Rows that break a CHECK over several columns, given NULLs where that makes them pass.
+"""Rows that break a CHECK over several columns, given the fewest changes that make them pass.
 
 ``CHECK (num_nonnulls(user_id, team_id) = 1)`` (a row belongs to a user or
 to a team), ``CHECK ((shipped_at IS NULL) = (carrier IS NULL))``: columns
-generated one by one break such a check in most rows. Which NULLs make a
-row pass is the server's to say, as for one-column checks
+generated one by one break such a check in most rows. What makes a row
+pass is the server's to say, as for one-column checks
 (:mod:`seeders.checks`), so no expression is parsed here: the check is
 dropped while the rows load, and each row that breaks it takes the first
-repair the server says passes it — NULL in one of its nullable columns,
-then in two, and so on — tried on the row itself. Re-adding the check
-then validates every row: a row no NULL can fix (``a + b <= 100``) fails
-the seed, and the error names the check, as it did before.
+repair the server says passes it — NULL, or another row's value, in one
+of its columns, then in two, and so on — tried on the row itself.
+Re-adding the check then validates every row: a row no such change fixes
+(``a + b <= 100``) fails the seed, and the error names the check, as it
+did before.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def repair(
     for name, found in checks.items():
         table = schema.table(name)
         for check in found:
+            if not _breaking(conn, table, check):
+                continue
             for group in repairs(_changeable(table, check, never_null)):
                 for chosen, share in _schedule(group):
                     conn.execute(_repair(table, check, chosen, share, len(group)))
