@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import time
 import uuid
@@ -40,6 +43,35 @@ def wait_for(
             raise AssertionError(f"timed out after {timeout}s waiting for {what}{found}")
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def session_members(session: int) -> list[int]:
+    """The live processes of a session (a ``start_new_session`` child's pid is its id)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        state, _ppid, _group, member_of = stat[stat.rindex(")") + 2 :].split()[:4]
+        if int(member_of) == session and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def kill_session(session: int) -> None:
+    """SIGKILL every process of a session, as a pod's eviction ends all of its processes.
+
+    Killing the child's process group is not enough: the Pulumi CLI starts
+    each plugin in a group of its own, and a provider left running would
+    hold its port and its files long after the test.
+    """
+    for pid in session_members(session):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not session_members(session), f"every process of session {session} to end")
 
 
 def log_tail(path: Path, lines: int = 80) -> str:

@@ -11,8 +11,6 @@ makes that outcome certain rather than a matter of timing.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +21,7 @@ from envs.model import EnvironmentKey, EnvironmentStatus, OperationResult
 from envs.store import open_store
 from tests.cli_runner import REPO_ROOT, child_env, pulumi_backend, stack_file, toolchain_env
 from tests.e2e.conftest import Cluster, previewctl
-from tests.helpers import wait_for
+from tests.helpers import kill_session, wait_for
 
 pytestmark = pytest.mark.e2e
 SPEC = str(REPO_ROOT / "examples" / "minimal.yaml")
@@ -67,7 +65,7 @@ def crash_and_recover(cluster: Cluster, tmp_path: Path) -> None:
             start_new_session=True,
         )
     wait_for(lambda: namespace_exists(cluster), "the up to create the namespace", timeout=120)
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill_session(proc.pid)  # the CLI, the Pulumi CLI and its provider, as a pod's end does
     proc.wait(timeout=30)
 
     locks = pulumi_backend(state) / ".pulumi" / "locks"

@@ -1,7 +1,7 @@
 """A worker SIGKILLed mid-up and mid-destroy, with the real engine: the next one converges.
 
-The whole process group is killed (worker, Pulumi CLI, provider), as when a
-pod is evicted. Nothing may be left behind: no lock, no orphan, no
+Every process of the worker's session is killed (worker, Pulumi CLI,
+provider), as when a pod is evicted. Nothing may be left behind: no lock, no orphan, no
 half-destroyed environment.
 """
 
@@ -27,7 +27,7 @@ from tests.cli_runner import child_env, stack_file, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, image, pr_event
 from tests.e2e.conftest import Cluster, previewctl
-from tests.helpers import log_tail, wait_for
+from tests.helpers import kill_session, log_tail, wait_for
 
 pytestmark = pytest.mark.e2e
 KEY = EnvironmentKey(REPO, PR)
@@ -53,7 +53,7 @@ class Workers:
         return proc
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_session(proc.pid)
         proc.wait(timeout=30)
 
     def until(self, condition: Callable[[], bool], what: str, timeout: float = 240) -> float:
