@@ -184,7 +184,8 @@ class SyntheticGenerator:
         self.order = load_order(schema)
         self.plans: dict[str, TablePlan] = {}
         referenced = _referenced_columns(schema)
-        self.nulled = self._uninvented(referenced)
+        # (table, column) of the types the seeder has no values of: written NULL.
+        self.nulled_columns = self._uninvented(referenced)
         for name in self.order.tables:
             table = schema.table(name)
             if name in config.left:  # its keys are the rows the target already has
@@ -197,13 +198,13 @@ class SyntheticGenerator:
             self.plans[name] = plan
             self._plan_keys(plan, referenced[name])
 
-    def _uninvented(self, referenced: Mapping[str, set[str]]) -> list[str]:
+    def _uninvented(self, referenced: Mapping[str, set[str]]) -> list[tuple[str, str]]:
         """The columns of types the seeder has no values of, which it leaves NULL.
 
         Each needs values in the recipe instead; one that is NOT NULL (or a
         key) is refused here, all of them in one message, before writing.
         """
-        nulled: list[str] = []
+        nulled: list[tuple[str, str]] = []
         refused: list[str] = []
         for name in self.order.tables:
             table = self.schema.table(name)
@@ -216,9 +217,11 @@ class SyntheticGenerator:
                     continue
                 if _fk_for(table, column.name) is not None:
                     continue  # a foreign key's values are its parent's
-                where = f"{table.qualified}.{column.name} ({column.type_name})"
                 key = column.name in table.primary_key or column.name in referenced[name]
-                (refused if key or not column.nullable else nulled).append(where)
+                if key or not column.nullable:
+                    refused.append(f"{table.qualified}.{column.name} ({column.type_name})")
+                else:
+                    nulled.append((table.qualified, column.name))
         if refused:
             raise CannotGenerate(
                 "the synthetic seeder has no values of these columns' types: "
@@ -227,6 +230,13 @@ class SyntheticGenerator:
                 " {values: [...]}}}})"
             )
         return nulled
+
+    @property
+    def nulled(self) -> list[str]:
+        """The columns written NULL, as the summary names them: ``public.t.c (box)``."""
+        return [
+            f"{t}.{c} ({self.schema.table(t).column(c).type_name})" for t, c in self.nulled_columns
+        ]
 
     @property
     def written(self) -> list[str]:
@@ -371,7 +381,7 @@ class SyntheticGenerator:
             if column.name in plan.keys:
                 out[column.name] = plan.keys[column.name]
                 continue
-            if f"{table.qualified}.{column.name} ({column.type_name})" in self.nulled:
+            if (table.qualified, column.name) in self.nulled_columns:
                 out[column.name] = [NULL] * n
                 continue
             rng = self._column_rng(table, column.name)
@@ -434,8 +444,8 @@ def seed_database(
 ) -> LoadReport:
     """Replace every table's rows with the generator's (one transaction, see loader).
 
-    Checks over several columns that NULLs can satisfy are relaxed while
-    the rows load and the rows that break them repaired (:mod:`seeders.repair`).
+    Checks over several columns a repair can satisfy are relaxed while the
+    rows load, and the rows that break them repaired (:mod:`seeders.repair`).
     """
     schema, never_null = generator.schema, generator.config.never_null
     ordered = lambda table, check: column_order(table, check) is not None  # noqa: E731
