@@ -61,6 +61,15 @@ def is_migration_record(table: Table) -> bool:
     return table.name in MIGRATION_TABLES
 
 
+def leaves(table: Table, named: bool, named_leave: bool) -> bool:
+    """Whether a seed leaves the table as the target has it.
+
+    An extension's always; one the recipe or rules name ``leave``; a
+    migration record unless they name it at all (``named``).
+    """
+    return bool(table.extension) or named_leave or (not named and is_migration_record(table))
+
+
 def left_by_default(table: Table) -> str | None:
     """Why a seed leaves the table as the target has it when nothing names it, if it does."""
     if table.extension:

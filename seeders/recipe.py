@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from seeders.left import is_migration_record
+from seeders.left import leaves
 from seeders.schema import Schema
 from seeders.synthetic import ColumnOverride, SyntheticConfig
 from seeders.values import is_faker_provider
@@ -105,10 +105,10 @@ class Recipe(_Strict):
         left = {
             table.qualified
             for table in schema.tables
-            if table.extension
-            or (named[table.qualified].leave if table.qualified in named
-                else is_migration_record(table))
-        }  # fmt: skip
+            if leaves(
+                table, table.qualified in named, getattr(named.get(table.qualified), "leave", False)
+            )
+        }
         return SyntheticConfig(
             default_rows=self.rows,
             rows={name: t.rows for name, t in self.tables.items() if t.rows is not None},

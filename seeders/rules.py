@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from seeders.left import is_migration_record, references_out
+from seeders.left import leaves, references_out
 from seeders.schema import Category, Column, Schema, Table
 from seeders.values import is_faker_provider
 
@@ -86,11 +86,10 @@ class Rules:
         return table.qualified in self.skipped or table.name in self.skipped
 
     def leaves(self, table: Table) -> bool:
-        """An extension's, named ``leave``, or a migration record the rules do not name at all."""
-        if table.extension or table.qualified in self.left or table.name in self.left:
-            return True
-        named = (*self.tables, *self.skipped)
-        return is_migration_record(table) and not {table.qualified, table.name} & set(named)
+        """As :func:`seeders.left.leaves` decides, from what these rules name."""
+        names = {table.qualified, table.name}
+        named = bool(names & {*self.tables, *self.skipped, *self.left})
+        return leaves(table, named, bool(names & self.left))
 
 
 def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
