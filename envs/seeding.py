@@ -161,16 +161,10 @@ def seed_anonymised(
             raise OperationFailed(str(exc)) from None
         except SchemaMismatch as exc:  # the source's rows do not fit the target's columns
             raise ConfigError(str(exc)) from None
-        except (psycopg.errors.CheckViolation, psycopg.errors.ForeignKeyViolation) as exc:
-            explained = (
-                anonymiser.refused_by(exc)
-                if isinstance(exc, psycopg.errors.CheckViolation)
-                else anonymiser.unmatched_in_left(exc)
-            )
-            if explained is None:
-                raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
-            raise ConfigError(f"{rules_path}: {explained}") from None
         except psycopg.Error as exc:
+            explained = anonymiser.explained(exc)
+            if explained is not None:  # a rule's values a constraint of the target refused
+                raise ConfigError(f"{rules_path}: {explained}") from None
             raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
     leak = {"digests": report.digests, "hits": report.leak_hits}
     extra = {"leak_check": leak, "skipped": anonymiser.skipped, "left": report.left}

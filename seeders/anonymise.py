@@ -476,25 +476,32 @@ class Anonymiser:
             if name in self.pipelines or (name in known and name not in self.left)
         ]
 
-    def refused_by(self, error: psycopg.errors.CheckViolation) -> str | None:
-        """Which rules gave the values a target's check refused, and the way out; None if none.
+    def explained(self, error: psycopg.Error) -> str | None:
+        """What a broken check or foreign key says of the rules, and the way out; else None."""
+        diag = error.diag
+        try:
+            table = self.target_schema.table(f"{diag.schema_name}.{diag.table_name}")
+        except KeyError:
+            return None
+        if isinstance(error, psycopg.errors.CheckViolation):
+            return self._refused_by(table, diag.constraint_name)
+        if isinstance(error, psycopg.errors.ForeignKeyViolation):
+            return self._unmatched_in_left(table, diag.constraint_name, diag.message_detail)
+        return None
+
+    def _refused_by(self, table: Table, constraint: str | None) -> str | None:
+        """Which rules gave the values a target's check refused.
 
         The check's columns are the target's; a kept column's value is the
         source's own, which its own checks took, so it is a transformed
         column's rule that the check refuses.
         """
-        diag = error.diag
-        name = f"{diag.schema_name}.{diag.table_name}"
-        try:
-            table = self.target_schema.table(name)
-        except KeyError:
-            return None
-        check = next((c for c in table.checks if c.name == diag.constraint_name), None)
+        check = next((c for c in table.checks if c.name == constraint), None)
         if check is None:
             return None
         ruled = self.rules.for_table(table)
         changed = [
-            f"{name}.{c}: rule '{ruled[c].kind}'"
+            f"{table.qualified}.{c}: rule '{ruled[c].kind}'"
             for c in check.columns
             if c in ruled and ruled[c].kind != "keep"
         ]
@@ -506,20 +513,17 @@ class Anonymiser:
             " keep), or relax the check; nothing was written"
         )
 
-    def unmatched_in_left(self, error: psycopg.errors.ForeignKeyViolation) -> str | None:
-        """A copied key into a table that kept the target's rows, and the way out; else None."""
-        diag = error.diag
-        try:
-            table = self.target_schema.table(f"{diag.schema_name}.{diag.table_name}")
-        except KeyError:
-            return None
-        fk = next((f for f in table.foreign_keys if f.name == diag.constraint_name), None)
+    def _unmatched_in_left(
+        self, table: Table, constraint: str | None, detail: str | None
+    ) -> str | None:
+        """A copied key into a table that kept the target's rows, missing there."""
+        fk = next((f for f in table.foreign_keys if f.name == constraint), None)
         if fk is None or fk.ref_table not in self.left:
             return None
         return (
             f"{table.qualified} ({', '.join(fk.columns)}) references {fk.ref_table}, which keeps"
             f" the target's rows, and the source's rows point at keys it lacks"
-            f" ({(diag.message_detail or '').rstrip('.')}); load those rows into the target's"
+            f" ({(detail or '').rstrip('.')}); load those rows into the target's"
             f" {fk.ref_table}, narrow the copy with a subset, or copy {fk.ref_table} too (give"
             " it rules); nothing was written"
         )
