@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
+from itertools import islice, product
 
 from faker import Faker
 
@@ -85,6 +86,9 @@ _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("city", "town"), "city"),
     (("postcode", "postal", "zip"), "postcode"),
     (("country",), "country"),
+    (("currency",), "currency_code"),
+    (("colour", "color"), "hex_color"),
+    (("slug",), "slug"),
     (("company", "organisation", "organization", "employer"), "company"),
     (("url", "website", "homepage", "link"), "url"),
     (("job", "occupation", "position"), "job"),
@@ -135,15 +139,8 @@ def codes(n: int, max_length: int | None, prefix: str = "") -> Values:
         prefix = ""
         if width > max_length:
             raise CannotGenerate(f"{n} unique values do not fit in {max_length} characters")
-    out = []
-    for i in range(n):
-        chars = []
-        value = i
-        for _ in range(width):
-            value, rem = divmod(value, 36)
-            chars.append(digits[rem])
-        out.append(prefix + "".join(reversed(chars)))
-    return out
+    # Counting in base 36, most significant digit first, zero-padded.
+    return [prefix + "".join(code) for code in islice(product(digits, repeat=width), n)]
 
 
 def integers(column: Column, n: int, rng: random.Random, unique: bool) -> Values:

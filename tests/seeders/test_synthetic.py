@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from seeders import partitions
 from seeders.introspect import introspect
-from seeders.schema import Schema
+from seeders.schema import Category, Column, Schema
 from seeders.synthetic import (
     ColumnOverride,
     SyntheticConfig,
     SyntheticGenerator,
     seed_database,
 )
-from seeders.values import CannotGenerate
+from seeders.values import CannotGenerate, text_provider
 from tests.pg_server import PgServer
 
 ORPHANS = {
@@ -290,3 +290,20 @@ def test_expression_and_partial_unique_indexes_get_distinct_values(pg_server: Pg
         assert rows == {"public.users": 3000}  # the unique indexes were rebuilt
         assert count(conn, "SELECT count(DISTINCT lower(email)) FROM users") == 3000
         assert count(conn, "SELECT count(DISTINCT handle) FROM users") == 3000
+
+
+@pytest.mark.parametrize(
+    ("name", "length", "provider"),
+    [
+        ("currency", 3, "currency_code"),
+        ("colour", None, "hex_color"),
+        ("brand_color", None, "hex_color"),
+        ("slug", None, "slug"),
+        ("country", 2, "country_code"),
+    ],
+)
+def test_more_column_names_get_values_of_their_meaning(
+    name: str, length: int | None, provider: str
+) -> None:
+    column = Column(name, "text", Category.TEXT, True, max_length=length)
+    assert text_provider(column) == provider
