@@ -18,9 +18,10 @@ row breaks one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,11 +29,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from seeders import patterns
 from seeders.partitions import condition, passing
 from seeders.schema import Category, Check, Column, Schema, Table
 from seeders.shapes import bits_of
 from seeders.synthetic import SyntheticConfig, must_be_unique
-from seeders.values import POOL_SIZE, CannotGenerate, escape, generate
+from seeders.values import POOL_SIZE, CannotGenerate, escape, faker_pool, generate, unescape
 
 # A quoted literal as the server writes it ('book'::text, '-5'::integer), or a
 # bare number not part of a name (0.5, 100).
@@ -40,6 +42,9 @@ _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"(?<![\w.\"])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])")
 _SPREAD = 1000  # candidates spread between and around a check's numeric literals
 _DATE_REACH = 3 * 365  # days either side of a date literal
+_LENGTH = re.compile(r"\b(?:char_|character_|octet_)?length\(")
+_LENGTH_SPAN = 64  # longest text a length check's candidates have
+_NUMERIC_CAST = re.compile(r"::(?:smallint|integer|bigint|numeric|real|double precision)\b")
 
 
 def fit(conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig) -> SyntheticConfig:
@@ -82,17 +87,29 @@ def _fitted(
     override = config.overrides.get(table.name, {}).get(column.name)
     known = config.accepted_values.get(table.qualified, {}).get(column.name)
     rng = random.Random(f"{config.seed}:{table.qualified}:{column.name}:checks")
+    count = 4 * rows if unique else POOL_SIZE
     if known is not None:  # a partition key: already what its partitions accept
         candidates: list[str] = list(known)
     elif override is not None and override.values is not None:
         candidates = [escape(v) for v in override.values]
     else:
-        count = 4 * rows if unique else POOL_SIZE
         generated = generate(column, count, rng, config.seed, unique)
         literal = [escape(v) for v in literal_candidates(column, checks)]
         # Invented values first (they look real); a check's literals after.
         candidates = list(dict.fromkeys([*generated, *literal]))
-    values = accepted(conn, column, checks, candidates)
+    values = accepted(conn, column, checks, candidates, rows if unique else None)
+    wanted = rows if unique else count // 2
+    if known is None and override is None and len(values) < wanted:
+        # Most invented values fail (a pattern, a fixed length, upper case):
+        # text drawn from what the check itself says, until enough pass.
+        tried = set(candidates)
+        for batch in drawn_text(column, checks, candidates, count, rng):
+            fresh = [v for v in batch if v not in tried]
+            tried.update(fresh)
+            short = wanted - len(values) if unique else None
+            values += accepted(conn, column, checks, fresh, short)
+            if len(values) >= wanted:
+                break
     if not values or (unique and len(values) < rows):
         names = ", ".join(f"{c.name} (domain {c.domain})" if c.domain else c.name for c in checks)
         raise CannotGenerate(
@@ -120,6 +137,61 @@ def literal_candidates(column: Column, checks: Sequence[Check]) -> list[str]:
     if category is Category.DATE:
         return _dates(texts)
     return []
+
+
+def drawn_text(
+    column: Column, checks: Sequence[Check], invented: Sequence[str], count: int, rng: random.Random
+) -> Iterator[list[str]]:
+    """Batches of text for a column whose checks refuse most invented values (pure).
+
+    Drawn from each of the checks' patterns (``~``, LIKE, SIMILAR TO), from
+    the lengths a ``length(…)`` check names, then the invented values in
+    upper and lower case (``CHECK (code = upper(code))``); COPY-escaped,
+    within the column's length, at most ``count`` (about) per batch.
+    """
+    if column.is_array:
+        return
+    if column.category is Category.JSON:  # CHECK (jsonb_typeof(tags) = 'array')
+        yield [escape(v) for v in _json_shapes(count, rng)]
+        return
+    if column.category is not Category.TEXT:
+        return
+    drawn = [p for c in checks for p in patterns.patterns_in(c.condition)]
+    if any(_NUMERIC_CAST.search(c.condition) for c in checks):  # CHECK (num::integer > 0)
+        drawn += ["[1-9][0-9]{0,8}", "0|-[1-9][0-9]{0,4}"]
+    lengths = [n for c in checks for n in _lengths(c)]
+    if lengths:
+        drawn.append("|".join(f"[a-z0-9]{{{n}}}" for n in sorted(set(lengths))))
+    limit = column.max_length
+    for pattern in drawn:
+        try:
+            batch = patterns.sample(pattern, count, rng)
+        except (patterns.Unsupported, re.error):
+            continue
+        yield [escape(v) for v in dict.fromkeys(batch) if limit is None or len(v) <= limit]
+    plain = [unescape(v) for v in invented]
+    yield [escape(v.upper()) for v in plain]
+    yield [escape(v.lower()) for v in plain]
+
+
+def _json_shapes(count: int, rng: random.Random) -> list[str]:
+    """JSON arrays, strings, numbers and booleans: what a check on a document's type may want."""
+    words = [unescape(w) for w in faker_pool("word")]
+    shapes = [json.dumps(rng.sample(words, k=rng.randint(0, 4))) for _ in range(count)]
+    shapes += [json.dumps(w) for w in words[:count]]
+    shapes += [str(rng.randint(-1000, 1000)) for _ in range(count // 4)]
+    return [*shapes, "true", "false"]
+
+
+def _lengths(check: Check) -> list[int]:
+    """``length(code) = 5`` → 4, 5 and 6: around and between its numbers (the server picks)."""
+    if not _LENGTH.search(check.condition):
+        return []
+    numbers = {int(n) for n in _NUMBER.findall(_QUOTED.sub("''", check.condition)) if n.isdigit()}
+    lengths = {m for n in numbers for m in (n - 1, n, n + 1)}
+    if numbers and max(numbers) - min(numbers) <= _LENGTH_SPAN:
+        lengths.update(range(min(numbers), max(numbers) + 1))
+    return sorted(n for n in lengths if 0 < n <= _LENGTH_SPAN)
 
 
 def _numbers(column: Column, literals: Sequence[str]) -> list[str]:
@@ -190,6 +262,10 @@ def accepted(
     column: Column,
     checks: Sequence[Check],
     candidates: Sequence[str],
+    wanted: int | None = None,
 ) -> list[str]:
-    """The candidates (COPY-escaped text, in order) that pass every check."""
-    return passing(conn, column, _conditions(checks), candidates)
+    """The candidates (COPY-escaped text, in order) that pass every check.
+
+    ``wanted``: as many as needed, if fewer than all (see :func:`passing`).
+    """
+    return passing(conn, column, _conditions(checks), candidates, wanted)

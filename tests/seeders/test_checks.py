@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from seeders import checks, partitions
-from seeders.introspect import domain_check
+from seeders.introspect import domain_check, introspect
 from seeders.schema import Category, Check, Column
 from seeders.synthetic import ColumnOverride, SyntheticConfig, SyntheticGenerator, seed_database
 from seeders.values import CannotGenerate
@@ -59,31 +60,117 @@ def test_every_row_passes_the_tables_checks(pg_server: PgServer) -> None:
         assert count(conn, "SELECT count(*) FROM products WHERE ends_at > starts_at") > 1500
 
 
-def test_a_check_no_value_passes_is_refused_before_writing(pg_server: PgServer) -> None:
+PATTERNED = r"""
+    CREATE TABLE accounts (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      code text NOT NULL UNIQUE CHECK (code ~ '^[A-Z]{3}-[0-9]{4}$'),
+      phone text CHECK (phone ~ '^\+[1-9][0-9]{6,14}$'),
+      tag varchar(6) NOT NULL CHECK (tag ~ '^[[:upper:]][[:digit:]]{2,}$'),
+      sku text CHECK (sku LIKE 'SKU-%'),
+      ref text UNIQUE CHECK (ref SIMILAR TO '[A-Z]{2}(x|y)[0-9]+'),
+      pin text UNIQUE CHECK (char_length(pin) = 6),
+      label text NOT NULL CHECK (label = upper(label)),
+      five text CHECK (five ~ '^[0-9]{5}$')
+    );
+"""
+
+
+def test_text_a_pattern_length_or_case_check_allows_is_drawn_from_the_check(
+    pg_server: PgServer,
+) -> None:
+    """Before, invented words passed none of these and each was refused."""
+    with database_of(pg_server, "synthetic_checks_patterns", PATTERNED) as (conn, schema):
+        config = checks.fit(conn, schema, SyntheticConfig(default_rows=3000, seed=5))
+        seed_database(conn, SyntheticGenerator(schema, config))  # the checks held every row
+        assert count(conn, "SELECT count(DISTINCT code) FROM accounts") == 3000
+        assert count(conn, "SELECT count(DISTINCT ref) FROM accounts") == 3000
+        assert count(conn, "SELECT count(DISTINCT pin) FROM accounts") == 3000
+        for column in ("phone", "tag", "sku", "label", "five"):
+            distinct = count(conn, f"SELECT count(DISTINCT {column}) FROM accounts")
+            assert distinct > 100, column  # varied, not the one literal the check names
+        # Upper-cased invented values, not text made up from nothing.
+        assert count(conn, "SELECT count(*) FROM accounts WHERE label ~ '^[A-Z ]+$'") > 2500
+        # Same seed, same text: what a pattern draws is deterministic too.
+        again = checks.fit(conn, schema, SyntheticConfig(default_rows=3000, seed=5))
+        assert again.accepted_values == config.accepted_values
+
+
+def test_a_check_that_raises_on_some_values_passes_the_others(pg_server: PgServer) -> None:
+    """Before, the cast's error for the first invented word stopped the whole seed."""
     ddl = """
-        CREATE TABLE codes (id int PRIMARY KEY, code text NOT NULL CHECK (code ~ '^[0-9]{5}$'));
-        INSERT INTO codes VALUES (1, '12345');
+        CREATE TABLE t (id int PRIMARY KEY, num text UNIQUE CHECK (num::integer > 0),
+                        items jsonb NOT NULL CHECK (jsonb_typeof(items) = 'array'));
+    """
+    with database_of(pg_server, "synthetic_checks_raising", ddl) as (conn, schema):
+        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=3))
+        seed_database(conn, SyntheticGenerator(schema, config))
+        assert count(conn, "SELECT count(DISTINCT num) FROM t") == 2000
+        assert count(conn, "SELECT count(DISTINCT items) FROM t") > 100
+
+
+def test_without_temporary_objects_a_raising_check_is_refused_with_the_ways_round(
+    pg_server: PgServer,
+) -> None:
+    ddl = """
+        CREATE TABLE t (id int PRIMARY KEY, num text CHECK (num::integer > 0));
+        DROP ROLE IF EXISTS no_temp;
+        CREATE ROLE no_temp LOGIN;
+        GRANT SELECT, INSERT ON t TO no_temp;
+    """
+    with database_of(pg_server, "synthetic_checks_no_temp", ddl) as (conn, _):
+        conn.execute(f"REVOKE TEMPORARY ON DATABASE {conn.info.dbname} FROM PUBLIC")
+        limited = pg_server.url(conn.info.dbname).replace("postgres@", "no_temp@")
+        with psycopg.connect(limited, autocommit=True) as other:
+            schema = introspect(other)
+            with pytest.raises(CannotGenerate, match=r"num: .*GRANT TEMPORARY.*values: \[\.\.\.\]"):
+                checks.fit(other, schema, SyntheticConfig(default_rows=10))
+
+
+def test_a_check_no_value_passes_is_refused_before_writing(pg_server: PgServer) -> None:
+    ddl = r"""
+        CREATE TABLE codes (id int PRIMARY KEY, code text NOT NULL CHECK (code ~ '^(\d)\1{4}$'));
+        INSERT INTO codes VALUES (1, '11111');
     """
     with database_of(pg_server, "synthetic_checks_refused", ddl) as (conn, schema):
         with pytest.raises(CannotGenerate, match=r"public\.codes\.code: 0 of .*codes_code_check"):
             checks.fit(conn, schema, SyntheticConfig(default_rows=10))
         assert count(conn, "SELECT count(*) FROM codes") == 1  # nothing written
         # The fix the message gives: values in the recipe (those that pass are kept).
-        override = {"codes": {"code": ColumnOverride(values=("01234", "x", "98765"))}}
+        override = {"codes": {"code": ColumnOverride(values=("00000", "x", "99999"))}}
         config = checks.fit(conn, schema, SyntheticConfig(default_rows=10, overrides=override))
-        assert config.accepted_values["public.codes"]["code"] == ("01234", "98765")
+        assert config.accepted_values["public.codes"]["code"] == ("00000", "99999")
         seed_database(conn, SyntheticGenerator(schema, config))
         assert count(conn, "SELECT count(DISTINCT code) FROM codes") == 2
 
 
-def test_a_unique_column_needs_as_many_values_as_rows(pg_server: PgServer) -> None:
-    ddl = "CREATE TABLE seats (n smallint PRIMARY KEY CHECK (n BETWEEN 1 AND 40));"
+@pytest.mark.parametrize(
+    ("column", "check"),
+    [("n smallint", "n BETWEEN 1 AND 40"), ("n text", "n ~ '^[A-D][0-9]$'")],
+    ids=["range", "pattern"],
+)
+def test_a_unique_column_needs_as_many_values_as_rows(
+    pg_server: PgServer, column: str, check: str
+) -> None:
+    ddl = f"CREATE TABLE seats ({column} PRIMARY KEY CHECK ({check}));"
     with database_of(pg_server, "synthetic_checks_unique", ddl) as (conn, schema):
         with pytest.raises(CannotGenerate, match=r"public\.seats\.n: 40 of .* 41 needed"):
             checks.fit(conn, schema, SyntheticConfig(default_rows=41))
         config = checks.fit(conn, schema, SyntheticConfig(default_rows=40))
         seed_database(conn, SyntheticGenerator(schema, config))
-        assert count(conn, "SELECT count(DISTINCT n) FROM seats WHERE n BETWEEN 1 AND 40") == 40
+        assert count(conn, f"SELECT count(DISTINCT n) FROM seats WHERE {check}") == 40
+
+
+def test_a_wanted_count_stops_early_with_the_same_first_values(pg_server: PgServer) -> None:
+    ddl = "CREATE TABLE n (v integer CHECK (v % 3 = 0));"
+    with database_of(pg_server, "synthetic_checks_wanted", ddl) as (conn, schema):
+        column = schema.tables[0].column("v")
+        fits = partitions.condition("(v % 3 = 0)")
+        candidates = [str(i) for i in range(30_000)]
+        every = partitions.passing(conn, column, fits, candidates)
+        assert len(every) == 10_000
+        first = partitions.passing(conn, column, fits, candidates, wanted=1000)
+        assert 1000 <= len(first) < 5000
+        assert first == every[: len(first)]
 
 
 def test_a_partition_key_under_a_check_passes_both(pg_server: PgServer) -> None:
@@ -106,20 +193,22 @@ def test_a_partition_key_under_a_check_passes_both(pg_server: PgServer) -> None:
 
 def test_a_domains_checks_hold_in_every_column_of_the_domain(pg_server: PgServer) -> None:
     """Before, a smallint domain got values past 32767 and the load failed on the first row."""
-    ddl = """
+    ddl = r"""
         CREATE DOMAIN stars AS smallint CHECK (VALUE BETWEEN 1 AND 5);
         CREATE DOMAIN percent AS numeric(5,2) NOT NULL CHECK (VALUE >= 0) CHECK (VALUE <= 100);
-        CREATE DOMAIN sku AS text CHECK (VALUE ~ '^[A-Z]{3}-[0-9]{4}$');
+        CREATE DOMAIN sku AS text CHECK (VALUE ~ '^([A-Z])\1{2}-[0-9]{4}$');  -- AAA-0000
+        CREATE DOMAIN code AS text CHECK (VALUE ~ '^[A-Z]{3}-[0-9]{4}$');
         CREATE DOMAIN few_stars AS stars NOT NULL CHECK (VALUE <= 3);  -- a domain's domain
         CREATE DOMAIN tag AS varchar(3);
         CREATE DOMAIN label AS tag;
         CREATE TABLE reviews (id serial PRIMARY KEY, given stars, median stars NOT NULL,
-                              discount percent, item sku, low few_stars, mark label);
+                              discount percent, item sku, low few_stars, mark label,
+                              kind code);
     """
     with database_of(pg_server, "synthetic_checks_domains", ddl) as (conn, schema):
         with pytest.raises(CannotGenerate, match=r"reviews\.item: 0 of .*sku_check \(domain publ"):
             checks.fit(conn, schema, SyntheticConfig(default_rows=500))
-        override = {"reviews": {"item": ColumnOverride(values=("ABC-1234", "abc", "XYZ-0001"))}}
+        override = {"reviews": {"item": ColumnOverride(values=("AAA-1234", "abc", "XXX-0001"))}}
         config = checks.fit(conn, schema, SyntheticConfig(default_rows=500, overrides=override))
         seed_database(conn, SyntheticGenerator(schema, config))
         assert count(conn, "SELECT count(DISTINCT given) FROM reviews") == 5
@@ -127,6 +216,7 @@ def test_a_domains_checks_hold_in_every_column_of_the_domain(pg_server: PgServer
         assert count(conn, "SELECT count(DISTINCT median) FROM reviews") == 5
         assert count(conn, "SELECT count(DISTINCT discount) FROM reviews") > 50
         assert count(conn, "SELECT count(DISTINCT item) FROM reviews") == 2
+        assert count(conn, "SELECT count(DISTINCT kind) FROM reviews") > 100  # the pattern's
         # Every level of a domain over a domain: its checks, NOT NULL and typmod.
         assert count(conn, "SELECT count(DISTINCT low) FROM reviews WHERE low BETWEEN 1 AND 3") == 3
         assert count(conn, "SELECT max(length(mark)) FROM reviews") <= 3

@@ -108,7 +108,7 @@ def test_checked_columns_are_seeded_and_an_unpassable_check_refused_with_the_fix
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT count(DISTINCT stars) FROM reviews").fetchone() == (5,)
         conn.execute(
-            "ALTER TABLE reviews ADD ref text NOT NULL DEFAULT '00000' CHECK (ref ~ '^[0-9]{5}$')"
+            r"ALTER TABLE reviews ADD ref text NOT NULL DEFAULT '00000' CHECK (ref ~ '^(\d)\1{4}$')"
         )
     capsys.readouterr()
     assert main(["seed", "synthetic", "--database-url", url, "--rows", "500"]) == 2

@@ -1,0 +1,211 @@
+"""Text that matches a CHECK's pattern: ``code ~ '^[A-Z]{3}-[0-9]{4}$'``, LIKE, SIMILAR TO.
+
+Pattern checks are as common in application schemas as ranges and value
+lists (product codes, E.164 phone numbers, hex colours, slugs), and an
+invented name or word passes almost none of them. A column's pool then
+comes from the pattern itself: the pattern is parsed by the standard
+library's regular-expression parser and *sampled*, a position at a time
+for the whole pool (``random.choices`` over each position's characters),
+so a unique column's hundreds of thousands of candidates cost about what a
+Faker pool does. Nothing here decides whether a value fits: PostgreSQL's
+regular expressions are not Python's, so every candidate is still put to the
+server's own check (:func:`seeders.checks.accepted`), and a construct the
+parser or the sampler does not know yields no candidates, never wrong ones.
+
+Pure: no database, deterministic for a given ``random.Random`` state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import re
+import string
+from collections.abc import Sequence
+from typing import Any
+
+# The standard library's own parser (the one ``re.compile`` uses); it has no
+# public name, and typeshed describes it only under its deprecated alias.
+_parser: Any = importlib.import_module("re._parser")
+
+_LETTERS = string.ascii_letters
+_DIGITS = string.digits
+_WORD = _LETTERS + _DIGITS + "_"
+# What ``.`` and a negated class draw from: characters that read as text and
+# need no escaping anywhere.
+_PLAIN = _LETTERS + _DIGITS + "-_."
+_SPACE = " "
+_CATEGORIES = {
+    "CATEGORY_DIGIT": _DIGITS,
+    "CATEGORY_NOT_DIGIT": _LETTERS + "-_.",
+    "CATEGORY_WORD": _WORD,
+    "CATEGORY_NOT_WORD": "-. ",
+    "CATEGORY_SPACE": _SPACE,
+    "CATEGORY_NOT_SPACE": _PLAIN,
+}
+# POSIX bracket classes PostgreSQL's regular expressions accept and Python's
+# do not (inside a bracket expression: ``[[:alpha:]_]``).
+_POSIX = {
+    "alpha": "a-zA-Z",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "digit": "0-9",
+    "alnum": "a-zA-Z0-9",
+    "xdigit": "0-9a-fA-F",
+    "space": " ",
+    "blank": " ",
+    "word": "a-zA-Z0-9_",
+    "punct": r"\-.,!?",
+}
+_RANGE_LIMIT = 256  # characters taken from one range (``[^\x00-\x7f]`` has a million)
+_EXTRA_REPEATS = 8  # an open repeat (``+``, ``*``, ``{3,}``) runs this far past its minimum
+
+# A pattern operand as the server writes a check: ``~ '…'::text``, ``~* '…'``,
+# ``~~ '…'`` (LIKE), ``~~* '…'`` (ILIKE), ``~ similar_to_escape('…')``
+# (SIMILAR TO). Negated operators (``!~``) are not patterns a value must match.
+_REGEX = re.compile(r"(?<![!~])~\*? '((?:[^']|'')*)'")
+_LIKE = re.compile(r"(?<![!~])~~\*? '((?:[^']|'')*)'")
+_SIMILAR = re.compile(r"similar_to_escape\('((?:[^']|'')*)'")
+
+
+class Unsupported(ValueError):
+    """A construct the sampler cannot invent text for (a back-reference, a look-around)."""
+
+
+def patterns_in(condition: str) -> list[str]:
+    """The check's patterns as Python regular expressions (pure).
+
+    LIKE and SIMILAR TO are translated to the regular expressions they
+    mean; PostgreSQL's POSIX classes are spelled out.
+    """
+    found = [_posix_classes(m.replace("''", "'")) for m in _REGEX.findall(condition)]
+    found += [like_regex(m.replace("''", "'")) for m in _LIKE.findall(condition)]
+    found += [similar_regex(m.replace("''", "'")) for m in _SIMILAR.findall(condition)]
+    return found
+
+
+def like_regex(pattern: str) -> str:
+    """A LIKE pattern as a regular expression: ``%`` any run, ``_`` one character."""
+    return "^" + _wildcards(pattern, similar=False) + "$"
+
+
+def similar_regex(pattern: str) -> str:
+    """A SIMILAR TO pattern as a regular expression (whole-value, as SQL's is)."""
+    return "^(?:" + _posix_classes(_wildcards(pattern, similar=True)) + ")$"
+
+
+def _wildcards(pattern: str, similar: bool) -> str:
+    """SQL's ``%`` and ``_`` as ``.*`` and ``.``; the rest literal, or (SIMILAR TO) regex syntax."""
+    out, escaped, bracket = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif similar and (bracket or char == "["):  # a bracket expression is copied as it is
+            out.append(char)
+            bracket = char != "]"
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        elif similar and char not in ".^$":
+            out.append(char)
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
+
+
+def _posix_classes(pattern: str) -> str:
+    return re.sub(r"\[:(\w+):\]", lambda m: _POSIX.get(m.group(1), m.group(0)), pattern)
+
+
+def sample(pattern: str, count: int, rng: random.Random) -> list[str]:
+    """``count`` strings the pattern matches whole, in the order drawn (repeats possible).
+
+    Raises :class:`Unsupported` for what the sampler cannot invent and
+    ``re.error`` for what Python cannot parse.
+    """
+    return _sequence(_parser.parse(pattern), count, rng)
+
+
+def _sequence(items: Sequence[Any], count: int, rng: random.Random) -> list[str]:
+    drawn = [_item(op.name, argument, count, rng) for op, argument in items]
+    pieces = [p for p in drawn if p is not None]
+    if not pieces:
+        return [""] * count
+    if len(pieces) == 1:
+        return pieces[0]
+    return ["".join(parts) for parts in zip(*pieces, strict=True)]
+
+
+def _item(op: str, argument: Any, count: int, rng: random.Random) -> list[str] | None:
+    if op == "AT":  # anchors: every value is drawn whole
+        return None
+    if op == "LITERAL":
+        return [chr(argument)] * count
+    if op == "NOT_LITERAL":
+        return rng.choices(_PLAIN.replace(chr(argument), ""), k=count)
+    if op == "ANY":
+        return rng.choices(_PLAIN, k=count)
+    if op == "IN":
+        return rng.choices(_class(argument), k=count)
+    if op in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        low, high, inner = argument
+        return _repeat(low, high, inner, count, rng)
+    if op == "SUBPATTERN":
+        return _sequence(argument[-1], count, rng)
+    if op == "ATOMIC_GROUP":
+        return _sequence(argument, count, rng)
+    if op == "BRANCH":
+        return _branch(argument[1], count, rng)
+    raise Unsupported(op)
+
+
+def _class(members: Sequence[Any]) -> str:
+    chars: list[str] = []
+    negated = False
+    for op, argument in members:
+        name = op.name
+        if name == "NEGATE":
+            negated = True
+        elif name == "LITERAL":
+            chars.append(chr(argument))
+        elif name == "RANGE":
+            low, high = argument
+            chars.extend(chr(c) for c in range(low, min(high, low + _RANGE_LIMIT - 1) + 1))
+        elif name == "CATEGORY":
+            chars.extend(_CATEGORIES.get(argument.name, ""))
+        else:
+            raise Unsupported(name)
+    if negated:
+        excluded = set(chars)
+        chars = [c for c in _PLAIN + _SPACE if c not in excluded]
+    if not chars:
+        raise Unsupported("an empty character class")
+    return "".join(dict.fromkeys(chars))
+
+
+def _repeat(low: int, high: int, inner: Sequence[Any], count: int, rng: random.Random) -> list[str]:
+    pieces = [_sequence(inner, count, rng) for _ in range(low)]
+    out = ["".join(parts) for parts in zip(*pieces, strict=True)] if pieces else [""] * count
+    top = min(high, low + _EXTRA_REPEATS)
+    if top == low:
+        return out
+    extra = [rng.randint(0, top - low) for _ in range(count)]
+    for k in range(top - low):
+        rows = [i for i, n in enumerate(extra) if n > k]
+        for i, piece in zip(rows, _sequence(inner, len(rows), rng), strict=True):
+            out[i] += piece
+    return out
+
+
+def _branch(alternatives: Sequence[Sequence[Any]], count: int, rng: random.Random) -> list[str]:
+    chosen = rng.choices(range(len(alternatives)), k=count)
+    out = [""] * count
+    for a, alternative in enumerate(alternatives):
+        rows = [i for i, c in enumerate(chosen) if c == a]
+        for i, piece in zip(rows, _sequence(alternative, len(rows), rng), strict=True):
+            out[i] = piece
+    return out

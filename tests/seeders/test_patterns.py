@@ -1,0 +1,121 @@
+"""Text drawn from a CHECK's pattern: what the sampler invents matches, or it says it cannot."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seeders import patterns
+
+REAL_WORLD = [
+    r"^[A-Z]{3}-[0-9]{4}$",  # a product code
+    r"^\+[1-9][0-9]{6,14}$",  # E.164
+    r"^#[0-9a-f]{6}$",  # a hex colour
+    r"^[a-z0-9]+(-[a-z0-9]+)*$",  # a slug
+    r"^\d{5}(-\d{4})?$",  # a US ZIP code
+    r"^(GB|DE|FR)\d{2}[A-Z0-9]{4}\d{7}$",  # IBAN-like
+    r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",  # an e-mail, loosely
+    r"^v\d+\.\d+\.\d+(-rc\.\d+)?$",  # a version
+    r"^\w{3,8}$",
+    r"[A-Z]{2}\d",  # unanchored: matched whole is matched anywhere
+]
+
+
+@pytest.mark.parametrize("pattern", REAL_WORLD)
+def test_every_sample_matches_its_pattern_whole(pattern: str) -> None:
+    drawn = patterns.sample(pattern, 2000, random.Random(1))
+    assert len(drawn) == 2000
+    assert all(re.fullmatch(pattern, v) for v in drawn), [
+        v for v in drawn if not re.fullmatch(pattern, v)
+    ][:5]
+    assert len(set(drawn)) > 100  # varied, not one safe value
+
+
+def test_the_same_seed_draws_the_same_text() -> None:
+    first = patterns.sample(REAL_WORLD[3], 500, random.Random("s"))
+    assert first == patterns.sample(REAL_WORLD[3], 500, random.Random("s"))
+    assert first != patterns.sample(REAL_WORLD[3], 500, random.Random("t"))
+
+
+def test_open_repeats_stay_short_and_reach_their_minimum() -> None:
+    lengths = {len(v) for v in patterns.sample(r"^a{3,}$", 3000, random.Random(2))}
+    assert min(lengths) == 3
+    assert max(lengths) <= 3 + 8
+
+
+@pytest.mark.parametrize("pattern", [r"^(a)\1$", r"^(?=x)x$", r"^(?!x).$", r"(?<=a)b"])
+def test_what_the_sampler_cannot_invent_is_said_not_guessed(pattern: str) -> None:
+    with pytest.raises(patterns.Unsupported):
+        patterns.sample(pattern, 10, random.Random(0))
+
+
+def test_a_pattern_python_cannot_read_is_a_regex_error() -> None:
+    with pytest.raises(re.error):
+        patterns.sample(r"^[a-z", 10, random.Random(0))
+
+
+def test_the_operands_are_read_as_the_server_writes_them() -> None:
+    condition = (
+        "(((code ~ '^[A-Z]{3}$'::text) AND ((sku)::text ~~ 'SKU-%'::text))"
+        " AND (ref ~ similar_to_escape('[A-Z]{2}(x|y)'::text))"
+        " AND (name ~~* 'a_c'::text) AND (tag ~* '^it''s$'::text)"
+        " AND (code !~ 'zz'::text) AND (sku !~~ 'x%'::text))"
+    )
+    assert patterns.patterns_in(condition) == [
+        "^[A-Z]{3}$",
+        "^it's$",
+        r"^SKU\-.*$",
+        "^a.c$",
+        r"^(?:[A-Z]{2}(x|y))$",
+    ]
+
+
+def test_like_and_similar_to_mean_what_sql_means() -> None:
+    like = patterns.like_regex(r"50\%_a%")
+    assert re.fullmatch(like, "50%xabc")
+    assert not re.fullmatch(like, "50xxa")
+    similar = patterns.similar_regex("[a.]%.b_")
+    assert re.fullmatch(similar, "a..bz")
+    assert re.fullmatch(similar, "..zzz.bq")
+    assert not re.fullmatch(similar, "a.xbz")  # the dot outside brackets is a dot
+
+
+def test_posix_classes_are_spelled_out() -> None:
+    [pattern] = patterns.patterns_in("(tag ~ '^[[:upper:]][[:digit:]_]{2}$'::text)")
+    assert pattern == "^[A-Z][0-9_]{2}$"
+    assert all(re.fullmatch(pattern, v) for v in patterns.sample(pattern, 200, random.Random(3)))
+
+
+# Patterns built from the pieces application checks use; whatever the
+# combination, a sample is matched by the pattern it came from.
+_ATOMS = st.sampled_from(
+    ["a", "Z", "7", "-", r"\.", r"\d", r"\w", r"\s", "[a-f]", "[^a-z]", "[A-Z0-9_]", "."]
+)
+
+
+def _repeated(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    quantifiers = st.sampled_from(["", "?", "*", "+", "{2}", "{1,3}", "{2,}", "+?"])
+    return st.builds(lambda a, q: f"(?:{a}){q}" if len(a) > 1 else a + q, inner, quantifiers)
+
+
+_PATTERNS = st.recursive(
+    _ATOMS,
+    lambda inner: st.one_of(
+        _repeated(inner),
+        st.lists(inner, min_size=1, max_size=4).map("".join),
+        st.lists(inner, min_size=2, max_size=3).map(lambda alts: f"({'|'.join(alts)})"),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pattern=_PATTERNS, seed=st.integers(0, 1000))
+def test_any_combination_of_the_common_pieces_is_matched(pattern: str, seed: int) -> None:
+    anchored = f"^{pattern}$"
+    drawn = patterns.sample(anchored, 50, random.Random(seed))
+    assert all(re.fullmatch(anchored, v, re.DOTALL) for v in drawn)
