@@ -98,7 +98,9 @@ def _fitted(
         # Invented values first (they look real); a check's literals after.
         candidates = list(dict.fromkeys([*generated, *literal]))
     values = accepted(conn, column, checks, candidates, rows if unique else None)
-    wanted = rows if unique else count // 2
+    # Too few pass: fewer than the rows (unique), or than half the distinct
+    # values tried (a currency pool of 160 codes that all pass is enough).
+    wanted = rows if unique else max(1, len(candidates) // 2)
     if known is None and override is None and len(values) < wanted:
         # Most invented values fail (a pattern, a fixed length, upper case):
         # text drawn from what the check itself says, until enough pass.

@@ -89,6 +89,7 @@ _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("currency",), "currency_code"),
     (("colour", "color"), "hex_color"),
     (("slug",), "slug"),
+    (("timezone", "time_zone"), "timezone"),
     (("company", "organisation", "organization", "employer"), "company"),
     (("url", "website", "homepage", "link"), "url"),
     (("job", "occupation", "position"), "job"),

@@ -299,6 +299,7 @@ def test_expression_and_partial_unique_indexes_get_distinct_values(pg_server: Pg
         ("colour", None, "hex_color"),
         ("brand_color", None, "hex_color"),
         ("slug", None, "slug"),
+        ("timezone", None, "timezone"),
         ("country", 2, "country_code"),
     ],
 )
