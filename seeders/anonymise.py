@@ -37,7 +37,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from seeders import binary_copy, subset
+from seeders import binary_copy, fakes, subset
 from seeders.graph import load_order
 from seeders.introspect import introspect
 from seeders.loader import LoadReport, Progress, load
@@ -446,7 +446,10 @@ class Anonymiser:
         if rules.subset:
             subset.check_roots(self.copied_schema, rules.subset)
         # What each column's outputs must fit: its target's and its key family's limits.
-        self.shapes = shapes(self.copied_schema, self.target_schema)
+        self.shapes = fakes.fitted(
+            target, self.copied_schema, self.target_schema, rules,
+            shapes(self.copied_schema, self.target_schema),
+        )  # fmt: skip
         narrow = problems(self.copied_schema, rules, self.shapes)
         if narrow:
             raise SchemaMismatch("the target cannot take these rules: " + "; ".join(narrow))

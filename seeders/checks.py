@@ -54,7 +54,7 @@ def fit(conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig) 
     for table in schema.tables:
         if config.rows_for(table) == 0:
             continue
-        for name, checks in _single_column_checks(table).items():
+        for name, checks in single_column_checks(table).items():
             column = table.column(name)
             values = _fitted(conn, table, column, checks, config)
             accepted.setdefault(table.qualified, {})[name] = values
@@ -63,7 +63,7 @@ def fit(conn: psycopg.Connection[Any], schema: Schema, config: SyntheticConfig) 
     return dataclasses.replace(config, accepted_values=accepted, never_null=frozenset(never_null))
 
 
-def _single_column_checks(table: Table) -> dict[str, list[Check]]:
+def single_column_checks(table: Table) -> dict[str, list[Check]]:
     """Column → the checks reading it alone; a foreign key's values are its parent's."""
     referencing = {c for fk in table.foreign_keys for c in fk.columns}
     by_column: dict[str, list[Check]] = {}

@@ -54,6 +54,9 @@ class Shape:
     high: Decimal | None = None
     # The comparisons with a fixed or current date its CHECK constraints hold a date to.
     times: tuple[bounds.TimeBound, ...] = ()
+    # A fake rule's pool, as far as the target column's checks accept it (seeders.fakes);
+    # None: the provider's whole pool.
+    fakes: tuple[str, ...] | None = None
 
     def narrowed(self, other: Shape) -> Shape:
         lows = [b for b in (self.low, other.low) if b is not None]

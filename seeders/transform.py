@@ -314,13 +314,18 @@ def generated_values(rule: Rule, shape: Shape) -> tuple[str, ...]:
     if rule.kind != "fake" or shape.unique:
         return ()
     limit = shape.max_length
-    pool = _fake_pool(str(rule.options["provider"]))
+    pool = _pool_of(shape, str(rule.options["provider"]))
     return tuple(dict.fromkeys(p[:limit] if limit is not None else p for p in pool))
 
 
-def _fake_pool(provider: str) -> tuple[str, ...]:
+def fake_pool(provider: str) -> tuple[str, ...]:
     """The values a ``fake`` rule draws from, as written (pools are kept COPY-escaped)."""
     return tuple(unescape(p) for p in faker_pool(provider, 0))
+
+
+def _pool_of(shape: Shape, provider: str) -> tuple[str, ...]:
+    """The provider's pool, or the part of it the target's checks accept (``Shape.fakes``)."""
+    return shape.fakes if shape.fakes is not None else fake_pool(provider)
 
 
 def _mask(shape: Shape, col: sql.Composable, opts: object, keyed: Macs) -> sql.Composable:
@@ -352,7 +357,7 @@ def _mask(shape: Shape, col: sql.Composable, opts: object, keyed: Macs) -> sql.C
 
 def _fake(shape: Shape, col: sql.Composable, provider: str, keyed: Macs) -> sql.Composable:
     purpose = f"fake:{provider}"
-    chosen = keyed.pick(_fake_pool(provider), purpose, col)
+    chosen = keyed.pick(_pool_of(shape, provider), purpose, col)
     pick = _fit(chosen.value, shape)
     tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), shape.max_length), shape)
     if shape.unique:

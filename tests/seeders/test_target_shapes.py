@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -12,7 +13,7 @@ import yaml
 from envs.cli.main import main
 from seeders.anonymise import TargetTooNarrow
 from seeders.introspect import introspect
-from seeders.rules import parse_rules
+from seeders.rules import Rules, parse_rules
 from seeders.schema import Category, Column, ForeignKey, Schema, Table
 from seeders.shapes import Shape, families, problems, shapes
 from tests.pg_server import PgServer
@@ -330,3 +331,49 @@ def test_rules_the_narrower_target_cannot_take_are_named_without_reading_data() 
     assert "public.t.code: rule 'hash' needs room for 8 hex digits" in found[0]
     assert "public.t.label: rule 'constant' on a column the target makes unique" in found[1]
     assert "public.t.label: the constant 'n/a!' is longer than the 3 characters" in found[2]
+
+
+def test_fakes_are_drawn_from_what_the_target_columns_checks_accept(pg_server: PgServer) -> None:
+    """Before, Faker's "(500)507-0587x5237" broke the E.164 check and the copy was refused."""
+    ddl = r"""
+        CREATE TABLE people (id int PRIMARY KEY,
+            phone text CHECK (phone ~ '^\+[1-9][0-9]{6,14}$'),
+            city text NOT NULL CHECK (city = upper(city)),
+            nick varchar(8) CHECK (nick ~ '^[a-z]{3,8}$'),
+            ref text UNIQUE CHECK (ref ~ '^R[0-9]+$'));
+        CREATE TABLE calls (id int PRIMARY KEY, person int REFERENCES people,
+            phone text CHECK (phone ~ '^\+[1-9][0-9]{6,14}$'));
+    """
+    fill = r"""
+        INSERT INTO people SELECT g, '+4930' || (1000000 + g), 'BERLIN ' || g, 'nick', 'R' || g
+            FROM generate_series(1, 400) g;
+        INSERT INTO calls SELECT g, g, '+4930' || (1000000 + g) FROM generate_series(1, 400) g;
+    """
+    source, target = databases(pg_server, "fitted_fakes", ddl, fill)
+    fake = {"fake": "phone_number"}
+
+    def rules_with(ref: Any) -> Rules:
+        return rules_for(
+            {
+                "people": {"id": "keep", "phone": fake, "city": {"fake": "city"},
+                           "nick": {"fake": "first_name"}, "ref": ref},
+                "calls": {"id": "keep", "person": "keep", "phone": fake},
+            }
+        )  # fmt: skip
+
+    with pytest.raises(psycopg.errors.CheckViolation, match="people_ref_check"):
+        # A unique column's fakes are tagged to stay distinct: no pool choice helps.
+        copy_between(source, target, rules_with({"fake": "word"}))
+    rules = rules_with("keep")
+    report = copy_between(source, target, rules)
+    assert report.leak_hits == {}
+    found = rows(target, "SELECT phone, city, nick FROM people ORDER BY id")
+    assert len({p for p, _, _ in found}) > 200  # varied, not one value that passes
+    assert len({c for _, c, _ in found}) > 100
+    assert all(c == c.upper() for _, c, _ in found)  # Faker's cities, upper-cased
+    # The same phone gets the same fake in either table and in every run.
+    joined = rows(target, "SELECT count(*) FROM calls c JOIN people p ON p.id = c.person"
+                          " WHERE c.phone = p.phone")  # fmt: skip
+    assert joined == [(400,)]
+    copy_between(source, target, rules)
+    assert rows(target, "SELECT phone, city, nick FROM people ORDER BY id") == found
