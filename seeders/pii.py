@@ -16,7 +16,9 @@ from seeders.shapes import Key, families
 _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("email", "email"), ("mail", "email"), ("phone", "phone_number"), ("mobile", "phone_number"),
     ("first_name", "first_name"), ("last_name", "last_name"), ("surname", "last_name"),
-    ("full_name", "name"), ("name", "name"), ("address", "street_address"),
+    ("company", "company"), ("organisation", "company"), ("organization", "company"),
+    ("org_name", "company"), ("full_name", "name"), ("name", "name"),
+    ("address", "street_address"),
     ("street", "street_address"), ("city", "city"), ("zip", "postcode"), ("postcode", "postcode"),
     ("birth", "date_of_birth"), ("dob", "date_of_birth"), ("ssn", "ssn"), ("passport", "hash"),
     ("iban", "iban"), ("card", "hash"), ("ip", "ipv4"), ("username", "user_name"),
@@ -33,13 +35,28 @@ _VALUE_PATTERNS = (
 @dataclass(frozen=True)
 class PiiGuess:
     column: str
-    reason: str  # "name" or "values"
+    reason: str  # "name", "type" or "values"
     suggestion: str  # a Faker provider, "hash" or "noise"
 
 
-def guess(column: Column, samples: Sequence[str]) -> PiiGuess | None:
-    """Why ``column`` may hold personal data, or None."""
+# Tables whose rows are organisations, not people: their ``name`` is a company's.
+_ORGANISATIONS = re.compile(
+    r"(^|_)(orgs?|organi[sz]ations?|compan(y|ies)|tenants?|workspaces?|teams?|vendors?"
+    r"|suppliers?|merchants?|firms?|businesses)$"
+)
+
+
+def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess | None:
+    """Why ``column`` (of the table named ``table``) may hold personal data, or None.
+
+    An address in an ``inet`` column is personal data whatever the column
+    is called (``last_login``, ``created_from``), so its type decides.
+    """
     lowered = column.name.lower()
+    if column.category is Category.INET and not column.is_array:
+        return PiiGuess(column.name, "type", "ipv4")
+    if lowered == "name" and _ORGANISATIONS.search(table.lower()):
+        return PiiGuess(column.name, "name", "company")
     if column.category in (
         Category.TEXT,
         Category.DATE,

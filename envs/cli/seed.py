@@ -300,7 +300,7 @@ def _guesses(
             samples = _samples(conn, table, column.name)
             if samples is None:
                 unsampled.append((table.qualified, column.name))
-            hit = guess(column, samples or [])
+            hit = guess(column, samples or [], table.name)
             if hit is not None:
                 found[(table.qualified, column.name)] = hit
     return found, unsampled

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from envs.cli.main import main
-from seeders.pii import guess
+from seeders.pii import PiiGuess, guess, rule_for
 from seeders.rules import Rule, parse_rules
 from seeders.schema import Category, Column
 from tests.pg_server import PgServer
@@ -295,3 +295,17 @@ def test_pii_is_guessed_from_values_too() -> None:
     column = Column("contact", "text", Category.TEXT, nullable=True)
     assert guess(column, ["a@example.com", "b@example.org", "c@x.io"]) is not None
     assert guess(column, ["red", "green"]) is None
+
+
+def test_an_address_column_is_personal_data_by_its_type_and_an_orgs_name_a_company() -> None:
+    """Before, ``last_login inet`` was guessed a user name and ``orgs.name`` a person's."""
+    address = Column("last_login", "inet", Category.INET, nullable=True)
+    assert guess(address, []) == PiiGuess("last_login", "type", "ipv4")
+    assert rule_for(address, "ipv4") == "'null'"
+    name = Column("name", "text", Category.TEXT, nullable=False)
+    for table in ("orgs", "organizations", "company", "billing_companies", "team"):
+        assert guess(name, [], table) == PiiGuess("name", "name", "company"), table
+    for table in ("users", "customers", "contacts", "steam"):
+        assert guess(name, [], table) == PiiGuess("name", "name", "name"), table
+    company = Column("company_name", "text", Category.TEXT, nullable=True)
+    assert guess(company, [], "users") == PiiGuess("company_name", "name", "company")
