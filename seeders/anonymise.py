@@ -651,23 +651,35 @@ class Anonymiser:
         for overflow in self.overflows:
             by_table.setdefault(overflow.table.qualified, []).append(overflow)
         found, migration = [], False
-        for name, checks in by_table.items():
-            pipeline = self.pipelines[name]
-            counts = sql.SQL(", ").join(
-                sql.SQL("count(*) FILTER (WHERE {})").format(c.condition) for c in checks
-            )
-            row = self.source.execute(
-                sql.SQL("SELECT {} FROM {}{}").format(
-                    counts, pipeline.rows, pipeline.where_clause()
-                )
-            ).fetchone()
-            for check, count in zip(checks, row or (), strict=True):
+        for name, listed in by_table.items():
+            own = [c for c in listed if not c.foreign]
+            counted = list(zip(own, self._counts(name, own), strict=True))
+            for foreign in (c for c in listed if c.foreign):
+                try:  # a savepoint: an error must not end the copy's snapshot
+                    with self.source.transaction():
+                        counted += zip([foreign], self._counts(name, [foreign]), strict=True)
+                except psycopg.Error:  # not the source's to evaluate; the load still checks
+                    continue
+            for check, count in counted:
                 if count:
                     rows = "1 row" if count == 1 else f"{count} rows"
                     found.append(f"{name}.{check.column}: {rows} {check.reason}")
                     migration = migration or check.migration
         if found:
             raise TargetTooNarrow(found, migration)
+
+    def _counts(self, name: str, overflows: list[Overflow]) -> tuple[int, ...]:
+        """How many rows of the copy meet each overflow's condition (one scan)."""
+        if not overflows:
+            return ()
+        pipeline = self.pipelines[name]
+        counts = sql.SQL(", ").join(
+            sql.SQL("count(*) FILTER (WHERE {})").format(c.condition) for c in overflows
+        )
+        query = sql.SQL("SELECT {} FROM {}{}").format(
+            counts, pipeline.rows, pipeline.where_clause()
+        )
+        return tuple(self.source.execute(query).fetchone() or ())
 
     def _narrow_to_subset(self) -> None:
         keys = subset.compute(self.source, self.copied_schema, self.rules.subset)

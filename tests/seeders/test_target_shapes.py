@@ -15,7 +15,7 @@ from seeders.anonymise import TargetTooNarrow
 from seeders.introspect import introspect
 from seeders.rules import Rules, parse_rules
 from seeders.schema import Category, Column, ForeignKey, Schema, Table
-from seeders.shapes import Shape, families, problems, shapes
+from seeders.shapes import Shape, families, overflows, problems, shapes
 from tests.pg_server import PgServer
 from tests.seeders.connections import copy_between, databases, rows, rules_for
 
@@ -377,3 +377,55 @@ def test_fakes_are_drawn_from_what_the_target_columns_checks_accept(pg_server: P
     assert joined == [(400,)]
     copy_between(source, target, rules)
     assert rows(target, "SELECT phone, city, nick FROM people ORDER BY id") == found
+
+
+def test_kept_rows_a_check_the_migration_added_refuses_are_counted_before_writing(
+    pg_server: PgServer,
+) -> None:
+    """Before, the copy failed on the first such row with the server's bare check violation."""
+    ddl = """
+        CREATE TABLE orgs (id int PRIMARY KEY, seats int, starts date, ends date, tag text);
+        CREATE FUNCTION lucky(n int) RETURNS boolean LANGUAGE sql AS 'SELECT n <> 13';
+    """
+    fill = """
+        INSERT INTO orgs SELECT g, g % 20, date '2024-01-01' + g,
+            date '2024-01-01' + g + CASE WHEN g % 40 = 0 THEN -1 ELSE 1 END, 't' || g
+            FROM generate_series(1, 400) g;
+    """
+    source, target = databases(pg_server, "new_checks", ddl, fill)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("""
+            ALTER TABLE orgs ADD CHECK (seats > 0);
+            ALTER TABLE orgs ADD CONSTRAINT in_order CHECK (starts < ends) NOT VALID;
+        """)
+    rules = rules_for({"orgs": dict.fromkeys(["id", "seats", "starts", "ends", "tag"], "keep")})
+    with pytest.raises(TargetTooNarrow) as info:
+        copy_between(source, target, rules)
+    message = str(info.value)
+    assert "public.orgs.seats: 20 rows that the target's check orgs_seats_check" in message
+    assert "those rows need fixing in production before the migration runs" in message
+    assert "public.orgs.starts, ends: 10 rows that the target's check in_order" in message
+    assert "a copy writes every row anew" in message  # NOT VALID spares only the table's rows
+    assert "give starts or ends a rule whose values pass" in message
+    assert rows(target, "SELECT count(*) FROM orgs") == [(0,)]
+
+    # A check the source cannot evaluate (a function only the migration created)
+    # is left to the load; the checks after it are still counted, in the same snapshot.
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("""
+            ALTER TABLE orgs DROP CONSTRAINT orgs_seats_check, DROP CONSTRAINT in_order;
+            CREATE FUNCTION not_minus_one(n int) RETURNS boolean LANGUAGE sql AS 'SELECT n <> -1';
+            ALTER TABLE orgs ADD CONSTRAINT a_only_here CHECK (not_minus_one(seats)),
+                ADD CONSTRAINT lucky CHECK (lucky(seats));
+        """)
+    with pytest.raises(TargetTooNarrow, match=r"orgs\.seats: 20 rows .* check lucky ") as info:
+        copy_between(source, target, rules)
+    assert "a_only_here" not in str(info.value)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("ALTER TABLE orgs DROP CONSTRAINT lucky")
+    assert copy_between(source, target, rules).total_rows == 400
+    # The source's own checks hold every source row: the same schema costs no scan.
+    with psycopg.connect(source) as src, psycopg.connect(target) as dst:
+        src_schema, dst_schema = introspect(src), introspect(dst)
+    assert overflows(src_schema, src_schema, rules, shapes(src_schema, src_schema)) == []
+    assert [o.column for o in overflows(src_schema, dst_schema, rules, {})] == ["seats"]
