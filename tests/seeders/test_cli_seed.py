@@ -307,5 +307,7 @@ def test_an_address_column_is_personal_data_by_its_type_and_an_orgs_name_a_compa
         assert guess(name, [], table) == PiiGuess("name", "name", "company"), table
     for table in ("users", "customers", "contacts", "steam"):
         assert guess(name, [], table) == PiiGuess("name", "name", "name"), table
+    handle = Column("handle", "citext", Category.TEXT, nullable=True)
+    assert guess(handle, [], "accounts") == PiiGuess("handle", "name", "user_name")
     company = Column("company_name", "text", Category.TEXT, nullable=True)
     assert guess(company, [], "users") == PiiGuess("company_name", "name", "company")
