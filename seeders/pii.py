@@ -21,8 +21,8 @@ _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("address", "street_address"),
     ("street", "street_address"), ("city", "city"), ("zip", "postcode"), ("postcode", "postcode"),
     ("birth", "date_of_birth"), ("dob", "date_of_birth"), ("ssn", "ssn"), ("passport", "hash"),
-    ("iban", "iban"), ("card", "hash"), ("ip", "ipv4"), ("username", "user_name"), ("handle", "user_name"),
-    ("nickname", "user_name"), ("screen_name", "user_name"),
+    ("iban", "iban"), ("card", "hash"), ("ip", "ipv4"), ("username", "user_name"),
+    ("handle", "user_name"), ("nickname", "user_name"), ("screen_name", "user_name"),
     ("login", "user_name"), ("password", "hash"), ("token", "hash"), ("secret", "hash"),
     ("lat", "noise"), ("lon", "noise"), ("tax", "hash"), ("salary", "noise"),
 )  # fmt: skip
