@@ -342,8 +342,12 @@ def _mask(shape: Shape, col: sql.Composable, opts: object, keyed: Macs) -> sql.C
     for kept, count in ((head, first), (tail, last)):
         if count:
             middle = sql.SQL("{} - {}").format(middle, kept)
-    parts.append(sql.SQL("repeat({}, greatest({}, 0))").format(char, middle))
-    if last:
+    # repeat() takes a negative count as 0, and right() a count past the
+    # start as the whole text: only ends that could overlap need more.
+    parts.append(sql.SQL("repeat({}, {})").format(char, middle))
+    if last and not first:
+        parts.append(sql.SQL("right({}, {})").format(col, tail))
+    elif last:
         parts.append(
             sql.SQL("right({c}, least({t}, greatest(length({c}) - {h}, 0)))").format(
                 c=col, h=head, t=tail
@@ -446,7 +450,10 @@ def _date_shift(
     nonzero = sql.SQL("((1 + {} % {}) * {})").format(
         keyed.draw("date_shift", key), sql.Literal(max(max_days, 1)), keyed.sign("date_shift", key)
     )
-    unit = sql.SQL("::integer" if column.category is Category.DATE else " * interval '1 day'")
+    # 24 hours, not 1 day: the same in UTC (every connection's time zone,
+    # seeders.session) and in a timestamp without one, and plain arithmetic
+    # on microseconds instead of a round trip through the calendar.
+    unit = sql.SQL("::integer" if column.category is Category.DATE else " * interval '24 hours'")
     up, down = (sql.SQL("({} {} {}{})").format(col, sql.SQL(op), nonzero, unit) for op in "+-")
     if not shape.times:
         return up

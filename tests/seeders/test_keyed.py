@@ -15,9 +15,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg import sql
 
-from seeders.transform import PSEUDONYM, Keyed, _permuted
+from seeders.shapes import Shape
+from seeders.transform import PSEUDONYM, Keyed, Macs, _mask, _permuted
 from tests.pg_server import PgServer
 
 SALT = b"keyed-test-salt-0123456789"
@@ -117,3 +120,36 @@ def test_smallint_pseudonyms_permute_the_whole_range(conn: Any) -> None:
     distinct, low, high, fixed = rows
     assert (distinct, low, high) == (65536, -32768, 32767), "a bijection of the range"
     assert fixed < 10, "a random permutation fixes about one point"
+
+
+def _masked(value: str, first: int, last: int) -> str:
+    """A mask as the rules promise it: kept ends, the middle starred, no character twice."""
+    if len(value) <= first:
+        return value
+    starred = "*" * max(len(value) - first - last, 0)
+    return value[:first] + starred + (value[max(first, len(value) - last) :] if last else "")
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=8
+    ),
+    first=st.integers(0, 4),
+    last=st.integers(0, 4),
+)
+def test_a_mask_keeps_its_ends_whatever_the_length_of_the_value(
+    conn: Any, value: str, first: int, last: int
+) -> None:
+    """Short values too: a value no longer than its kept ends comes back whole, never doubled."""
+    expression = _mask(
+        Shape(),
+        sql.Literal(value),
+        {"keep_first": first, "keep_last": last},
+        Macs(Keyed.from_salt(SALT)),
+    )
+    row = conn.execute(sql.SQL("SELECT {}").format(expression)).fetchone()
+    assert row is not None
+    assert row[0] == _masked(value, first, last)
