@@ -181,7 +181,11 @@ class Macs:
             # E-mail pools come split at the '@' as well, so tagging one
             # costs no split_part per row.
             rows = sql.SQL(", ").join(
-                sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, (i, *_pool_row(v)))))
+                sql.SQL("({})").format(
+                    sql.SQL(", ").join(
+                        map(sql.Literal, (i, *_pool_row(v), values[(i + 1) % len(values)]))
+                    )
+                )
                 for i, v in enumerate(values)
             )
             alias = sql.Identifier(f"__pe_pool{k}")
@@ -190,7 +194,8 @@ class Macs:
                 # LEFT: a NULL value has no MAC, so no pool row; its row stays
                 # (and its column NULL), where an inner join would drop it.
                 sql.SQL(
-                    " LEFT JOIN (VALUES {rows}) AS {a}(__pe_i, __pe_v, __pe_head, __pe_tail)"
+                    " LEFT JOIN (VALUES {rows})"
+                    " AS {a}(__pe_i, __pe_v, __pe_head, __pe_tail, __pe_next)"
                     " ON {a}.__pe_i = {n} % {size}"
                 ).format(
                     rows=rows, a=alias, n=self.draw(purpose, value), size=sql.Literal(len(values))
@@ -209,6 +214,11 @@ class Pick:
     @property
     def value(self) -> sql.Composable:
         return sql.Identifier(self.alias, "__pe_v")
+
+    @property
+    def following(self) -> sql.Composable:
+        """The pool's next value (the first after the last): in a pool of two, another one."""
+        return sql.Identifier(self.alias, "__pe_next")
 
     def tagged(self, tag: sql.Composable, max_length: int | None) -> sql.Composable:
         """The value with a digest tag, e-mail addresses kept shaped like e-mail addresses.
@@ -366,6 +376,10 @@ def _fake(shape: Shape, col: sql.Composable, provider: str, keyed: Macs) -> sql.
     tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), shape.max_length), shape)
     if shape.unique:
         return tagged
+    if shape.fakes is not None and len(shape.fakes) > 1:
+        # A pool the target's check accepts (seeders.fakes), of distinct values
+        # that fit: the next one, not a tagged value the check may refuse.
+        tagged = chosen.following
     # Never hand back the original, even by chance.
     return sql.SQL("CASE WHEN {p} = {c}::text THEN {t} ELSE {p} END").format(
         p=pick, c=col, t=tagged

@@ -429,3 +429,25 @@ def test_kept_rows_a_check_the_migration_added_refuses_are_counted_before_writin
         src_schema, dst_schema = introspect(src), introspect(dst)
     assert overflows(src_schema, src_schema, rules, shapes(src_schema, src_schema)) == []
     assert [o.column for o in overflows(src_schema, dst_schema, rules, {})] == ["seats"]
+
+
+def test_a_fake_that_would_repeat_the_original_takes_the_pools_next_value(
+    pg_server: PgServer,
+) -> None:
+    """In a small space a fake often picks the row's own value; a tag then broke the check."""
+    providers = ["word", "city", "first_name", "last_name", "company", "job"]
+    columns = ", ".join(f"{p} text CHECK ({p} ~ '^[0-9]$')" for p in providers)
+    ddl = f"CREATE TABLE pins (id int PRIMARY KEY, {columns})"
+    digits = ", ".join(f"((g + {k}) % 10)::text" for k in range(len(providers)))
+    fill = f"INSERT INTO pins SELECT g, {digits} FROM generate_series(1, 2000) g"
+    source, target = databases(pg_server, "fake_next", ddl, fill)
+    faked = {p: {"fake": p} for p in providers}
+    report = copy_between(source, target, rules_for({"pins": {"id": "keep", **faked}}))
+    assert report.total_rows == 2000
+    query = f"SELECT id, {', '.join(providers)} FROM pins ORDER BY id"
+    with psycopg.connect(source) as src:
+        originals = src.execute(query).fetchall()
+    copied = rows(target, query)
+    for before, after in zip(originals, copied, strict=True):
+        assert all(a != b for a, b in zip(before[1:], after[1:], strict=True))  # never its own
+    assert len({row[1] for row in copied}) > 5
