@@ -104,8 +104,11 @@ def _fitted(
     if known is None and override is None and len(values) < wanted:
         # Most invented values fail (a pattern, a fixed length, upper case):
         # text drawn from what the check itself says, until enough pass.
-        tried = set(candidates)
-        for batch in drawn_text(column, checks, candidates, count, rng):
+        # Twice what is missing: most drawn values are new and pass. A drawn
+        # value the invented ones already held failed then, or is kept once.
+        drawing = 2 * (wanted - len(values)) + POOL_SIZE if unique else count
+        tried = set(values)
+        for batch in drawn_text(column, checks, candidates, drawing, rng):
             fresh = [v for v in batch if v not in tried]
             tried.update(fresh)
             short = wanted - len(values) if unique else None

@@ -145,6 +145,9 @@ def condition(text: str) -> sql.Composable:
     return sql.SQL("({})").format(sql.SQL(text.replace("%", "%%")))
 
 
+_MOST_JUDGED = 200_000  # candidates in one query: the array is built in memory, both sides
+
+
 def passing(
     conn: psycopg.Connection[Any],
     column: Column,
@@ -164,13 +167,13 @@ def passing(
     if wanted is None:
         return judge(candidates)
     found: list[str] = []
-    start, size = 0, wanted + wanted // 8 + 64
+    start, size = 0, min(wanted + wanted // 8 + 64, _MOST_JUDGED)
     while start < len(candidates) and len(found) < wanted:
         chunk = candidates[start : start + size]
         start += len(chunk)
         found += judge(chunk)
         rate = max(len(found) / start, 0.01)
-        size = int((wanted - len(found)) / rate * 1.25) + 64
+        size = min(int((wanted - len(found)) / rate * 1.25) + 64, _MOST_JUDGED)
     return found
 
 
