@@ -59,6 +59,8 @@ _POSIX = {
 }
 _RANGE_LIMIT = 256  # characters taken from one range (``[^\x00-\x7f]`` has a million)
 _EXTRA_REPEATS = 8  # an open repeat (``+``, ``*``, ``{3,}``) runs this far past its minimum
+_ROOM = 64  # optional repeats stop adding where a value could grow past this many characters
+_LONGEST = 1000  # a pattern whose shortest match is longer is not sampled
 
 # A pattern operand as the server writes a check: ``~ '…'::text``, ``~* '…'``,
 # ``~~ '…'`` (LIKE), ``~~* '…'`` (ILIKE), ``~ similar_to_escape('…')``
@@ -127,7 +129,10 @@ def sample(pattern: str, count: int, rng: random.Random) -> list[str]:
     Raises :class:`Unsupported` for what the sampler cannot invent and
     ``re.error`` for what Python cannot parse.
     """
-    return _sequence(_parser.parse(pattern), count, rng)
+    items = _parser.parse(pattern)
+    if _widths(items)[0] > _LONGEST:
+        raise Unsupported(f"matches are longer than {_LONGEST} characters")
+    return _sequence(items, count, rng)
 
 
 def _sequence(items: Sequence[Any], count: int, rng: random.Random) -> list[str]:
@@ -187,10 +192,39 @@ def _class(members: Sequence[Any]) -> str:
     return "".join(dict.fromkeys(chars))
 
 
+def _top(low: int, high: int, inner: Sequence[Any]) -> int:
+    """How many times a repeat may run: a few past its minimum, within ``_ROOM`` (nested too)."""
+    widest = _widths(inner)[1]
+    room = _ROOM // widest - low if widest else _EXTRA_REPEATS
+    return min(high, low + max(0, min(_EXTRA_REPEATS, room)))
+
+
+def _widths(items: Sequence[Any]) -> tuple[int, int]:
+    """The shortest and longest text the sampler draws for ``items``."""
+    least = most = 0
+    for op, argument in items:
+        name = op.name
+        if name in ("LITERAL", "NOT_LITERAL", "ANY", "IN"):
+            low = high = 1
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            times, _, inner = argument
+            low, high = _widths(inner)
+            low, high = times * low, _top(times, argument[1], inner) * high
+        elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
+            low, high = _widths(argument[-1] if name == "SUBPATTERN" else argument)
+        elif name == "BRANCH":
+            spans = [_widths(a) for a in argument[1]]
+            low, high = min(w[0] for w in spans), max(w[1] for w in spans)
+        else:  # anchors; what the sampler refuses says so when drawn
+            low = high = 0
+        least, most = least + low, most + high
+    return least, most
+
+
 def _repeat(low: int, high: int, inner: Sequence[Any], count: int, rng: random.Random) -> list[str]:
     pieces = [_sequence(inner, count, rng) for _ in range(low)]
     out = ["".join(parts) for parts in zip(*pieces, strict=True)] if pieces else [""] * count
-    top = min(high, low + _EXTRA_REPEATS)
+    top = _top(low, high, inner)
     if top == low:
         return out
     extra = [rng.randint(0, top - low) for _ in range(count)]

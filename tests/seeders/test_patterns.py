@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
+from typing import Any
 
+import psycopg
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seeders import patterns
+from tests.pg_server import PgServer
 
 REAL_WORLD = [
     r"^[A-Z]{3}-[0-9]{4}$",  # a product code
@@ -45,6 +49,17 @@ def test_open_repeats_stay_short_and_reach_their_minimum() -> None:
     lengths = {len(v) for v in patterns.sample(r"^a{3,}$", 3000, random.Random(2))}
     assert min(lengths) == 3
     assert max(lengths) <= 3 + 8
+
+
+def test_nested_repeats_stay_short_and_very_long_matches_are_not_drawn() -> None:
+    """Each open repeat running 8 past its minimum, nested four deep, is 9**4 characters."""
+    drawn = patterns.sample(r"^(?:(?:(?:(?:ab)+)+)+)+$", 200, random.Random(4))
+    assert max(len(v) for v in drawn) <= 64
+    assert len(set(drawn)) > 5
+    assert all(re.fullmatch("(?:ab)+", v) for v in drawn)
+    assert len(patterns.sample("^x{300}$", 3, random.Random(4))[0]) == 300  # a minimum is kept
+    with pytest.raises(patterns.Unsupported, match="longer than 1000"):
+        patterns.sample("^(?:x{100}){20}$", 3, random.Random(4))
 
 
 @pytest.mark.parametrize("pattern", [r"^(a)\1$", r"^(?=x)x$", r"^(?!x).$", r"(?<=a)b"])
@@ -113,9 +128,23 @@ _PATTERNS = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.fixture(scope="module")
+def server(pg_server: PgServer) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        yield conn
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(pattern=_PATTERNS, seed=st.integers(0, 1000))
-def test_any_combination_of_the_common_pieces_is_matched(pattern: str, seed: int) -> None:
+def test_any_combination_of_the_common_pieces_is_matched(
+    server: psycopg.Connection[Any], pattern: str, seed: int
+) -> None:
+    """Judged by PostgreSQL, as a check is: Python's backtracking engine can take
+    exponential time over nested quantifiers (``(?:(?:\\w+?)+)+``) even on text
+    that matches."""
     anchored = f"^{pattern}$"
     drawn = patterns.sample(anchored, 50, random.Random(seed))
-    assert all(re.fullmatch(anchored, v, re.DOTALL) for v in drawn)
+    query = "SELECT count(*) FILTER (WHERE NOT v ~ %s) FROM unnest(%s::text[]) AS v"
+    assert server.execute(query, (anchored, drawn)).fetchone() == (0,)
