@@ -7,7 +7,10 @@ pass is the server's to say, as for one-column checks
 (:mod:`seeders.checks`), so no expression is parsed here: the check is
 dropped while the rows load, and each row that breaks it takes the first
 repair the server says passes it — NULL, or another row's value, in one
-of its columns, then in two, and so on — tried on the row itself.
+of its columns, then in two, and so on — tried on the row itself (a
+borrowed value is the first of a few dozen other rows' values that fits
+this row: ``char_length(first_name) + char_length(last_name) <= 12``
+borrows a short name).
 Re-adding the check then validates every row: a row no such change fixes
 (``a + b <= 100``) fails the seed, and the error names the check, as it
 did before.
@@ -27,6 +30,7 @@ from seeders.schema import Check, Column, Schema, Table
 
 MAX_COLUMNS = 4  # columns of one check a repair may change (80 repairs at most)
 ROTATED = 8  # the largest group whose every share of rows tries every repair
+BORROWED = 64  # other rows' values a borrowing repair tries, per row
 
 # What a repair does to one column: NULL, or a value another row has there.
 _NULL, _BORROWED = "null", "borrowed"
@@ -146,36 +150,70 @@ def _repair(
 ) -> sql.Composed:
     """The repair for each row that breaks the check and would pass with it.
 
-    Inside the subquery the changed columns' names are its own values; the
-    check's other columns are the row's (the definition is the server's,
-    run without parameters).
+    A borrowed value is chosen per row: the first of up to ``BORROWED``
+    other rows' values (taken together, where a repair borrows several
+    columns) with which the server says this row passes, the search
+    starting at a place of the row's own so rows do not all take one
+    value. Inside the subqueries the changed columns' names are the
+    candidate's values; the check's other columns are the row's (the
+    definition is the server's, run without parameters).
     """
     fits = sql.SQL("({})").format(sql.SQL(check.condition))
-    values = []
-    for column, way in chosen:
-        name = sql.Identifier(column.name)
-        if way == _NULL:
-            values.append(sql.SQL("CAST(NULL AS {})").format(sql.SQL(column.checked_as)))
-        else:
-            values.append(
-                sql.SQL("(SELECT __pe_o.{c} FROM {rows} AS __pe_o WHERE __pe_o.{c} IS NOT NULL"
-                        " LIMIT 1)").format(c=name, rows=own_rows(table))
-            )  # fmt: skip
     names = [sql.Identifier(column.name) for column, _ in chosen]
+    borrowed = [sql.Identifier(column.name) for column, way in chosen if way == _BORROWED]
+    values = [
+        sql.SQL("CAST(NULL AS {})").format(sql.SQL(column.checked_as))
+        if way == _NULL
+        else sql.SQL("__pe_p.{}").format(sql.Identifier(column.name))
+        for column, way in chosen
+    ]
+    pool: sql.Composable = sql.SQL("(SELECT 0 AS __pe_i)")  # NULLs only: one candidate
+    if borrowed:
+        pool = sql.SQL(
+            "(SELECT {cols}, row_number() OVER () - 1 AS __pe_i FROM {rows}"
+            " WHERE {present} LIMIT {n})"
+        ).format(
+            cols=sql.SQL(", ").join(borrowed),
+            rows=own_rows(table),
+            present=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(b) for b in borrowed),
+            n=sql.Literal(BORROWED),
+        )
+    start = sql.SQL("abs(hashtext({}.ctid::text)) % (SELECT count(*) FROM __pe_pool)").format(
+        sql.Identifier(table.name)
+    )
+    # The row's own place first, then the rest: a scan that stops at the first fit.
+    ordered = sql.SQL(
+        "(SELECT * FROM __pe_pool WHERE __pe_i >= {s}"
+        " UNION ALL SELECT * FROM __pe_pool WHERE __pe_i < {s})"
+    ).format(s=start)
+    candidate = sql.SQL(
+        "SELECT {values} FROM {ordered} AS __pe_p"
+        " WHERE (SELECT ({fits}) IS NOT FALSE FROM (SELECT {values}) AS __pe_r({names}))"
+        " LIMIT 1"
+    ).format(values=sql.SQL(", ").join(values), ordered=ordered, fits=fits,
+             names=sql.SQL(", ").join(names))  # fmt: skip
     mine: sql.Composable = sql.SQL("")
     if share is not None:
-        mine = sql.SQL(" AND abs(hashtext(ctid::text)) % {} = {}").format(
-            sql.Literal(shares), sql.Literal(share)
+        mine = sql.SQL(" AND abs(hashtext({}.ctid::text)) % {} = {}").format(
+            sql.Identifier(table.name), sql.Literal(shares), sql.Literal(share)
         )
+    # Each breaking row's fix found once (a LATERAL search), then written by ctid.
+    fixed = [sql.Identifier(f"__pe_f{k}") for k in range(len(names))]
     return sql.SQL(
-        "WITH __pe_value AS MATERIALIZED (SELECT {values})"
-        " UPDATE {rows} SET ({names}) = (SELECT * FROM __pe_value)"
-        " WHERE ({fits}) IS FALSE{mine}"
-        " AND (SELECT ({fits}) IS NOT FALSE FROM (SELECT * FROM __pe_value) AS __pe_r({names}))"
+        "WITH __pe_pool AS MATERIALIZED {pool},"
+        " __pe_fix AS MATERIALIZED (SELECT {me}.ctid AS __pe_tid, __pe_c.*"
+        " FROM {rows} CROSS JOIN LATERAL ({candidate}) AS __pe_c({fixed})"
+        " WHERE ({fits}) IS FALSE{mine})"
+        " UPDATE {rows} SET ({names}) = ROW({new})"
+        " FROM __pe_fix WHERE {me}.ctid = __pe_fix.__pe_tid"
     ).format(
-        values=sql.SQL(", ").join(values),
+        pool=pool,
+        me=sql.Identifier(table.name),
         rows=own_rows(table),
-        names=sql.SQL(", ").join(names),
+        candidate=candidate,
+        fixed=sql.SQL(", ").join(fixed),
         fits=fits,
         mine=mine,
+        names=sql.SQL(", ").join(names),
+        new=sql.SQL(", ").join(sql.SQL("__pe_fix.{}").format(f) for f in fixed),
     )

@@ -40,6 +40,25 @@ def test_rows_breaking_checks_over_several_columns_are_repaired(pg_server: PgSer
         assert count(conn, "SELECT count(*) FROM docs WHERE kind = 'memo'") > 200
 
 
+def test_a_borrowed_value_is_one_that_makes_its_own_row_pass(pg_server: PgServer) -> None:
+    """Before, every breaking row was offered one row's value, and most stayed broken."""
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, first_name text NOT NULL,
+            last_name text NOT NULL, nick text UNIQUE,
+            CONSTRAINT short CHECK (char_length(first_name) + char_length(last_name) <= 12));
+        CREATE TABLE parcels (id int PRIMARY KEY, width int NOT NULL, height int NOT NULL,
+            CONSTRAINT small CHECK (width + height < 2000000));
+    """
+    with database_of(pg_server, "synthetic_repair_borrowed", ddl) as (conn, schema):
+        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=4))
+        seed_database(conn, SyntheticGenerator(schema, config))  # every check re-validated
+        assert count(conn, "SELECT count(*) FROM people") == 2000
+        # Still varied: rows borrow different values, not the one that fits all.
+        assert count(conn, "SELECT count(DISTINCT first_name) FROM people") > 100
+        assert count(conn, "SELECT count(DISTINCT (first_name, last_name)) FROM people") > 1500
+        assert count(conn, "SELECT count(DISTINCT width + height) FROM parcels") > 1000
+
+
 def test_a_check_no_repair_satisfies_still_fails_the_seed_naming_it(pg_server: PgServer) -> None:
     ddl = """
         CREATE TABLE spans (id int PRIMARY KEY, a int NOT NULL, b int,
