@@ -27,7 +27,7 @@ import psycopg
 
 from seeders import checks
 from seeders.rules import Rules
-from seeders.schema import Schema, Table
+from seeders.schema import Check, Schema, Table
 from seeders.shapes import Key, Shape, families
 from seeders.transform import fake_pool
 from seeders.values import escape, unescape
@@ -66,7 +66,7 @@ def _fitting(
     conn: psycopg.Connection[Any],
     table: Table,
     name: str,
-    column_checks: list[Any],
+    column_checks: list[Check],
     provider: str,
     shape: Shape,
 ) -> tuple[str, ...]:
