@@ -104,17 +104,9 @@ def _fitted(
     if known is None and override is None and len(values) < wanted:
         # Most invented values fail (a pattern, a fixed length, upper case):
         # text drawn from what the check itself says, until enough pass.
-        # Twice what is missing: most drawn values are new and pass. A drawn
-        # value the invented ones already held failed then, or is kept once.
+        # Twice what is missing: most drawn values are new and pass.
         drawing = 2 * (wanted - len(values)) + POOL_SIZE if unique else count
-        tried = set(values)
-        for batch in drawn_text(column, checks, candidates, drawing, rng):
-            fresh = [v for v in batch if v not in tried]
-            tried.update(fresh)
-            short = wanted - len(values) if unique else None
-            values += accepted(conn, column, checks, fresh, short)
-            if len(values) >= wanted:
-                break
+        values = filled(conn, column, checks, candidates, values, wanted, drawing, rng, unique)
     if not values or (unique and len(values) < rows):
         names = ", ".join(f"{c.name} (domain {c.domain})" if c.domain else c.name for c in checks)
         raise CannotGenerate(
@@ -142,6 +134,38 @@ def literal_candidates(column: Column, checks: Sequence[Check]) -> list[str]:
     if category is Category.DATE:
         return _dates(texts)
     return []
+
+
+def filled(
+    conn: psycopg.Connection[Any],
+    column: Column,
+    checks: Sequence[Check],
+    invented: Sequence[str],
+    found: Sequence[str],
+    wanted: int,
+    count: int,
+    rng: random.Random,
+    unique: bool,
+    limit: int | None = None,
+) -> list[str]:
+    """``found``, then drawn text (:func:`drawn_text`) the checks pass, until ``wanted`` are.
+
+    COPY-escaped, in order; a drawn value already found is kept once (one
+    the invented values held and failed fails again). ``limit``: a length
+    narrower than the column's, values longer are not tried.
+    """
+    values, tried = list(found), set(found)
+    if len(values) >= wanted:
+        return values
+    for batch in drawn_text(column, checks, invented, count, rng):
+        fresh = [
+            v for v in batch if v not in tried and (limit is None or len(unescape(v)) <= limit)
+        ]
+        tried.update(fresh)
+        values += accepted(conn, column, checks, fresh, wanted - len(values) if unique else None)
+        if len(values) >= wanted:
+            break  # before the next batch is drawn
+    return values
 
 
 def drawn_text(

@@ -75,21 +75,14 @@ def _fitting(
     pool = [escape(v[:limit] if limit is not None else v) for v in fake_pool(provider)]
     pool = list(dict.fromkeys(pool))
     found = checks.accepted(conn, column, column_checks, pool)
-    if len(found) < len(pool) // 2:
+    wanted = len(pool) // 2
+    if len(found) < wanted:
         # Seeded by what the pool is for, not where: columns whose checks read
         # the same (a phone in two tables) draw one pool, so one input gets
         # one fake in both.
         said = sorted(c.condition.replace(name, "VALUE") for c in column_checks)
         rng = random.Random(f"fake:{provider}:{column.type_name}:{limit}:{said}")
-        tried = set(pool)
-        for batch in checks.drawn_text(column, column_checks, pool, len(pool), rng):
-            fresh = [v for v in batch if v not in tried and _fits(unescape(v), limit)]
-            tried.update(fresh)
-            found += checks.accepted(conn, column, column_checks, fresh)
-            if len(found) >= len(pool) // 2:
-                break
+        found = checks.filled(
+            conn, column, column_checks, pool, found, wanted, len(pool), rng, False, limit
+        )
     return tuple(unescape(v) for v in found)
-
-
-def _fits(value: str, limit: int | None) -> bool:
-    return limit is None or len(value) <= limit
