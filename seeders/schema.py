@@ -85,6 +85,11 @@ class Check:
     inherited: bool = False  # from a parent table: only the parent's to drop
 
     @property
+    def validated(self) -> bool:
+        """Every existing row passed it; ``NOT VALID`` checks only rows written since."""
+        return not self.expression.endswith(" NOT VALID")
+
+    @property
     def condition(self) -> str:
         """The bare boolean expression, to evaluate on candidate values."""
         text = self.expression.removesuffix(" NOT VALID")

@@ -296,7 +296,7 @@ def _refused_by_new_checks(
     production. A check the source holds too passes every source row already,
     so the target's schema being the source's costs no scan.
     """
-    held = {c.condition for c in table.checks if not c.expression.endswith(" NOT VALID")}
+    held = {c.condition for c in table.checks if c.validated}
     found = []
     for check in target.checks:
         if check.condition in held or not check.columns:
@@ -306,17 +306,16 @@ def _refused_by_new_checks(
         )
         if not kept or any(_column_of(table, c) is None for c in check.columns):
             continue
-        validated = not check.expression.endswith(" NOT VALID")
         fix = (
             "those rows need fixing in production before the migration runs"
-            if validated  # NOT VALID spares the rows a table has, not the rows a copy writes
+            if check.validated  # NOT VALID spares the rows a table has, not the rows a copy writes
             else "a copy writes every row anew, so each is checked: fix those rows"
         )
         reason = f"that the target's check {check.name} ({check.expression}) refuses: {fix}, or"
         reason += f" give {' or '.join(check.columns)} a rule whose values pass"
         condition = sql.SQL("({}) IS FALSE").format(sql.SQL(check.condition))
         columns = ", ".join(check.columns)
-        found.append(Overflow(table, columns, condition, reason, validated, foreign=True))
+        found.append(Overflow(table, columns, condition, reason, check.validated, foreign=True))
     return found
 
 
