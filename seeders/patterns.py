@@ -192,9 +192,9 @@ def _class(members: Sequence[Any]) -> str:
     return "".join(dict.fromkeys(chars))
 
 
-def _top(low: int, high: int, inner: Sequence[Any]) -> int:
-    """How many times a repeat may run: a few past its minimum, within ``_ROOM`` (nested too)."""
-    widest = _widths(inner)[1]
+def _top(low: int, high: int, widest: int) -> int:
+    """How many times a repeat of ``widest``-character items may run: a few past its minimum,
+    within ``_ROOM`` (``widest`` counts nested repeats' own runs)."""
     room = _ROOM // widest - low if widest else _EXTRA_REPEATS
     return min(high, low + max(0, min(_EXTRA_REPEATS, room)))
 
@@ -207,9 +207,9 @@ def _widths(items: Sequence[Any]) -> tuple[int, int]:
         if name in ("LITERAL", "NOT_LITERAL", "ANY", "IN"):
             low = high = 1
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            times, _, inner = argument
+            times, most, inner = argument
             low, high = _widths(inner)
-            low, high = times * low, _top(times, argument[1], inner) * high
+            low, high = times * low, _top(times, most, high) * high
         elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
             low, high = _widths(argument[-1] if name == "SUBPATTERN" else argument)
         elif name == "BRANCH":
@@ -224,7 +224,7 @@ def _widths(items: Sequence[Any]) -> tuple[int, int]:
 def _repeat(low: int, high: int, inner: Sequence[Any], count: int, rng: random.Random) -> list[str]:
     pieces = [_sequence(inner, count, rng) for _ in range(low)]
     out = ["".join(parts) for parts in zip(*pieces, strict=True)] if pieces else [""] * count
-    top = _top(low, high, inner)
+    top = _top(low, high, _widths(inner)[1])
     if top == low:
         return out
     extra = [rng.randint(0, top - low) for _ in range(count)]
