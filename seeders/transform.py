@@ -373,17 +373,17 @@ def _fake(shape: Shape, col: sql.Composable, provider: str, keyed: Macs) -> sql.
     purpose = f"fake:{provider}"
     chosen = keyed.pick(_pool_of(shape, provider), purpose, col)
     pick = _fit(chosen.value, shape)
-    tagged = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), shape.max_length), shape)
-    if shape.unique:
-        return tagged
-    if shape.fakes is not None and len(shape.fakes) > 1:
+    other: sql.Composable
+    if shape.fakes is not None and len(shape.fakes) > 1 and not shape.unique:
         # A pool the target's check accepts (seeders.fakes), of distinct values
         # that fit: the next one, not a tagged value the check may refuse.
-        tagged = chosen.following
+        other = chosen.following
+    else:
+        other = _fit(chosen.tagged(keyed.hex(purpose, col, UNIQUE_TAG), shape.max_length), shape)
+        if shape.unique:
+            return other
     # Never hand back the original, even by chance.
-    return sql.SQL("CASE WHEN {p} = {c}::text THEN {t} ELSE {p} END").format(
-        p=pick, c=col, t=tagged
-    )
+    return sql.SQL("CASE WHEN {p} = {c}::text THEN {t} ELSE {p} END").format(p=pick, c=col, t=other)
 
 
 # Noise is clamped to an integer column's range; pseudonyms of the ones
