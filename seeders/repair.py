@@ -6,14 +6,20 @@ generated one by one break such a check in most rows. What makes a row
 pass is the server's to say, as for one-column checks
 (:mod:`seeders.checks`), so no expression is parsed here: the check is
 dropped while the rows load, and each row that breaks it takes the first
-repair the server says passes it — NULL, or another row's value, in one
-of its columns, then in two, and so on — tried on the row itself (a
-borrowed value is the first of a few dozen other rows' values that fits
-this row: ``char_length(first_name) + char_length(last_name) <= 12``
-borrows a short name).
+repair the server says passes it — NULL, another row's value, or its own
+value shrunk, in one of its columns, then in two, and so on — tried on
+the row itself. A borrowed value is the first of a few dozen other rows'
+values that fits this row: ``char_length(first_name) + char_length(last_name)
+<= 12`` borrows a short name. A shrunk value is the row's own number moved
+toward zero (a date or time toward the check's other one of its kind) by
+the first of a few dozen factors that fits: ``a + b <= 100`` or
+``ends_at - starts_at <= interval '7 days'``, which no other row's value
+may satisfy, keep the row's proportions. A candidate passes only if every
+check of the table over the columns it changes passes too, so mending one
+check never breaks another (the server would refuse the row).
 Re-adding the check then validates every row: a row no such change fixes
-(``a + b <= 100``) fails the seed, and the error names the check, as it
-did before.
+(``a > b + 10000000`` with small ``a``) fails the seed, and the error
+names the check, as it did before.
 """
 
 from __future__ import annotations
@@ -26,14 +32,19 @@ import psycopg
 from psycopg import sql
 
 from seeders.names import own_rows
-from seeders.schema import Check, Column, Schema, Table
+from seeders.schema import Category, Check, Column, Schema, Table
 
-MAX_COLUMNS = 4  # columns of one check a repair may change (80 repairs at most)
+MAX_COLUMNS = 4  # columns of one check a repair may change (255 repairs at most)
 ROTATED = 8  # the largest group whose every share of rows tries every repair
-BORROWED = 64  # other rows' values a borrowing repair tries, per row
+BORROWED = 64  # other rows' values (or shrinking factors) a repair tries, per row
+SMALLEST = 32  # the last factor but zero is 2 ** -SMALLEST
 
-# What a repair does to one column: NULL, or a value another row has there.
-_NULL, _BORROWED = "null", "borrowed"
+# What a repair does to one column: NULL, a value another row has there, or
+# the row's own value moved toward zero (or toward the check's other date).
+_NULL, _BORROWED, _SHRUNK = "null", "borrowed", "shrunk"
+_TOWARD_ZERO = (Category.INTEGER, Category.NUMERIC, Category.FLOAT, Category.INTERVAL)
+_TOWARD_PARTNER = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
+_FACTOR = sql.SQL("__pe_p.__pe_f")  # a candidate's shrinking factor (see _factors)
 
 
 def _changeable(
@@ -41,9 +52,12 @@ def _changeable(
 ) -> list[tuple[Column, tuple[str, ...]]]:
     """The check's columns a repair may change, each with what it may do to them.
 
-    NULL where the column allows it; another row's value where that cannot
-    break a unique key (a foreign key's value exists in its parent).
+    NULL where the column allows it; another row's value, or its own shrunk,
+    where that cannot break a unique key (a foreign key's value exists in
+    its parent; a shrunk one may not, so a foreign key's column is never
+    shrunk).
     """
+    keys = {name for fk in table.foreign_keys for name in fk.columns}
     found = []
     for name in check.columns:
         column = table.column(name)
@@ -54,6 +68,8 @@ def _changeable(
             ways.append(_NULL)
         if name not in table.unique_members and not table.is_unique(name):
             ways.append(_BORROWED)
+            if name not in keys and _shrunk(table, check, column) is not None:
+                ways.append(_SHRUNK)
         if ways:
             found.append((column, tuple(ways)))
     return found[:MAX_COLUMNS]
@@ -137,6 +153,74 @@ def _schedule(group: list[Repair]) -> list[tuple[Repair, int | None]]:
     return [*((r, s) for s, r in enumerate(group)), *((r, None) for r in group)]
 
 
+def _value(
+    table: Table, check: Check, column: Column, way: str, factor: sql.Composable
+) -> sql.Composable:
+    """A candidate's value for one changed column, typed as the column's checks read it."""
+    if way == _NULL:
+        return sql.SQL("CAST(NULL AS {})").format(sql.SQL(column.checked_as))
+    if way == _BORROWED:
+        return sql.SQL("__pe_p.{}").format(sql.Identifier(column.name))
+    shrunk = _shrunk(table, check, column, factor)
+    assert shrunk is not None  # only offered where it exists (_changeable)
+    return sql.SQL("CAST({} AS {})").format(shrunk, sql.SQL(column.checked_as))
+
+
+def _shrunk(
+    table: Table, check: Check, column: Column, factor: sql.Composable = _FACTOR
+) -> sql.Composable | None:
+    """The row's value of ``column`` moved toward zero by ``factor``, or None.
+
+    A date or time has no zero: it moves toward the check's first other
+    column of its kind (``ends_at`` toward ``starts_at``), so a span shrinks
+    and the order of the two is kept. Integers and scaled numerics round
+    to what their column holds.
+    """
+    if column.is_array:
+        return None
+    me = sql.SQL("{}.{}").format(sql.Identifier(table.name), sql.Identifier(column.name))
+    if column.category in _TOWARD_PARTNER:
+        partners = [
+            other for other in check.columns
+            if other != column.name and table.column(other).category is column.category
+            and not table.column(other).is_array
+        ]  # fmt: skip
+        if not partners:
+            return None
+        partner = sql.SQL("{}.{}").format(sql.Identifier(table.name), sql.Identifier(partners[0]))
+        if column.category is Category.DATE:  # days apart: an integer
+            return sql.SQL("{p} + CAST(round(({v} - {p}) * {f}) AS integer)").format(
+                p=partner, v=me, f=factor
+            )
+        return sql.SQL("{p} + ({v} - {p}) * {f}").format(p=partner, v=me, f=factor)
+    if column.category not in _TOWARD_ZERO:
+        return None
+    if column.category is Category.INTEGER:
+        return sql.SQL("round({} * {})").format(me, factor)
+    if column.category is Category.NUMERIC:
+        scaled = sql.SQL("{} * CAST({} AS numeric)").format(me, factor)
+        if column.numeric_scale is None:
+            return scaled
+        return sql.SQL("round({}, {})").format(scaled, sql.Literal(column.numeric_scale))
+    return sql.SQL("{} * {}").format(me, factor)
+
+
+def _factors(pool: sql.Composable) -> sql.Composed:
+    """``pool`` with a shrinking factor per candidate, largest first: 1 … 2^-SMALLEST, then 0."""
+    return sql.SQL(
+        "(SELECT __pe_q.*, CASE WHEN __pe_q.__pe_i = __pe_q.__pe_n - 1 THEN 0::float8"
+        " ELSE power(2::float8, -{s}::float8 * __pe_q.__pe_i / greatest(__pe_q.__pe_n - 2, 1))"
+        " END"
+        " AS __pe_f FROM (SELECT __pe_o.*, count(*) OVER () AS __pe_n FROM {pool} AS __pe_o)"
+        " AS __pe_q)"
+    ).format(s=sql.Literal(SMALLEST), pool=pool)
+
+
+def _guards(table: Table, changed: Collection[str]) -> list[Check]:
+    """The table's checks a change to ``changed`` columns could break (the domains' too)."""
+    return [c for c in table.checks if set(c.columns) & set(changed)]
+
+
 def _breaking(conn: psycopg.Connection[Any], table: Table, check: Check) -> bool:
     query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE ({}) IS FALSE)").format(
         own_rows(table), sql.SQL(check.condition)
@@ -154,20 +238,37 @@ def _repair(
     other rows' values (taken together, where a repair borrows several
     columns) with which the server says this row passes, the search
     starting at a place of the row's own so rows do not all take one
-    value. Inside the subqueries the changed columns' names are the
-    candidate's values; the check's other columns are the row's (the
-    definition is the server's, run without parameters).
+    value. A shrunk one takes the first factor that passes, largest
+    first, and then, if the row still passes with it, that factor times a
+    fraction of the row's own: the largest alone would put every repaired
+    row just inside the check's bound. Inside the subqueries the changed
+    columns' names are the candidate's values; the check's other columns
+    are the row's (the definitions are the server's, run without
+    parameters).
     """
-    fits = sql.SQL("({})").format(sql.SQL(check.condition))
-    names = [sql.Identifier(column.name) for column, _ in chosen]
+    me = sql.Identifier(table.name)
+    names = sql.SQL(", ").join(sql.Identifier(column.name) for column, _ in chosen)
     borrowed = [sql.Identifier(column.name) for column, way in chosen if way == _BORROWED]
-    values = [
-        sql.SQL("CAST(NULL AS {})").format(sql.SQL(column.checked_as))
-        if way == _NULL
-        else sql.SQL("__pe_p.{}").format(sql.Identifier(column.name))
-        for column, way in chosen
-    ]
+    shrinks = any(way == _SHRUNK for _, way in chosen)
+    # The candidate must pass the table's other checks over what it changes too.
+    passing = sql.SQL(" AND ").join(
+        sql.SQL("({}) IS NOT FALSE").format(sql.SQL(c.condition))
+        for c in _guards(table, [column.name for column, _ in chosen])
+    )
+
+    def first_passing(
+        candidates: sql.Composable, factor: sql.Composable, whole: bool, order: str = ""
+    ) -> sql.Composed:
+        """The first of ``candidates`` the row passes with: its values, or the whole candidate."""
+        values = sql.SQL(", ").join(_value(table, check, c, way, factor) for c, way in chosen)
+        return sql.SQL(
+            "SELECT {what} FROM {candidates}"
+            " WHERE (SELECT {passing} FROM (SELECT {values}) AS __pe_r({names})){order} LIMIT 1"
+        ).format(what=sql.SQL("__pe_p.*") if whole else values, candidates=candidates,
+                 passing=passing, values=values, names=names, order=sql.SQL(order))  # fmt: skip
+
     pool: sql.Composable = sql.SQL("(SELECT 0 AS __pe_i)")  # NULLs only: one candidate
+    start: sql.Composable = sql.Literal(0)
     if borrowed:
         pool = sql.SQL(
             "(SELECT {cols}, row_number() OVER () - 1 AS __pe_i FROM {rows}"
@@ -178,27 +279,36 @@ def _repair(
             present=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(b) for b in borrowed),
             n=sql.Literal(BORROWED),
         )
-    start = sql.SQL("abs(hashtext({}.ctid::text)) % (SELECT count(*) FROM __pe_pool)").format(
-        sql.Identifier(table.name)
-    )
-    # The row's own place first, then the rest: a scan that stops at the first fit.
+        start = sql.SQL("abs(hashtext({}.ctid::text)) % (SELECT count(*) FROM __pe_pool)").format(
+            me
+        )
+    elif shrinks:
+        pool = sql.SQL("(SELECT __pe_i FROM generate_series(0, {}) AS __pe_i)").format(
+            sql.Literal(BORROWED - 1)
+        )
+    if shrinks:
+        pool = _factors(pool)
+    # The row's own place first, then the rest: a scan that stops at the first fit (a
+    # materialized CTE reads back in the order it was written).
     ordered = sql.SQL(
-        "(SELECT * FROM __pe_pool WHERE __pe_i >= {s}"
-        " UNION ALL SELECT * FROM __pe_pool WHERE __pe_i < {s})"
+        "(SELECT * FROM __pe_pool WHERE __pe_i >= {s})"
+        " UNION ALL (SELECT * FROM __pe_pool WHERE __pe_i < {s})"
     ).format(s=start)
-    candidate = sql.SQL(
-        "SELECT {values} FROM {ordered} AS __pe_p"
-        " WHERE (SELECT ({fits}) IS NOT FALSE FROM (SELECT {values}) AS __pe_r({names}))"
-        " LIMIT 1"
-    ).format(values=sql.SQL(", ").join(values), ordered=ordered, fits=fits,
-             names=sql.SQL(", ").join(names))  # fmt: skip
+    candidate = first_passing(sql.SQL("({}) AS __pe_p").format(ordered), _FACTOR, shrinks)
+    if shrinks:  # then the factor times a fraction of the row's own, if that passes too
+        fraction = sql.SQL("(1 + abs(hashtext({}.ctid::text || 'f')) % 1000) / 1000.0").format(me)
+        scaled = sql.SQL(
+            "({}) AS __pe_p CROSS JOIN (VALUES (0, {}), (1, 1.0)) AS __pe_s(__pe_o, __pe_m)"
+        ).format(candidate, fraction)
+        factor = sql.SQL("__pe_p.__pe_f * __pe_s.__pe_m")
+        candidate = first_passing(scaled, factor, False, " ORDER BY __pe_s.__pe_o")
     mine: sql.Composable = sql.SQL("")
     if share is not None:
         mine = sql.SQL(" AND abs(hashtext({}.ctid::text)) % {} = {}").format(
-            sql.Identifier(table.name), sql.Literal(shares), sql.Literal(share)
+            me, sql.Literal(shares), sql.Literal(share)
         )
     # Each breaking row's fix found once (a LATERAL search), then written by ctid.
-    fixed = [sql.Identifier(f"__pe_f{k}") for k in range(len(names))]
+    fixed = [sql.Identifier(f"__pe_f{k}") for k in range(len(chosen))]
     return sql.SQL(
         "WITH __pe_pool AS MATERIALIZED {pool},"
         " __pe_fix AS MATERIALIZED (SELECT {me}.ctid AS __pe_tid, __pe_c.*"
@@ -208,12 +318,12 @@ def _repair(
         " FROM __pe_fix WHERE {me}.ctid = __pe_fix.__pe_tid"
     ).format(
         pool=pool,
-        me=sql.Identifier(table.name),
+        me=me,
         rows=own_rows(table),
         candidate=candidate,
         fixed=sql.SQL(", ").join(fixed),
-        fits=fits,
+        fits=sql.SQL(check.condition),
         mine=mine,
-        names=sql.SQL(", ").join(names),
+        names=names,
         new=sql.SQL(", ").join(sql.SQL("__pe_fix.{}").format(f) for f in fixed),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seeders import checks, repair
-from seeders.schema import Category, Column
+from seeders.schema import Category, Check, Column, ForeignKey, Table
 from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
 from tests.pg_server import PgServer
 from tests.seeders.test_synthetic import count, database_of
@@ -81,3 +81,57 @@ def test_repairs_change_the_fewest_columns_first() -> None:
     assert [len(g) for g in groups] == [3, 2]
     assert groups[0][0] == ((a, "null"),)
     assert ((a, "null"), (b, "borrowed")) in groups[1]
+
+
+def test_rows_only_a_new_value_fixes_are_shrunk_toward_zero(pg_server: PgServer) -> None:
+    """Before, no other row's value fitted ``a + b <= 100`` and the seed was rolled back."""
+    ddl = """
+        CREATE TABLE splits (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL,
+            share numeric(6, 2) NOT NULL CHECK (share > 0),
+            CONSTRAINT capped CHECK (a + b <= 100),
+            CONSTRAINT weighted CHECK (a * share <= 20000));
+    """
+    with database_of(pg_server, "synthetic_repair_shrunk", ddl) as (conn, schema):
+        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=5))
+        seed_database(conn, SyntheticGenerator(schema, config))  # every check re-validated
+        assert count(conn, "SELECT count(*) FROM splits") == 2000
+        # The rows keep their own proportions, not one value that fits all.
+        assert count(conn, "SELECT count(DISTINCT (a, b)) FROM splits") > 500
+        assert count(conn, "SELECT count(*) FROM splits WHERE a + b > 50") > 200
+        assert count(conn, "SELECT count(DISTINCT share) FROM splits") > 500
+
+
+def test_a_repair_keeps_the_tables_other_checks(pg_server: PgServer) -> None:
+    """Before, ends_at borrowed to shorten a span fell before starts_at: a raw violation."""
+    ddl = """
+        CREATE TABLE bookings (id int PRIMARY KEY,
+            starts_at timestamptz NOT NULL, ends_at timestamptz NOT NULL,
+            CONSTRAINT ordered CHECK (starts_at < ends_at),
+            CONSTRAINT within_a_week CHECK (ends_at - starts_at <= interval '7 days'));
+        CREATE TABLE leaves (id int PRIMARY KEY, first_day date NOT NULL, last_day date NOT NULL,
+            CONSTRAINT in_order CHECK (first_day <= last_day),
+            CONSTRAINT short CHECK (last_day - first_day <= 3));
+    """
+    with database_of(pg_server, "synthetic_repair_guards", ddl) as (conn, schema):
+        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=6))
+        seed_database(conn, SyntheticGenerator(schema, config))
+        spans = "SELECT count(DISTINCT ends_at - starts_at) FROM bookings"
+        assert count(conn, spans) > 1500
+        assert count(conn, "SELECT count(*) FROM bookings WHERE ends_at <= starts_at") == 0
+        assert count(conn, "SELECT count(DISTINCT last_day - first_day) FROM leaves") == 4
+
+
+def test_only_plain_numbers_and_dates_with_a_partner_are_shrunk() -> None:
+    """Pure: a foreign key's value might not exist shrunk; a lone date has nothing to move to."""
+    ints = [Column(n, "integer", Category.INTEGER, False) for n in ("a", "owner_id")]
+    day = Column("day", "date", Category.DATE, False)
+    table = Table(
+        "public", "t", (*ints, day),
+        foreign_keys=(ForeignKey("t_owner", ("owner_id",), "public.owners", ("id",)),),
+    )  # fmt: skip
+    check = Check("c", "CHECK ((a + owner_id) < 10)", ("a", "owner_id"))
+    ways = {column.name: w for column, w in repair._changeable(table, check, ())}
+    assert ways == {"a": ("borrowed", "shrunk"), "owner_id": ("borrowed",)}
+    lone = Check("d", "CHECK ((day > '2020-01-01'::date OR a > 0))", ("day", "a"))
+    ways = {column.name: w for column, w in repair._changeable(table, lone, ())}
+    assert ways == {"day": ("borrowed",), "a": ("borrowed", "shrunk")}
