@@ -20,10 +20,10 @@ from typing import Any
 
 import psycopg
 
-from seeders import repair
+from seeders import lifecycle, repair
 from seeders.graph import load_order
 from seeders.loader import LoadReport, Progress, load
-from seeders.schema import Category, Check, Column, ForeignKey, Schema, Table
+from seeders.schema import INTEGER_BITS, Category, Check, Column, ForeignKey, Schema, Table
 from seeders.typed import RANGES
 from seeders.values import (
     NULL,
@@ -34,7 +34,7 @@ from seeders.values import (
     faker_pool,
     generate,
     is_faker_provider,
-    render_times,
+    unescape,
     with_nulls,
 )
 
@@ -125,6 +125,9 @@ _ORDERABLE = (Category.INTEGER, Category.NUMERIC, Category.FLOAT, Category.DATE,
               Category.TIMESTAMPTZ)  # fmt: skip
 
 
+_TIMES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
+
+
 def _unquoted(name: str) -> str:
     return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
@@ -169,6 +172,32 @@ def _put_in_order(table: Table, out: dict[str, Values], low: str, op: str, high:
         elif kx == ky and op == "<" and blank is not None:
             (highs if blank == high else lows)[i] = NULL
     out[low], out[high] = lows, highs
+
+
+def holds(column: Column, value: str) -> bool:
+    """Whether a parent's key value fits the referencing column (pure).
+
+    A foreign key may be narrower than what it references (pagila's
+    ``smallint`` columns point at ``integer`` keys): the 40 000th city
+    exists, but no ``smallint`` can name it.
+    """
+    if value == NULL or column.is_array:
+        return True
+    bits = INTEGER_BITS.get(column.base_type)
+    if column.category is Category.INTEGER and bits is not None:
+        return -(1 << (bits - 1)) <= int(value) < 1 << (bits - 1)
+    if column.category is Category.TEXT and column.max_length is not None:
+        return len(unescape(value)) <= column.max_length
+    return True
+
+
+def narrower(child: Column, parent: Column) -> bool:
+    """Whether some value of ``parent`` may not fit ``child`` (pure; see :func:`holds`)."""
+    if child.category is Category.INTEGER and child.base_type in INTEGER_BITS:
+        return INTEGER_BITS[child.base_type] < INTEGER_BITS.get(parent.base_type, 64)
+    if child.category is Category.TEXT and child.max_length is not None:
+        return parent.max_length is None or child.max_length < parent.max_length
+    return False
 
 
 def _fk_for(table: Table, column: str) -> ForeignKey | None:
@@ -272,9 +301,27 @@ class SyntheticGenerator:
             if set(fk.columns) & key_columns and not set(fk.columns) <= set(plan.keys):
                 self._fill_fk(plan, fk)
 
+    def _parents(self, table: Table, fk: ForeignKey) -> list[int]:
+        """The parent rows ``fk`` can name: those whose key its columns can hold."""
+        parent = self.plans[fk.ref_table]
+        referenced = self.schema.table(fk.ref_table)
+        rows = list(range(parent.rows))
+        for column, ref in zip(fk.columns, fk.ref_columns, strict=True):
+            child, source = table.column(column), parent.keys[ref]
+            if narrower(child, referenced.column(ref)):
+                rows = [i for i in rows if holds(child, source[i])]
+        if not rows and parent.rows:
+            raise CannotGenerate(
+                f"{table.qualified}.{','.join(fk.columns)} cannot hold the key of any row of"
+                f" {fk.ref_table} (the column is narrower than the key it references); give"
+                f" {fk.ref_table} fewer rows, or widen the column"
+            )
+        return rows
+
     def _plan_fk_combinations(self, plan: TablePlan, fks: list[ForeignKey]) -> None:
         """Unique parent combinations for a key made only of foreign keys."""
-        sizes = [self.plans[fk.ref_table].rows for fk in fks]
+        eligible = [self._parents(plan.table, fk) for fk in fks]
+        sizes = [len(rows) for rows in eligible]
         space = 1
         for size in sizes:
             space *= size
@@ -285,8 +332,8 @@ class SyntheticGenerator:
             radix = 1
             for size in sizes[position + 1 :]:
                 radix *= size
-            indices = [(p // radix) % sizes[position] for p in picks]
-            self._copy_parent(plan, fk, indices)
+            rows = eligible[position]
+            self._copy_parent(plan, fk, [rows[(p // radix) % sizes[position]] for p in picks])
 
     def _copy_parent(self, plan: TablePlan, fk: ForeignKey, indices: list[int]) -> None:
         parent = self.plans[fk.ref_table]
@@ -324,11 +371,12 @@ class SyntheticGenerator:
         if missing:  # a cycle edge whose parent is planned later: plan its keys now
             self._plan_keys(parent, set(fk.ref_columns))
         one_to_one = set(fk.columns) == set(table.primary_key) or tuple(fk.columns) in table.unique
+        rows = self._parents(table, fk)
         if one_to_one:  # each parent at most once, or the key repeats
-            plan.rows = min(plan.rows, parent.rows)
-            indices = rng.sample(range(parent.rows), plan.rows)
+            plan.rows = min(plan.rows, len(rows))
+            indices = rng.sample(rows, plan.rows)
         else:
-            indices = [rng.randrange(parent.rows) for _ in range(plan.rows)]
+            indices = [rows[rng.randrange(len(rows))] for _ in range(plan.rows)]
         self._copy_parent(plan, fk, indices)
         if all(table.column(c).nullable for c in fk.columns):
             nulls = with_nulls(["x"] * plan.rows, rng, 0.05)
@@ -398,31 +446,38 @@ class SyntheticGenerator:
                 values = generate(column, n, rng, self.config.seed, unique)
             blanks = (table.qualified, column.name) not in self.config.never_null
             if column.nullable and blanks and not unique and column.name not in table.partition_key:
-                values = with_nulls(values, rng)
+                rare = column.category in _TIMES and lifecycle.rare(column) and override is None
+                values = with_nulls(values, rng, lifecycle.RARE_BLANK if rare else 0.1)
             out[column.name] = values
-        self._order_timestamps(table, out, plan)
+        self._follow_names(table, out, plan)
         for check in table.checks:
             ordered = column_order(table, check)
             if ordered is not None and not {ordered[0], ordered[2]} & set(plan.keys):
                 _put_in_order(table, out, *ordered)
         return [out[c.name] for c in self.columns(table)]
 
-    def _order_timestamps(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:
-        """updated_at never precedes created_at (a CHECK real schemas carry)."""
-        names = {c.name: c for c in self.columns(table)}
-        created = next(
-            (names[n] for n in ("created_at", "created", "inserted_at") if n in names), None
-        )
-        if created is None or created.category not in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
-            return
-        rng = self._column_rng(table, "timestamps")
-        offsets = [rng.randrange(0, 2 * 365 * 86400) for _ in range(plan.rows)]
-        out[created.name] = render_times(offsets, created.category)
-        for later in ("updated_at", "modified_at", "changed_at"):
-            column = names.get(later)
-            if column is not None and column.category in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
-                shifted = [o + rng.randrange(0, 30 * 86400) for o in offsets]
-                out[later] = render_times(shifted, column.category)
+    def _follow_names(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:
+        """Dates and times in the order their names say (:mod:`seeders.lifecycle`).
+
+        Only columns whose values are the generator's own are rewritten: not
+        keys, recipe values, or values a check or a partition bound chose.
+        """
+        fixed = {
+            *plan.keys,
+            *self.config.overrides.get(table.name, {}),
+            *self.config.accepted_values.get(table.qualified, {}),
+            *table.partition_key,
+        }
+        for chain in lifecycle.chains(self.columns(table)):
+            first = chain[0][0]
+            kept = [
+                (step, column) for step, column in chain
+                if step == first or not (column.name in fixed or must_be_unique(table, column.name))
+            ]  # fmt: skip
+            if len({step for step, _ in kept}) < 2:
+                continue
+            rng = self._column_rng(table, "+".join(c.name for _, c in kept))
+            out.update(lifecycle.put_in_sequence(kept, out, rng, NULL))
 
     def copy_chunks(self, table_name: str, chunk_rows: int = 20_000) -> Iterator[tuple[int, bytes]]:
         """(rows, bytes) chunks of one table in COPY text format."""
