@@ -20,6 +20,8 @@ _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("org_name", "company"), ("full_name", "name"), ("name", "name"),
     ("address", "street_address"),
     ("street", "street_address"), ("city", "city"), ("zip", "postcode"), ("postcode", "postcode"),
+    ("postal", "postcode"), ("avatar", "image_url"), ("photo", "image_url"),
+    ("picture", "image_url"), ("portrait", "image_url"),
     ("birth", "date_of_birth"), ("dob", "date_of_birth"), ("ssn", "ssn"), ("passport", "hash"),
     ("iban", "iban"), ("card", "hash"), ("ip", "ipv4"), ("username", "user_name"),
     ("handle", "user_name"), ("nickname", "user_name"), ("screen_name", "user_name"),
@@ -33,6 +35,13 @@ _VALUE_PATTERNS = (
 )
 
 
+# A picture of someone, a scan of their passport, their signature: stored bytes.
+_MEDIA = re.compile(
+    r"(^|_)(photo|picture|pic|avatar|image|img|portrait|selfie|signature|scan|face|fingerprint"
+    r"|biometric|document|attachment|upload|file|voice|recording)"
+)
+
+
 @dataclass(frozen=True)
 class PiiGuess:
     column: str
@@ -40,6 +49,13 @@ class PiiGuess:
     suggestion: str  # a Faker provider, "hash" or "noise"
 
 
+# Tables whose rows are things, not people or organisations: their ``name`` is no one's.
+_THINGS = re.compile(
+    r"(^|_)(categor(y|ies)|languages?|genres?|tags?|types?|kinds?|status(es)?|roles?"
+    r"|permissions?|products?|items?|plans?|features?|countr(y|ies)|regions?|currenc(y|ies)"
+    r"|units?|colou?rs?|sizes?|brands?|labels?|channels?|topics?|skills?|services?|stages?"
+    r"|templates?|events?|projects?|repositor(y|ies)|files?|folders?|settings?)$"
+)
 # Tables whose rows are organisations, not people: their ``name`` is a company's.
 _ORGANISATIONS = re.compile(
     r"(^|_)(orgs?|organi[sz]ations?|compan(y|ies)|tenants?|workspaces?|teams?|vendors?"
@@ -58,6 +74,10 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
         return PiiGuess(column.name, "type", "ipv4")
     if lowered == "name" and _ORGANISATIONS.search(table.lower()):
         return PiiGuess(column.name, "name", "company")
+    if lowered == "name" and _THINGS.search(table.lower()):
+        return None  # a category's or a language's name
+    if column.category is Category.BYTEA and _MEDIA.search(lowered):
+        return PiiGuess(column.name, "name", "photo")
     if column.category in (
         Category.TEXT,
         Category.DATE,
@@ -101,6 +121,8 @@ def rule_for(column: Column, suggestion: str) -> str:
         return "hash"
     if column.category is Category.INET:
         return "'null'" if column.nullable else f"{{constant: '{_NO_ADDRESS}'}}"
+    if column.category is Category.BYTEA:  # no fake picture of no one: none, or empty
+        return "'null'" if column.nullable else "{constant: ''}"
     if suggestion in ("hash", "noise"):
         return "hash"
     return f"{{fake: {suggestion}}}"

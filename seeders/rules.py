@@ -14,6 +14,8 @@ tables:
     notes: "null"
     country: {constant: XX}
     login: {template: "user-{id}"}
+  public.countries_shipped_to:
+    name: {keep: {leak_check: false}}  # public reference data: "Jordan" is no one's name
   public.audit_log: skip   # copied empty: no rows, no column rules
   public.countries: leave  # not copied: the target keeps its own rows
 ```
@@ -55,6 +57,17 @@ _NUMERIC = (Category.INTEGER, Category.NUMERIC, Category.FLOAT)
 _DATES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
 
 
+# The options of each rule written as a mapping ({mask: {keep_last: 2}}), with their types.
+OPTIONS: dict[str, dict[str, type]] = {
+    "keep": {"leak_check": bool},
+    "null": {},
+    "redact": {},
+    "mask": {"keep_first": int, "keep_last": int, "char": str},
+    "hash": {"length": int},
+    "date_shift": {"max_days": int, "by": str},
+}
+
+
 class RulesError(ValueError):
     """Rules that cannot be applied; lists every problem at once."""
 
@@ -67,6 +80,22 @@ class RulesError(ValueError):
 class Rule:
     kind: str
     options: Mapping[str, Any]
+
+    @property
+    def searched(self) -> bool:
+        """Whether the leak check searches the column's values in the target.
+
+        Every column but one kept as public reference data: a list of
+        countries holds "Jordan", a customer may be called that, and the
+        country list leaks no one.
+        """
+        return not (self.kind == "keep" and self.options.get("leak_check") is False)
+
+    @property
+    def writes(self) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        """What decides the values it writes (``leak_check`` does not)."""
+        options = {k: v for k, v in self.options.items() if k != "leak_check"}
+        return self.kind, tuple(sorted(options.items()))
 
 
 @dataclass(frozen=True)
@@ -105,7 +134,7 @@ def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
         if kind not in KINDS:
             problems.append(f"{where}: unknown rule {kind!r}; rules: {', '.join(KINDS)}")
             return None
-        options: dict[str, Any]
+        options: dict[str, Any] | None
         if kind == "fake":
             options = {"provider": value}
         elif kind == "constant":
@@ -115,10 +144,43 @@ def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
         elif kind == "template":
             options = {"template": value}
         else:
-            options = dict(value or {})
+            options = _options(kind, value, where, problems)
+            if options is None:
+                return None
         return Rule(kind, options)
     problems.append(f"{where}: expected a rule name or a one-key mapping such as {{fake: email}}")
     return None
+
+
+def _options(kind: str, value: object, where: str, problems: list[str]) -> dict[str, Any] | None:
+    """A rule's options, checked: a typo (``keep_frist``) must not pass as masking all."""
+    known = OPTIONS[kind]
+    listed = ", ".join(known) or "none"
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{where}: {kind} takes a mapping of options ({listed}), not {value!r}")
+        return None
+    options: dict[str, Any] = {}
+    before = len(problems)
+    for name, given in value.items():
+        wanted = known.get(str(name))
+        if wanted is None:
+            problems.append(f"{where}: {kind} has no option {name!r}; its options: {listed}")
+        elif wanted is int and (isinstance(given, bool) or not isinstance(given, int) or given < 0):
+            problems.append(f"{where}: {kind}.{name} must be a whole number ≥ 0, not {given!r}")
+        elif wanted is not int and not isinstance(given, wanted):
+            what = "true or false" if wanted is bool else "text"
+            problems.append(f"{where}: {kind}.{name} must be {what}, not {given!r}")
+        else:
+            options[str(name)] = given
+    if kind == "keep" and options.get("leak_check") is True:
+        options.pop("leak_check")  # what plain keep does
+    if kind == "mask" and len(str(options.get("char", "*"))) != 1:
+        problems.append(f"{where}: mask.char must be one character, not {options['char']!r}")
+    if kind == "date_shift" and options.get("max_days") == 0:
+        problems.append(f"{where}: date_shift.max_days must be at least 1 (0 copies the date)")
+    return options if len(problems) == before else None
 
 
 def parse_rules(data: object, source: str = "rules") -> Rules:
@@ -305,7 +367,7 @@ def _check_key_consistency(schema: Schema, rules: Rules) -> list[str]:
             for child_col, parent_col in zip(fk.columns, fk.ref_columns, strict=True):
                 child_rule = rules.for_table(table).get(child_col)
                 parent_rule = rules.for_table(parent).get(parent_col)
-                if child_rule and parent_rule and child_rule != parent_rule:
+                if child_rule and parent_rule and child_rule.writes != parent_rule.writes:
                     child = f"{table.qualified}.{child_col}"
                     parent_name = f"{parent.qualified}.{parent_col}"
                     kinds = f"{child_rule.kind} and {parent_rule.kind}"

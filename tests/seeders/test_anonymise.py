@@ -15,7 +15,7 @@ from psycopg import sql
 from seeders import anonymise
 from seeders.anonymise import Anonymiser, LeakDetected
 from seeders.introspect import introspect
-from seeders.rules import Rules, RulesError, parse_rules
+from seeders.rules import Rule, Rules, RulesError, parse_rules
 from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
 from seeders.values import faker_pool, unescape
 from tests.pg_server import PgServer
@@ -136,6 +136,68 @@ def test_leak_check_catches_pii_a_rule_forgot(connections: Any, source: str, tar
     assert rows(target, "SELECT count(*) FROM products") == [(0,)], "rolled back"
 
 
+def test_a_kept_column_of_public_reference_data_can_be_left_out_of_the_search(
+    pg_server: PgServer,
+) -> None:
+    """A country list holds "Jordan"; a customer may be called that. Before, no way out."""
+    ddl = """
+        CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE customers (id int PRIMARY KEY, first_name text NOT NULL,
+                                country text REFERENCES countries);
+        INSERT INTO countries VALUES ('JO', 'Jordan'), ('GE', 'Georgia'), ('FR', 'France');
+        INSERT INTO customers VALUES (1, 'Jordan', 'JO'), (2, 'Georgia', 'GE'),
+                                     (3, 'Camille', 'FR');
+    """
+    source, target = databases(pg_server, "public_reference", ddl)
+    tables = {
+        "countries": {"code": "keep", "name": "keep"},
+        "customers": {"id": "keep", "first_name": {"fake": "first_name"}, "country": "keep"},
+    }
+    with pytest.raises(LeakDetected, match=r"leak_check: false") as info:
+        copy_between(source, target, rules_for(tables))
+    assert info.value.hits == {"public.countries.name": 2}
+    tables["countries"]["name"] = {"keep": {"leak_check": False}}
+    report = copy_between(source, target, rules_for(tables))
+    assert report.leak_hits == {}
+    assert rows(target, "SELECT name FROM countries ORDER BY code") == [
+        ("France",),
+        ("Georgia",),
+        ("Jordan",),
+    ]
+    # Only that column: the same names planted anywhere else are still found.
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("ALTER TABLE customers ADD nick text")
+        conn.execute("UPDATE customers SET nick = first_name")
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("ALTER TABLE customers ADD nick text")
+    tables["customers"]["nick"] = "keep"
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules_for(tables))
+    assert info.value.hits == {"public.customers.nick": 3}
+
+
+def test_a_rules_options_are_checked_not_ignored() -> None:
+    """Before, ``keep_frist`` masked everything silently and ``{mask: 3}`` raised a TypeError."""
+    columns = {
+        "a": {"mask": {"keep_frist": 2}},
+        "b": {"mask": 3},
+        "c": {"date_shift": {"max_days": "a lot"}},
+        "d": {"keep": {"leak_check": "no"}},
+        "e": {"mask": {"char": "**"}},
+        "f": {"date_shift": {"max_days": 0}},
+        "g": {"hash": {"length": -1}},
+        "ok": {"mask": {"keep_first": 1, "keep_last": 2, "char": "#"}},
+    }
+    with pytest.raises(RulesError) as info:
+        parse_rules({"version": 1, "tables": {"people": columns}})
+    assert [p.split(": ", 2)[1] for p in info.value.problems] == [
+        f"tables.people.{c}" for c in "abcdefg"
+    ]
+    assert "its options: keep_first, keep_last, char" in info.value.problems[0]
+    kept = parse_rules({"version": 1, "tables": {"t": {"c": {"keep": {"leak_check": True}}}}})
+    assert kept.tables["t"]["c"] == Rule("keep", {})  # what plain keep does
+
+
 def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) -> None:
     """An original e-mail kept as an array element or deep in a JSON document is a leak."""
     ddl = """
@@ -176,20 +238,23 @@ def test_values_a_rule_writes_from_no_original_are_no_leak_in_its_column(
 
     Real data holds names a Faker pool holds too: here every source name is
     one of the pool's, and every plan is the constant its rule writes. An
-    original copied elsewhere is still caught.
+    original copied elsewhere is still caught. A ``character(n)`` column
+    reads its values back without trailing spaces: a fake cut to fit
+    ("Amy Lee Smith" → "Amy Lee ") is still the rule's own there.
     """
     pool = [unescape(v) for v in faker_pool("name", 0)]
     ddl = """
         CREATE TABLE people (
-            id int PRIMARY KEY, name text NOT NULL, nick varchar(8), plan text DEFAULT 'standard'
+            id int PRIMARY KEY, name text NOT NULL, nick varchar(8), short char(8),
+            plan text DEFAULT 'standard'
         );
         CREATE TABLE notes (id int PRIMARY KEY, body text, tier text DEFAULT 'standard');
     """
     source, target = databases(pg_server, "fake_collisions", ddl)
     with psycopg.connect(source, autocommit=True) as conn, conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO people (id, name, nick) VALUES (%s, %s, %s)",
-            [(i, name, name[:8]) for i, name in enumerate(pool, start=1)],
+            "INSERT INTO people (id, name, nick, short) VALUES (%s, %s, %s, %s)",
+            [(i, name, name[:8], name[:8]) for i, name in enumerate(pool, start=1)],
         )
         cur.execute("INSERT INTO notes (id, body) VALUES (1, 'fine'), (2, %s)", (pool[41],))
     rules = rules_for(
@@ -198,6 +263,7 @@ def test_values_a_rule_writes_from_no_original_are_no_leak_in_its_column(
                 "id": "keep",
                 "name": {"fake": "name"},
                 "nick": {"fake": "name"},
+                "short": {"fake": "name"},
                 "plan": {"constant": "standard"},  # which is also every row's original
             },
             "notes": {"id": "keep", "body": "keep", "tier": "keep"},

@@ -311,3 +311,24 @@ def test_an_address_column_is_personal_data_by_its_type_and_an_orgs_name_a_compa
     assert guess(handle, [], "accounts") == PiiGuess("handle", "name", "user_name")
     company = Column("company_name", "text", Category.TEXT, nullable=True)
     assert guess(company, [], "users") == PiiGuess("company_name", "name", "company")
+
+
+def test_pictures_and_postal_codes_are_personal_a_categorys_name_is_not() -> None:
+    """Before, pagila's ``staff.picture`` and ``address.postal_code`` were kept as they were,
+    and ``category.name`` and ``language.name`` were faked as people's names."""
+    picture = Column("picture", "bytea", Category.BYTEA, nullable=True)
+    assert guess(picture, [], "staff") == PiiGuess("picture", "name", "photo")
+    assert rule_for(picture, "photo") == "'null'"
+    scan = Column("passport_scan", "bytea", Category.BYTEA, nullable=False)
+    guessed = guess(scan, [], "people")
+    assert guessed is not None
+    assert rule_for(scan, guessed.suggestion) == "{constant: ''}"
+    assert guess(Column("checksum", "bytea", Category.BYTEA, True), [], "files") is None
+    postal = Column("postal_code", "character varying(10)", Category.TEXT, nullable=True)
+    assert guess(postal, [], "address") == PiiGuess("postal_code", "name", "postcode")
+    avatar = Column("avatar_url", "text", Category.TEXT, nullable=True)
+    assert guess(avatar, [], "users") == PiiGuess("avatar_url", "name", "image_url")
+    name = Column("name", "character varying(25)", Category.TEXT, nullable=False)
+    for table in ("category", "language", "product_categories", "tags", "countries"):
+        assert guess(name, [], table) is None, table
+    assert guess(name, [], "customers") == PiiGuess("name", "name", "name")
