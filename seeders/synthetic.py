@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from seeders import lifecycle, repair
+from seeders import lifecycle, polymorphic, repair
 from seeders.graph import load_order
 from seeders.loader import LoadReport, Progress, load
 from seeders.schema import INTEGER_BITS, Category, Check, Column, ForeignKey, Schema, Table
@@ -98,8 +98,9 @@ def must_be_unique(table: Table, column: str) -> bool:
     """Unique alone, or the first plain column of a multi-column unique set.
 
     Making that one column unique makes the whole combination unique. A
-    partition key is passed over where another column can carry it: its
-    values are bound to the partitions'. Under an exclusion constraint, its
+    partition key, or a polymorphic reference (:mod:`seeders.polymorphic`),
+    is passed over where another column can carry it: its values are bound
+    to the partitions' or to the rows it names. Under an exclusion constraint, its
     range columns are made disjoint (no two rows overlap, whatever the
     rest), or if it has none, its first plain column unique.
     """
@@ -110,9 +111,12 @@ def must_be_unique(table: Table, column: str) -> bool:
         plain = [c for c in excluded if _fk_for(table, c) is None]
         if column in ranges or (not ranges and plain and plain[0] == column):
             return True
+    # A polymorphic pair names existing rows, so it cannot also carry uniqueness.
+    pointing = {name for pair in polymorphic.pairs(table) for name in pair}
     for columns in (*table.unique, table.primary_key):
         plain = [c for c in columns if _fk_for(table, c) is None]
         plain = [c for c in plain if c not in table.partition_key] or plain
+        plain = [c for c in plain if c not in pointing] or plain
         if len(columns) > 1 and plain and plain[0] == column:
             return True
     return False
@@ -449,12 +453,61 @@ class SyntheticGenerator:
                 rare = column.category in _TIMES and lifecycle.rare(column) and override is None
                 values = with_nulls(values, rng, lifecycle.RARE_BLANK if rare else 0.1)
             out[column.name] = values
+        self._point_polymorphic(table, out, plan)
         self._follow_names(table, out, plan)
         for check in table.checks:
             ordered = column_order(table, check)
             if ordered is not None and not {ordered[0], ordered[2]} & set(plan.keys):
                 _put_in_order(table, out, *ordered)
         return [out[c.name] for c in self.columns(table)]
+
+    def _point_polymorphic(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:
+        """Each ``x_type`` / ``x_id`` pair names a row that exists (:mod:`seeders.polymorphic`).
+
+        Not where a recipe, a key or a partition decides either column; a
+        pair keeps its blanks together (both or neither).
+        """
+        fixed = {*plan.keys, *self.config.overrides.get(table.name, {}), *table.partition_key}
+        accepted = self.config.accepted_values.get(table.qualified, {})
+        for type_name, id_name in polymorphic.pairs(table):
+            if {type_name, id_name} & fixed or id_name in accepted:
+                continue
+            if must_be_unique(table, type_name) or must_be_unique(table, id_name):
+                continue
+            kind, key = table.column(type_name), table.column(id_name)
+            allowed = accepted.get(type_name)
+            choices = []
+            for value, parent in polymorphic.targets(
+                self._keyed_tables(key), [unescape(v) for v in allowed] if allowed else None
+            ):
+                keys = self.plans[parent.qualified].keys[parent.primary_key[0]]
+                if narrower(key, parent.column(parent.primary_key[0])):
+                    keys = [k for k in keys if holds(key, k)]
+                if keys and holds(kind, escape(value)):
+                    choices.append((escape(value), keys))
+            if not choices:
+                continue
+            rng = self._column_rng(table, f"{type_name}+{id_name}")
+            both_blank = kind.nullable and key.nullable
+            types, ids = list(out[type_name]), list(out[id_name])
+            for i in range(plan.rows):
+                if both_blank and NULL in (types[i], ids[i]):
+                    types[i] = ids[i] = NULL
+                    continue
+                value, keys = choices[rng.randrange(len(choices))]
+                types[i], ids[i] = value, keys[rng.randrange(len(keys))]
+            out[type_name], out[id_name] = types, ids
+
+    def _keyed_tables(self, key: Column) -> list[Table]:
+        """Tables with rows and a one-column primary key of the same kind as ``key``."""
+        found = []
+        for plan in self.plans.values():
+            pk = plan.table.primary_key
+            if len(pk) != 1 or not plan.rows or pk[0] not in plan.keys:
+                continue
+            if plan.table.column(pk[0]).category is key.category:
+                found.append(plan.table)
+        return found
 
     def _follow_names(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:
         """Dates and times in the order their names say (:mod:`seeders.lifecycle`).
