@@ -93,7 +93,7 @@ def _fitted(
     elif override is not None and override.values is not None:
         candidates = [escape(v) for v in override.values]
     else:
-        generated = generate(column, count, rng, config.seed, unique)
+        generated = generate(column, count, rng, config.seed, unique, table.name)
         literal = [escape(v) for v in literal_candidates(column, checks)]
         # Invented values first (they look real); a check's literals after.
         candidates = list(dict.fromkeys([*generated, *literal]))

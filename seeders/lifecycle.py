@@ -12,9 +12,10 @@ of one known sequence are written in its order. A later step is the
 latest earlier step plus a gap of up to 30 days; a blank stays blank (not
 shipped yet). Only the first step's values are the generator's own.
 
-A soft-delete or other terminal marker (``deleted_at``, ``cancelled_at``,
-``archived``) is blank in most rows, not in a tenth: a seed whose rows
-are nine-tenths deleted shows an app almost nothing.
+A soft-delete or other terminal marker (``deleted_at``, ``cancelled_at``)
+is blank in most rows, not in a tenth, and a flag of one (``archived``,
+``is_deleted``) false in most: a seed whose rows are nine-tenths or half
+deleted shows an app almost nothing.
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ def chains(columns: Iterable[Column]) -> list[list[tuple[int, Column]]]:
 def rare(column: Column) -> bool:
     """Whether the column marks an event most rows have not had (pure)."""
     return any(w in _RARE for w in words(column.name))
+
+
+def rarely(n: int, rng: random.Random) -> list[str]:
+    """A rare event's flag for ``n`` rows: true in about one row of ten (COPY text)."""
+    return ["t" if rng.random() < 1 - RARE_BLANK else "f" for _ in range(n)]
 
 
 def put_in_sequence(

@@ -59,7 +59,9 @@ def _fitted(
         candidates = date_pool()
     else:  # unique: enough to spare; else a pool to draw from
         count = 4 * rows if unique else POOL_SIZE
-        candidates = list(dict.fromkeys(generate(column, count, rng, config.seed, unique)))
+        candidates = list(
+            dict.fromkeys(generate(column, count, rng, config.seed, unique, table.name))
+        )
     # The partitions' own bound values first: a list partition's values and a
     # range's lower bounds are what a pool of invented values most likely lacks.
     candidates = list(dict.fromkeys([*bound_values(conn, table), *candidates]))

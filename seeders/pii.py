@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from seeders import meanings
 from seeders.schema import Category, Column, Schema
 from seeders.shapes import Key, families
 
@@ -49,20 +50,6 @@ class PiiGuess:
     suggestion: str  # a Faker provider, "hash" or "noise"
 
 
-# Tables whose rows are things, not people or organisations: their ``name`` is no one's.
-_THINGS = re.compile(
-    r"(^|_)(categor(y|ies)|languages?|genres?|tags?|types?|kinds?|status(es)?|roles?"
-    r"|permissions?|products?|items?|plans?|features?|countr(y|ies)|regions?|currenc(y|ies)"
-    r"|units?|colou?rs?|sizes?|brands?|labels?|channels?|topics?|skills?|services?|stages?"
-    r"|templates?|events?|projects?|repositor(y|ies)|files?|folders?|settings?)$"
-)
-# Tables whose rows are organisations, not people: their ``name`` is a company's.
-_ORGANISATIONS = re.compile(
-    r"(^|_)(orgs?|organi[sz]ations?|compan(y|ies)|tenants?|workspaces?|teams?|vendors?"
-    r"|suppliers?|merchants?|firms?|businesses)$"
-)
-
-
 def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess | None:
     """Why ``column`` (of the table named ``table``) may hold personal data, or None.
 
@@ -72,9 +59,9 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
     lowered = column.name.lower()
     if column.category is Category.INET and not column.is_array:
         return PiiGuess(column.name, "type", "ipv4")
-    if lowered == "name" and _ORGANISATIONS.search(table.lower()):
+    if lowered == "name" and meanings.organisations(table):
         return PiiGuess(column.name, "name", "company")
-    if lowered == "name" and _THINGS.search(table.lower()):
+    if lowered == "name" and meanings.things(table):
         return None  # a category's or a language's name
     if column.category is Category.BYTEA and _MEDIA.search(lowered):
         return PiiGuess(column.name, "name", "photo")

@@ -407,7 +407,7 @@ class SyntheticGenerator:
         rng = self._column_rng(table, column.name)
         fitting = self.config.accepted_values.get(table.qualified, {}).get(column.name)
         if fitting is None:
-            return generate(column, n, rng, self.config.seed, unique)
+            return generate(column, n, rng, self.config.seed, unique, table.name)
         if unique:  # fitted to be unique and enough (seeders.partitions)
             return list(fitting[:n])
         return rng.choices(fitting, k=n)
@@ -428,31 +428,13 @@ class SyntheticGenerator:
         for fk in table.foreign_keys:
             if not set(fk.columns) <= set(plan.keys):
                 self._fill_fk(plan, fk)
-        overrides = self.config.overrides.get(table.name, {})
         for column in self.columns(table):
             if column.name in plan.keys:
                 out[column.name] = plan.keys[column.name]
-                continue
-            if (table.qualified, column.name) in self.nulled_columns:
+            elif (table.qualified, column.name) in self.nulled_columns:
                 out[column.name] = [NULL] * n
-                continue
-            rng = self._column_rng(table, column.name)
-            override = overrides.get(column.name)
-            unique = must_be_unique(table, column.name)
-            if column.name in self.config.accepted_values.get(table.qualified, {}):
-                values = self._values(table, column, n, unique)
-            elif override is not None and override.values is not None:
-                values = rng.choices([escape(v) for v in override.values], k=n)
-            elif override is not None and override.provider is not None:
-                pool = faker_pool(override.provider, self.config.seed)
-                values = rng.choices(pool, k=n)
             else:
-                values = generate(column, n, rng, self.config.seed, unique)
-            blanks = (table.qualified, column.name) not in self.config.never_null
-            if column.nullable and blanks and not unique and column.name not in table.partition_key:
-                rare = column.category in _TIMES and lifecycle.rare(column) and override is None
-                values = with_nulls(values, rng, lifecycle.RARE_BLANK if rare else 0.1)
-            out[column.name] = values
+                out[column.name] = self._plain(table, column, n)
         self._point_polymorphic(table, out, plan)
         self._follow_names(table, out, plan)
         for check in table.checks:
@@ -460,6 +442,27 @@ class SyntheticGenerator:
             if ordered is not None and not {ordered[0], ordered[2]} & set(plan.keys):
                 _put_in_order(table, out, *ordered)
         return [out[c.name] for c in self.columns(table)]
+
+    def _plain(self, table: Table, column: Column, n: int) -> Values:
+        """A column's values that no key decides: the recipe's, a check's, or invented."""
+        rng = self._column_rng(table, column.name)
+        override = self.config.overrides.get(table.name, {}).get(column.name)
+        unique = must_be_unique(table, column.name)
+        if column.name in self.config.accepted_values.get(table.qualified, {}):
+            values = self._values(table, column, n, unique)
+        elif override is not None and override.values is not None:
+            values = rng.choices([escape(v) for v in override.values], k=n)
+        elif override is not None and override.provider is not None:
+            values = rng.choices(faker_pool(override.provider, self.config.seed), k=n)
+        elif column.category is Category.BOOLEAN and lifecycle.rare(column) and not unique:
+            values = lifecycle.rarely(n, rng)  # archived, is_deleted: true in a few rows
+        else:
+            values = generate(column, n, rng, self.config.seed, unique, table.name)
+        blanks = (table.qualified, column.name) not in self.config.never_null
+        if column.nullable and blanks and not unique and column.name not in table.partition_key:
+            rare = column.category in _TIMES and lifecycle.rare(column) and override is None
+            values = with_nulls(values, rng, lifecycle.RARE_BLANK if rare else 0.1)
+        return values
 
     def _point_polymorphic(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:
         """Each ``x_type`` / ``x_id`` pair names a row that exists (:mod:`seeders.polymorphic`).

@@ -22,7 +22,7 @@ from itertools import islice, product
 
 from faker import Faker
 
-from seeders import typed
+from seeders import meanings, typed
 from seeders.schema import INTEGER_BITS, Category, Column
 
 NULL = "\\N"
@@ -77,6 +77,10 @@ def is_faker_provider(name: str) -> bool:
 # Column-name hints → Faker provider. First match wins; names are lowercased.
 _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("email",), "email"),
+    (("filename", "file_name"), "file_name"),
+    (("content_type", "mime_type", "mimetype", "media_type"), "mime_type"),
+    (("encrypted_password", "password_digest", "password_hash", "checksum", "digest"), "sha256"),
+    (("password", "passwd"), "password"),
     (("first_name", "firstname", "given_name"), "first_name"),
     (("last_name", "lastname", "surname", "family_name"), "last_name"),
     (("full_name", "fullname", "display_name", "contact_name"), "name"),
@@ -99,10 +103,15 @@ _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
-def text_provider(column: Column) -> str:
+def text_provider(column: Column, table: str = "") -> str:
+    """The Faker provider a text column's name (and its table's, for a bare ``name``) suggests."""
     lowered = column.name.lower()
     if "country" in lowered and column.max_length is not None and column.max_length <= 3:
         return "country_code"
+    if lowered == "name" and meanings.organisations(table):
+        return "company"
+    if lowered == "name" and meanings.things(table):
+        return "catch_phrase"
     for hints, provider in _TEXT_HINTS:
         if any(h in lowered for h in hints):
             return provider
@@ -236,11 +245,13 @@ def pooled(pool: Sequence[str], n: int, rng: random.Random) -> Values:
     return rng.choices(pool, k=n)
 
 
-def scalar_pool(column: Column, rng: random.Random, seed: int) -> Sequence[str]:  # noqa: PLR0912
+def scalar_pool(  # noqa: PLR0912
+    column: Column, rng: random.Random, seed: int, table: str = ""
+) -> Sequence[str]:
     """A pool of plain (non-unique) values for a column's element type."""
     c = column.category
     if c is Category.TEXT:
-        return _fit(faker_pool(text_provider(column), seed), column.max_length)
+        return _fit(faker_pool(text_provider(column, table), seed), column.max_length)
     if c is Category.ENUM:
         return column.enum_values
     if c is Category.INTEGER:
@@ -280,27 +291,30 @@ def can_invent(column: Column) -> bool:
     return not column.is_array and column.base_type in typed.POOLS
 
 
-def arrays(column: Column, n: int, rng: random.Random, seed: int) -> Values:
-    pool = scalar_pool(column, rng, seed)
+def arrays(column: Column, n: int, rng: random.Random, seed: int, table: str = "") -> Values:
+    pool = scalar_pool(column, rng, seed, table)
     unescaped = [unescape(p) for p in pool]  # pools are COPY-escaped; array items are not
     literals = [escape(array_literal(rng.sample(unescaped, k=min(len(unescaped), 1 + i % 3))))
                 for i in range(POOL_SIZE)]  # fmt: skip
     return rng.choices(literals, k=n)
 
 
-def generate(column: Column, n: int, rng: random.Random, seed: int, unique: bool) -> Values:
-    """N values for one column, by category and name; unique when asked."""
+def generate(
+    column: Column, n: int, rng: random.Random, seed: int, unique: bool, table: str = ""
+) -> Values:
+    """N values for one column of ``table``, by category and name; unique when asked."""
     c = column.category
     if column.is_array:
-        return arrays(column, n, rng, seed)
+        return arrays(column, n, rng, seed, table)
     if c is Category.INTEGER:
         return integers(column, n, rng, unique)
     if c is Category.NUMERIC:
         return numerics(column, n, rng, unique)
     if c is Category.TEXT:
-        if unique and text_provider(column) == "word":
+        provider = text_provider(column, table)
+        if unique and provider == "word":
             return codes(n, column.max_length, prefix=column.name[:3])
-        pool = _fit(faker_pool(text_provider(column), seed), column.max_length)
+        pool = _fit(faker_pool(provider, seed), column.max_length)
         return unique_text(pool, n, rng, column.max_length) if unique else pooled(pool, n, rng)
     if c is Category.UUID:
         return uuids(n, rng)
@@ -314,7 +328,7 @@ def generate(column: Column, n: int, rng: random.Random, seed: int, unique: bool
         return [escape(v) for v in typed.disjoint(column, n, rng)]
     if unique:
         raise CannotGenerate(f"column {column.name}: cannot make unique {column.type_name} values")
-    return pooled(scalar_pool(column, rng, seed), n, rng)
+    return pooled(scalar_pool(column, rng, seed, table), n, rng)
 
 
 def with_nulls(values: Values, rng: random.Random, fraction: float = 0.1) -> Values:

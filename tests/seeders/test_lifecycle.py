@@ -73,7 +73,8 @@ def test_a_seed_reads_the_schema_as_pagila_is_written(pg_server: PgServer) -> No
         CREATE TABLE rental (rental_id serial PRIMARY KEY,
             address_id smallint NOT NULL REFERENCES address,
             rental_date timestamp NOT NULL, return_date timestamp,
-            created_at timestamptz NOT NULL, updated_at timestamptz, deleted_at timestamptz);
+            created_at timestamptz NOT NULL, updated_at timestamptz, deleted_at timestamptz,
+            archived boolean NOT NULL, is_deleted boolean);
     """
     with database_of(pg_server, "synthetic_pagila_like", ddl) as (conn, schema):
         rows = {"city": 40000, "address": 40000, "rental": 3000}
@@ -87,6 +88,9 @@ def test_a_seed_reads_the_schema_as_pagila_is_written(pg_server: PgServer) -> No
         assert count(conn, "SELECT count(*) FROM rental WHERE deleted_at < updated_at") == 0
         deleted = count(conn, "SELECT count(deleted_at) FROM rental")
         assert 150 < deleted < 500  # most rows are not soft-deleted
+        for flag in ("archived", "is_deleted"):  # nor flagged as such
+            flagged = count(conn, f"SELECT count(*) FROM rental WHERE {flag}")
+            assert 150 < flagged < 500, flag
 
 
 def test_a_foreign_key_that_can_hold_no_parent_key_is_refused_with_the_fix(

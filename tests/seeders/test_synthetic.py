@@ -301,6 +301,10 @@ def test_expression_and_partial_unique_indexes_get_distinct_values(pg_server: Pg
         ("slug", None, "slug"),
         ("timezone", None, "timezone"),
         ("country", 2, "country_code"),
+        ("filename", None, "file_name"),
+        ("content_type", None, "mime_type"),
+        ("encrypted_password", None, "sha256"),
+        ("password", None, "password"),
     ],
 )
 def test_more_column_names_get_values_of_their_meaning(
@@ -308,3 +312,14 @@ def test_more_column_names_get_values_of_their_meaning(
 ) -> None:
     column = Column(name, "text", Category.TEXT, True, max_length=length)
     assert text_provider(column) == provider
+
+
+@pytest.mark.parametrize(
+    ("table", "provider"),
+    [("customers", "name"), ("vendors", "company"), ("projects", "catch_phrase"),
+     ("product_categories", "catch_phrase"), ("widgets", "name")],
+)  # fmt: skip
+def test_a_bare_name_means_what_its_table_holds(table: str, provider: str) -> None:
+    """Before, every ``name`` was a person's: a project called "Whitney Stark"."""
+    column = Column("name", "character varying", Category.TEXT, False)
+    assert text_provider(column, table) == provider

@@ -1,0 +1,32 @@
+"""What a table's rows are, read from its name: organisations, things, or (else) people. Pure.
+
+A ``name`` column means a person's name in ``customers``, a company's in
+``vendors`` and neither in ``categories`` or ``projects``. The synthetic
+seeder invents what the name says; ``seed inspect`` guesses personal data
+from it (a category's name is no one's).
+"""
+
+from __future__ import annotations
+
+import re
+
+_ORGANISATIONS = re.compile(
+    r"(^|_)(orgs?|organi[sz]ations?|compan(y|ies)|tenants?|workspaces?|teams?|vendors?"
+    r"|suppliers?|merchants?|firms?|businesses)$"
+)
+_THINGS = re.compile(
+    r"(^|_)(categor(y|ies)|languages?|genres?|tags?|types?|kinds?|status(es)?|roles?"
+    r"|permissions?|products?|items?|plans?|features?|countr(y|ies)|regions?|currenc(y|ies)"
+    r"|units?|colou?rs?|sizes?|brands?|labels?|channels?|topics?|skills?|services?|stages?"
+    r"|templates?|events?|projects?|repositor(y|ies)|files?|folders?|settings?)$"
+)
+
+
+def organisations(table: str) -> bool:
+    """Whether the table's rows are organisations (``vendors``, ``billing_companies``)."""
+    return bool(_ORGANISATIONS.search(table.lower()))
+
+
+def things(table: str) -> bool:
+    """Whether the table's rows are things no one is (``categories``, ``projects``)."""
+    return bool(_THINGS.search(table.lower()))
