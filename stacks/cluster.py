@@ -1,7 +1,8 @@
-"""The cluster's own view of our namespaces, for the cleanup cron.
+"""The cluster's own view of our namespaces and Deployments.
 
-The only place outside the Pulumi engine that talks to the Kubernetes API;
-it reads namespaces carrying our managed-by label and deletes orphans.
+The only place outside the Pulumi engine that talks to the Kubernetes API:
+the cleanup cron reads namespaces carrying our managed-by label and deletes
+orphans; the engine reads back each update's Deployment (:mod:`stacks.rollout`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -27,7 +30,11 @@ class NamespaceInfo:
 
 class Cluster:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
-        if kubeconfig is None and context is None:
+        """``kubeconfig`` is a path, or (as the Pulumi provider takes it) a kubeconfig's text."""
+        if kubeconfig is not None and "\n" in kubeconfig and not Path(kubeconfig).exists():
+            contents = yaml.safe_load(kubeconfig)
+            api = config.new_client_from_config_dict(contents, context=context)  # type: ignore[no-untyped-call]
+        elif kubeconfig is None and context is None:
             try:
                 config.load_incluster_config()  # type: ignore[no-untyped-call]
                 api = client.ApiClient()
@@ -37,6 +44,7 @@ class Cluster:
             api = config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context
             )
+        self._api = api
         self._core = client.CoreV1Api(api)
         self._apps = client.AppsV1Api(api)
         self._networking = client.NetworkingV1Api(api)
@@ -54,6 +62,16 @@ class Cluster:
                 )
             )
         return found
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Deployment as the API server returns it (camelCase keys), or None if absent."""
+        try:
+            found = self._apps.read_namespaced_deployment(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._api.sanitize_for_serialization(found)  # type: ignore[no-any-return]
 
     def delete_namespace(self, name: str) -> bool:
         """Delete one namespace; False if it was already gone."""

@@ -24,13 +24,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import automation as auto
 
-from stacks import file_backend
-from stacks.branch_environment import BranchEnvironment
+from stacks import file_backend, rollout
+from stacks.branch_environment import APP, BranchEnvironment
+from stacks.cluster import Cluster
 from stacks.spec import StackSpec
 from stacks.toolchain import Toolchain, ToolchainMissing, locate
 
 PROJECT = "preview-envs"
 OutputSink = Callable[[str], None]
+
+
+ROLLOUT_GRACE_S = 30  # past the rollout's deadline, for the controller to say it passed
 
 
 class EngineError(Exception):
@@ -211,7 +215,28 @@ class Engine:
             result = stack.up(on_output=self._on_output, color="never", refresh=False)
             return StackOutputs.from_map(result.outputs)
 
-        return self._run(f"pulumi up of {stack_name}", action)  # type: ignore[no-any-return]
+        outputs: StackOutputs = self._run(f"pulumi up of {stack_name}", action)
+        self._await_rollout(stack_name, spec)
+        return outputs
+
+    def _await_rollout(self, stack_name: str, spec: StackSpec) -> None:
+        """Return once the app's new version serves; raise if it cannot (:mod:`stacks.rollout`).
+
+        The update itself already waited, as a rule; this only waits on where
+        the provider's wait ended early, up to the rollout's own deadline.
+        """
+        cluster = Cluster(self.settings.kubeconfig, self.settings.kube_context)
+        try:
+            rollout.wait(
+                lambda: cluster.deployment(spec.namespace, APP),
+                spec.app.rollout_timeout_s + ROLLOUT_GRACE_S,
+                self._emit,
+            )
+        except rollout.RolloutFailed as exc:
+            raise EngineError(
+                f"pulumi up of {stack_name}: the app's new version did not roll out: {exc}; the"
+                " previous version, if any, keeps serving"
+            ) from None
 
     def destroy(self, stack_name: str, remove: bool = True) -> bool:
         """Destroy the stack's resources and (by default) remove it; False if absent."""
