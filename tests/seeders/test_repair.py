@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 
 from seeders import checks, repair
@@ -26,11 +30,18 @@ DOCS = """
 """
 
 
+@contextmanager
+def seeded(pg_server: PgServer, name: str, ddl: str, seed: int) -> Iterator[Any]:
+    """A database of ``ddl`` seeded with 2 000 rows per table; every check re-validated."""
+    with database_of(pg_server, name, ddl) as (conn, schema):
+        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=seed))
+        seed_database(conn, SyntheticGenerator(schema, config))
+        yield conn
+
+
 def test_rows_breaking_checks_over_several_columns_are_repaired(pg_server: PgServer) -> None:
     """Before, nearly every row broke "a user's or a team's" and the seed was rolled back."""
-    with database_of(pg_server, "synthetic_repair", DOCS) as (conn, schema):
-        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=3))
-        seed_database(conn, SyntheticGenerator(schema, config))  # every check re-validated
+    with seeded(pg_server, "synthetic_repair", DOCS, seed=3) as conn:
         assert count(conn, "SELECT count(*) FROM docs") == 2000
         # Both kinds of owner, not all one: the repairs share the rows out.
         assert count(conn, "SELECT count(user_id) FROM docs") > 700
@@ -49,9 +60,7 @@ def test_a_borrowed_value_is_one_that_makes_its_own_row_pass(pg_server: PgServer
         CREATE TABLE parcels (id int PRIMARY KEY, width int NOT NULL, height int NOT NULL,
             CONSTRAINT small CHECK (width + height < 2000000));
     """
-    with database_of(pg_server, "synthetic_repair_borrowed", ddl) as (conn, schema):
-        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=4))
-        seed_database(conn, SyntheticGenerator(schema, config))  # every check re-validated
+    with seeded(pg_server, "synthetic_repair_borrowed", ddl, seed=4) as conn:
         assert count(conn, "SELECT count(*) FROM people") == 2000
         # Still varied: rows borrow different values, not the one that fits all.
         assert count(conn, "SELECT count(DISTINCT first_name) FROM people") > 100
@@ -91,9 +100,7 @@ def test_rows_only_a_new_value_fixes_are_shrunk_toward_zero(pg_server: PgServer)
             CONSTRAINT capped CHECK (a + b <= 100),
             CONSTRAINT weighted CHECK (a * share <= 20000));
     """
-    with database_of(pg_server, "synthetic_repair_shrunk", ddl) as (conn, schema):
-        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=5))
-        seed_database(conn, SyntheticGenerator(schema, config))  # every check re-validated
+    with seeded(pg_server, "synthetic_repair_shrunk", ddl, seed=5) as conn:
         assert count(conn, "SELECT count(*) FROM splits") == 2000
         # The rows keep their own proportions, not one value that fits all.
         assert count(conn, "SELECT count(DISTINCT (a, b)) FROM splits") > 500
@@ -112,9 +119,7 @@ def test_a_repair_keeps_the_tables_other_checks(pg_server: PgServer) -> None:
             CONSTRAINT in_order CHECK (first_day <= last_day),
             CONSTRAINT short CHECK (last_day - first_day <= 3));
     """
-    with database_of(pg_server, "synthetic_repair_guards", ddl) as (conn, schema):
-        config = checks.fit(conn, schema, SyntheticConfig(default_rows=2000, seed=6))
-        seed_database(conn, SyntheticGenerator(schema, config))
+    with seeded(pg_server, "synthetic_repair_guards", ddl, seed=6) as conn:
         spans = "SELECT count(DISTINCT ends_at - starts_at) FROM bookings"
         assert count(conn, spans) > 1500
         assert count(conn, "SELECT count(*) FROM bookings WHERE ends_at <= starts_at") == 0
