@@ -450,7 +450,7 @@ class Anonymiser:
         # What each column's outputs must fit: its target's and its key family's limits.
         self.shapes = fakes.fitted(
             target, self.copied_schema, self.target_schema, rules,
-            shapes(self.copied_schema, self.target_schema),
+            shapes(self.copied_schema, self.target_schema), source,
         )  # fmt: skip
         narrow = problems(self.copied_schema, rules, self.shapes)
         if narrow:
@@ -512,10 +512,18 @@ class Anonymiser:
         ]
         if not changed:
             return None
+        unique = any(table.is_unique(c) for c in check.columns if c in ruled)
+        way = (
+            # A constant repeats; a fake is tagged to stay distinct, unless its
+            # pattern left room for the table's rows (seeders.fakes).
+            "a template over a unique column that passes, e.g. {template: '+1555{id}'}, or keep"
+            if unique
+            else "a fake of the right kind, a constant, keep"
+        )
         return (
             f"{'; '.join(changed)} gives values its check {check.name} ({check.expression})"
-            " refuses; give it a rule whose values pass (a fake of the right kind, a constant,"
-            " keep), or relax the check; nothing was written"
+            f" refuses; give it a rule whose values pass ({way}), or relax the check; nothing"
+            " was written"
         )
 
     def _unmatched_in_left(

@@ -11,26 +11,38 @@ than half passes, text drawn from the checks themselves fills it
 fixed by the target's schema, so the same input still gets the same fake in
 every run, and in every column whose checks read the same.
 
-Left as they are: a unique column (its fakes are tagged to stay distinct,
-which no pool choice can make pass a pattern) and a column joined to others
-by a foreign key (every member must draw from one pool).
+A unique column's fakes are tagged to stay distinct, which no pool choice
+can make pass a pattern check (``phone ~ '^\\+[1-9][0-9]{6,14}$'``). Under
+such a check the fake is built from the pattern itself instead, a position
+at a time from the value's MAC (:func:`seeders.patterns.positions`), where
+the pattern leaves enough choice for the table's rows to stay distinct
+(collisions below one in ten thousand runs) and the target's checks pass
+values so built. Left as they are: a column joined to others by a foreign
+key (every member must draw from one pool, and share one pseudonym).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from seeders import checks
+from seeders import checks, patterns
+from seeders.names import own_rows
 from seeders.rules import Rules
 from seeders.schema import Check, Schema, Table
 from seeders.shapes import Key, Shape, families
 from seeders.transform import fake_pool
 from seeders.values import escape, unescape
+
+SAMPLED = 200  # values of a built pattern's form the target's checks judge
+UNIQUE_BITS = 64  # what a built pseudonym carries where its pattern allows: as a tag does
 
 
 def fitted(
@@ -39,8 +51,13 @@ def fitted(
     target: Schema,
     rules: Rules,
     shaped: Mapping[Key, Shape],
+    source: psycopg.Connection[Any] | None = None,
 ) -> dict[Key, Shape]:
-    """``shaped`` with each fake rule's pool narrowed to what its target column's checks pass."""
+    """``shaped`` with each fake rule's pool narrowed to what its target column's checks pass.
+
+    ``source`` counts a table's rows where a unique fake's pattern must leave
+    room for them all (the planner's estimate may be stale or missing).
+    """
     joined = families(copied.tables)
     targets = {t.qualified: t for t in target.tables}
     out = dict(shaped)
@@ -52,9 +69,13 @@ def fitted(
         for name, column_checks in checks.single_column_checks(other).items():
             key, rule = (table.qualified, name), table_rules.get(name)
             shape = shaped.get(key)
-            if rule is None or rule.kind != "fake" or shape is None:
+            if rule is None or rule.kind != "fake" or shape is None or key in joined:
                 continue
-            if shape.unique or key in joined:
+            if shape.unique:
+                rows = functools.partial(_rows, source, table)  # counted only where needed
+                built = _patterned(conn, other, name, column_checks, shape, rows)
+                if built is not None:
+                    out[key] = dataclasses.replace(shape, pattern=built)
                 continue
             pool = _fitting(conn, other, name, column_checks, str(rule.options["provider"]), shape)
             if pool:  # none at all: the load says which rule its check refuses
@@ -86,3 +107,41 @@ def _fitting(
             conn, column, column_checks, pool, found, wanted, len(pool), rng, False, limit
         )
     return tuple(unescape(v) for v in found)
+
+
+def _rows(source: psycopg.Connection[Any] | None, table: Table) -> int:
+    """The table's rows: the planner's estimate, or the source's count where that is more."""
+    if source is None:
+        return table.estimated_rows
+    found = source.execute(sql.SQL("SELECT count(*) FROM {}").format(own_rows(table))).fetchone()
+    return max(table.estimated_rows, int(found[0]) if found else 0)
+
+
+def _patterned(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    name: str,
+    column_checks: list[Check],
+    shape: Shape,
+    rows: Callable[[], int],
+) -> tuple[str, ...] | None:
+    """Positions of a pattern the unique column's checks accept values built from, or None.
+
+    64 bits of choice where the pattern has room, and at least enough that
+    ``rows`` pseudonyms collide with odds under 1e-4 (n²/2 over the
+    positions' combinations); the server judges a sample of values of that
+    form against every check of the column.
+    """
+    column = table.column(name)
+    rng = random.Random(f"pattern:{name}:{column.type_name}")
+    for check in column_checks:
+        for pattern in patterns.patterns_in(check.condition):
+            # Not fitted to ``rows``: one value must get one pseudonym in every table.
+            built = patterns.positions(pattern, UNIQUE_BITS, shape.max_length)
+            if built is None or patterns.choice(built) < 2 * math.log2(max(rows(), 1000)) + 14:
+                continue
+            sample = ["".join(rng.choice(chars) for chars in built) for _ in range(SAMPLED)]
+            candidates = [escape(v) for v in dict.fromkeys(sample)]
+            if len(checks.accepted(conn, column, column_checks, candidates)) == len(candidates):
+                return built
+    return None

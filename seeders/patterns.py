@@ -18,10 +18,12 @@ Pure: no database, deterministic for a given ``random.Random`` state.
 from __future__ import annotations
 
 import importlib
+import math
 import random
 import re
 import string
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # The standard library's own parser (the one ``re.compile`` uses); it has no
@@ -243,3 +245,114 @@ def _branch(alternatives: Sequence[Sequence[Any]], count: int, rng: random.Rando
         for i, piece in zip(rows, _sequence(alternative, len(rows), rng), strict=True):
             out[i] = piece
     return out
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A repeat whose count is chosen: ``low`` to ``high`` copies of ``unit``."""
+
+    low: int
+    high: int
+    unit: tuple[str, ...]
+
+
+_Segment = tuple[str, ...] | _Run
+
+
+def positions(pattern: str, bits: float, max_length: int | None) -> tuple[str, ...] | None:
+    """The characters each position may take in a text the pattern matches whole (pure).
+
+    The shortest such text whose positions together carry at least ``bits``
+    of choice (:func:`choice`), or where no text of at most ``max_length``
+    (and ``_ROOM``) characters carries that many, the one that carries the
+    most: ``^\\+[1-9][0-9]{6,14}$`` gives ``+``, ``1-9`` and 14 digits' positions
+    (50 bits) for 64. The same pattern and length always give the same
+    positions, so one value gets one pseudonym in every table. None for what
+    the sampler does not support, or a pattern no text within the length matches.
+    """
+    try:
+        segments = _segments(_parser.parse(pattern))
+    except (Unsupported, re.error):
+        return None
+    counts = [s.low if isinstance(s, _Run) else 1 for s in segments]
+    limit = min(_ROOM, max_length) if max_length is not None else _ROOM
+
+    def length() -> int:
+        return sum(_size(s) * n for s, n in zip(segments, counts, strict=True))
+
+    def carried() -> float:
+        return sum(_bits(s) * n for s, n in zip(segments, counts, strict=True))
+
+    while carried() < bits:
+        growable = [
+            i for i, s in enumerate(segments)
+            if isinstance(s, _Run) and counts[i] < s.high and length() + len(s.unit) <= limit
+            and _bits(s) > 0
+        ]  # fmt: skip
+        if not growable:
+            break
+        best = max(growable, key=lambda i: _bits(segments[i]) / _size(segments[i]))
+        counts[best] += 1
+    if length() > limit:
+        return None
+    out: list[str] = []
+    for segment, n in zip(segments, counts, strict=True):
+        out += (segment.unit if isinstance(segment, _Run) else segment) * n
+    return tuple(out)
+
+
+def choice(positions: Sequence[str]) -> float:
+    """How many bits of choice the positions carry: log2 of each one's characters, summed."""
+    return sum(math.log2(len(chars)) for chars in positions)
+
+
+def _size(segment: _Segment) -> int:
+    return len(segment.unit) if isinstance(segment, _Run) else len(segment)
+
+
+def _bits(segment: _Segment) -> float:
+    chars = segment.unit if isinstance(segment, _Run) else segment
+    return sum(math.log2(len(c)) for c in chars)
+
+
+def _segments(items: Sequence[Any]) -> list[_Segment]:
+    out: list[_Segment] = []
+    for op, argument in items:
+        name = op.name
+        if name == "AT":
+            continue
+        if name == "LITERAL":
+            out.append((chr(argument),))
+        elif name == "NOT_LITERAL":
+            out.append((_PLAIN.replace(chr(argument), ""),))
+        elif name == "ANY":
+            out.append((_PLAIN,))
+        elif name == "IN":
+            out.append((_class(argument),))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, inner = argument
+            unit = _fixed(_segments(inner))
+            if unit:
+                out.append(_Run(low, min(high, max(low, _ROOM // len(unit))), unit))
+        elif name == "SUBPATTERN":
+            out += _segments(argument[-1])
+        elif name == "ATOMIC_GROUP":
+            out += _segments(argument)
+        elif name == "BRANCH":
+            choices = [_segments(a) for a in argument[1]]
+            out += max(choices, key=lambda c: sum(_bits(s) * _most(s) for s in c))
+        else:
+            raise Unsupported(name)
+    return out
+
+
+def _most(segment: _Segment) -> int:
+    return segment.high if isinstance(segment, _Run) else 1
+
+
+def _fixed(segments: Sequence[_Segment]) -> tuple[str, ...]:
+    """The positions of ``segments`` with every repeat at its least (a repeat inside a repeat)."""
+    out: list[str] = []
+    for segment in segments:
+        out += (segment.unit * segment.low) if isinstance(segment, _Run) else segment
+    return tuple(out)

@@ -57,6 +57,9 @@ class Shape:
     # A fake rule's pool, as far as the target column's checks accept it (seeders.fakes);
     # None: the provider's whole pool.
     fakes: tuple[str, ...] | None = None
+    # A unique fake's characters, position by position, under the target's pattern
+    # check (seeders.fakes): its pseudonyms are built from the MAC's bytes to match.
+    pattern: tuple[str, ...] | None = None
 
     def narrowed(self, other: Shape) -> Shape:
         lows = [b for b in (self.low, other.low) if b is not None]

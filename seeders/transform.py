@@ -150,6 +150,10 @@ class Macs:
             " | (get_byte({m}, 2) << 8) | get_byte({m}, 3))"
         ).format(m=mac)
 
+    def byte(self, purpose: str, value: sql.Composable, k: int) -> sql.Composable:
+        """The MAC's ``k``-th byte (0 to 31), a number in [0, 256)."""
+        return sql.SQL("get_byte({}, {})").format(self._mac(purpose, value), sql.Literal(k))
+
     def sign(self, purpose: str, value: sql.Composable) -> sql.Composable:
         """1 or -1, from a MAC byte :meth:`draw` does not use."""
         return sql.SQL("(1 - 2 * (get_byte({}, 4) & 1))").format(self._mac(purpose, value))
@@ -371,6 +375,8 @@ def _mask(shape: Shape, col: sql.Composable, opts: object, keyed: Macs) -> sql.C
 
 def _fake(shape: Shape, col: sql.Composable, provider: str, keyed: Macs) -> sql.Composable:
     purpose = f"fake:{provider}"
+    if shape.unique and shape.pattern is not None:
+        return _patterned(shape.pattern, purpose, col, keyed)
     chosen = keyed.pick(_pool_of(shape, provider), purpose, col)
     pick = _fit(chosen.value, shape)
     other: sql.Composable
@@ -384,6 +390,36 @@ def _fake(shape: Shape, col: sql.Composable, provider: str, keyed: Macs) -> sql.
             return other
     # Never hand back the original, even by chance.
     return sql.SQL("CASE WHEN {p} = {c}::text THEN {t} ELSE {p} END").format(p=pick, c=col, t=other)
+
+
+def _patterned(
+    positions: tuple[str, ...], purpose: str, col: sql.Composable, keyed: Macs
+) -> sql.Composable:
+    """A value of the pattern's form, each free position's character picked by a MAC byte.
+
+    Fixed characters are written as they are; a MAC has 32 bytes, so the
+    33rd free position reads a second MAC (of the same value, another purpose).
+    """
+    parts: list[sql.Composable] = []
+    fixed = ""
+    free = 0
+    for chars in positions:
+        if len(chars) == 1:
+            fixed += chars
+            continue
+        if fixed:
+            parts.append(sql.Literal(fixed))
+            fixed = ""
+        byte = keyed.byte(purpose if free < 32 else f"{purpose}#{free // 32}", col, free % 32)
+        parts.append(
+            sql.SQL("substr({}, 1 + {} % {}, 1)").format(
+                sql.Literal(chars), byte, sql.Literal(len(chars))
+            )
+        )
+        free += 1
+    if fixed:
+        parts.append(sql.Literal(fixed))
+    return sql.SQL("({})").format(sql.SQL(" || ").join(parts))
 
 
 # Noise is clamped to an integer column's range; pseudonyms of the ones

@@ -30,6 +30,34 @@ REAL_WORLD = [
 
 
 @pytest.mark.parametrize("pattern", REAL_WORLD)
+def test_positions_give_text_the_pattern_matches_with_the_choice_asked(pattern: str) -> None:
+    """Each position's characters, for pseudonyms that must stay distinct (seeders.fakes)."""
+    built = patterns.positions(pattern, 30, 40)
+    assert built is not None
+    short = (r"^[A-Z]{3}-[0-9]{4}$", r"^#[0-9a-f]{6}$", r"^\d{5}(-\d{4})?$", r"[A-Z]{2}\d")
+    assert (patterns.choice(built) >= 30) == (pattern not in short)  # else the most there is
+    rng = random.Random(2)
+    for _ in range(200):
+        text = "".join(rng.choice(chars) for chars in built)
+        assert re.fullmatch(pattern, text) or not pattern.startswith("^"), text
+        assert re.search(pattern, text), text
+
+
+def test_positions_are_the_shortest_text_with_enough_choice() -> None:
+    e164 = patterns.positions(r"^\+[1-9][0-9]{6,14}$", 40, None)
+    assert e164 is not None
+    assert e164[:2] == ("+", "123456789")
+    assert len(e164) == 2 + 12  # 3.2 + 12 * 3.3 bits >= 40
+    richest = patterns.positions(r"^\+[1-9][0-9]{6,14}$", 64, None)  # 15 digits at most
+    assert richest is not None
+    assert len(richest) == 16
+    assert 49 < patterns.choice(richest) < 50
+    assert len(patterns.positions(r"^[a-z]+$", 40, 5) or ()) == 5  # a column of 5 holds 5
+    assert patterns.positions(r"(a)\1", 1, None) is None  # a back-reference: not built
+    assert patterns.positions(r"^[a-z]{9}$", 1, 5) is None  # no match fits in 5
+
+
+@pytest.mark.parametrize("pattern", REAL_WORLD)
 def test_every_sample_matches_its_pattern_whole(pattern: str) -> None:
     drawn = patterns.sample(pattern, 2000, random.Random(1))
     assert len(drawn) == 2000
