@@ -37,6 +37,7 @@ from seeders.schema import Category, Check, Column, Schema, Table
 MAX_COLUMNS = 4  # columns of one check a repair may change (255 repairs at most)
 ROTATED = 8  # the largest group whose every share of rows tries every repair
 BORROWED = 64  # other rows' values (or shrinking factors) a repair tries, per row
+SAMPLED = 200  # breaking rows every repair is first tried on: none fixed, none tried further
 SMALLEST = 32  # the last factor but zero is 2 ** -SMALLEST
 
 # What a repair does to one column: NULL, a value another row has there, or
@@ -131,7 +132,10 @@ def repair(
         for check in found:
             if not _breaking(conn, table, check):
                 continue
-            for group in repairs(_changeable(table, check, never_null)):
+            groups = repairs(_changeable(table, check, never_null))
+            if _hopeless(conn, table, check, groups):
+                continue  # re-adding the check fails the seed, naming it, at once
+            for group in groups:
                 for chosen, share in _schedule(group):
                     conn.execute(_repair(table, check, chosen, share, len(group)))
                 if not _breaking(conn, table, check):
@@ -221,6 +225,36 @@ def _guards(table: Table, changed: Collection[str]) -> list[Check]:
     return [c for c in table.checks if set(c.columns) & set(changed)]
 
 
+def _hopeless(
+    conn: psycopg.Connection[Any], table: Table, check: Check, groups: list[list[Repair]]
+) -> bool:
+    """Whether no repair fixes any of a sample of the breaking rows (tried, then undone).
+
+    A check no change satisfies (``a > b + 10000000`` over small numbers)
+    would otherwise cost every repair's search over every breaking row, a
+    minute for a million rows, only to fail when it is re-added.
+    """
+    me = sql.Identifier(table.name)
+    sampled = conn.execute(
+        sql.SQL("SELECT {}.ctid::text FROM {} WHERE ({}) IS FALSE LIMIT {}").format(
+            me, own_rows(table), sql.SQL(check.condition), sql.Literal(SAMPLED)
+        )
+    ).fetchall()
+    ctids = sql.Literal([str(r[0]) for r in sampled])
+    # A repaired row gets a new ctid: the sample's rows still found are the unrepaired.
+    only = sql.SQL(" AND {}.ctid = ANY (CAST({} AS tid[]))").format(me, ctids)
+    with conn.transaction(force_rollback=True):
+        for group in groups:
+            for chosen in group:
+                conn.execute(_repair(table, check, chosen, None, 1, only))
+        left = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {}.ctid = ANY (CAST({} AS tid[]))").format(
+                own_rows(table), me, ctids
+            )
+        ).fetchone()
+    return bool(left and left[0] == len(sampled))
+
+
 def _breaking(conn: psycopg.Connection[Any], table: Table, check: Check) -> bool:
     query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE ({}) IS FALSE)").format(
         own_rows(table), sql.SQL(check.condition)
@@ -230,7 +264,12 @@ def _breaking(conn: psycopg.Connection[Any], table: Table, check: Check) -> bool
 
 
 def _repair(
-    table: Table, check: Check, chosen: Repair, share: int | None, shares: int
+    table: Table,
+    check: Check,
+    chosen: Repair,
+    share: int | None,
+    shares: int,
+    only: sql.Composable | None = None,
 ) -> sql.Composed:
     """The repair for each row that breaks the check and would pass with it.
 
@@ -302,10 +341,10 @@ def _repair(
         ).format(candidate, fraction)
         factor = sql.SQL("__pe_p.__pe_f * __pe_s.__pe_m")
         candidate = first_passing(scaled, factor, False, " ORDER BY __pe_s.__pe_o")
-    mine: sql.Composable = sql.SQL("")
+    mine: sql.Composable = only or sql.SQL("")
     if share is not None:
-        mine = sql.SQL(" AND abs(hashtext({}.ctid::text)) % {} = {}").format(
-            me, sql.Literal(shares), sql.Literal(share)
+        mine = sql.SQL("{} AND abs(hashtext({}.ctid::text)) % {} = {}").format(
+            mine, me, sql.Literal(shares), sql.Literal(share)
         )
     # Each breaking row's fix found once (a LATERAL search), then written by ctid.
     fixed = [sql.Identifier(f"__pe_f{k}") for k in range(len(chosen))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -140,3 +141,23 @@ def test_only_plain_numbers_and_dates_with_a_partner_are_shrunk() -> None:
     lone = Check("d", "CHECK ((day > '2020-01-01'::date OR a > 0))", ("day", "a"))
     ways = {column.name: w for column, w in repair._changeable(table, lone, ())}
     assert ways == {"day": ("borrowed",), "a": ("borrowed", "shrunk")}
+
+
+def test_a_check_no_repair_satisfies_is_found_on_a_sample_and_the_trial_is_undone(
+    pg_server: PgServer,
+) -> None:
+    """Before, every repair searched every breaking row first: 20 s for 100 000, then failed."""
+    ddl = """
+        CREATE TABLE spans (id int PRIMARY KEY, a int NOT NULL, b int);
+        INSERT INTO spans SELECT g, g % 1000, g % 7 FROM generate_series(1, 5000) g;
+    """
+    far = Check("far_apart", "CHECK ((a > (COALESCE(b, 0) + 10000000)))", ("a", "b"))
+    near = Check("near", "CHECK (((a + COALESCE(b, 0)) <= 100))", ("a", "b"))
+    with database_of(pg_server, "synthetic_repair_hopeless", ddl) as (conn, schema):
+        sums = "SELECT sum(a) * 10000 + sum(coalesce(b, 0)) FROM spans"
+        before = count(conn, sums)
+        for check, hopeless in ((far, True), (near, False)):
+            table = dataclasses.replace(schema.table("public.spans"), checks=(check,))
+            groups = repair.repairs(repair._changeable(table, check, ()))
+            assert repair._hopeless(conn, table, check, groups) is hopeless, check.name
+        assert count(conn, sums) == before  # tried on the sample, then rolled back
