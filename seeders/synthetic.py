@@ -315,10 +315,16 @@ class SyntheticGenerator:
             if narrower(child, referenced.column(ref)):
                 rows = [i for i in rows if holds(child, source[i])]
         if not rows and parent.rows:
+            numbers = all(table.column(c).category is Category.INTEGER for c in fk.columns)
+            way = (
+                f"give {fk.ref_table} fewer rows"
+                if numbers
+                else f"leave {fk.ref_table} as the target has it (with keys that fit)"
+            )
             raise CannotGenerate(
                 f"{table.qualified}.{','.join(fk.columns)} cannot hold the key of any row of"
-                f" {fk.ref_table} (the column is narrower than the key it references); give"
-                f" {fk.ref_table} fewer rows, or widen the column"
+                f" {fk.ref_table} (the column is narrower than the key it references); widen"
+                f" the column, or {way}"
             )
         return rows
 
