@@ -72,15 +72,28 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
         Category.NUMERIC,
         Category.FLOAT,
     ):
-        for hint, suggestion in _NAME_HINTS:
-            if re.search(rf"(^|_){hint}", lowered):
-                return PiiGuess(column.name, "name", suggestion)
+        hinted = _hinted(column)
+        if hinted is not None:
+            return hinted
     if column.category not in (Category.TEXT, Category.OTHER):
         return None  # a date, a number or an id whose digits look like a phone number is none
     texts = [s for s in samples if s]
     for pattern, suggestion in _VALUE_PATTERNS:
         if texts and sum(bool(pattern.match(s)) for s in texts) >= max(1, len(texts) // 2):
             return PiiGuess(column.name, "values", suggestion)
+    return None
+
+
+def _hinted(column: Column) -> PiiGuess | None:
+    """What the column's name says it holds, or its domain's (CREATE DOMAIN email AS citext)."""
+    for hint, suggestion in _NAME_HINTS:
+        if re.search(rf"(^|_){hint}", column.name.lower()):
+            return PiiGuess(column.name, "name", suggestion)
+    if column.base_ref:
+        domain = column.type_ref.rsplit(".", 1)[-1].strip('"').lower()
+        for hint, suggestion in _NAME_HINTS:
+            if hint != "name" and re.search(rf"(^|_){hint}", domain):
+                return PiiGuess(column.name, "type", suggestion)
     return None
 
 

@@ -103,6 +103,10 @@ _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
+# Providers a domain's name is too loose to imply (a domain "short_text" is not a sentence).
+_VAGUE = frozenset({"name", "sentence", "paragraph"})
+
+
 def text_provider(column: Column, table: str = "") -> str:
     """The Faker provider a text column's name (and its table's, for a bare ``name``) suggests."""
     lowered = column.name.lower()
@@ -115,6 +119,11 @@ def text_provider(column: Column, table: str = "") -> str:
     for hints, provider in _TEXT_HINTS:
         if any(h in lowered for h in hints):
             return provider
+    if column.base_ref:  # a domain says what it holds as a name does: CREATE DOMAIN email
+        domain = column.type_ref.rsplit(".", 1)[-1].strip('"').lower()
+        for hints, provider in _TEXT_HINTS:
+            if any(h in domain for h in hints) and provider not in _VAGUE:
+                return provider
     return "word"
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from seeders import partitions
 from seeders.introspect import introspect
+from seeders.pii import PiiGuess, guess
 from seeders.schema import Category, Column, Schema
 from seeders.synthetic import (
     ColumnOverride,
@@ -323,3 +324,16 @@ def test_a_bare_name_means_what_its_table_holds(table: str, provider: str) -> No
     """Before, every ``name`` was a person's: a project called "Whitney Stark"."""
     column = Column("name", "character varying", Category.TEXT, False)
     assert text_provider(column, table) == provider
+
+
+def test_a_domain_says_what_a_column_holds_when_its_name_does_not() -> None:
+    """``mail email`` (CREATE DOMAIN email AS citext): before, words, then pattern noise."""
+    mail = Column("mail", "email", Category.TEXT, True, type_ref="public.email",
+                  base_ref="public.citext")  # fmt: skip
+    assert text_provider(mail) == "email"
+    vague = Column("x", "short_text", Category.TEXT, True, type_ref="public.short_text",
+                   base_ref="pg_catalog.text")  # fmt: skip
+    assert text_provider(vague) == "word"
+    contact = Column("contact", "email", Category.TEXT, True, type_ref="public.email",
+                     base_ref="public.citext")  # fmt: skip
+    assert guess(contact, []) == PiiGuess("contact", "type", "email")  # seed inspect too
