@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seeders import lifecycle
 from seeders.schema import Category, Column
@@ -105,3 +109,42 @@ def test_a_foreign_key_that_can_hold_no_parent_key_is_refused_with_the_fix(
         with pytest.raises(CannotGenerate, match=r"short_tag\.code cannot hold the key .*widen"):
             seed_database(conn, SyntheticGenerator(schema, SyntheticConfig(default_rows=20)))
         assert count(conn, "SELECT count(*) FROM tag WHERE code = 'kept'") == 1  # intact
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.integers(0, 3 * 365 * 86400)), min_size=3, max_size=3),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(0, 3), min_size=3, max_size=3),
+)
+def test_any_chain_comes_out_in_order_with_its_blanks_and_first_step_kept(
+    rows: list[list[int | None]], steps: list[int]
+) -> None:
+    """Whatever the values and steps (two columns may share one), each row follows the steps."""
+    names = ("a_at", "b_at", "c_at")
+    chain = sorted(((s, _col(n)) for s, n in zip(steps, names, strict=True)), key=lambda x: x[0])
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    values = {
+        n: ["\\N" if r[k] is None else (base + timedelta(seconds=r[k])).isoformat(sep=" ")
+            for r in rows]
+        for k, n in enumerate(names)
+    }  # fmt: skip
+    out = lifecycle.put_in_sequence(chain, values, random.Random(0), "\\N")
+    first = chain[0][0]
+    for step, column in chain:
+        if step == first:
+            assert column.name not in out  # the generator's own values stay
+    for i in range(len(rows)):
+        seen: dict[int, list[datetime]] = {}
+        for step, column in chain:
+            text = out.get(column.name, values[column.name])[i]
+            assert (text == "\\N") == (values[column.name][i] == "\\N")  # a blank stays blank
+            if text != "\\N":
+                seen.setdefault(step, []).append(datetime.fromisoformat(text))
+        # Every later step follows the latest value of the steps before it in that row
+        # (a step with no value in the row keeps its own, for want of an earlier one).
+        for earlier, later in itertools.pairwise([seen[s] for s in sorted(seen)]):
+            assert min(later) >= max(earlier)
