@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from seeders.schema import Category, Column
@@ -116,10 +116,13 @@ def put_in_sequence(
     values: Mapping[str, list[str]],
     rng: random.Random,
     null: str,
+    kept: Collection[str] = (),
 ) -> dict[str, list[str]]:
     """The chain's later columns rewritten so that each row follows the steps' order (pure).
 
     Values are the generator's ISO text; ``null`` is the blank marker.
+    ``kept`` columns are not rewritten (a recipe's, a key's, one another
+    sequence ordered) but still count as their step for the steps after.
     """
     rows = len(values[chain[0][1].name])
     latest: list[datetime | date | None] = [None] * rows  # by row: the latest earlier step
@@ -134,13 +137,13 @@ def put_in_sequence(
                 if text == null:
                     continue
                 before = latest[i]
-                if before is None:  # the first step, or no earlier step in this row
+                if before is None or column.name in kept:  # nothing to follow, or not ours
                     seen.append((i, parse(text)))
                     continue
                 moment = before + _gap(column.category, rng)
                 texts[i] = _render(moment)
                 seen.append((i, moment))
-            if step != chain[0][0]:
+            if step != chain[0][0] and column.name not in kept:
                 out[column.name] = texts
         for i, moment in seen:  # the next step follows the latest of this one
             before = latest[i]

@@ -532,14 +532,13 @@ class SyntheticGenerator:
         }
         for chain in lifecycle.chains(self.columns(table)):
             first = chain[0][0]
-            kept = [
-                (step, column) for step, column in chain
-                if step == first or not (column.name in fixed or must_be_unique(table, column.name))
-            ]  # fmt: skip
-            if len({step for step, _ in kept}) < 2:
+            kept = {c.name for _, c in chain if c.name in fixed or must_be_unique(table, c.name)}
+            if all(c.name in kept for step, c in chain if step != first):
                 continue
-            rng = self._column_rng(table, "+".join(c.name for _, c in kept))
-            out.update(lifecycle.put_in_sequence(kept, out, rng, NULL))
+            rng = self._column_rng(table, "+".join(c.name for _, c in chain))
+            written = lifecycle.put_in_sequence(chain, out, rng, NULL, kept)
+            out.update(written)
+            fixed |= set(written)  # a step of two sequences (delivered) is ordered by the first
 
     def copy_chunks(self, table_name: str, chunk_rows: int = 20_000) -> Iterator[tuple[int, bytes]]:
         """(rows, bytes) chunks of one table in COPY text format."""

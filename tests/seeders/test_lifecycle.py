@@ -148,3 +148,19 @@ def test_any_chain_comes_out_in_order_with_its_blanks_and_first_step_kept(
         # (a step with no value in the row keeps its own, for want of an earlier one).
         for earlier, later in itertools.pairwise([seen[s] for s in sorted(seen)]):
             assert min(later) >= max(earlier)
+
+
+def test_a_step_of_two_sequences_is_ordered_by_one_and_anchors_the_other(
+    pg_server: PgServer,
+) -> None:
+    """``delivered_at`` follows ``shipped_at``; ``read_at`` then follows it, not a new one."""
+    ddl = """
+        CREATE TABLE parcels (id int PRIMARY KEY, ordered_at timestamptz NOT NULL,
+            shipped_at timestamptz NOT NULL, delivered_at timestamptz NOT NULL,
+            sent_at timestamptz NOT NULL, read_at timestamptz NOT NULL);
+    """
+    with database_of(pg_server, "synthetic_two_sequences", ddl) as (conn, schema):
+        seed_database(conn, SyntheticGenerator(schema, SyntheticConfig(default_rows=500)))
+        broken = """SELECT count(*) FROM parcels WHERE NOT (ordered_at <= shipped_at
+            AND shipped_at <= delivered_at AND delivered_at <= read_at)"""
+        assert count(conn, broken) == 0
