@@ -115,7 +115,13 @@ def seed_synthetic(
             raise OperationFailed(
                 f"seeding failed and was rolled back, the previous data is intact: {exc}"
             ) from None
-    extra = {"seed": recipe.seed, "left": sorted(config.left), "nulled": generator.nulled}
+    capped = {t: {"rows": n, "why": why} for t, (n, why) in sorted(generator.capped.items())}
+    extra = {
+        "seed": recipe.seed,
+        "left": sorted(config.left),
+        "nulled": generator.nulled,
+        "capped": capped,
+    }
     return SeedSummary("synthetic", dict(report.rows), report.seconds, extra)
 
 

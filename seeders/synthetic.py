@@ -216,6 +216,8 @@ class SyntheticGenerator:
         self.config = config
         self.order = load_order(schema)
         self.plans: dict[str, TablePlan] = {}
+        # table → (rows, why): tables that get fewer rows than asked, and the key that caps them
+        self.capped: dict[str, tuple[int, str]] = {}
         referenced = _referenced_columns(schema)
         # (table, column) of the types the seeder has no values of: written NULL.
         self.nulled_columns = self._uninvented(referenced)
@@ -305,6 +307,11 @@ class SyntheticGenerator:
             if set(fk.columns) & key_columns and not set(fk.columns) <= set(plan.keys):
                 self._fill_fk(plan, fk)
 
+    def _cap(self, plan: TablePlan, rows: int, why: str) -> None:
+        """Fewer rows for ``plan``'s table than asked, and why (said in the run's summary)."""
+        plan.rows = rows
+        self.capped[plan.table.qualified] = (rows, why)
+
     def _parents(self, table: Table, fk: ForeignKey) -> list[int]:
         """The parent rows ``fk`` can name: those whose key its columns can hold."""
         parent = self.plans[fk.ref_table]
@@ -335,7 +342,9 @@ class SyntheticGenerator:
         space = 1
         for size in sizes:
             space *= size
-        plan.rows = min(plan.rows, space)  # cannot have more distinct combinations than exist
+        if space < plan.rows:  # cannot have more distinct combinations than exist
+            parents = " and ".join(fk.ref_table for fk in fks)
+            self._cap(plan, space, f"every combination of {parents} rows once")
         rng = self._column_rng(plan.table, "+".join(fk.name for fk in fks))
         picks = rng.sample(range(space), plan.rows) if space else []
         for position, fk in enumerate(fks):
@@ -363,27 +372,16 @@ class SyntheticGenerator:
             return
         parent = self.plans.get(fk.ref_table)
         if parent is None or parent.rows == 0:
-            if all(table.column(c).nullable for c in fk.columns):
-                for column in fk.columns:
-                    plan.keys[column] = [NULL] * plan.rows
-                return
-            if fk.ref_table in self.config.left:
-                raise CannotGenerate(
-                    f"{table.qualified}.{','.join(fk.columns)} must reference {fk.ref_table},"
-                    " which keeps the target's rows and has none; load its rows first, or"
-                    " seed it (give it rows in the recipe instead of 'leave')"
-                )
-            raise CannotGenerate(
-                f"{table.qualified}.{','.join(fk.columns)} must reference {fk.ref_table}, "
-                "which gets no rows; give it rows in the seed config"
-            )
+            self._no_parent(plan, fk)
+            return
         missing = [ref for ref in fk.ref_columns if ref not in parent.keys]
         if missing:  # a cycle edge whose parent is planned later: plan its keys now
             self._plan_keys(parent, set(fk.ref_columns))
         one_to_one = set(fk.columns) == set(table.primary_key) or tuple(fk.columns) in table.unique
         rows = self._parents(table, fk)
         if one_to_one:  # each parent at most once, or the key repeats
-            plan.rows = min(plan.rows, len(rows))
+            if len(rows) < plan.rows:
+                self._cap(plan, len(rows), f"one per {fk.ref_table} row it can name")
             indices = rng.sample(rows, plan.rows)
         else:
             indices = [rows[rng.randrange(len(rows))] for _ in range(plan.rows)]
@@ -394,6 +392,24 @@ class SyntheticGenerator:
                 plan.keys[column] = [
                     NULL if m == NULL else v for v, m in zip(plan.keys[column], nulls, strict=True)
                 ]
+
+    def _no_parent(self, plan: TablePlan, fk: ForeignKey) -> None:
+        """A foreign key into a table without rows: NULL where it may be, else refused."""
+        table = plan.table
+        if all(table.column(c).nullable for c in fk.columns):
+            for column in fk.columns:
+                plan.keys[column] = [NULL] * plan.rows
+            return
+        if fk.ref_table in self.config.left:
+            raise CannotGenerate(
+                f"{table.qualified}.{','.join(fk.columns)} must reference {fk.ref_table},"
+                " which keeps the target's rows and has none; load its rows first, or"
+                " seed it (give it rows in the recipe instead of 'leave')"
+            )
+        raise CannotGenerate(
+            f"{table.qualified}.{','.join(fk.columns)} must reference {fk.ref_table}, "
+            "which gets no rows; give it rows in the seed config"
+        )
 
     def _fill_self_reference(self, plan: TablePlan, fk: ForeignKey, rng: random.Random) -> None:
         """Rows point at earlier rows (a tree); the first row, or a nullable key, has none."""

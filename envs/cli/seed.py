@@ -82,7 +82,8 @@ def synthetic(
             f"[green]seeded[/green] {summary.total_rows:,} rows in {len(summary.rows)} tables "
             f"in {summary.seconds:.1f}s ({_rate(summary):,.0f} rows/s, seed {recipe.seed})"
             + _left(summary.extra["left"])
-            + _nulled(summary.extra["nulled"]),
+            + _nulled(summary.extra["nulled"])
+            + _capped(summary.extra["capped"]),
             markup=True,
         )
 
@@ -175,6 +176,14 @@ def _nulled(columns: list[str]) -> str:
     if not columns:
         return ""
     return escape(f"; left NULL (give them values in the recipe): {', '.join(columns)}")
+
+
+def _capped(tables: dict[str, dict[str, Any]]) -> str:
+    """Tables a key let have fewer rows than asked, so a short count is not taken for a bug."""
+    if not tables:
+        return ""
+    said = ", ".join(f"{t} {c['rows']:,} ({c['why']})" for t, c in tables.items())
+    return escape(f"; fewer rows than asked in {said}")
 
 
 def _left(tables: list[str]) -> str:

@@ -96,6 +96,29 @@ def test_a_partitioned_schema_is_seeded_and_an_unfillable_one_refused_with_the_f
         assert conn.execute("SELECT count(*) FROM visits").fetchone() == (500,)
 
 
+def test_a_table_a_key_gives_fewer_rows_than_asked_is_said_so(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, 40 profiles for 50 asked were seeded without a word (one per user, 40 users)."""
+    url = database_of(pg_server, "cli_capped", """
+        CREATE TABLE users (id serial PRIMARY KEY);
+        CREATE TABLE profiles (user_id int PRIMARY KEY REFERENCES users, bio text);
+        CREATE TABLE tags (id serial PRIMARY KEY);
+        CREATE TABLE user_tags (user_id int REFERENCES users, tag_id int REFERENCES tags,
+                                PRIMARY KEY (user_id, tag_id));
+    """)  # fmt: skip
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("rows: 50\ntables:\n  users: {rows: 40}\n  tags: {rows: 1}\n")
+    assert main(["seed", "synthetic", "--database-url", url, "--config", str(recipe)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "fewer rows than asked in public.profiles 40 (one per public.users row" in said
+    assert "public.user_tags 40 (every combination of public.tags and public.users" in said
+    argv = ["seed", "synthetic", "--database-url", url, "--config", str(recipe), "--json"]
+    assert main(argv) == 0
+    capped = json.loads(capsys.readouterr().out)["capped"]
+    assert capped["public.profiles"] == {"rows": 40, "why": "one per public.users row it can name"}
+
+
 def test_checked_columns_are_seeded_and_an_unpassable_check_refused_with_the_fix(
     pg_server: PgServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
