@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
+from stacks.cluster import MANAGED_BY
 from tests.cli_runner import run_previewctl, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.e2e.cluster_infra import ClusterInfra
@@ -95,5 +98,26 @@ def service(
     """
     fake, github_url = fake_github
     address = {"PREVIEW_DATABASE_ADDRESS": f"127.0.0.1:{pg_server.port}"}
+    before = _managed_namespaces(cluster)
     with running_service(cluster.kubeconfig, tmp_path, fake, github_url, address) as running:
         yield running
+    # A test that failed before its environment was destroyed must not leave it to the
+    # next: the cleanup cron's test counts every namespace it did not make as an orphan.
+    _delete_namespaces(cluster, _managed_namespaces(cluster) - before)
+
+
+def _managed_namespaces(cluster: Cluster) -> set[str]:
+    listed = cluster.core.list_namespace(label_selector=MANAGED_BY).items
+    return {ns.metadata.name for ns in listed if ns.metadata is not None and ns.metadata.name}
+
+
+def _delete_namespaces(cluster: Cluster, names: set[str], timeout_s: float = 120) -> None:
+    for name in names:
+        try:
+            cluster.core.delete_namespace(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    deadline = time.monotonic() + timeout_s
+    while names & _managed_namespaces(cluster) and time.monotonic() < deadline:
+        time.sleep(1)
