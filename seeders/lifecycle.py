@@ -21,10 +21,10 @@ deleted shows an app almost nothing.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
+from seeders.meanings import words
 from seeders.schema import Category, Column
 
 # Steps of one sequence, in order; words in one step are synonyms.
@@ -56,12 +56,6 @@ _RARE = frozenset(
 RARE_BLANK = 0.9  # the share of rows a rare event's column leaves blank
 _TEMPORAL = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
 MAX_GAP_DAYS = 30
-
-
-def words(name: str) -> list[str]:
-    """A column name's words: ``trial_endsAt`` → trial, ends, at (pure)."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
 
 
 def _event(name: str) -> tuple[tuple[str, ...], str] | None:

@@ -22,6 +22,12 @@ _THINGS = re.compile(
 )
 
 
+def words(name: str) -> list[str]:
+    """A name's words: ``trial_endsAt`` → trial, ends, at."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
 def organisations(table: str) -> bool:
     """Whether the table's rows are organisations (``vendors``, ``billing_companies``)."""
     return bool(_ORGANISATIONS.search(table.lower()))

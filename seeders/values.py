@@ -162,6 +162,21 @@ def codes(n: int, max_length: int | None, prefix: str = "") -> Values:
     return [prefix + "".join(code) for code in islice(product(digits, repeat=width), n)]
 
 
+# Words that make an integer column an enum's code: a Rails ``enum status: {draft: 0, …}``
+# maps 0..n; 37 is no state the app knows.
+_CODED = frozenset({"status", "state", "kind", "type", "role", "level", "priority", "stage",
+                    "tier", "visibility", "mode", "category"})  # fmt: skip
+# Flags most rows have set: users are mostly active, e-mails mostly confirmed.
+_MOSTLY_SET = frozenset({"active", "enabled", "verified", "confirmed", "published", "visible",
+                         "approved", "valid", "available"})  # fmt: skip
+
+
+def booleans(column: Column, n: int, rng: random.Random) -> Values:
+    """A flag by its name: mostly true where rows mostly have it (``active``), else either."""
+    share = 0.8 if set(meanings.words(column.name)) & _MOSTLY_SET else 0.5
+    return ["t" if rng.random() < share else "f" for _ in range(n)]
+
+
 def integers(column: Column, n: int, rng: random.Random, unique: bool) -> Values:
     # By the base type: a domain over smallint holds what a smallint does.
     top = (1 << (INTEGER_BITS.get(column.base_type, 64) - 1)) - 1
@@ -172,14 +187,18 @@ def integers(column: Column, n: int, rng: random.Random, unique: bool) -> Values
                 f" (at most {top}); lower the table's rows"
             )
         return [str(i) for i in range(1, n + 1)]
-    lowered = column.name.lower()
+    named = set(meanings.words(column.name))
     high = min(top, 100_000)
     low = 0
-    if any(h in lowered for h in ("quantity", "qty", "count", "stock")):
+    if named & {"quantity", "qty", "count", "stock", "position", "rank", "order"}:
         high = 100
-    elif "age" in lowered:
+    elif named & _CODED:  # an app's enum stored as a number (Rails, Django choices): 0, 1, 2, 3
+        high = 3
+    elif "version" in named:  # lock_version: rows are edited a few times
+        high = 5
+    elif "age" in named:
         low, high = 18, 90
-    elif "year" in lowered:
+    elif "year" in named:
         low, high = 1990, 2026
     pool = [str(v) for v in range(low, high + 1)] if high - low <= 10_000 else None
     if pool is not None:
@@ -317,6 +336,8 @@ def generate(
         return arrays(column, n, rng, seed, table)
     if c is Category.INTEGER:
         return integers(column, n, rng, unique)
+    if c is Category.BOOLEAN and not unique:
+        return booleans(column, n, rng)
     if c is Category.NUMERIC:
         return numerics(column, n, rng, unique)
     if c is Category.TEXT:

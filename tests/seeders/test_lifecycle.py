@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seeders import lifecycle
+from seeders import lifecycle, meanings
 from seeders.schema import Category, Column
 from seeders.synthetic import SyntheticConfig, SyntheticGenerator, holds, seed_database
 from seeders.values import CannotGenerate
@@ -37,7 +37,7 @@ def test_names_are_read_as_steps_of_one_sequence() -> None:
         ((0, "trial_starts_at"), (1, "trial_ends_at")),
         ((0, "rental_date"), (1, "return_date")),
     }
-    assert lifecycle.words("trial_endsAt") == ["trial", "ends", "at"]
+    assert meanings.words("trial_endsAt") == ["trial", "ends", "at"]
     assert lifecycle.rare(_col("deleted_at"))
     assert not lifecycle.rare(_col("updated_at"))
 

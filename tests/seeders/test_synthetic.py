@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seeders import partitions
+from seeders import partitions, values
 from seeders.introspect import introspect
 from seeders.pii import PiiGuess, guess
 from seeders.schema import Category, Column, Schema
@@ -337,3 +338,30 @@ def test_a_domain_says_what_a_column_holds_when_its_name_does_not() -> None:
     contact = Column("contact", "email", Category.TEXT, True, type_ref="public.email",
                      base_ref="public.citext")  # fmt: skip
     assert guess(contact, []) == PiiGuess("contact", "type", "email")  # seed inspect too
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [("status", 0, 3), ("priority", 0, 3), ("lock_version", 0, 5), ("sign_in_count", 0, 100),
+     ("sort_order", 0, 100), ("age", 18, 90), ("page_views", 0, 100_000),
+     ("percentage", 0, 100_000), ("account_number", 0, 100_000)],
+)  # fmt: skip
+def test_an_integer_column_gets_numbers_of_its_meaning(name: str, low: int, high: int) -> None:
+    """Before, ``status`` drew up to 999 (no state a Rails enum maps) and ``page_views`` and
+    ``percentage`` were ages, matched inside another word."""
+    column = Column(name, "integer", Category.INTEGER, False, base_type="int4")
+    drawn = [int(v) for v in values.integers(column, 2000, random.Random(1), False)]
+    assert low <= min(drawn)
+    assert max(drawn) <= high
+    assert max(drawn) > (low + high) / 2  # the range is used, not one corner of it
+
+
+def test_a_flag_most_rows_have_is_mostly_set() -> None:
+    def share(name: str) -> float:
+        column = Column(name, "boolean", Category.BOOLEAN, False)
+        drawn = values.generate(column, 2000, random.Random(2), 0, unique=False)
+        return drawn.count("t") / len(drawn)
+
+    assert 0.75 < share("active") < 0.85
+    assert 0.75 < share("email_confirmed") < 0.85
+    assert 0.45 < share("newsletter") < 0.55
