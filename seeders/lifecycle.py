@@ -100,9 +100,9 @@ def rare(column: Column) -> bool:
     return any(w in _RARE for w in words(column.name))
 
 
-def rarely(n: int, rng: random.Random) -> list[str]:
-    """A rare event's flag for ``n`` rows: true in about one row of ten (COPY text)."""
-    return ["t" if rng.random() < 1 - RARE_BLANK else "f" for _ in range(n)]
+def blank_share(column: Column) -> float:
+    """The share of rows a nullable column leaves blank: most for a rare event's time."""
+    return RARE_BLANK if column.category in _TEMPORAL and rare(column) else 0.1
 
 
 def put_in_sequence(

@@ -89,11 +89,10 @@ def _hinted(column: Column) -> PiiGuess | None:
     for hint, suggestion in _NAME_HINTS:
         if re.search(rf"(^|_){hint}", column.name.lower()):
             return PiiGuess(column.name, "name", suggestion)
-    if column.base_ref:
-        domain = column.type_ref.rsplit(".", 1)[-1].strip('"').lower()
-        for hint, suggestion in _NAME_HINTS:
-            if hint != "name" and re.search(rf"(^|_){hint}", domain):
-                return PiiGuess(column.name, "type", suggestion)
+    domain = column.domain_name
+    for hint, suggestion in _NAME_HINTS if domain else ():
+        if hint != "name" and re.search(rf"(^|_){hint}", domain):
+            return PiiGuess(column.name, "type", suggestion)
     return None
 
 

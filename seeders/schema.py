@@ -61,6 +61,13 @@ class Column:
         return not self.generated
 
     @property
+    def domain_name(self) -> str:
+        """The domain's own name, lowercased (``email`` for CREATE DOMAIN email); "" if none."""
+        if not self.base_ref or self.base_ref == self.type_ref:
+            return ""
+        return self.type_ref.rsplit(".", 1)[-1].strip('"').lower()
+
+    @property
     def checked_as(self) -> str:
         """The type a candidate value is cast to before the column's checks read it."""
         return self.base_ref or self.type_ref

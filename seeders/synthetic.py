@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -129,9 +129,6 @@ _ORDERABLE = (Category.INTEGER, Category.NUMERIC, Category.FLOAT, Category.DATE,
               Category.TIMESTAMPTZ)  # fmt: skip
 
 
-_TIMES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
-
-
 def _unquoted(name: str) -> str:
     return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
@@ -202,6 +199,13 @@ def narrower(child: Column, parent: Column) -> bool:
     if child.category is Category.TEXT and child.max_length is not None:
         return parent.max_length is None or child.max_length < parent.max_length
     return False
+
+
+def _holdable(child: Column, parent: Column, keys: Values, rows: Sequence[int]) -> Sequence[int]:
+    """Of ``rows``, those whose key in ``keys`` the child column can hold (all, if as wide)."""
+    if not narrower(child, parent):
+        return rows
+    return [i for i in rows if holds(child, keys[i])]
 
 
 def _fk_for(table: Table, column: str) -> ForeignKey | None:
@@ -312,15 +316,13 @@ class SyntheticGenerator:
         plan.rows = rows
         self.capped[plan.table.qualified] = (rows, why)
 
-    def _parents(self, table: Table, fk: ForeignKey) -> list[int]:
+    def _parents(self, table: Table, fk: ForeignKey) -> Sequence[int]:
         """The parent rows ``fk`` can name: those whose key its columns can hold."""
         parent = self.plans[fk.ref_table]
         referenced = self.schema.table(fk.ref_table)
-        rows = list(range(parent.rows))
+        rows: Sequence[int] = range(parent.rows)
         for column, ref in zip(fk.columns, fk.ref_columns, strict=True):
-            child, source = table.column(column), parent.keys[ref]
-            if narrower(child, referenced.column(ref)):
-                rows = [i for i in rows if holds(child, source[i])]
+            rows = _holdable(table.column(column), referenced.column(ref), parent.keys[ref], rows)
         if not rows and parent.rows:
             numbers = all(table.column(c).category is Category.INTEGER for c in fk.columns)
             way = (
@@ -476,14 +478,12 @@ class SyntheticGenerator:
             values = rng.choices([escape(v) for v in override.values], k=n)
         elif override is not None and override.provider is not None:
             values = rng.choices(faker_pool(override.provider, self.config.seed), k=n)
-        elif column.category is Category.BOOLEAN and lifecycle.rare(column) and not unique:
-            values = lifecycle.rarely(n, rng)  # archived, is_deleted: true in a few rows
         else:
             values = generate(column, n, rng, self.config.seed, unique, table.name)
         blanks = (table.qualified, column.name) not in self.config.never_null
         if column.nullable and blanks and not unique and column.name not in table.partition_key:
-            rare = column.category in _TIMES and lifecycle.rare(column) and override is None
-            values = with_nulls(values, rng, lifecycle.RARE_BLANK if rare else 0.1)
+            share = lifecycle.blank_share(column) if override is None else 0.1
+            values = with_nulls(values, rng, share)
         return values
 
     def _point_polymorphic(self, table: Table, out: dict[str, Values], plan: TablePlan) -> None:
@@ -505,11 +505,11 @@ class SyntheticGenerator:
             for value, parent in polymorphic.targets(
                 self._keyed_tables(key), [unescape(v) for v in allowed] if allowed else None
             ):
-                keys = self.plans[parent.qualified].keys[parent.primary_key[0]]
-                if narrower(key, parent.column(parent.primary_key[0])):
-                    keys = [k for k in keys if holds(key, k)]
-                if keys and holds(kind, escape(value)):
-                    choices.append((escape(value), keys))
+                pk = parent.primary_key[0]
+                keys = self.plans[parent.qualified].keys[pk]
+                rows = _holdable(key, parent.column(pk), keys, range(len(keys)))
+                if rows and holds(kind, escape(value)):
+                    choices.append((escape(value), keys, rows))
             if not choices:
                 continue
             rng = self._column_rng(table, f"{type_name}+{id_name}")
@@ -519,8 +519,8 @@ class SyntheticGenerator:
                 if both_blank and NULL in (types[i], ids[i]):
                     types[i] = ids[i] = NULL
                     continue
-                value, keys = choices[rng.randrange(len(choices))]
-                types[i], ids[i] = value, keys[rng.randrange(len(keys))]
+                value, keys, rows = choices[rng.randrange(len(choices))]
+                types[i], ids[i] = value, keys[rows[rng.randrange(len(rows))]]
             out[type_name], out[id_name] = types, ids
 
     def _keyed_tables(self, key: Column) -> list[Table]:

@@ -22,7 +22,7 @@ from itertools import islice, product
 
 from faker import Faker
 
-from seeders import meanings, typed
+from seeders import lifecycle, meanings, typed
 from seeders.schema import INTEGER_BITS, Category, Column
 
 NULL = "\\N"
@@ -119,11 +119,10 @@ def text_provider(column: Column, table: str = "") -> str:
     for hints, provider in _TEXT_HINTS:
         if any(h in lowered for h in hints):
             return provider
-    if column.base_ref:  # a domain says what it holds as a name does: CREATE DOMAIN email
-        domain = column.type_ref.rsplit(".", 1)[-1].strip('"').lower()
-        for hints, provider in _TEXT_HINTS:
-            if any(h in domain for h in hints) and provider not in _VAGUE:
-                return provider
+    domain = column.domain_name  # a domain says what it holds as a name does
+    for hints, provider in _TEXT_HINTS if domain else ():
+        if any(h in domain for h in hints) and provider not in _VAGUE:
+            return provider
     return "word"
 
 
@@ -172,8 +171,13 @@ _MOSTLY_SET = frozenset({"active", "enabled", "verified", "confirmed", "publishe
 
 
 def booleans(column: Column, n: int, rng: random.Random) -> Values:
-    """A flag by its name: mostly true where rows mostly have it (``active``), else either."""
-    share = 0.8 if set(meanings.words(column.name)) & _MOSTLY_SET else 0.5
+    """A flag by its name: true in a few rows for a rare event (``archived``), in most where
+    rows mostly have it (``active``), else in either."""
+    share = 0.5
+    if lifecycle.rare(column):
+        share = 1 - lifecycle.RARE_BLANK
+    elif set(meanings.words(column.name)) & _MOSTLY_SET:
+        share = 0.8
     return ["t" if rng.random() < share else "f" for _ in range(n)]
 
 
