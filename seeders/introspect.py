@@ -71,9 +71,10 @@ LEFT JOIN LATERAL (
 ) AS dom ON true
 """
 
-# Domains are resolved to their base type, through every level.
-COLUMNS = f"""
-SELECT a.attrelid AS table_oid, a.attnum, a.attname AS name,
+# Domains are resolved to their base type, through every level. Read for
+# the columns of tables, and (FIELDS) for the attributes of composite types.
+_ATTRIBUTES = """
+SELECT a.attrelid AS table_oid, c.reltype AS owner_type, a.attnum, a.attname AS name,
        format_type(a.atttypid, a.atttypmod) AS type_name,
        a.attnotnull OR COALESCE(dom.not_null, false) AS not_null,
        a.atthasdef AS has_default, a.attidentity <> '' AS identity,
@@ -84,21 +85,25 @@ SELECT a.attrelid AS table_oid, a.attnum, a.attname AS name,
        elem.typname AS elem_name, elem.typtype AS elem_kind, elem.oid AS elem_oid,
        format('%I.%I', tn.nspname, t.typname) AS type_ref,
        format('%I.%I', bn.nspname, base.typname) AS base_ref, dom.oids AS domain_oids,
-       {_BINARY_PORTABLE} AS binary_portable
+       {portable} AS binary_portable
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_namespace tn ON tn.oid = t.typnamespace
-{_DOMAINS}
+{domains}
 JOIN pg_type base ON base.oid = COALESCE(dom.root, t.oid)
 JOIN pg_namespace bn ON bn.oid = base.typnamespace
 LEFT JOIN pg_type elem ON elem.oid = base.typelem AND base.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
-  AND n.nspname NOT IN {_SYSTEM}
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN {kinds}
+  AND n.nspname NOT IN {system}
 ORDER BY a.attrelid, a.attnum
 """
+COLUMNS = _ATTRIBUTES.format(kinds="('r', 'p')", system=_SYSTEM, domains=_DOMAINS,
+                             portable=_BINARY_PORTABLE)  # fmt: skip
+FIELDS = _ATTRIBUTES.format(kinds="('c')", system=_SYSTEM, domains=_DOMAINS,
+                            portable=_BINARY_PORTABLE)  # fmt: skip
 
 ENUMS = "SELECT enumtypid AS oid, enumlabel AS label FROM pg_enum ORDER BY enumtypid, enumsortorder"
 
@@ -177,7 +182,11 @@ _CATEGORIES = {
 }  # fmt: skip
 
 
-def _column(row: dict[str, Any], enums: dict[int, tuple[str, ...]]) -> Column:
+def _column(
+    row: dict[str, Any],
+    enums: dict[int, tuple[str, ...]],
+    composites: Callable[[int], tuple[Column, ...]],
+) -> Column:
     is_array = row["elem_name"] is not None
     name, kind, oid = (
         (row["elem_name"], row["elem_kind"], row["elem_oid"])
@@ -210,7 +219,29 @@ def _column(row: dict[str, Any], enums: dict[int, tuple[str, ...]]) -> Column:
         type_ref=str(row["type_ref"]),
         base_ref=str(row["base_ref"]) if row["base_kind"] != "e" else str(row["type_ref"]),
         binary_portable=bool(row["binary_portable"]),
+        fields=composites(oid) if kind == "c" else (),
     )
+
+
+def _composites(
+    rows: list[dict[str, Any]], enums: dict[int, tuple[str, ...]]
+) -> Callable[[int], tuple[Column, ...]]:
+    """Each composite type's fields by its OID, a field of a composite type with its own.
+
+    Built on first use, so a type's fields are ready before a type holding
+    it needs them, in whatever order the catalog lists the types.
+    """
+    by_type: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_type[row["owner_type"]].append(row)
+    built: dict[int, tuple[Column, ...]] = {}
+
+    def fields(oid: int) -> tuple[Column, ...]:
+        if oid not in built:
+            built[oid] = tuple(_column(r, enums, fields) for r in by_type.get(oid, ()))
+        return built[oid]
+
+    return fields
 
 
 def introspect(conn: psycopg.Connection[Any]) -> Schema:
@@ -223,11 +254,13 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
         unique_indexes = cur.execute(UNIQUE_INDEXES).fetchall()
         unique_members = cur.execute(UNIQUE_MEMBERS).fetchall()
         domain_rows = cur.execute(DOMAIN_CHECKS).fetchall()
+        field_rows = cur.execute(FIELDS).fetchall()
 
     enums: dict[int, list[str]] = defaultdict(list)
     for row in enum_rows:
         enums[row["oid"]].append(row["label"])
     frozen_enums = {oid: tuple(labels) for oid, labels in enums.items()}
+    composites = _composites(field_rows, frozen_enums)
     names = {t["oid"]: f"{t['schema']}.{t['name']}" for t in tables}
     by_table: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in columns:
@@ -271,7 +304,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
             Table(
                 schema=t["schema"],
                 name=t["name"],
-                columns=tuple(_column(r, frozen_enums) for r in by_table[oid]),
+                columns=tuple(_column(r, frozen_enums, composites) for r in by_table[oid]),
                 primary_key=primary,
                 unique=tuple(unique),
                 unique_members=tuple(sorted(members[oid].union(primary, *unique))),

@@ -46,7 +46,7 @@ _MEDIA = re.compile(
 @dataclass(frozen=True)
 class PiiGuess:
     column: str
-    reason: str  # "name", "type" or "values"
+    reason: str  # "name", "type", "values" or "field F" (of a composite)
     suggestion: str  # a Faker provider, "hash" or "noise"
 
 
@@ -65,6 +65,10 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
         return None  # a category's or a language's name
     if column.category is Category.BYTEA and _MEDIA.search(lowered):
         return PiiGuess(column.name, "name", "photo")
+    for part in column.fields:  # a home of type address (street text, city text)
+        found = guess(part, (), column.name)
+        if found is not None:
+            return PiiGuess(column.name, f"field {part.name}", found.suggestion)
     if column.category in (
         Category.TEXT,
         Category.DATE,
@@ -112,6 +116,8 @@ def rule_for(column: Column, suggestion: str) -> str:
     """
     if column.is_array:
         return "'null'" if column.nullable else "{constant: '{}'}"
+    if column.fields:  # no Faker value is a row of the type
+        return "'null'" if column.nullable else f"{{constant: '{column.blank_row}'}}"
     if column.category in _DATES:
         return "{date_shift: {max_days: 365}}"
     if column.category in _NUMBERS:

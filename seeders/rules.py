@@ -272,9 +272,23 @@ def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
         unknown = fields - {c.name for c in table.columns}
         if unknown:
             return f"{where}: template refers to unknown column(s) {sorted(unknown)}"
-    if column.is_array and kind not in ("keep", "null", "constant"):
-        return f"{where}: arrays take keep, null or constant"
+    if (column.is_array or column.fields) and kind not in ("keep", "null", "constant"):
+        return _whole_values_only(where, column)
     return None
+
+
+def _whole_values_only(where: str, column: Column) -> str:
+    """Why an array or a composite takes only rules that write a whole value.
+
+    A fake street or a hash is no array and no row of the type: the target
+    would refuse it mid-copy. A row with every field blank is offered instead.
+    """
+    if column.is_array:
+        return f"{where}: arrays take keep, null or constant"
+    return (
+        f"{where}: a column of composite type {column.type_name} takes keep, null or "
+        f"constant (a row literal, e.g. {{constant: '{column.blank_row}'}}: every field NULL)"
+    )
 
 
 def check_rules(schema: Schema, rules: Rules) -> None:

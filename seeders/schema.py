@@ -55,6 +55,9 @@ class Column:
     # itself raises for one it refuses. The type itself for any other type.
     base_ref: str = ""
     binary_portable: bool = False  # its binary COPY form reads the same in any database
+    # A composite type's attributes, in order (CREATE TYPE address AS (street text, ...)):
+    # each a value of its own, by its own name and type. None for any other type.
+    fields: tuple[Column, ...] = ()
 
     @property
     def writable(self) -> bool:
@@ -66,6 +69,11 @@ class Column:
         if not self.base_ref or self.base_ref == self.type_ref:
             return ""
         return self.type_ref.rsplit(".", 1)[-1].strip('"').lower()
+
+    @property
+    def blank_row(self) -> str:
+        """A row of its composite type with every field NULL: ``(,,)`` for three fields."""
+        return "(" + "," * (len(self.fields) - 1) + ")"
 
     @property
     def checked_as(self) -> str:

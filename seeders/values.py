@@ -267,10 +267,35 @@ def json_values(n: int, rng: random.Random, seed: int) -> Values:
     return rng.choices(pool, k=n)
 
 
+def _quoted(item: str) -> str:
+    """An array item or a record field in double quotes, its quotes and backslashes escaped."""
+    return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def array_literal(items: Sequence[str]) -> str:
     """A PostgreSQL array literal of text items (quoted, escaped)."""
-    quoted = ('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items)
-    return "{" + ",".join(quoted) + "}"
+    return "{" + ",".join(_quoted(i) for i in items) + "}"
+
+
+def record_literal(fields: Sequence[str]) -> str:
+    """A PostgreSQL row literal of text fields: ``("1 Main St","Springfield")``.
+
+    Every field quoted, so a comma, parenthesis or space in one is its own.
+    """
+    return "(" + ",".join(_quoted(f) for f in fields) + ")"
+
+
+def records(column: Column, rng: random.Random, seed: int) -> Values:
+    """A pool of a composite type's values, each field one of its own name and type.
+
+    A field is read with the column's name as its table's: ``name`` in a
+    column ``company`` of type ``party`` is a company's.
+    """
+    drawn = [
+        [unescape(v) for v in generate(f, POOL_SIZE, rng, seed, unique=False, table=column.name)]
+        for f in column.fields
+    ]
+    return [escape(record_literal(row)) for row in zip(*drawn, strict=True)]
 
 
 def pooled(pool: Sequence[str], n: int, rng: random.Random) -> Values:
@@ -282,6 +307,8 @@ def scalar_pool(  # noqa: PLR0912
 ) -> Sequence[str]:
     """A pool of plain (non-unique) values for a column's element type."""
     c = column.category
+    if column.fields:
+        return records(column, rng, seed)
     if c is Category.TEXT:
         return _fit(faker_pool(text_provider(column, table), seed), column.max_length)
     if c is Category.ENUM:
@@ -320,6 +347,8 @@ def can_invent(column: Column) -> bool:
     """Whether the seeder has values of the column's type (an unknown type's it has not)."""
     if column.category is not Category.OTHER:
         return True
+    if column.fields:  # arrays of them too: a pool of records is a pool like any
+        return all(can_invent(f) for f in column.fields)
     return not column.is_array and column.base_type in typed.POOLS
 
 

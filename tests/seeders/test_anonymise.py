@@ -117,6 +117,33 @@ def test_noise_on_money_is_refused_before_anything_is_written(pg_server: PgServe
     assert rows(target, "SELECT amount::numeric FROM fees") == [(Decimal("12.50"),)]
 
 
+def test_a_composite_column_takes_only_rules_that_write_a_row_of_its_type(
+    pg_server: PgServer,
+) -> None:
+    """Before, a fake street or a hash for an address failed the copy mid-way (not a row)."""
+    ddl = """
+        CREATE TYPE address AS (street text, city text, postcode text);
+        CREATE TABLE people (id int PRIMARY KEY, home address NOT NULL, work address);
+    """
+    fill = "INSERT INTO people VALUES (1, ROW('1 Main St', 'Berlin', '10115'), NULL)"
+    source, target = databases(pg_server, "composite_rules", ddl, fill)
+    for rule in ({"fake": "street_address"}, "hash", "redact", {"mask": {"keep_last": 2}},
+                 {"template": "{id}"}):  # fmt: skip
+        with pytest.raises(RulesError) as info:
+            copy_between(source, target, rules_for({"people": {"id": "keep", "home": rule,
+                                                               "work": "null"}}))  # fmt: skip
+        assert info.value.problems == [
+            "public.people.home: a column of composite type public.address takes keep, null or"
+            " constant (a row literal, e.g. {constant: '(,,)'}: every field NULL)"
+        ]
+        assert rows(target, "SELECT count(*) FROM people") == [(0,)]
+    blank = {"id": "keep", "home": {"constant": "(,,)"}, "work": "null"}
+    assert copy_between(source, target, rules_for({"people": blank})).leak_hits == {}
+    assert rows(target, "SELECT (home).street IS NULL, (home).city IS NULL FROM people") == [
+        (True, True)
+    ]
+
+
 def test_fk_and_key_must_share_a_rule(connections: Any) -> None:
     tables = RULES["tables"] | {"stock": RULES["tables"]["stock"] | {"warehouse_code": "keep"}}
     with pytest.raises(RulesError, match="give both the same rule"):

@@ -209,9 +209,11 @@ def test_inspect_guesses_personal_data_and_writes_rules(
 
 
 MEMBERS = """
+    CREATE TYPE address AS (street text, city text, postcode text);
     CREATE TABLE members (
         email text PRIMARY KEY, birth_date date, last_ip inet, salary numeric(10, 2),
-        phones text[], login_count bigint, ref_code varchar(12) UNIQUE, username text UNIQUE
+        phones text[], login_count bigint, ref_code varchar(12) UNIQUE, username text UNIQUE,
+        home address NOT NULL, work address
     );
     CREATE TABLE invites (
         id int PRIMARY KEY, inviter text REFERENCES members, code varchar(12)
@@ -221,7 +223,9 @@ MEMBERS = """
 """
 MEMBER_ROWS = """
     INSERT INTO members SELECT 'm' || g || '@corp.example', date '1980-01-01' + g, '10.0.0.1',
-        1000 + g, ARRAY['+49 30 1234567'], 1000000 + g, '+49301234' || g, 'member' || g
+        1000 + g, ARRAY['+49 30 1234567'], 1000000 + g, '+49301234' || g, 'member' || g,
+        ROW(g || ' Main St', 'Berlin', '1011' || g)::address,
+        ROW('1 Work Way', 'Hamburg', '20095')::address
     FROM generate_series(1, 50) g;
     INSERT INTO invites SELECT g, 'm' || (1 + g % 50) || '@corp.example',
         '+49301234' || (1 + g % 50), 'hi' FROM generate_series(1, 80) g;
@@ -256,6 +260,8 @@ def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
         "salary": {"noise": 0.1},
         "phones": "null",
         "login_count": "keep",
+        "home": {"constant": "(,,)"},  # a fake street is no address; every field blank is
+        "work": "null",
         "ref_code": None,
         "username": None,
     }
@@ -279,6 +285,8 @@ def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
         assert conn.execute("SELECT count(*) FROM members WHERE last_ip IS NULL").fetchone() == (
             50,
         )
+        blank = "SELECT count(*) FROM members WHERE (home).street IS NULL AND work IS NULL"
+        assert conn.execute(blank).fetchone() == (50,)
 
 
 def test_inspect_gives_up_sampling_a_column_that_takes_too_long_and_says_so(
