@@ -732,8 +732,9 @@ def _searched_values(
     """What the leak check compares with the originals: (value, what follows FROM table).
 
     The whole value, and for an array each element, for a JSON document each
-    string and number in it: an original e-mail kept in a ``cc text[]`` or
-    deep in a ``payload jsonb`` is as present as one in a text column. (A
+    string and number in it, for a composite each text field: an original
+    e-mail kept in a ``cc text[]``, deep in a ``payload jsonb`` or as the
+    ``email`` of a ``contact`` is as present as one in a text column. (A
     ``json`` column is read as ``jsonb``; substrings of longer text are not
     searched.) Whole values with a ``generated`` fingerprint are left out:
     the column's own rule wrote them, from a pool, not from an original. A
@@ -747,12 +748,14 @@ def _searched_values(
         whole = sql.SQL(" WHERE {} <> ALL ({}::bigint[])").format(fingerprint.of(name), array)
     values: list[tuple[sql.Composable, sql.Composable]] = [(name, whole)]
     if column.is_array:
-        values.append(
-            (
-                sql.SQL("e.e"),
-                sql.SQL(" CROSS JOIN LATERAL unnest({}.{}) AS e(e)").format(table, name),
-            )
-        )
+        # A composite element is kept whole (unnest in FROM would spread its fields).
+        unnest = "(SELECT unnest({}.{}) AS e)" if column.fields else "unnest({}.{})"
+        joined = sql.SQL(" CROSS JOIN LATERAL " + unnest + " AS e(e)").format(table, name)
+        values.append((sql.SQL("e.e"), joined))
+    if column.fields:
+        element = sql.SQL("e.e") if column.is_array else sql.SQL("{}.{}").format(table, name)
+        unnested = values[-1][1] if column.is_array else sql.SQL("")
+        values += [(part, unnested) for part in _text_fields(element, column)]
     elif column.category is Category.JSON:
         values.append(
             (
@@ -763,6 +766,22 @@ def _searched_values(
             )
         )
     return values
+
+
+def _text_fields(value: sql.Composable, column: Column) -> list[sql.Composable]:
+    """Each scalar field of a composite ``value`` the leak check reads, a field's fields too.
+
+    ``((t.contact).home).city`` for a city in the home of a contact; a field
+    that is an array or a JSON document is searched as its whole text.
+    """
+    found: list[sql.Composable] = []
+    for member in column.fields:
+        part = sql.SQL("({}).{}").format(value, sql.Identifier(member.name))
+        if member.fields and not member.is_array:
+            found += _text_fields(part, member)
+        elif member.category in _SEARCHED or member.is_array:
+            found.append(part)
+    return found
 
 
 class _LeakTable:

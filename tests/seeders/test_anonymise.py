@@ -258,6 +258,39 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
     assert rows(target, "SELECT count(*) FROM events") == [(0,)]
 
 
+def test_leak_check_reads_every_text_field_of_composite_values(pg_server: PgServer) -> None:
+    """An original kept as a field of a row value, of one inside it or of an array's element."""
+    ddl = """
+        CREATE TYPE address AS (street text, city text);
+        CREATE TYPE contact AS (email text, home address, tags text[]);
+        CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL);
+        CREATE TABLE orders (id int PRIMARY KEY, buyer contact, past contact[]);
+    """
+    fill = """
+        INSERT INTO people VALUES (1, 'alice@corp.example'), (2, '9 Secret Road');
+        INSERT INTO orders VALUES
+            (1, ROW('alice@corp.example', ROW('1 Main St', 'Berlin'), '{}'), '{}'),
+            (2, ROW('x@y.example', ROW('9 Secret Road', 'Berlin'), '{}'),
+             ARRAY[ROW('z@y.example', ROW('2 Side St', 'Köln'), '{}')::contact,
+                   ROW('alice@corp.example', NULL, '{}')::contact]),
+            (3, ROW('fine@y.example', NULL, '{alice@corp.example}'), '{}'),
+            (4, ROW('fine@y.example', ROW('1 Main St', 'Berlin'), '{}'), NULL);
+    """
+    source, target = databases(pg_server, "leak_composites", ddl, fill)
+    rules = rules_for(
+        {
+            "people": {"id": "keep", "email": {"fake": "email"}},
+            "orders": {"id": "keep", "buyer": "keep", "past": "keep"},
+        }
+    )
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules)
+    # The e-mail (row 1), the street of the home (row 2), the tags' whole text (row 3,
+    # read as "{alice@corp.example}": no hit), the array element's e-mail (row 2's past).
+    assert info.value.hits == {"public.orders.buyer": 2, "public.orders.past": 1}
+    assert rows(target, "SELECT count(*) FROM orders") == [(0,)]
+
+
 def test_values_a_rule_writes_from_no_original_are_no_leak_in_its_column(
     pg_server: PgServer,
 ) -> None:
