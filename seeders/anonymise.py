@@ -30,7 +30,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,10 +43,10 @@ from seeders.introspect import introspect
 from seeders.loader import LoadReport, Progress, load
 from seeders.names import own_rows
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
-from seeders.rules import Rules, check_rules
+from seeders.rules import Rule, Rules, check_rules
 from seeders.schema import Category, Column, Schema, Table
 from seeders.session import canonical
-from seeders.shapes import Key, Overflow, Shape, overflows, problems, shapes
+from seeders.shapes import Key, Overflow, Shape, of_type, overflows, problems, shapes
 from seeders.transform import Keyed, Macs, expression, generated_values
 
 MIN_LEAK_LENGTH = 6
@@ -143,7 +143,9 @@ class TablePipeline:
     outputs: sql.Composable  # the anonymised values, in ``columns`` order
     joins: sql.Composable  # FROM-clause additions the outputs need (MACs, pools)
     where: sql.Composable | None  # the subset's condition, if any
-    identifying: tuple[str, ...]  # columns whose originals the leak check fingerprints
+    # Where the originals the leak check fingerprints are read: identifying
+    # columns, and identifying fields of composites (``(home).street``).
+    identifying: tuple[sql.Composable, ...]
     fingerprint: Fingerprint
     binary: bool = False  # rows travel in binary COPY form (see binary_form)
 
@@ -196,12 +198,12 @@ class TablePipeline:
                 "coalesce(CASE WHEN length({c}::text) >= {n} THEN {t} || int8send({f}) END,"
                 " ''::bytea)"
             ).format(
-                c=sql.Identifier(name),
+                c=value,
                 n=sql.Literal(MIN_LEAK_LENGTH),
                 t=sql.Literal(_FINGERPRINT_TUPLE),
-                f=self.fingerprint.of(sql.Identifier(name)),
+                f=self.fingerprint.of(value),
             )
-            for name in self.identifying
+            for value in self.identifying
         )
         # OFFSET 0 keeps the planner from evaluating the fingerprints twice
         # (once for the filter, once for the output).
@@ -356,10 +358,47 @@ def _pipeline(
         outputs=sql.SQL(", ").join(selected),
         joins=macs.joins(),
         where=where,
-        identifying=tuple(n for n in columns if table_rules[n].kind in IDENTIFYING),
+        identifying=tuple(
+            value
+            for n in columns
+            for value in _identifying(table.column(n), table_rules[n], sql.Identifier(n))
+        ),
         fingerprint=fingerprint,
         binary=binary,
     )
+
+
+def _generated(
+    path: str, column: Column, rule: Rule, shape: Shape
+) -> Iterator[tuple[str, tuple[str, ...], Column]]:
+    """(column or field path, the values its rule writes from no original, that column or field).
+
+    A field's path is its column's and its own names: ``home.street``.
+    """
+    if rule.kind != "fields":
+        values = generated_values(rule, shape)
+        if values:
+            yield path, values, column
+        return
+    for member in column.fields:
+        yield from _generated(
+            f"{path}.{member.name}", member, rule.options["fields"][member.name], of_type(member)
+        )
+
+
+def _identifying(column: Column, rule: Rule, value: sql.Composable) -> list[sql.Composable]:
+    """Where the column's originals are read for the leak check: itself, or its fields'."""
+    if rule.kind != "fields":
+        return [value] if rule.kind in IDENTIFYING else []
+    return [
+        read
+        for member in column.fields
+        for read in _identifying(
+            member,
+            rule.options["fields"][member.name],
+            sql.SQL("({}).{}").format(value, sql.Identifier(member.name)),
+        )
+    ]
 
 
 def check_target(source: Schema, target: Schema) -> None:
@@ -643,26 +682,27 @@ class Anonymiser:
         for table in self.copied_schema.tables:
             table_rules = self.rules.for_table(table)
             for column in table.columns:
-                shape = self.shapes[(table.qualified, column.name)]
-                values = (
-                    generated_values(table_rules[column.name], shape) if column.writable else ()
-                )
-                if not values:
+                if not column.writable:
                     continue
+                shape = self.shapes[(table.qualified, column.name)]
                 # A character(n) column reads back without its trailing spaces: a fake
                 # cut to fit ("Miss Angela Swanson DDS" → "Miss Angela Swanson ") is
                 # searched for as the target will read it.
                 target = self.target_schema.table(table.qualified).column(column.name)
-                value: sql.Composable = sql.Identifier("v")
-                if target.base_type == "bpchar" and not target.is_array:
-                    value = sql.SQL("rtrim(v, ' ')")
-                rows = self.source.execute(
-                    sql.SQL("SELECT {} FROM unnest(%s::text[]) AS g(v)").format(
-                        self.fingerprint.of(value)
-                    ),
-                    (list(values),),
-                ).fetchall()
-                found.setdefault(table.qualified, {})[column.name] = [int(r[0]) for r in rows]
+                for path, values, written in _generated(
+                    column.name, column, table_rules[column.name], shape
+                ):
+                    read = target if written is column else written
+                    value: sql.Composable = sql.Identifier("v")
+                    if read.base_type == "bpchar" and not read.is_array:
+                        value = sql.SQL("rtrim(v, ' ')")
+                    rows = self.source.execute(
+                        sql.SQL("SELECT {} FROM unnest(%s::text[]) AS g(v)").format(
+                            self.fingerprint.of(value)
+                        ),
+                        (list(values),),
+                    ).fetchall()
+                    found.setdefault(table.qualified, {})[path] = [int(r[0]) for r in rows]
         return found
 
     def _check_fit(self) -> None:
@@ -726,8 +766,21 @@ class Anonymiser:
 _JSON_LEAVES = 'strict $.** ? (@.type() == "string" || @.type() == "number")'
 
 
+def _unless_generated(
+    value: sql.Composable, fingerprint: Fingerprint, generated: list[int]
+) -> sql.Composable:
+    """A WHERE clause leaving out the values with a ``generated`` fingerprint, or nothing."""
+    if not generated:
+        return sql.SQL("")
+    array = sql.Literal("{" + ",".join(map(str, sorted(set(generated)))) + "}")
+    return sql.SQL(" WHERE {} <> ALL ({}::bigint[])").format(fingerprint.of(value), array)
+
+
 def _searched_values(
-    table: sql.Identifier, column: Column, fingerprint: Fingerprint, generated: list[int]
+    table: sql.Identifier,
+    column: Column,
+    fingerprint: Fingerprint,
+    generated: Mapping[str, list[int]],
 ) -> list[tuple[sql.Composable, sql.Composable]]:
     """What the leak check compares with the originals: (value, what follows FROM table).
 
@@ -736,26 +789,29 @@ def _searched_values(
     e-mail kept in a ``cc text[]``, deep in a ``payload jsonb`` or as the
     ``email`` of a ``contact`` is as present as one in a text column. (A
     ``json`` column is read as ``jsonb``; substrings of longer text are not
-    searched.) Whole values with a ``generated`` fingerprint are left out:
-    the column's own rule wrote them, from a pool, not from an original. A
+    searched.) Whole values (and fields) with a ``generated`` fingerprint, by
+    column or field path (``home.street``), are left out: the rule of that
+    column or field wrote them, from a pool, not from an original. A
     constant array makes ``<> ALL`` one hash probe per value (PostgreSQL
     ≥ 15; a scan of the array before).
     """
     name = sql.Identifier(column.name)
-    whole: sql.Composable = sql.SQL("")
-    if generated:
-        array = sql.Literal("{" + ",".join(map(str, sorted(set(generated)))) + "}")
-        whole = sql.SQL(" WHERE {} <> ALL ({}::bigint[])").format(fingerprint.of(name), array)
+    whole = _unless_generated(name, fingerprint, generated.get(column.name, []))
     values: list[tuple[sql.Composable, sql.Composable]] = [(name, whole)]
     if column.is_array:
         # A composite element is kept whole (unnest in FROM would spread its fields).
         unnest = "(SELECT unnest({}.{}) AS e)" if column.fields else "unnest({}.{})"
         joined = sql.SQL(" CROSS JOIN LATERAL " + unnest + " AS e(e)").format(table, name)
         values.append((sql.SQL("e.e"), joined))
-    if column.fields:
-        element = sql.SQL("e.e") if column.is_array else sql.SQL("{}.{}").format(table, name)
-        unnested = values[-1][1] if column.is_array else sql.SQL("")
-        values += [(part, unnested) for part in _text_fields(element, column)]
+    if column.is_array and column.fields:  # (no field rules in arrays)
+        values += [(part, values[-1][1]) for _, part in _text_fields(sql.SQL("e.e"), column)]
+    elif column.fields:
+        values += [
+            (part, _unless_generated(part, fingerprint, generated.get(path, [])))
+            for path, part in _text_fields(
+                sql.SQL("{}.{}").format(table, name), column, column.name
+            )
+        ]
     elif column.category is Category.JSON:
         values.append(
             (
@@ -768,19 +824,23 @@ def _searched_values(
     return values
 
 
-def _text_fields(value: sql.Composable, column: Column) -> list[sql.Composable]:
+def _text_fields(
+    value: sql.Composable, column: Column, path: str = ""
+) -> list[tuple[str, sql.Composable]]:
     """Each scalar field of a composite ``value`` the leak check reads, a field's fields too.
 
-    ``((t.contact).home).city`` for a city in the home of a contact; a field
-    that is an array or a JSON document is searched as its whole text.
+    ``((t.contact).home).city`` for a city in the home of a contact, with its
+    path (``contact.home.city``); a field that is an array or a JSON
+    document is searched as its whole text.
     """
-    found: list[sql.Composable] = []
+    found: list[tuple[str, sql.Composable]] = []
     for member in column.fields:
         part = sql.SQL("({}).{}").format(value, sql.Identifier(member.name))
+        where = f"{path}.{member.name}"
         if member.fields and not member.is_array:
-            found += _text_fields(part, member)
+            found += _text_fields(part, member, where)
         elif member.category in _SEARCHED or member.is_array:
-            found.append(part)
+            found.append((where, part))
     return found
 
 
@@ -847,9 +907,7 @@ class _LeakTable:
                     sql.Literal(i), fingerprint.of(value), own_rows(table), joined
                 )
                 for i, column in enumerate(searched)
-                for value, joined in _searched_values(
-                    table_name, column, fingerprint, own.get(column.name, [])
-                )
+                for value, joined in _searched_values(table_name, column, fingerprint, own)
             )
             rows = conn.execute(
                 sql.SQL(

@@ -116,8 +116,14 @@ def rule_for(column: Column, suggestion: str) -> str:
     """
     if column.is_array:
         return "'null'" if column.nullable else "{constant: '{}'}"
-    if column.fields:  # no Faker value is a row of the type
-        return "'null'" if column.nullable else f"{{constant: '{column.blank_row}'}}"
+    if column.fields:  # a rule per field: what each guessed one takes, keep for the rest
+        rules = []
+        for member in column.fields:
+            found = guess(member, (), column.name)
+            rules.append(
+                f"{member.name}: {rule_for(member, found.suggestion) if found else 'keep'}"
+            )
+        return "{fields: {" + ", ".join(rules) + "}}"
     if column.category in _DATES:
         return "{date_shift: {max_days: 365}}"
     if column.category in _NUMBERS:

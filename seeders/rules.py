@@ -14,6 +14,7 @@ tables:
     notes: "null"
     country: {constant: XX}
     login: {template: "user-{id}"}
+    home: {fields: {street: {fake: street_address}, city: keep, postcode: "null"}}
   public.countries_shipped_to:
     name: {keep: {leak_check: false}}  # public reference data: "Jordan" is no one's name
   public.audit_log: skip   # copied empty: no rows, no column rules
@@ -51,6 +52,7 @@ KINDS = (
     "date_shift",
     "noise",
     "template",
+    "fields",
 )
 _TEXTUAL = (Category.TEXT, Category.OTHER)
 _NUMERIC = (Category.INTEGER, Category.NUMERIC, Category.FLOAT)
@@ -121,6 +123,10 @@ class Rules:
         return leaves(table, named, bool(names & self.left))
 
 
+# The rules written with one value ({fake: email}), and the option it is.
+_ONE_VALUE = {"fake": "provider", "constant": "value", "noise": "ratio", "template": "template"}
+
+
 def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
     if raw is None:  # `ssn: null` in YAML is the null rule, not a missing one
         return Rule("null", {})
@@ -135,14 +141,13 @@ def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
             problems.append(f"{where}: unknown rule {kind!r}; rules: {', '.join(KINDS)}")
             return None
         options: dict[str, Any] | None
-        if kind == "fake":
-            options = {"provider": value}
-        elif kind == "constant":
-            options = {"value": value}
-        elif kind == "noise":
-            options = {"ratio": value}
-        elif kind == "template":
-            options = {"template": value}
+        if kind in _ONE_VALUE:
+            options = {_ONE_VALUE[kind]: value}
+        elif kind == "fields":
+            fields = _parse_fields(value, where, problems)
+            if fields is None:
+                return None
+            options = {"fields": fields}
         else:
             options = _options(kind, value, where, problems)
             if options is None:
@@ -150,6 +155,21 @@ def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
         return Rule(kind, options)
     problems.append(f"{where}: expected a rule name or a one-key mapping such as {{fake: email}}")
     return None
+
+
+def _parse_fields(value: object, where: str, problems: list[str]) -> dict[str, Rule] | None:
+    """A composite column's rule per field: ``{fields: {street: {fake: street_address}}}``."""
+    if not isinstance(value, dict) or not value:
+        problems.append(
+            f"{where}: fields takes a mapping of field: rule, e.g. {{fields: {{street: {{fake:"
+            " street_address}, city: keep}}"
+        )
+        return None
+    before = len(problems)
+    fields = {str(n): _parse_rule(raw, f"{where}.fields.{n}", problems) for n, raw in value.items()}
+    if len(problems) > before:
+        return None
+    return {n: r for n, r in fields.items() if r is not None}
 
 
 def _options(kind: str, value: object, where: str, problems: list[str]) -> dict[str, Any] | None:
@@ -233,12 +253,13 @@ def load_rules(path: Path) -> Rules:
 MIN_HASH_WIDTH = 8  # hex digits of the shortest text pseudonym
 
 
-def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
-    where = f"{table.qualified}.{column.name}"
+def _check_rule(table: Table, column: Column, rule: Rule, of: str = "") -> str | None:
+    """What is wrong with ``rule`` for ``column`` (a field of the column at ``of``, if given)."""
+    where = f"{table.qualified}.{of + '.' if of else ''}{column.name}"
     kind, category = rule.kind, column.category
     if kind == "null" and not column.nullable:
         return f"{where}: rule 'null' on a NOT NULL column"
-    if kind == "constant" and table.is_unique(column.name):
+    if kind == "constant" and not of and table.is_unique(column.name):
         return (
             f"{where}: rule 'constant' on a unique column would give every row the same value; "
             "use 'hash', 'fake' or a template"
@@ -277,6 +298,34 @@ def _check_rule(table: Table, column: Column, rule: Rule) -> str | None:
     return None
 
 
+def _checked(table: Table, column: Column, rule: Rule, of: str = "") -> list[str]:
+    """The problems of ``rule`` for ``column`` (a field of the column at ``of``, if given)."""
+    if rule.kind == "fields":
+        return _check_fields(table, column, rule, f"{of}.{column.name}" if of else column.name)
+    problem = _check_rule(table, column, rule, of)
+    return [problem] if problem else []
+
+
+def _check_fields(table: Table, column: Column, rule: Rule, path: str) -> list[str]:
+    """Every field of the composite ruled (privacy by default, as for columns), each rightly."""
+    where = f"{table.qualified}.{path}"
+    if not column.fields or column.is_array:
+        what = "an array" if column.is_array else column.type_name
+        return [f"{where}: rule 'fields' needs a column of a composite type, not {what}"]
+    fields: Mapping[str, Rule] = rule.options["fields"]
+    names = [f.name for f in column.fields]
+    found = [f"{where}.{n}: no such field in {column.type_name}" for n in fields if n not in names]
+    for member in column.fields:
+        if member.name not in fields:
+            found.append(
+                f"{where}.{member.name}: no rule ({member.type_name}); add one, or 'keep' to copy"
+                " it as is"
+            )
+        else:
+            found += _checked(table, member, fields[member.name], path)
+    return found
+
+
 def _whole_values_only(where: str, column: Column) -> str:
     """Why an array or a composite takes only rules that write a whole value.
 
@@ -286,8 +335,9 @@ def _whole_values_only(where: str, column: Column) -> str:
     if column.is_array:
         return f"{where}: arrays take keep, null or constant"
     return (
-        f"{where}: a column of composite type {column.type_name} takes keep, null or "
-        f"constant (a row literal, e.g. {{constant: '{column.blank_row}'}}: every field NULL)"
+        f"{where}: a column of composite type {column.type_name} takes keep, null, constant"
+        f" (a row literal, e.g. {{constant: '{column.blank_row}'}}: every field NULL) or a"
+        " rule per field ({fields: {FIELD: RULE, ...}})"
     )
 
 
@@ -321,9 +371,7 @@ def check_rules(schema: Schema, rules: Rules) -> None:
                     "add one, or 'keep' to copy it as is"
                 )
                 continue
-            problem = _check_rule(table, column, rule)
-            if problem:
-                problems.append(problem)
+            problems += _checked(table, column, rule)
     problems += _check_key_consistency(schema, rules)
     problems += _check_skipped_references(schema, rules)
     problems += _check_left_references(schema, rules)

@@ -24,6 +24,7 @@ not fit, so that a run can count them before it writes anything.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,20 +97,25 @@ def bits_of(column: Column) -> int | None:
     return INTEGER_BITS.get(column.base_type, 64)
 
 
-def _own(table: Table, column: Column) -> Shape:
+def of_type(column: Column) -> Shape:
+    """What any value of the column's type must fit: a composite's field has no more."""
     digits = None
     if column.numeric_precision is not None:
         digits = column.numeric_precision - (column.numeric_scale or 0)
     scale = column.numeric_scale if column.category is Category.NUMERIC else None
+    return Shape(False, column.max_length, bits_of(column), digits, scale)
+
+
+def _own(table: Table, column: Column) -> Shape:
+    typed = of_type(column)
     own_checks = [c for c in table.checks if c.columns == (column.name,)]
-    return Shape(
-        table.is_unique(column.name) or column.name in table.unique_members,
-        column.max_length,
-        bits_of(column),
-        digits,
-        scale,
-        *bounds.of(column, own_checks, scale if scale is not None else 2),
-        bounds.of_time(column, own_checks),
+    low, high = bounds.of(column, own_checks, typed.scale if typed.scale is not None else 2)
+    return dataclasses.replace(
+        typed,
+        unique=table.is_unique(column.name) or column.name in table.unique_members,
+        low=low,
+        high=high,
+        times=bounds.of_time(column, own_checks),
     )
 
 

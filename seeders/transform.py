@@ -31,7 +31,7 @@ from psycopg import sql
 
 from seeders.rules import MIN_HASH_WIDTH, Rule
 from seeders.schema import Category, Column, Table
-from seeders.shapes import Shape
+from seeders.shapes import Shape, of_type
 from seeders.values import faker_pool, unescape
 
 _BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
@@ -278,6 +278,7 @@ def expression(
     keyed: Macs,
     outputs: dict[str, sql.Composable],
     shape: Shape,
+    value: sql.Composable | None = None,
 ) -> sql.Composable:
     """The SELECT expression that yields the anonymised value of one column.
 
@@ -286,11 +287,15 @@ def expression(
     ``shape`` is what the value must fit (:mod:`seeders.shapes`): the
     target's limits and the column's key family's, so that a key and the
     columns referencing it get the same pseudonym whatever their types.
+    ``value``: where the original is read, if not the column itself (a
+    composite's field, ``(home).street``).
     """
-    col = sql.Identifier(column.name)
+    col = value if value is not None else sql.Identifier(column.name)
     kind, opts = rule.kind, rule.options
     if kind == "keep":
         return col
+    if kind == "fields":
+        return _unless_null(col, _row(table, column, opts["fields"], keyed, outputs, col))
     if kind == "null":
         return sql.SQL("NULL")
     if kind == "constant":
@@ -312,6 +317,23 @@ def expression(
     if kind == "template":
         return _unless_null(col, _fit(_template(str(opts["template"]), outputs), shape))
     raise ValueError(f"unknown rule {kind!r}")
+
+
+def _row(
+    table: Table,
+    column: Column,
+    fields: dict[str, Rule],
+    keyed: Macs,
+    outputs: dict[str, sql.Composable],
+    col: sql.Composable,
+) -> sql.Composable:
+    """A composite value rebuilt field by field, each by its own rule: ``ROW(…)::address``."""
+    parts = [
+        expression(table, member, fields[member.name], keyed, outputs, of_type(member),
+                   sql.SQL("({}).{}").format(col, sql.Identifier(member.name)))
+        for member in column.fields
+    ]  # fmt: skip
+    return sql.SQL("ROW({})::{}").format(sql.SQL(", ").join(parts), sql.SQL(column.checked_as))
 
 
 def generated_values(rule: Rule, shape: Shape) -> tuple[str, ...]:

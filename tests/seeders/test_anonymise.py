@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -117,7 +118,7 @@ def test_noise_on_money_is_refused_before_anything_is_written(pg_server: PgServe
     assert rows(target, "SELECT amount::numeric FROM fees") == [(Decimal("12.50"),)]
 
 
-def test_a_composite_column_takes_only_rules_that_write_a_row_of_its_type(
+def test_a_composite_column_takes_only_whole_rules_that_write_a_row_of_its_type(
     pg_server: PgServer,
 ) -> None:
     """Before, a fake street or a hash for an address failed the copy mid-way (not a row)."""
@@ -133,8 +134,9 @@ def test_a_composite_column_takes_only_rules_that_write_a_row_of_its_type(
             copy_between(source, target, rules_for({"people": {"id": "keep", "home": rule,
                                                                "work": "null"}}))  # fmt: skip
         assert info.value.problems == [
-            "public.people.home: a column of composite type public.address takes keep, null or"
-            " constant (a row literal, e.g. {constant: '(,,)'}: every field NULL)"
+            "public.people.home: a column of composite type public.address takes keep, null,"
+            " constant (a row literal, e.g. {constant: '(,,)'}: every field NULL) or a rule per"
+            " field ({fields: {FIELD: RULE, ...}})"
         ]
         assert rows(target, "SELECT count(*) FROM people") == [(0,)]
     blank = {"id": "keep", "home": {"constant": "(,,)"}, "work": "null"}
@@ -142,6 +144,104 @@ def test_a_composite_column_takes_only_rules_that_write_a_row_of_its_type(
     assert rows(target, "SELECT (home).street IS NULL, (home).city IS NULL FROM people") == [
         (True, True)
     ]
+
+
+COMPOSITE_PEOPLE = """
+    CREATE TYPE address AS (street text, city varchar(20), postcode char(5), floor int);
+    CREATE TYPE contact AS (email text, home address, since date, score numeric(4, 1));
+    CREATE TABLE people (id int PRIMARY KEY, home address NOT NULL, reach contact);
+"""
+COMPOSITE_ROWS = """
+    INSERT INTO people SELECT g, ROW(g || ' Secret Road', 'Berlin', '10115', g % 9)::address,
+        ROW('p' || g || '@corp.example', ROW(g || ' Hidden Lane', 'Köln', '50667', 2)::address,
+            date '2020-01-01' + g, 50.5)::contact
+    FROM generate_series(1, 40) g;
+    UPDATE people SET reach = NULL WHERE id = 40;
+"""
+FIELD_RULES = {
+    "id": "keep",
+    "home": {"fields": {"street": {"fake": "street_address"}, "city": "keep",
+                        "postcode": {"mask": {"keep_first": 2}}, "floor": "hash"}},
+    "reach": {"fields": {"email": {"fake": "email"}, "since": {"date_shift": {"max_days": 30}},
+                         "score": {"noise": 0.1},
+                         "home": {"fields": {"street": "hash", "city": {"constant": "Town"},
+                                             "postcode": "null", "floor": "keep"}}}},
+}  # fmt: skip
+
+
+def test_a_composite_column_is_anonymised_field_by_field(pg_server: PgServer) -> None:
+    """Each field by its own rule, at any depth; the row stays of its type, NULL stays NULL."""
+    source, target = databases(pg_server, "composite_fields", COMPOSITE_PEOPLE, COMPOSITE_ROWS)
+    first = copy_between(source, target, rules_for({"people": FIELD_RULES}))
+    assert (first.leak_hits, first.rows["public.people"]) == ({}, 40)
+    out = rows(
+        target,
+        "SELECT (home).street, (home).city, (home).postcode, (home).floor, (reach).email,"
+        " (reach).since, (reach).score, ((reach).home).street, ((reach).home).city,"
+        " ((reach).home).postcode, ((reach).home).floor FROM people WHERE id = 7",
+    )
+    street, city, postcode, floor, email, since, score, inner, town, code, level = out[0]
+    assert (city, postcode, town, code, level) == ("Berlin", "10***", "Town", None, 2)
+    assert "Secret" not in street
+    assert "Hidden" not in inner
+    assert floor != 7
+    assert "corp.example" not in email
+    assert "@" in email
+    assert 1 <= abs(since - date(2020, 1, 8)).days <= 30
+    assert 0 < abs(score - Decimal("50.5")) <= Decimal("5.1")
+    assert rows(target, "SELECT reach IS NULL FROM people WHERE id = 40") == [(True,)]
+    # Deterministic: the same salt gives the same rows.
+    before = rows(target, "SELECT * FROM people ORDER BY id")
+    copy_between(source, target, rules_for({"people": FIELD_RULES}))
+    assert rows(target, "SELECT * FROM people ORDER BY id") == before
+
+
+def test_a_field_without_a_rule_is_refused_like_a_column(pg_server: PgServer) -> None:
+    source, target = databases(pg_server, "composite_unruled", COMPOSITE_PEOPLE, COMPOSITE_ROWS)
+    home = {"fields": {"street": "keep", "cty": "keep", "postcode": {"noise": 0.1},
+                       "floor": "keep"}}  # fmt: skip
+    with pytest.raises(RulesError) as info:
+        copy_between(source, target, rules_for({"people": {"id": "keep", "home": home,
+                                                           "reach": {"fields": {}}}}))  # fmt: skip
+    assert info.value.problems == [
+        "rules: tables.people.reach: fields takes a mapping of field: rule, e.g. {fields:"
+        " {street: {fake: street_address}, city: keep}}"
+    ]
+    with pytest.raises(RulesError) as info:
+        copy_between(source, target, rules_for({"people": {"id": "keep", "home": home,
+                                                           "reach": "null"}}))  # fmt: skip
+    assert info.value.problems == [
+        "public.people.home.cty: no such field in public.address",
+        "public.people.home.city: no rule (character varying(20)); add one, or 'keep' to copy"
+        " it as is",
+        "public.people.home.postcode: rule 'noise' needs a numeric column, not character(5)",
+    ]
+    assert rows(target, "SELECT count(*) FROM people") == [(0,)]
+
+
+def test_a_fake_field_from_its_pool_is_no_leak_but_an_original_elsewhere_is(
+    pg_server: PgServer,
+) -> None:
+    """A synthetic source's streets are the pool's own: faking them again leaks nothing."""
+    pool = [unescape(v) for v in faker_pool("street_address", 0)]
+    ddl = """
+        CREATE TYPE address AS (street text, city text);
+        CREATE TABLE people (id int PRIMARY KEY, home address, note text);
+    """
+    source, target = databases(pg_server, "composite_pool", ddl)
+    with psycopg.connect(source, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO people VALUES (%s, ROW(%s, 'Berlin'), 'fine')",
+            [(i, street) for i, street in enumerate(pool[:300], start=1)],
+        )
+    fields = {"fields": {"street": {"fake": "street_address"}, "city": "keep"}}
+    rules = rules_for({"people": {"id": "keep", "home": fields, "note": "keep"}})
+    assert copy_between(source, target, rules).leak_hits == {}
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("UPDATE people SET note = (home).street WHERE id = 3")
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules)
+    assert info.value.hits == {"public.people.note": 1}
 
 
 def test_fk_and_key_must_share_a_rule(connections: Any) -> None:

@@ -260,8 +260,20 @@ def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
         "salary": {"noise": 0.1},
         "phones": "null",
         "login_count": "keep",
-        "home": {"constant": "(,,)"},  # a fake street is no address; every field blank is
-        "work": "null",
+        "home": {
+            "fields": {
+                "street": {"fake": "street_address"},
+                "city": {"fake": "city"},
+                "postcode": {"fake": "postcode"},
+            }
+        },
+        "work": {
+            "fields": {
+                "street": {"fake": "street_address"},
+                "city": {"fake": "city"},
+                "postcode": {"fake": "postcode"},
+            }
+        },
         "ref_code": None,
         "username": None,
     }
@@ -285,8 +297,8 @@ def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
         assert conn.execute("SELECT count(*) FROM members WHERE last_ip IS NULL").fetchone() == (
             50,
         )
-        blank = "SELECT count(*) FROM members WHERE (home).street IS NULL AND work IS NULL"
-        assert conn.execute(blank).fetchone() == (50,)
+        moved = "SELECT count(*) FROM members WHERE (home).city <> 'Berlin' AND (work).street"
+        assert conn.execute(moved + " <> '1 Work Way'").fetchone() == (50,)
 
 
 def test_inspect_gives_up_sampling_a_column_that_takes_too_long_and_says_so(
