@@ -253,6 +253,7 @@ def inspect(
                             "pii": _described(guesses.get((t.qualified, c.name))),
                             "sampled": (t.qualified, c.name) not in unsampled,
                         }
+                        | ({"fields": {f.name: f.type_name for f in c.fields}} if c.fields else {})
                         for c in t.columns
                     },
                 }
@@ -275,9 +276,10 @@ def inspect(
                 keys.append("PK")
             keys += [f"FK→{fk.ref_table}" for fk in table.foreign_keys if column.name in fk.columns]
             pii = _described(guesses.get((table.qualified, column.name)))
+            fields = ", ".join(f"{f.name} {f.type_name}" for f in column.fields)
             view.add_row(
-                column.name,
-                column.type_name,
+                escape(column.name),
+                escape(column.type_name + (f" ({fields})" if fields else "")),
                 "yes" if column.nullable else "",
                 " ".join(keys),
                 pii or "",

@@ -249,7 +249,10 @@ def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute(MEMBER_ROWS)
     rules = tmp_path / "rules.yaml"
-    assert main(["seed", "inspect", source, "--rules-out", str(rules)]) == 0
+    assert main(["seed", "inspect", source, "--rules-out", str(rules), "--json"]) == 0
+    home = json.loads(capsys.readouterr().out)["public.members"]["columns"]["home"]
+    assert home["fields"] == {"street": "text", "city": "text", "postcode": "text"}
+    assert home["pii"] == "street_address (by field street)"
     written = rules.read_text()
     tables = yaml.safe_load(written)["tables"]
     assert tables["public.orders"]["placed_on"] == "keep"
@@ -299,6 +302,23 @@ def test_the_rules_inspect_writes_are_taken_by_the_anonymiser_as_they_are(
         )
         moved = "SELECT count(*) FROM members WHERE (home).city <> 'Berlin' AND (work).street"
         assert conn.execute(moved + " <> '1 Work Way'").fetchone() == (50,)
+
+
+def test_inspect_prints_names_as_they_are_and_a_composite_with_its_fields(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column named like console markup is printed as named, not styled (and lost)."""
+    url = pg_server.create_database("inspect_markup")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            'CREATE TYPE spot AS (lat numeric, "[i]lon[/i]" numeric);'
+            ' CREATE TABLE places (id int PRIMARY KEY, "[bold]secret[/bold]" text, at spot)'
+        )
+    assert main(["seed", "inspect", url]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "[bold]secret[/bold]" in printed
+    assert "spot (lat numeric," in printed  # the cell wraps where the console is narrow
+    assert "[i]lon[/i] numeric)" in printed
 
 
 def test_inspect_gives_up_sampling_a_column_that_takes_too_long_and_says_so(
