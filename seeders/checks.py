@@ -30,11 +30,20 @@ import psycopg
 from psycopg import sql
 
 from seeders import patterns
+from seeders.fields import field_checks
 from seeders.partitions import condition, passing
 from seeders.schema import Category, Check, Column, Schema, Table
 from seeders.shapes import bits_of
 from seeders.synthetic import SyntheticConfig, must_be_unique
-from seeders.values import POOL_SIZE, CannotGenerate, escape, faker_pool, generate, unescape
+from seeders.values import (
+    POOL_SIZE,
+    CannotGenerate,
+    escape,
+    faker_pool,
+    generate,
+    record_literal,
+    unescape,
+)
 
 # A quoted literal as the server writes it ('book'::text, '-5'::integer), or a
 # bare number not part of a name (0.5, 100).
@@ -101,6 +110,9 @@ def _fitted(
     # Too few pass: fewer than the rows (unique), or than half the distinct
     # values tried (a currency pool of 160 codes that all pass is enough).
     wanted = rows if unique else max(1, len(candidates) // 2)
+    if known is None and override is None and column.fields and len(values) < wanted:
+        built = _records(conn, column, checks, rng, config.seed)
+        values = list(dict.fromkeys([*values, *accepted(conn, column, checks, built)]))
     if known is None and override is None and len(values) < wanted:
         # Most invented values fail (a pattern, a fixed length, upper case):
         # text drawn from what the check itself says, until enough pass.
@@ -117,6 +129,37 @@ def _fitted(
             + ": {values: [...]}}), or set the table's rows to 0"
         )
     return tuple(values[:rows] if unique else values)
+
+
+def _records(
+    conn: psycopg.Connection[Any],
+    column: Column,
+    checks: Sequence[Check],
+    rng: random.Random,
+    seed: int,
+) -> list[str]:
+    """Composite values built from fields that each pass what the checks say of it alone.
+
+    A field under a check of its own (``(home).postcode ~ '^[A-Z]{2}[0-9]{3}$'``)
+    gets its values as a column under that check would; the others are
+    invented as ever. The records are still judged whole by the caller.
+    """
+    own = field_checks(column, checks)
+    pools: list[list[str]] = []
+    for member in column.fields:
+        pool = list(generate(member, POOL_SIZE, rng, seed, False, column.name))
+        read = own.get(member.name)
+        if read:
+            literal = [escape(v) for v in literal_candidates(member, read)]
+            tried = list(dict.fromkeys([*pool, *literal]))
+            wanted = max(1, len(tried) // 2)
+            pool = accepted(conn, member, read, tried)
+            pool = filled(conn, member, read, tried, pool, wanted, POOL_SIZE, rng, False)
+        if not pool:
+            return []
+        pools.append([unescape(v) for v in pool])
+    built = (record_literal([rng.choice(p) for p in pools]) for _ in range(POOL_SIZE))
+    return list(dict.fromkeys(escape(r) for r in built))
 
 
 def literal_candidates(column: Column, checks: Sequence[Check]) -> list[str]:

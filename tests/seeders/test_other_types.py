@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from seeders import checks
+from seeders.fields import field_checks
+from seeders.schema import Category, Check, Column
 from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
 from seeders.typed import POOLS
 from seeders.values import CannotGenerate, escape, record_literal
@@ -132,3 +135,44 @@ def test_a_row_literal_reads_back_field_for_field(pg_server: PgServer) -> None:
         with conn.cursor().copy("COPY t FROM STDIN") as copy:
             copy.write(escape(record_literal(fields)) + "\n")
         assert conn.execute("SELECT (v).* FROM t").fetchone() == tuple(fields)
+
+
+FIELD_CHECKED = """
+    CREATE TYPE address AS (street text, city text, postcode text, "Floor" int);
+    CREATE DOMAIN coded AS address CHECK ((VALUE).postcode ~ '^[A-Z]{2}[0-9]{3}$');
+    CREATE TABLE sites (
+        id serial PRIMARY KEY, home address NOT NULL, office coded NOT NULL,
+        CHECK ((home).postcode ~ '^[0-9]{4}-[a-z]{2}$'), CHECK ((home)."Floor" BETWEEN 1 AND 3),
+        CHECK (length((home).city) < 12 OR (home)."Floor" = 1)
+    );
+"""
+
+
+def test_checks_on_fields_of_a_composite_fit_each_field(pg_server: PgServer) -> None:
+    """Before, no invented address passed a pattern on its postcode: the seed was refused."""
+    with database_of(pg_server, "synthetic_field_checks", FIELD_CHECKED) as (conn, schema):
+        generator = SyntheticGenerator(schema, checks.fit(conn, schema, SyntheticConfig(400)))
+        seed_database(conn, generator)  # every row passed every check, the server says
+        assert count(conn, "SELECT count(DISTINCT home) FROM sites") > 200
+        assert count(conn, "SELECT count(DISTINCT (office).postcode) FROM sites") > 200
+        assert count(conn, 'SELECT count(DISTINCT (home)."Floor") FROM sites') == 3
+
+
+def test_a_check_of_one_field_is_read_as_that_field_s_alone() -> None:
+    sites = Column("home", "address", Category.OTHER, False, fields=(
+        Column("postcode", "text", Category.TEXT, True),
+        Column("Floor", "integer", Category.INTEGER, True),
+        Column("home", "text", Category.TEXT, True),
+    ))  # fmt: skip
+    found = field_checks(sites, [
+        Check("a", "CHECK (((home).postcode ~ '^(home).x$'::text))", ("home",)),
+        Check("b", 'CHECK ((((home)."Floor" >= 1) AND ((home)."Floor" <= 3)))', ("home",)),
+        Check("c", "CHECK (((home).postcode <> (home).home))", ("home",)),
+        Check("d", "CHECK (((home IS NOT NULL) AND ((home).home <> ''::text)))", ("home",)),
+        Check("e", "CHECK ((length(((home).home)::text) > 2))", ("home",)),
+    ])  # fmt: skip
+    assert found == {
+        "postcode": [Check("a", "CHECK ((\"postcode\" ~ '^(home).x$'::text))", ("postcode",))],
+        "Floor": [Check("b", 'CHECK ((("Floor" >= 1) AND ("Floor" <= 3)))', ("Floor",))],
+        "home": [Check("e", 'CHECK ((length(("home")::text) > 2))', ("home",))],
+    }
