@@ -31,7 +31,9 @@ from psycopg import sql
 from seeders import binary_copy
 from seeders.schema import Check, Schema, Table
 
-Progress = Callable[[str, int], None]  # (table, rows just written)
+# (table, rows just written); called with 0 rows as a table's rows begin, so
+# that a table whose rows come in one chunk still has a rate to show.
+Progress = Callable[[str, int], None]
 ChunkSource = Callable[[str], Iterable[tuple[int, bytes]]]
 
 
@@ -342,6 +344,8 @@ def load(
                 form = sql.SQL(" (FORMAT binary)" if name in binary else "")
                 copy_sql = sql.SQL("COPY {} ({}) FROM STDIN{}").format(_ident(name), columns, form)
                 report.rows[name] = 0
+                if progress:
+                    progress(name, 0)
                 with cur.copy(copy_sql) as copy:
                     if name in binary:
                         copy.write(binary_copy.HEADER)

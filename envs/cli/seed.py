@@ -95,20 +95,30 @@ def _rate(summary: SeedSummary) -> float:
 def _tracking(progress: Progress) -> tuple[Planned, Advanced]:
     """Progress bars for a seeding run: one task per table, created when the plan is known."""
     tasks: dict[str, TaskID] = {}
+    started: set[TaskID] = set()
 
     def planned(totals: Mapping[str, int | None]) -> None:
         for name, total in totals.items():
-            tasks[name] = progress.add_task(name, total=total)
+            tasks[name] = progress.add_task(name, total=total, start=False)
 
     def advanced(table: str, rows: int) -> None:
-        progress.advance(tasks[table], rows)
+        # A table's clock starts when its rows begin (the loader says so with
+        # 0 rows), not when the plan is known: its time and rate are its own.
+        task = tasks[table]
+        if task not in started:
+            started.add(task)
+            progress.start_task(task)
+        progress.advance(task, rows)
 
     return planned, advanced
 
 
 class RowsPerSecond(ProgressColumn):
+    """A table's rows per second: while it loads, and the rate it finished at."""
+
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:>9,.0f}/s")
+        speed = task.finished_speed if task.finished else task.speed
+        return Text(f"{speed or 0:>9,.0f}/s")
 
 
 @seed.command()

@@ -51,6 +51,23 @@ def test_rows_flag_overrides_the_recipe(shop_url: str, capsys: pytest.CaptureFix
     assert json.loads(capsys.readouterr().out)["rows"]["public.orders"] == 25
 
 
+def test_progress_shows_each_tables_rows_and_rate_even_when_they_come_in_one_chunk(
+    shop_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """25 rows a table are one COPY chunk: the rate is the table's own, never 0/s."""
+    assert main(["seed", "synthetic", "--database-url", shop_url, "--rows", "25"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("public.")]
+    assert {line.split()[0] for line in lines} == {
+        "public.customers", "public.warehouses", "public.products", "public.stock",
+        "public.orders", "public.order_lines", "public.shipments",
+    }  # fmt: skip
+    for line in lines:
+        rows, rate = line.split()[-3:-1]
+        assert rows == "25/25"
+        assert rate.endswith("/s"), line
+        assert int(rate.removesuffix("/s").replace(",", "")) > 0, line
+
+
 def test_unknown_table_in_recipe_is_a_config_error_before_writing(
     shop: psycopg.Connection[Any], shop_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
