@@ -18,7 +18,8 @@ _THINGS = re.compile(
     r"(^|_)(categor(y|ies)|languages?|genres?|tags?|types?|kinds?|status(es)?|roles?"
     r"|permissions?|products?|items?|plans?|features?|countr(y|ies)|regions?|currenc(y|ies)"
     r"|units?|colou?rs?|sizes?|brands?|labels?|channels?|topics?|skills?|services?|stages?"
-    r"|templates?|events?|projects?|repositor(y|ies)|files?|folders?|settings?)$"
+    r"|templates?|events?|projects?|repositor(y|ies)|files?|folders?|settings?|groups?"
+    r"|departments?|sites?|pages?|boards?|lists?|locations?|warehouses?)$"
 )
 
 

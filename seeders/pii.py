@@ -6,6 +6,7 @@ so a missed column is refused rather than leaked.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("iban", "iban"), ("card", "hash"), ("ip", "ipv4"), ("username", "user_name"),
     ("handle", "user_name"), ("nickname", "user_name"), ("screen_name", "user_name"),
     ("login", "user_name"), ("password", "hash"), ("token", "hash"), ("secret", "hash"),
+    # Whoever holds a session's key or data, a cookie or an API key acts as its owner.
+    ("session", "hash"), ("cookie", "hash"), ("api_key", "hash"), ("apikey", "hash"),
+    ("credential", "hash"), ("private_key", "hash"), ("access_key", "hash"),
     ("lat", "noise"), ("lon", "noise"), ("tax", "hash"), ("salary", "noise"),
 )  # fmt: skip
 _VALUE_PATTERNS = (
@@ -35,6 +39,12 @@ _VALUE_PATTERNS = (
     (re.compile(r"^\d{1,3}(\.\d{1,3}){3}$"), "ipv4"),
 )
 
+
+# What people write about people: an order's notes, a ticket's comments, a bio.
+# Whole words only: ``commentable_type`` names a model, ``notes_count`` counts.
+_FREE_TEXT = re.compile(r"(^|_)(notes?|comments?|remarks?|memos?|bio|biography|about_me)$")
+# How deep into a JSON document its keys are read.
+_KEY_DEPTH = 4
 
 # A picture of someone, a scan of their passport, their signature: stored bytes.
 _MEDIA = re.compile(
@@ -46,7 +56,7 @@ _MEDIA = re.compile(
 @dataclass(frozen=True)
 class PiiGuess:
     column: str
-    reason: str  # "name", "type", "values" or "field F" (of a composite)
+    reason: str  # "name", "type", "values", "field F" (of a composite) or "key K" (of JSON)
     suggestion: str  # a Faker provider, "hash" or "noise"
 
 
@@ -75,17 +85,68 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
         Category.INET,
         Category.NUMERIC,
         Category.FLOAT,
+        Category.JSON,
     ):
         hinted = _hinted(column)
         if hinted is not None:
             return hinted
+    if column.category is Category.JSON and not column.is_array:
+        return _by_keys(column, samples)
+    if column.category is Category.TEXT and _FREE_TEXT.search(lowered):
+        return PiiGuess(column.name, "name", "sentence")
     if column.category not in (Category.TEXT, Category.OTHER):
         return None  # a date, a number or an id whose digits look like a phone number is none
+    return _by_values(column, samples)
+
+
+def _by_values(column: Column, samples: Sequence[str]) -> PiiGuess | None:
+    """Text whose sampled values mostly look like e-mail addresses, phone numbers or IPs."""
     texts = [s for s in samples if s]
     for pattern, suggestion in _VALUE_PATTERNS:
         if texts and sum(bool(pattern.match(s)) for s in texts) >= max(1, len(texts) // 2):
             return PiiGuess(column.name, "values", suggestion)
     return None
+
+
+def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
+    """A JSON document whose keys name personal data (``{"street": …, "city": …}``).
+
+    ``firstName`` reads as ``first_name``. A bare ``name`` says too little
+    (a product's, a file's) and is passed over; the other keys decide.
+    """
+    hits = [
+        (key, hinted.suggestion)
+        for key in _keys(samples)
+        if key != "name"
+        and (hinted := _hinted(Column(key, "text", Category.TEXT, nullable=True))) is not None
+    ]
+    if not hits:
+        return None
+    named = ", ".join(key for key, _ in hits[:3]) + (", …" if len(hits) > 3 else "")
+    return PiiGuess(column.name, f"key{'s' if len(hits) > 1 else ''} {named}", hits[0][1])
+
+
+def _keys(samples: Sequence[str]) -> list[str]:
+    """The keys of the sampled documents, snake-cased, in the order first met."""
+    found: dict[str, None] = {}
+
+    def walk(value: object, depth: int) -> None:
+        if depth > _KEY_DEPTH:
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found.setdefault("_".join(meanings.words(str(key))), None)
+                walk(item, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, depth + 1)
+
+    for sample in samples:
+        try:
+            walk(json.loads(sample), 0)
+        except ValueError:  # not JSON after all (a json column holds what it was given)
+            continue
+    return list(found)
 
 
 def _hinted(column: Column) -> PiiGuess | None:
@@ -132,6 +193,8 @@ def rule_for(column: Column, suggestion: str) -> str:
         return "hash"
     if column.category is Category.INET:
         return "'null'" if column.nullable else f"{{constant: '{_NO_ADDRESS}'}}"
+    if column.category is Category.JSON:  # a document of personal data: none, or empty
+        return "'null'" if column.nullable else "{constant: '{}'}"
     if column.category is Category.BYTEA:  # no fake picture of no one: none, or empty
         return "'null'" if column.nullable else "{constant: ''}"
     if suggestion in ("hash", "noise"):

@@ -412,3 +412,86 @@ def test_pictures_and_postal_codes_are_personal_a_categorys_name_is_not() -> Non
     for table in ("category", "language", "product_categories", "tags", "countries"):
         assert guess(name, [], table) is None, table
     assert guess(name, [], "customers") == PiiGuess("name", "name", "name")
+
+
+def test_a_json_document_is_personal_data_by_its_keys_and_takes_a_rule_json_takes() -> None:
+    """Before, no JSON column was ever guessed: an order's shipping document was kept."""
+    shipping = Column("shipping", "jsonb", Category.JSON, nullable=False)
+    documents = ['{"name": "A B", "street": "1 Main St", "city": "Berlin"}', "not json"]
+    assert guess(shipping, documents, "orders") == PiiGuess(
+        "shipping", "keys street, city", "street_address"
+    )
+    assert rule_for(shipping, "street_address") == "{constant: '{}'}"
+    nested = ['[{"contact": {"firstName": "Ann", "phoneNumber": "+1 555"}}]']
+    assert guess(shipping, nested) == PiiGuess(
+        "shipping", "keys first_name, phone_number", "first_name"
+    )
+    # A bare name says nothing of whose; a document named for an address says it all.
+    assert guess(shipping, ['{"name": "Widget", "colour": "red"}'], "orders") is None
+    address = Column("address", "json", Category.JSON, nullable=True)
+    assert guess(address, []) == PiiGuess("address", "name", "street_address")
+    assert rule_for(address, "street_address") == "'null'"
+
+
+def test_session_keys_and_cookies_are_secrets_and_free_text_is_personal() -> None:
+    """Django's ``django_session`` was kept whole: live session keys and their data."""
+    for name in ("session_key", "session_data", "api_key", "auth_cookie", "credentials"):
+        column = Column(name, "text", Category.TEXT, nullable=False)
+        assert guess(column, [], "django_session") == PiiGuess(name, "name", "hash"), name
+        assert rule_for(column, "hash") == "hash"
+    for name in ("notes", "comment", "remarks", "bio", "delivery_notes"):
+        column = Column(name, "text", Category.TEXT, nullable=False)
+        assert guess(column, [], "orders") == PiiGuess(name, "name", "sentence"), name
+        assert rule_for(column, "sentence") == "{fake: sentence}"
+    for name in ("commentable_type", "notes_count", "biome"):
+        assert guess(Column(name, "text", Category.TEXT, nullable=False), [], "orders") is None
+    group = Column("name", "character varying(150)", Category.TEXT, nullable=False)
+    for table in ("auth_group", "departments", "sites", "locations"):
+        assert guess(group, [], table) is None, table
+
+
+def test_the_rules_inspect_writes_for_sessions_notes_and_documents_anonymise_them(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    ddl = """
+    CREATE TABLE django_session (session_key varchar(40) PRIMARY KEY, session_data text NOT NULL,
+                                 expire_date timestamptz NOT NULL);
+    CREATE TABLE deliveries (id bigint PRIMARY KEY, notes text NOT NULL, shipping jsonb NOT NULL,
+                             extra jsonb);
+    """
+    rows = """
+    INSERT INTO django_session SELECT md5(g::text), 'eyJfYXV0aF91c2VyX2lkIjoi' || g,
+        now() + interval '14 days' FROM generate_series(1, 30) g;
+    INSERT INTO deliveries SELECT g, 'Call Realname Person' || g || ' before noon',
+        jsonb_build_object('recipient', jsonb_build_object('fullName', 'Realname Person' || g),
+                           'street', g || ' Real Street'),
+        jsonb_build_object('email', 'real.person' || g || '@corp.example')
+    FROM generate_series(1, 30) g;
+    """
+    source = database_of(pg_server, "inspect_docs_source", ddl + rows)
+    target = database_of(pg_server, "inspect_docs_target", ddl)
+    rules = tmp_path / "rules.yaml"
+    assert main(["seed", "inspect", source, "--rules-out", str(rules)]) == 0
+    tables = yaml.safe_load(rules.read_text())["tables"]
+    assert tables["public.django_session"] == {
+        "session_key": "hash", "session_data": "hash", "expire_date": "keep",
+    }  # fmt: skip
+    assert tables["public.deliveries"] == {
+        "id": "keep", "notes": {"fake": "sentence"}, "shipping": {"constant": "{}"},
+        "extra": "null",
+    }  # fmt: skip
+    monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
+    capsys.readouterr()
+    args = ["seed", "anonymise", "--source", source, "--target", target, "--rules", str(rules)]
+    assert main([*args, "--json"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["leak_check"]["hits"] == {}
+    with psycopg.connect(target) as conn:
+        kept = "SELECT count(*) FROM django_session WHERE session_key = md5('1')"
+        assert conn.execute(kept).fetchone() == (0,)
+        distinct = "SELECT count(DISTINCT session_key) FROM django_session"
+        assert conn.execute(distinct).fetchone() == (30,)
+        real = "SELECT count(*) FROM deliveries WHERE notes LIKE '%Realname%'"
+        assert conn.execute(real).fetchone() == (0,)
+        empty = "SELECT count(*) FROM deliveries WHERE shipping = '{}' AND extra IS NULL"
+        assert conn.execute(empty).fetchone() == (30,)
