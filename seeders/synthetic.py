@@ -122,6 +122,26 @@ def must_be_unique(table: Table, column: str) -> bool:
     return False
 
 
+def unique_by_references(table: Table) -> list[list[ForeignKey]]:
+    """The foreign keys that together make up a key or unique set, one list per set.
+
+    A join table's ``UNIQUE (user_id, group_id)`` (beside an ``id`` of its
+    own, as Django and Rails make them) or a key of references alone has no
+    plain column to carry its uniqueness: its rows must name distinct
+    combinations of parents. A set that references its own table is left
+    out (its parents are the rows being planned).
+    """
+    found: list[list[ForeignKey]] = []
+    for columns in (table.primary_key, *table.unique):
+        if len(columns) < 2:
+            continue
+        fks = [fk for fk in table.foreign_keys if set(fk.columns) <= set(columns)]
+        covered = {c for fk in fks for c in fk.columns}
+        if fks and covered == set(columns) and all(fk.ref_table != table.qualified for fk in fks):
+            found.append(fks)
+    return found
+
+
 # ``CHECK ((ends_at >= starts_at))`` as the server writes it: two columns compared.
 _IDENT = r'(?:[a-z_][a-z0-9_$]*|"(?:[^"]|"")+")'
 _COLUMN_ORDER = re.compile(rf"^CHECK \(\((?P<a>{_IDENT}) (?P<op><=|>=|<|>) (?P<b>{_IDENT})\)\)$")
@@ -296,10 +316,11 @@ class SyntheticGenerator:
         table = plan.table
         key_columns = set(table.primary_key) | referenced
         composite = len(table.primary_key) > 1
-        pk_fks = [fk for fk in table.foreign_keys if set(fk.columns) <= set(table.primary_key)]
-        pk_plain = [c for c in table.primary_key if _fk_for(table, c) is None]
-        if composite and pk_fks and not pk_plain:
-            self._plan_fk_combinations(plan, pk_fks)
+        for fks in unique_by_references(table):
+            if any(set(fk.columns) & set(plan.keys) for fk in fks):
+                continue  # planned already (another set, or a cycle's first pass)
+            if self._parents_planned(fks):
+                self._plan_fk_combinations(plan, fks)
         for name in sorted(key_columns - set(plan.keys)):
             column = table.column(name)
             fk = _fk_for(table, name)
@@ -336,6 +357,20 @@ class SyntheticGenerator:
                 f" the column, or {way}"
             )
         return rows
+
+    def _parents_planned(self, fks: list[ForeignKey]) -> bool:
+        """Whether every parent has rows, their referenced keys planned (now, if need be).
+
+        Without rows there is no combination to draw: ``_fill_fk`` then says
+        what to do instead (NULL, or the way out).
+        """
+        for fk in fks:
+            parent = self.plans.get(fk.ref_table)
+            if parent is None or parent.rows == 0:
+                return False
+            if any(ref not in parent.keys for ref in fk.ref_columns):
+                self._plan_keys(parent, set(fk.ref_columns))  # a cycle's parent, planned later
+        return True
 
     def _plan_fk_combinations(self, plan: TablePlan, fks: list[ForeignKey]) -> None:
         """Unique parent combinations for a key made only of foreign keys."""
