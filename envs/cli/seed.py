@@ -104,7 +104,9 @@ def _tracking(progress: Progress) -> tuple[Planned, Advanced]:
     def advanced(table: str, rows: int) -> None:
         # A table's clock starts when its rows begin (the loader says so with
         # 0 rows), not when the plan is known: its time and rate are its own.
-        task = tasks[table]
+        task = tasks.get(table)
+        if task is None:  # a table loaded empty (skipped): no bar was planned for it
+            return
         if task not in started:
             started.add(task)
             progress.start_task(task)
