@@ -11,6 +11,7 @@ their parents, so they are unique by construction.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ from seeders.values import (
     CannotGenerate,
     Values,
     can_invent,
+    date_pool,
     escape,
     faker_pool,
     generate,
@@ -117,28 +119,64 @@ def must_be_unique(table: Table, column: str) -> bool:
         plain = [c for c in columns if _fk_for(table, c) is None]
         plain = [c for c in plain if c not in table.partition_key] or plain
         plain = [c for c in plain if c not in pointing] or plain
+        # An enum or a flag has too few values to carry a set's uniqueness.
+        plain = [c for c in plain if finite_values(table.column(c)) is None]
         if len(columns) > 1 and plain and plain[0] == column:
             return True
     return False
 
 
-def unique_by_references(table: Table) -> list[list[ForeignKey]]:
-    """The foreign keys that together make up a key or unique set, one list per set.
+def finite_values(column: Column) -> tuple[str, ...] | None:
+    """The few values a column takes, as COPY text, or None for a type of many.
+
+    Every value of an enum or a flag; for a date, the seeder's own five
+    years (``UNIQUE (user_id, day)`` takes pairs of a user and a day of
+    those, not a day centuries away for each row).
+    """
+    if column.is_array:
+        return None
+    if column.category is Category.ENUM:
+        return tuple(escape(label) for label in column.enum_values)
+    if column.category is Category.BOOLEAN:
+        return ("t", "f")
+    if column.category is Category.DATE:
+        return tuple(date_pool())
+    return None
+
+
+@dataclass(frozen=True)
+class Combined:
+    """A key or unique set no one column can carry: its rows take distinct combinations.
 
     A join table's ``UNIQUE (user_id, group_id)`` (beside an ``id`` of its
-    own, as Django and Rails make them) or a key of references alone has no
-    plain column to carry its uniqueness: its rows must name distinct
-    combinations of parents. A set that references its own table is left
-    out (its parents are the rows being planned).
+    own, as Django and Rails make them), a key of references alone, or
+    ``UNIQUE (account_id, role)`` over an enum: each row names another
+    combination of parent rows and of the enum's (or a flag's) values.
     """
-    found: list[list[ForeignKey]] = []
+
+    references: tuple[ForeignKey, ...]
+    finite: tuple[str, ...]  # columns of an enum or boolean type
+
+
+def combined_sets(table: Table) -> list[Combined]:
+    """The table's key and unique sets that only combinations keep unique.
+
+    A set with a column that can carry it alone (:func:`must_be_unique`)
+    is not one; nor is a set referencing its own table (its parents are
+    the rows being planned).
+    """
+    found: list[Combined] = []
     for columns in (table.primary_key, *table.unique):
         if len(columns) < 2:
             continue
-        fks = [fk for fk in table.foreign_keys if set(fk.columns) <= set(columns)]
+        fks = tuple(fk for fk in table.foreign_keys if set(fk.columns) <= set(columns))
         covered = {c for fk in fks for c in fk.columns}
-        if fks and covered == set(columns) and all(fk.ref_table != table.qualified for fk in fks):
-            found.append(fks)
+        rest = tuple(c for c in columns if c not in covered)
+        if any(finite_values(table.column(c)) is None for c in rest):
+            continue
+        if any(fk.ref_table == table.qualified for fk in fks):
+            continue
+        found.append(Combined(fks, rest))
     return found
 
 
@@ -316,11 +354,13 @@ class SyntheticGenerator:
         table = plan.table
         key_columns = set(table.primary_key) | referenced
         composite = len(table.primary_key) > 1
-        for fks in unique_by_references(table):
-            if any(set(fk.columns) & set(plan.keys) for fk in fks):
+        for combined in combined_sets(table):
+            columns = {c for fk in combined.references for c in fk.columns} | set(combined.finite)
+            if columns & set(plan.keys):
                 continue  # planned already (another set, or a cycle's first pass)
-            if self._parents_planned(fks):
-                self._plan_fk_combinations(plan, fks)
+            domains = [self._domain(table, c) for c in combined.finite]
+            if all(domains) and self._parents_planned(combined.references):
+                self._plan_combinations(plan, combined, [d for d in domains if d])
         for name in sorted(key_columns - set(plan.keys)):
             column = table.column(name)
             fk = _fk_for(table, name)
@@ -358,7 +398,7 @@ class SyntheticGenerator:
             )
         return rows
 
-    def _parents_planned(self, fks: list[ForeignKey]) -> bool:
+    def _parents_planned(self, fks: Sequence[ForeignKey]) -> bool:
         """Whether every parent has rows, their referenced keys planned (now, if need be).
 
         Without rows there is no combination to draw: ``_fill_fk`` then says
@@ -372,24 +412,43 @@ class SyntheticGenerator:
                 self._plan_keys(parent, set(fk.ref_columns))  # a cycle's parent, planned later
         return True
 
-    def _plan_fk_combinations(self, plan: TablePlan, fks: list[ForeignKey]) -> None:
-        """Unique parent combinations for a key made only of foreign keys."""
-        eligible = [self._parents(plan.table, fk) for fk in fks]
-        sizes = [len(rows) for rows in eligible]
-        space = 1
-        for size in sizes:
-            space *= size
+    def _domain(self, table: Table, column: str) -> tuple[str, ...] | None:
+        """The values a combination may give ``column``: the recipe's, a check's, or its type's.
+
+        None where the recipe names a provider: its values are not known here.
+        """
+        override = self.config.overrides.get(table.name, {}).get(column)
+        if override is not None:
+            return tuple(dict.fromkeys(map(escape, override.values or ()))) or None
+        accepted = self.config.accepted_values.get(table.qualified, {}).get(column)
+        if accepted is not None:
+            return tuple(dict.fromkeys(accepted))
+        return finite_values(table.column(column))
+
+    def _plan_combinations(
+        self, plan: TablePlan, combined: Combined, domains: list[tuple[str, ...]]
+    ) -> None:
+        """Distinct combinations of parent rows and finite values, drawn without repeats."""
+        table, fks = plan.table, combined.references
+        eligible = [self._parents(table, fk) for fk in fks]
+        sizes = [len(rows) for rows in eligible] + [len(d) for d in domains]
+        space = math.prod(sizes)
         if space < plan.rows:  # cannot have more distinct combinations than exist
-            parents = " and ".join(fk.ref_table for fk in fks)
-            self._cap(plan, space, f"every combination of {parents} rows once")
-        rng = self._column_rng(plan.table, "+".join(fk.name for fk in fks))
+            parts = [f"{' and '.join(fk.ref_table for fk in fks)} rows"] if fks else []
+            parts += [f"{c} values" for c in combined.finite]
+            self._cap(plan, space, f"every combination of {' and '.join(parts)} once")
+        rng = self._column_rng(table, "+".join((*(fk.name for fk in fks), *combined.finite)))
         picks = rng.sample(range(space), plan.rows) if space else []
+
+        def digits(position: int) -> list[int]:
+            radix = math.prod(sizes[position + 1 :])
+            return [(p // radix) % sizes[position] for p in picks]
+
         for position, fk in enumerate(fks):
-            radix = 1
-            for size in sizes[position + 1 :]:
-                radix *= size
             rows = eligible[position]
-            self._copy_parent(plan, fk, [rows[(p // radix) % sizes[position]] for p in picks])
+            self._copy_parent(plan, fk, [rows[d] for d in digits(position)])
+        for offset, (column, domain) in enumerate(zip(combined.finite, domains, strict=True)):
+            plan.keys[column] = [domain[d] for d in digits(len(fks) + offset)]
 
     def _copy_parent(self, plan: TablePlan, fk: ForeignKey, indices: list[int]) -> None:
         parent = self.plans[fk.ref_table]

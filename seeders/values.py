@@ -230,9 +230,12 @@ def floats(n: int, rng: random.Random) -> Values:
     return rng.choices(pool, k=n)
 
 
-def timestamps(n: int, rng: random.Random, category: Category) -> Values:
-    """ISO timestamps within two years of EPOCH."""
-    return render_times([rng.randrange(0, 2 * 365 * 86400) for _ in range(n)], category)
+def timestamps(n: int, rng: random.Random, category: Category, unique: bool = False) -> Values:
+    """ISO timestamps within two years of EPOCH; distinct seconds if ``unique``."""
+    span = 2 * 365 * 86400
+    if unique:
+        return render_times(rng.sample(range(max(span, n)), n), category)
+    return render_times([rng.randrange(0, span) for _ in range(n)], category)
 
 
 def render_times(offsets: Sequence[int], category: Category) -> Values:
@@ -246,8 +249,15 @@ def date_pool() -> list[str]:
     return [date.fromordinal(start + d).isoformat() for d in range(5 * 365)]
 
 
-def dates(n: int, rng: random.Random) -> Values:
-    return rng.choices(date_pool(), k=n)
+def dates(n: int, rng: random.Random, unique: bool = False) -> Values:
+    """Dates of the pool's five years; if ``unique``, distinct days (more years for more rows)."""
+    if not unique:
+        return rng.choices(date_pool(), k=n)
+    start = date(2021, 1, 1).toordinal()
+    if n > date.max.toordinal() - start:
+        raise CannotGenerate(f"{n} unique dates do not fit between 2021 and 9999")
+    days = rng.sample(range(max(5 * 365, n)), n)
+    return [date.fromordinal(start + d).isoformat() for d in days]
 
 
 def uuids(n: int, rng: random.Random) -> Values:
@@ -382,9 +392,9 @@ def generate(
     if c is Category.UUID:
         return uuids(n, rng)
     if c in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
-        return timestamps(n, rng, c)
+        return timestamps(n, rng, c, unique)
     if c is Category.DATE:
-        return dates(n, rng)
+        return dates(n, rng, unique)
     if c is Category.FLOAT:
         return floats(n, rng)
     if unique and column.base_type in typed.RANGES:  # no two overlap

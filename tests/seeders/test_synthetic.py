@@ -20,6 +20,7 @@ from seeders.synthetic import (
     ColumnOverride,
     SyntheticConfig,
     SyntheticGenerator,
+    must_be_unique,
     seed_database,
 )
 from seeders.values import CannotGenerate, text_provider
@@ -330,6 +331,63 @@ def test_a_join_table_unique_over_its_references_gets_distinct_pairs(pg_server: 
         assert rows["public.pins"] == 6  # every pair once
         assert capped.capped["public.pins"][0] == 6
         assert count(conn, "SELECT count(DISTINCT (user_id, group_id)) FROM pins") == 6
+
+
+def test_a_unique_set_over_an_enum_a_flag_or_a_day_takes_distinct_combinations(
+    pg_server: PgServer,
+) -> None:
+    """``UNIQUE (account_id, role)`` over an enum failed the seed ("cannot make unique
+    member_role values"), and ``PRIMARY KEY (user_id, day)`` repeated pairs at 100 000 rows."""
+    ddl = """
+        CREATE TYPE member_role AS ENUM ('owner', 'admin', 'member');
+        CREATE TABLE accounts (id serial PRIMARY KEY);
+        CREATE TABLE account_roles (
+            id serial PRIMARY KEY, account_id int NOT NULL REFERENCES accounts,
+            role member_role NOT NULL, UNIQUE (account_id, role)
+        );
+        CREATE TABLE settings (
+            account_id int NOT NULL REFERENCES accounts, enabled boolean NOT NULL,
+            kind text NOT NULL, UNIQUE (account_id, enabled)
+        );
+        CREATE TABLE daily_stats (
+            account_id int NOT NULL REFERENCES accounts, day date NOT NULL,
+            PRIMARY KEY (account_id, day)
+        );
+        CREATE TABLE badges (
+            account_id int REFERENCES accounts, role member_role, label text,
+            UNIQUE (account_id, role, label)
+        );
+    """
+    config = SyntheticConfig(
+        2500,
+        rows={"accounts": 1000, "account_roles": 5000},
+        overrides={"settings": {"enabled": ColumnOverride(values=("true",))}},
+    )
+    with database_of(pg_server, "synthetic_finite_sets", ddl) as (conn, schema):
+        badges = schema.table("public.badges")  # the text carries it, never the enum
+        assert (must_be_unique(badges, "role"), must_be_unique(badges, "label")) == (False, True)
+        generator = SyntheticGenerator(schema, config)
+        rows = seed_database(conn, generator).rows
+        assert count(conn, "SELECT count(DISTINCT label) FROM badges") == rows["public.badges"]
+        assert rows["public.account_roles"] == 3000  # every account with each role once
+        assert "role values" in generator.capped["public.account_roles"][1]
+        assert count(conn, "SELECT count(DISTINCT (account_id, role)) FROM account_roles") == 3000
+        assert rows["public.settings"] == 1000  # the recipe's one value: one row an account
+        assert count(conn, "SELECT count(*) FROM settings WHERE enabled") == 1000
+        assert rows["public.daily_stats"] == 2500
+        assert count(conn, "SELECT count(DISTINCT (account_id, day)) FROM daily_stats") == 2500
+        span = "SELECT min(day) >= '2021-01-01' AND max(day) < '2026-01-01' FROM daily_stats"
+        assert conn.execute(span).fetchone() == (True,)
+
+
+def test_a_unique_date_or_timestamp_gets_distinct_values_past_the_pool() -> None:
+    """Five years of dates and random seconds repeated under a unique constraint."""
+    rng = random.Random(1)
+    day = Column("day", "date", Category.DATE, nullable=False)
+    assert len(set(values.generate(day, 3000, rng, 0, unique=True))) == 3000
+    at = Column("at", "timestamp with time zone", Category.TIMESTAMPTZ, nullable=False)
+    assert len(set(values.generate(at, 200_000, rng, 0, unique=True))) == 200_000
+    assert len(set(values.generate(day, 3000, rng, 0, unique=False))) <= 5 * 365
 
 
 @pytest.mark.parametrize(
