@@ -5,7 +5,9 @@ and the migration tool records there which ones ran. Rewriting that record
 (fake versions, or production's, which lack the pull request's new
 migrations) makes the next deploy re-run migrations already applied, and
 fail on the tables they create. So in both modes these tables keep the
-target's rows, unless the recipe or the rules name them. Reference data
+target's rows, unless the recipe or the rules name them; a synthetic seed
+also leaves the records a framework writes as it migrates and looks up by
+value (Django's content types, permissions and sites). Reference data
 the migrations load (countries, plans, roles) is left by naming it
 ``leave``; the written tables' foreign keys into it then pick from the
 rows the target has. An extension's own tables (PostGIS's
@@ -57,8 +59,20 @@ MIGRATION_TABLES = frozenset(
 )
 
 
+# Rows a web framework writes itself as it migrates and then looks up by value:
+# Django's content types and permissions (``user.has_perm("shop.change_order")``)
+# and its sites (``SITE_ID = 1``). Invented ones break the app, so a synthetic
+# seed leaves them; an anonymised copy takes production's, which the rest of
+# production's rows point at (a generic relation's ``content_type_id``).
+FRAMEWORK_TABLES = frozenset({"django_content_type", "auth_permission", "django_site"})
+
+
 def is_migration_record(table: Table) -> bool:
     return table.name in MIGRATION_TABLES
+
+
+def is_framework_record(table: Table) -> bool:
+    return table.name in FRAMEWORK_TABLES
 
 
 def leaves(table: Table, named: bool, named_leave: bool) -> bool:
@@ -70,12 +84,19 @@ def leaves(table: Table, named: bool, named_leave: bool) -> bool:
     return bool(table.extension) or named_leave or (not named and is_migration_record(table))
 
 
-def left_by_default(table: Table) -> str | None:
+def synthetic_leaves(table: Table, named: bool, named_leave: bool) -> bool:
+    """Whether a synthetic seed leaves the table: as :func:`leaves`, and a framework's records."""
+    return leaves(table, named, named_leave) or (not named and is_framework_record(table))
+
+
+def left_by_default(table: Table, synthetic: bool = False) -> str | None:
     """Why a seed leaves the table as the target has it when nothing names it, if it does."""
     if table.extension:
         return f"extension {table.extension}'s table"
     if is_migration_record(table):
         return "migration record"
+    if synthetic and is_framework_record(table):
+        return "framework record"
     return None
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from seeders.left import leaves
+from seeders.left import synthetic_leaves
 from seeders.schema import Schema
 from seeders.synthetic import ColumnOverride, SyntheticConfig
 from seeders.values import is_faker_provider
@@ -105,7 +105,7 @@ class Recipe(_Strict):
         left = {
             table.qualified
             for table in schema.tables
-            if leaves(
+            if synthetic_leaves(
                 table, table.qualified in named, getattr(named.get(table.qualified), "leave", False)
             )
         }

@@ -189,3 +189,59 @@ def test_inspect_writes_leave_for_migration_records(
     assert parsed["public.countries"] == {"code": "keep", "name": "keep"}
     assert parsed["public.spatial_refs"] == "leave"
     assert "extension citext's table" in text
+
+
+# What Django's migrate writes itself, and looks up by value afterwards.
+DJANGO = """
+    CREATE TABLE django_content_type (id serial PRIMARY KEY, app_label varchar(100) NOT NULL,
+        model varchar(100) NOT NULL, UNIQUE (app_label, model));
+    CREATE TABLE auth_permission (id serial PRIMARY KEY, name varchar(255) NOT NULL,
+        content_type_id int NOT NULL REFERENCES django_content_type DEFERRABLE INITIALLY DEFERRED,
+        codename varchar(100) NOT NULL, UNIQUE (content_type_id, codename));
+    CREATE TABLE django_site (id serial PRIMARY KEY, domain varchar(100) NOT NULL UNIQUE,
+        name varchar(50) NOT NULL);
+    CREATE TABLE auth_user (id serial PRIMARY KEY, username varchar(150) NOT NULL UNIQUE);
+    CREATE TABLE auth_user_user_permissions (id bigserial PRIMARY KEY,
+        user_id int NOT NULL REFERENCES auth_user DEFERRABLE INITIALLY DEFERRED,
+        permission_id int NOT NULL REFERENCES auth_permission DEFERRABLE INITIALLY DEFERRED,
+        UNIQUE (user_id, permission_id));
+    CREATE TABLE django_admin_log (id serial PRIMARY KEY, object_repr varchar(200) NOT NULL,
+        content_type_id int REFERENCES django_content_type DEFERRABLE INITIALLY DEFERRED,
+        user_id int NOT NULL REFERENCES auth_user DEFERRABLE INITIALLY DEFERRED);
+    INSERT INTO django_content_type (app_label, model) VALUES ('auth', 'user'), ('shop', 'order');
+    INSERT INTO auth_permission (name, content_type_id, codename)
+        SELECT 'Can ' || a || ' ' || t.model, t.id, a || '_' || t.model
+        FROM django_content_type t, unnest(ARRAY['add', 'change', 'view']) a;
+    INSERT INTO django_site (domain, name) VALUES ('example.com', 'example.com');
+"""
+FRAMEWORK = """
+    SELECT (SELECT string_agg(app_label || '.' || model, ',' ORDER BY id) FROM django_content_type),
+           (SELECT string_agg(codename, ',' ORDER BY id) FROM auth_permission),
+           (SELECT string_agg(id || ':' || domain, ',') FROM django_site)
+"""
+
+
+def test_a_synthetic_seed_leaves_the_records_django_writes_as_it_migrates(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invented content types, permissions and sites broke ``has_perm`` and ``SITE_ID = 1``."""
+    url = pg_server.create_database("left_django")
+    execute(url, DJANGO)
+    before = rows(url, FRAMEWORK)
+    assert main(["seed", "synthetic", "--database-url", url, "--rows", "40", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["left"]) >= {
+        "public.django_content_type", "public.auth_permission", "public.django_site",
+    }  # fmt: skip
+    assert rows(url, FRAMEWORK) == before
+    assert rows(url, "SELECT count(*) FROM auth_user_user_permissions") == [(40,)]
+    dangling = """
+        SELECT count(*) FROM django_admin_log l
+        LEFT JOIN django_content_type t ON t.id = l.content_type_id
+        WHERE l.content_type_id IS NOT NULL AND t.id IS NULL
+    """
+    assert rows(url, dangling) == [(0,)]
+    # Named in the recipe, they are the recipe's to seed.
+    recipe = _recipe(tmp_path, {"django_site": {"rows": 3}})
+    assert main(["seed", "synthetic", "--database-url", url, "--config", recipe]) == 0
+    assert rows(url, "SELECT count(*) FROM django_site") == [(3,)]
