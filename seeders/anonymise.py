@@ -785,9 +785,11 @@ def _searched_values(
     """What the leak check compares with the originals: (value, what follows FROM table).
 
     The whole value, and for an array each element, for a JSON document each
-    string and number in it, for a composite each text field: an original
-    e-mail kept in a ``cc text[]``, deep in a ``payload jsonb`` or as the
-    ``email`` of a ``contact`` is as present as one in a text column. (A
+    string and number in it, for a composite each text field, for a search
+    vector each lexeme: an original e-mail kept in a ``cc text[]``, deep in
+    a ``payload jsonb``, as the ``email`` of a ``contact`` or in a trigger's
+    ``tsvector`` is as present as one in a text column (a lexeme is as the
+    text search configuration wrote it: lower-cased, perhaps stemmed). (A
     ``json`` column is read as ``jsonb``; substrings of longer text are not
     searched.) Whole values (and fields) with a ``generated`` fingerprint, by
     column or field path (``home.street``), are left out: the rule of that
@@ -812,6 +814,9 @@ def _searched_values(
                 sql.SQL("{}.{}").format(table, name), column, column.name
             )
         ]
+    elif column.base_type == "tsvector":  # each lexeme: a kept search vector of an e-mail
+        lexemes = " CROSS JOIN LATERAL unnest({}.{}) AS l(lexeme, positions, weights)"
+        values.append((sql.SQL("l.lexeme"), sql.SQL(lexemes).format(table, name)))
     elif column.category is Category.JSON:
         values.append(
             (

@@ -92,6 +92,9 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
             return hinted
     if column.category is Category.JSON and not column.is_array:
         return _by_keys(column, samples)
+    if column.base_type == "tsvector" and not column.is_array:
+        # The words of the row's text (a name, an e-mail), as a trigger copied them.
+        return PiiGuess(column.name, "type", "search_words")
     if column.category is Category.TEXT and _FREE_TEXT.search(lowered):
         return PiiGuess(column.name, "name", "sentence")
     if column.category not in (Category.TEXT, Category.OTHER):
@@ -195,6 +198,8 @@ def rule_for(column: Column, suggestion: str) -> str:
         return "'null'" if column.nullable else f"{{constant: '{_NO_ADDRESS}'}}"
     if column.category is Category.JSON:  # a document of personal data: none, or empty
         return "'null'" if column.nullable else "{constant: '{}'}"
+    if column.base_type == "tsvector":  # no words of anyone's: none, or no words
+        return "'null'" if column.nullable else "{constant: ''}"
     if column.category is Category.BYTEA:  # no fake picture of no one: none, or empty
         return "'null'" if column.nullable else "{constant: ''}"
     if suggestion in ("hash", "noise"):

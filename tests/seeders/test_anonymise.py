@@ -358,6 +358,36 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
     assert rows(target, "SELECT count(*) FROM events") == [(0,)]
 
 
+def test_leak_check_reads_the_lexemes_of_a_search_vector_a_trigger_kept(
+    pg_server: PgServer,
+) -> None:
+    """pg_search's and Django's ``tsvector`` columns hold the row's words: kept, a leak.
+
+    Before, the vector was searched only as its whole text and nothing was found.
+    """
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, name text NOT NULL,
+                             search tsvector);
+        CREATE FUNCTION people_search() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.search := to_tsvector('simple', NEW.name || ' ' || NEW.email); RETURN NEW; END
+        $$;
+        CREATE TRIGGER people_search BEFORE INSERT OR UPDATE ON people
+            FOR EACH ROW EXECUTE FUNCTION people_search();
+    """
+    fill = """
+        INSERT INTO people (id, email, name) VALUES (1, 'alice@corp.example', 'Alice Real'),
+            (2, 'bob@corp.example', 'Bob Real'), (3, 'carol@corp.example', 'Carol Real');
+    """
+    source, target = databases(pg_server, "leak_tsvector", ddl, fill)
+    ruled = {"id": "keep", "email": {"fake": "email"}, "name": {"fake": "name"}}
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules_for({"people": ruled | {"search": "keep"}}))
+    assert info.value.hits == {"public.people.search": 3}  # the e-mails, as lexemes
+    assert rows(target, "SELECT count(*) FROM people") == [(0,)]
+    copy_between(source, target, rules_for({"people": ruled | {"search": "null"}}))
+    assert rows(target, "SELECT count(*) FROM people WHERE search IS NULL") == [(3,)]
+
+
 def test_leak_check_reads_every_text_field_of_composite_values(pg_server: PgServer) -> None:
     """An original kept as a field of a row value, of one inside it or of an array's element."""
     ddl = """
