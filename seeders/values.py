@@ -12,6 +12,7 @@ Every function here is deterministic for a given ``random.Random`` state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -101,6 +102,23 @@ _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("description", "bio", "notes", "comment", "body", "summary", "text"), "paragraph"),
     (("name",), "name"),
 )
+
+
+# Providers of identifiers: no two columns share a value of these (a password's digest
+# is no blob's checksum), so an anonymised copy of seeded data finds no original of one
+# column in another. Names, cities, words are shared, as real data shares them.
+_OWN_POOLS = frozenset(
+    {"sha256", "sha1", "md5", "password", "uuid4", "iban", "bban", "ssn", "credit_card_number",
+     "passport_number"}
+)  # fmt: skip
+
+
+def _pool_seed(provider: str, seed: int, table: str, column: Column) -> int:
+    """The seed of a column's pool: the run's, or for an identifier's its own column's."""
+    if provider not in _OWN_POOLS:
+        return seed
+    digest = hashlib.sha256(f"{seed}\0{table}\0{column.name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 # Providers a domain's name is too loose to imply (a domain "short_text" is not a sentence).
@@ -387,7 +405,9 @@ def generate(
         provider = text_provider(column, table)
         if unique and provider == "word":
             return codes(n, column.max_length, prefix=column.name[:3])
-        pool = _fit(faker_pool(provider, seed), column.max_length)
+        pool = _fit(
+            faker_pool(provider, _pool_seed(provider, seed, table, column)), column.max_length
+        )
         return unique_text(pool, n, rng, column.max_length) if unique else pooled(pool, n, rng)
     if c is Category.UUID:
         return uuids(n, rng)

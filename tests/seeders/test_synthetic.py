@@ -380,6 +380,23 @@ def test_a_unique_set_over_an_enum_a_flag_or_a_day_takes_distinct_combinations(
         assert conn.execute(span).fetchone() == (True,)
 
 
+def test_no_two_columns_share_a_digest_or_a_password_but_names_are_shared() -> None:
+    """A seeded password digest equal to a blob's checksum made the anonymised copy of the
+    seeded data fail its leak check (the same pool fed both); real data does not do that."""
+    rng = random.Random(3)
+    digest = Column("encrypted_password", "varchar", Category.TEXT, nullable=False)
+    checksum = Column("checksum", "varchar", Category.TEXT, nullable=False)
+    first = set(values.generate(digest, 500, rng, 0, unique=False, table="users"))
+    second = set(values.generate(checksum, 500, rng, 0, unique=False, table="blobs"))
+    assert first
+    assert not first & second
+    again = set(values.generate(digest, 500, random.Random(3), 0, unique=False, table="users"))
+    assert again == first  # same seed, same data
+    city = Column("city", "text", Category.TEXT, nullable=False)
+    home = set(values.generate(city, 500, rng, 0, unique=False, table="users"))
+    assert home & set(values.generate(city, 500, rng, 0, unique=False, table="offices"))
+
+
 def test_a_unique_date_or_timestamp_gets_distinct_values_past_the_pool() -> None:
     """Five years of dates and random seconds repeated under a unique constraint."""
     rng = random.Random(1)
