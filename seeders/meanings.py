@@ -19,7 +19,11 @@ _THINGS = re.compile(
     r"|permissions?|products?|items?|plans?|features?|countr(y|ies)|regions?|currenc(y|ies)"
     r"|units?|colou?rs?|sizes?|brands?|labels?|channels?|topics?|skills?|services?|stages?"
     r"|templates?|events?|projects?|repositor(y|ies)|files?|folders?|settings?|groups?"
-    r"|departments?|sites?|pages?|boards?|lists?|locations?|warehouses?)$"
+    r"|departments?|sites?|pages?|boards?|lists?|locations?|warehouses?|attachments?|blobs?"
+    r"|assets?|hosts?|apps?|applications?|domains?|queues?|jobs?|buckets?|keys?|fields?"
+    r"|attributes?|columns?|tables?|schemas?|classes|hooks?|webhooks?|integrations?|packages?"
+    r"|modules?|versions?|builds?|deployments?|environments?|servers?|clusters?|nodes?"
+    r"|metrics?|reports?|dashboards?|themes?|badges?|tiers?|levels?)$"
 )
 
 

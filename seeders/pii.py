@@ -71,8 +71,8 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
         return PiiGuess(column.name, "type", "ipv4")
     if lowered == "name" and meanings.organisations(table):
         return PiiGuess(column.name, "name", "company")
-    if lowered == "name" and meanings.things(table):
-        return None  # a category's or a language's name
+    if (lowered == "name" and meanings.things(table)) or _named_thing(column.name):
+        return None  # a category's name, a service's (ActiveStorage's service_name "local")
     if column.category is Category.BYTEA and _MEDIA.search(lowered):
         return PiiGuess(column.name, "name", "photo")
     for part in column.fields:  # a home of type address (street text, city text)
@@ -100,6 +100,12 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
     if column.category not in (Category.TEXT, Category.OTHER):
         return None  # a date, a number or an id whose digits look like a phone number is none
     return _by_values(column, samples)
+
+
+def _named_thing(name: str) -> bool:
+    """Whether ``name`` is a thing's: ``service_name``, ``productName`` (not ``first_name``)."""
+    parts = meanings.words(name)
+    return len(parts) > 1 and parts[-1] == "name" and meanings.things("_".join(parts[:-1]))
 
 
 def _by_values(column: Column, samples: Sequence[str]) -> PiiGuess | None:
