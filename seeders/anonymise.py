@@ -786,13 +786,14 @@ def _searched_values(
 
     The whole value, and for an array each element, for a JSON document each
     string and number in it, for a composite each text field, for a search
-    vector each lexeme: an original e-mail kept in a ``cc text[]``, deep in
-    a ``payload jsonb``, as the ``email`` of a ``contact`` or in a trigger's
-    ``tsvector`` is as present as one in a text column (a lexeme is as the
-    text search configuration wrote it: lower-cased, perhaps stemmed). (A
-    ``json`` column is read as ``jsonb``; substrings of longer text are not
-    searched.) Whole values (and fields) with a ``generated`` fingerprint, by
-    column or field path (``home.street``), are left out: the rule of that
+    vector each lexeme, for an ``hstore`` each key and value: an original
+    e-mail kept in a ``cc text[]``, deep in a ``payload jsonb``, as the
+    ``email`` of a ``contact`` or in a trigger's ``tsvector`` is as present
+    as one in a text column (a lexeme is as the text search configuration
+    wrote it: lower-cased, perhaps stemmed). (A ``json`` column is read as
+    ``jsonb``; substrings of longer text are not searched.) Whole values
+    (and fields) with a ``generated`` fingerprint, by column or field path
+    (``home.street``), are left out: the rule of that
     column or field wrote them, from a pool, not from an original. A
     constant array makes ``<> ALL`` one hash probe per value (PostgreSQL
     ≥ 15; a scan of the array before).
@@ -817,6 +818,11 @@ def _searched_values(
     elif column.base_type == "tsvector":  # each lexeme: a kept search vector of an e-mail
         lexemes = " CROSS JOIN LATERAL unnest({}.{}) AS l(lexeme, positions, weights)"
         values.append((sql.SQL("l.lexeme"), sql.SQL(lexemes).format(table, name)))
+    elif column.base_type == "hstore":  # each key and value (contrib's functions, its schema)
+        schema = (column.base_ref or column.type_ref).rsplit(".", 1)[0]
+        pairs = " CROSS JOIN LATERAL " + schema + ".each({}.{}) AS h(key, value)"
+        joined = sql.SQL(pairs).format(table, name)
+        values += [(sql.SQL("h.key"), joined), (sql.SQL("h.value"), joined)]
     elif column.category is Category.JSON:
         values.append(
             (

@@ -90,7 +90,7 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
         hinted = _hinted(column)
         if hinted is not None:
             return hinted
-    if column.category is Category.JSON and not column.is_array:
+    if (column.category is Category.JSON or column.base_type == "hstore") and not column.is_array:
         return _by_keys(column, samples)
     if column.base_type == "tsvector" and not column.is_array:
         # The words of the row's text (a name, an e-mail), as a trigger copied them.
@@ -118,14 +118,15 @@ def _by_values(column: Column, samples: Sequence[str]) -> PiiGuess | None:
 
 
 def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
-    """A JSON document whose keys name personal data (``{"street": …, "city": …}``).
+    """A JSON document (or an ``hstore``) whose keys name personal data (``{"street": …}``).
 
     ``firstName`` reads as ``first_name``. A bare ``name`` says too little
     (a product's, a file's) and is passed over; the other keys decide.
     """
+    keys = _hstore_keys(samples) if column.base_type == "hstore" else _keys(samples)
     hits = [
         (key, hinted.suggestion)
-        for key in _keys(samples)
+        for key in keys
         if key != "name"
         and (hinted := _hinted(Column(key, "text", Category.TEXT, nullable=True))) is not None
     ]
@@ -133,6 +134,15 @@ def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
         return None
     named = ", ".join(key for key, _ in hits[:3]) + (", …" if len(hits) > 3 else "")
     return PiiGuess(column.name, f"key{'s' if len(hits) > 1 else ''} {named}", hits[0][1])
+
+
+# A key of an hstore's text form: "email"=>"…" (quotes and backslashes escaped).
+_HSTORE_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*=>')
+
+
+def _hstore_keys(samples: Sequence[str]) -> list[str]:
+    found = (key.replace('\\"', '"') for s in samples for key in _HSTORE_KEY.findall(s))
+    return list(dict.fromkeys("_".join(meanings.words(key)) for key in found))
 
 
 def _keys(samples: Sequence[str]) -> list[str]:
@@ -204,6 +214,8 @@ def rule_for(column: Column, suggestion: str) -> str:
         return "'null'" if column.nullable else f"{{constant: '{_NO_ADDRESS}'}}"
     if column.category is Category.JSON:  # a document of personal data: none, or empty
         return "'null'" if column.nullable else "{constant: '{}'}"
+    if column.base_type == "hstore":  # pairs of personal data: none, or no pairs
+        return "'null'" if column.nullable else "{constant: ''}"
     if column.base_type == "tsvector":  # no words of anyone's: none, or no words
         return "'null'" if column.nullable else "{constant: ''}"
     if column.category is Category.BYTEA:  # no fake picture of no one: none, or empty

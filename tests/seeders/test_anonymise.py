@@ -388,6 +388,26 @@ def test_leak_check_reads_the_lexemes_of_a_search_vector_a_trigger_kept(
     assert rows(target, "SELECT count(*) FROM people WHERE search IS NULL") == [(3,)]
 
 
+def test_leak_check_reads_each_key_and_value_of_an_hstore(pg_server: PgServer) -> None:
+    """An older Rails app's ``properties hstore`` kept an original e-mail as a value."""
+    ddl = """
+        CREATE EXTENSION IF NOT EXISTS hstore;
+        CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, properties hstore);
+    """
+    fill = """
+        INSERT INTO people VALUES (1, 'alice@corp.example', 'contact=>alice@corp.example'),
+            (2, 'bob@corp.example', '"bob@corp.example"=>owner, plan=>pro'),
+            (3, 'c@x.example', NULL);
+    """
+    source, target = databases(pg_server, "leak_hstore", ddl, fill)
+    ruled = {"id": "keep", "email": {"fake": "email"}}
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules_for({"people": ruled | {"properties": "keep"}}))
+    assert info.value.hits == {"public.people.properties": 2}  # a value, and a key
+    copy_between(source, target, rules_for({"people": ruled | {"properties": "null"}}))
+    assert rows(target, "SELECT count(*) FROM people WHERE properties IS NULL") == [(3,)]
+
+
 def test_leak_check_reads_every_text_field_of_composite_values(pg_server: PgServer) -> None:
     """An original kept as a field of a row value, of one inside it or of an array's element."""
     ddl = """

@@ -529,3 +529,11 @@ def test_a_things_name_is_no_ones_whatever_its_prefix() -> None:
     for name, provider in people:
         column = Column(name, "varchar", Category.TEXT, nullable=False)
         assert guess(column, [], "orders") == PiiGuess(name, "name", provider), name
+
+
+def test_an_hstore_is_personal_data_by_its_keys() -> None:
+    pairs = Column("properties", "hstore", Category.OTHER, nullable=False, base_type="hstore")
+    sampled = ['"plan"=>"pro", "phoneNumber"=>"+1 555 0100"', '"name"=>"x"']
+    assert guess(pairs, sampled) == PiiGuess("properties", "key phone_number", "phone_number")
+    assert rule_for(pairs, "phone_number") == "{constant: ''}"
+    assert guess(pairs, ['"plan"=>"pro", "name"=>"Widget"']) is None
