@@ -764,6 +764,8 @@ class Anonymiser:
 
 # Every scalar leaf of a JSON document, at any depth (keys and containers aside).
 _JSON_LEAVES = 'strict $.** ? (@.type() == "string" || @.type() == "number")'
+# Every key of every object in it, at any depth.
+_JSON_KEYS = 'strict $.** ? (@.type() == "object").keyvalue().key'
 
 
 def _unless_generated(
@@ -785,7 +787,7 @@ def _searched_values(
     """What the leak check compares with the originals: (value, what follows FROM table).
 
     The whole value, and for an array each element, for a JSON document each
-    string and number in it, for a composite each text field, for a search
+    string and number in it and each key, for a composite each text field, for a search
     vector each lexeme, for an ``hstore`` each key and value: an original
     e-mail kept in a ``cc text[]``, deep in a ``payload jsonb``, as the
     ``email`` of a ``contact`` or in a trigger's ``tsvector`` is as present
@@ -823,15 +825,12 @@ def _searched_values(
         pairs = " CROSS JOIN LATERAL " + schema + ".each({}.{}) AS h(key, value)"
         joined = sql.SQL(pairs).format(table, name)
         values += [(sql.SQL("h.key"), joined), (sql.SQL("h.value"), joined)]
-    elif column.category is Category.JSON:
-        values.append(
-            (
-                sql.SQL("j.v #>> '{}'"),
-                sql.SQL(" CROSS JOIN LATERAL jsonb_path_query(({}.{})::jsonb, {}) AS j(v)").format(
-                    table, name, sql.Literal(_JSON_LEAVES)
-                ),
-            )
-        )
+    elif column.category is Category.JSON:  # its leaves, and its keys: {"alice@…": "admin"}
+        found = " CROSS JOIN LATERAL jsonb_path_query(({}.{})::jsonb, {}) AS j(v)"
+        values += [
+            (sql.SQL("j.v #>> '{}'"), sql.SQL(found).format(table, name, sql.Literal(path)))
+            for path in (_JSON_LEAVES, _JSON_KEYS)
+        ]
     return values
 
 

@@ -123,13 +123,17 @@ def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
     ``firstName`` reads as ``first_name``. A bare ``name`` says too little
     (a product's, a file's) and is passed over; the other keys decide.
     """
-    keys = _hstore_keys(samples) if column.base_type == "hstore" else _keys(samples)
+    raw = _hstore_keys(samples) if column.base_type == "hstore" else _keys(samples)
+    keys = list(dict.fromkeys("_".join(meanings.words(key)) for key in raw))
     hits = [
         (key, hinted.suggestion)
         for key in keys
         if key != "name"
         and (hinted := _hinted(Column(key, "text", Category.TEXT, nullable=True))) is not None
     ]
+    # Keyed by someone's address ({"alice@corp.example": "admin"}): said, never printed.
+    if any(_VALUE_PATTERNS[0][0].match(key) for key in raw):
+        hits.append(("<e-mail address>", "email"))
     if not hits:
         return None
     named = ", ".join(key for key, _ in hits[:3]) + (", …" if len(hits) > 3 else "")
@@ -141,12 +145,13 @@ _HSTORE_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*=>')
 
 
 def _hstore_keys(samples: Sequence[str]) -> list[str]:
+    """The keys of the sampled pairs, as written, in the order first met."""
     found = (key.replace('\\"', '"') for s in samples for key in _HSTORE_KEY.findall(s))
-    return list(dict.fromkeys("_".join(meanings.words(key)) for key in found))
+    return list(dict.fromkeys(found))
 
 
 def _keys(samples: Sequence[str]) -> list[str]:
-    """The keys of the sampled documents, snake-cased, in the order first met."""
+    """The keys of the sampled documents, as written, in the order first met."""
     found: dict[str, None] = {}
 
     def walk(value: object, depth: int) -> None:
@@ -154,7 +159,7 @@ def _keys(samples: Sequence[str]) -> list[str]:
             return
         if isinstance(value, dict):
             for key, item in value.items():
-                found.setdefault("_".join(meanings.words(str(key))), None)
+                found.setdefault(str(key), None)
                 walk(item, depth + 1)
         elif isinstance(value, list):
             for item in value:

@@ -338,7 +338,8 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
             (1, ARRAY['team@x.example', 'alice@corp.example'], '{"ok": true}', '[]'),
             (2, '{{a,b},{c,bob@corp.example}}', '{"to": [{"mail": "bob@corp.example"}]}', '{}'),
             (3, '{}', '{"phone": 4930123456, "note": "alice@corp.example is fine"}',
-             '{"deep": {"er": ["alice@corp.example"]}}');
+             '{"deep": {"er": ["alice@corp.example"]}}'),
+            (4, '{}', '{"roles": {"bob@corp.example": "admin"}}', '{}');
     """
     source, target = databases(pg_server, "leak_containers", ddl, fill)
     rules = rules_for(
@@ -349,10 +350,10 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
     )
     with pytest.raises(LeakDetected) as info:
         copy_between(source, target, rules)
-    # Elements and leaf values, at any depth; not substrings of longer text.
+    # Elements, leaf values and keys, at any depth; not substrings of longer text.
     assert info.value.hits == {
         "public.events.cc": 2,
-        "public.events.payload": 2,
+        "public.events.payload": 3,
         "public.events.raw": 1,
     }
     assert rows(target, "SELECT count(*) FROM events") == [(0,)]

@@ -427,6 +427,8 @@ def test_a_json_document_is_personal_data_by_its_keys_and_takes_a_rule_json_take
     assert guess(shipping, nested) == PiiGuess(
         "shipping", "keys first_name, phone_number", "first_name"
     )
+    keyed = ['{"roles": {"alice@corp.example": "admin"}}']  # the address is never printed
+    assert guess(shipping, keyed) == PiiGuess("shipping", "key <e-mail address>", "email")
     # A bare name says nothing of whose; a document named for an address says it all.
     assert guess(shipping, ['{"name": "Widget", "colour": "red"}'], "orders") is None
     address = Column("address", "json", Category.JSON, nullable=True)
