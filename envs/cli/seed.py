@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from envs.cli.options import json_option
 from envs.cli.output import emit_json, err, out
 from envs.errors import ConfigError
 from envs.seeding import (
@@ -48,14 +49,22 @@ def seed() -> None:
 
 
 @seed.command()
-@click.option("--database-url", required=True, envvar="PREVIEW_SEED_DATABASE_URL", help="Target.")
 @click.option(
-    "--config", "recipe_path", type=click.Path(path_type=Path, dir_okay=False), help="Recipe YAML."
+    "--database-url",
+    required=True,
+    envvar="PREVIEW_SEED_DATABASE_URL",
+    help="Database whose tables are replaced (PREVIEW_SEED_DATABASE_URL).",
+)
+@click.option(
+    "--config",
+    "recipe_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Recipe YAML: rows per table, values per column, tables to leave.",
 )
 @click.option("--rows", type=click.IntRange(min=0), help="Rows per table (overrides the recipe).")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), help="Multiply every count.")
 @click.option("--seed", "seed_value", type=int, help="Random seed (same seed, same data).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def synthetic(
     database_url: str,
     recipe_path: Path | None,
@@ -139,7 +148,11 @@ class RowsPerSecond(ProgressColumn):
     help="Target database; its tables are replaced.",
 )
 @click.option(
-    "--rules", "rules_path", required=True, type=click.Path(path_type=Path, dir_okay=False)
+    "--rules",
+    "rules_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Rules YAML: one rule per column (`seed inspect --rules-out` writes a start).",
 )
 @click.option(
     "--salt-env",
@@ -154,7 +167,7 @@ class RowsPerSecond(ProgressColumn):
     show_default=True,
     help="Source connections reading each large table in parallel (one source core each).",
 )
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def anonymise(
     source_url: str, target_url: str, rules_path: Path, salt_env: str, jobs: int, as_json: bool
 ) -> None:
@@ -228,7 +241,7 @@ def _progress(quiet: bool) -> Progress:
     show_default=True,
     help="Seconds to spend reading one column's sample values.",
 )
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def inspect(
     database_url: str, rules_out: Path | None, sample_timeout: float, as_json: bool
 ) -> None:
