@@ -119,7 +119,7 @@ def must_be_unique(table: Table, column: str) -> bool:
         plain = [c for c in columns if _fk_for(table, c) is None]
         plain = [c for c in plain if c not in table.partition_key] or plain
         plain = [c for c in plain if c not in pointing] or plain
-        # An enum or a flag has too few values to carry a set's uniqueness.
+        # An enum, a flag or a date has too few values to carry a set's uniqueness.
         plain = [c for c in plain if finite_values(table.column(c)) is None]
         if len(columns) > 1 and plain and plain[0] == column:
             return True
@@ -151,11 +151,11 @@ class Combined:
     A join table's ``UNIQUE (user_id, group_id)`` (beside an ``id`` of its
     own, as Django and Rails make them), a key of references alone, or
     ``UNIQUE (account_id, role)`` over an enum: each row names another
-    combination of parent rows and of the enum's (or a flag's) values.
+    combination of parent rows and of the enum's (a flag's, a date's) values.
     """
 
     references: tuple[ForeignKey, ...]
-    finite: tuple[str, ...]  # columns of an enum or boolean type
+    finite: tuple[str, ...]  # columns of few values: an enum's, a flag's, a date's
 
 
 def combined_sets(table: Table) -> list[Combined]:
