@@ -16,6 +16,9 @@ from seeders.schema import Category, Column, Schema
 from seeders.shapes import Key, families
 
 _NAME_HINTS: tuple[tuple[str, str], ...] = (
+    # Before "address": an ip_address is no street's. Whole words where a longer word
+    # means something else (ipsum, tokenable_type, secretary).
+    (r"ip($|_)", "ipv4"), ("mac_address", "hash"),
     ("email", "email"), ("mail", "email"), ("phone", "phone_number"), ("mobile", "phone_number"),
     ("first_name", "first_name"), ("last_name", "last_name"), ("surname", "last_name"),
     ("company", "company"), ("organisation", "company"), ("organization", "company"),
@@ -25,12 +28,13 @@ _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("postal", "postcode"), ("avatar", "image_url"), ("photo", "image_url"),
     ("picture", "image_url"), ("portrait", "image_url"),
     ("birth", "date_of_birth"), ("dob", "date_of_birth"), ("ssn", "ssn"), ("passport", "hash"),
-    ("iban", "iban"), ("card", "hash"), ("ip", "ipv4"), ("username", "user_name"),
+    ("iban", "iban"), ("card", "hash"), ("username", "user_name"),
     ("handle", "user_name"), ("nickname", "user_name"), ("screen_name", "user_name"),
-    ("login", "user_name"), ("password", "hash"), ("token", "hash"), ("secret", "hash"),
+    ("login", "user_name"), ("password", "hash"), (r"tokens?($|_)", "hash"),
+    (r"secrets?($|_)", "hash"),
     # Whoever holds a session's key or data, a cookie or an API key acts as its owner.
-    ("session", "hash"), ("cookie", "hash"), ("api_key", "hash"), ("apikey", "hash"),
-    ("credential", "hash"), ("private_key", "hash"), ("access_key", "hash"),
+    (r"sessions?($|_)", "hash"), (r"cookies?($|_)", "hash"), ("api_key", "hash"),
+    ("apikey", "hash"), ("credential", "hash"), ("private_key", "hash"), ("access_key", "hash"),
     ("lat", "noise"), ("lon", "noise"), ("tax", "hash"), ("salary", "noise"),
 )  # fmt: skip
 _VALUE_PATTERNS = (

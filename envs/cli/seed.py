@@ -35,6 +35,7 @@ from envs.seeding import (
     seed_anonymised,
     seed_synthetic,
 )
+from seeders import polymorphic
 from seeders.introspect import introspect
 from seeders.left import left_by_default
 from seeders.pii import PiiGuess, describe, guess, starting_rules
@@ -332,9 +333,11 @@ def _guesses(
     )
     found, unsampled = {}, []
     for table in schema.tables:
+        # A polymorphic reference's type names a model (App\Models\User), no one.
+        pointing = {name for name, _ in polymorphic.pairs(table)}
         for column in table.columns:
-            if column.generated:
-                continue  # the server computes it from the others: no rule to guess
+            if column.generated or column.name in pointing:
+                continue  # computed by the server, or a class name: no rule to guess
             samples = _samples(conn, table, column.name)
             if samples is None:
                 unsampled.append((table.qualified, column.name))

@@ -539,3 +539,32 @@ def test_an_hstore_is_personal_data_by_its_keys() -> None:
     assert guess(pairs, sampled) == PiiGuess("properties", "key phone_number", "phone_number")
     assert rule_for(pairs, "phone_number") == "{constant: ''}"
     assert guess(pairs, ['"plan"=>"pro", "name"=>"Widget"']) is None
+
+
+def test_words_that_only_begin_like_a_hint_are_not_it() -> None:
+    """Before, ``ip_address`` was faked as a street address, ``tokenable_type`` hashed."""
+    text = lambda name: Column(name, "varchar", Category.TEXT, nullable=True)  # noqa: E731
+    assert guess(text("ip_address"), [], "sessions") == PiiGuess("ip_address", "name", "ipv4")
+    assert guess(text("last_ip"), [], "users") == PiiGuess("last_ip", "name", "ipv4")
+    for name in ("tokenable_type", "secretary", "ipsum", "sessionable"):
+        assert guess(text(name), [], "things") is None, name
+    for name in ("token", "auth_tokens", "client_secret", "session_id", "cookie_value"):
+        assert guess(text(name), [], "accounts") == PiiGuess(name, "name", "hash"), name
+    assert guess(text("name"), [], "personal_access_tokens") is None  # the token's label
+
+
+def test_inspect_guesses_nothing_of_a_polymorphic_references_type(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rails' ``addressable_type`` ("Customer") was faked as a street address."""
+    url = database_of(pg_server, "inspect_polymorphic", """
+        CREATE TABLE addresses (id bigserial PRIMARY KEY,
+            addressable_type varchar(255) NOT NULL, addressable_id bigint NOT NULL,
+            street varchar(255) NOT NULL);
+        INSERT INTO addresses (addressable_type, addressable_id, street)
+            VALUES ('Customer', 1, '1 Main St');
+    """)  # fmt: skip
+    assert main(["seed", "inspect", url, "--json"]) == 0
+    columns = json.loads(capsys.readouterr().out)["public.addresses"]["columns"]
+    assert columns["addressable_type"]["pii"] is None
+    assert columns["street"]["pii"] == "street_address (by name)"
