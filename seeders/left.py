@@ -5,9 +5,11 @@ and the migration tool records there which ones ran. Rewriting that record
 (fake versions, or production's, which lack the pull request's new
 migrations) makes the next deploy re-run migrations already applied, and
 fail on the tables they create. So in both modes these tables keep the
-target's rows, unless the recipe or the rules name them; a synthetic seed
-also leaves the records a framework writes as it migrates and looks up by
-value (Django's content types, permissions and sites). Reference data
+target's rows, unless the recipe or the rules name them, and so do an
+app's job queues, sessions and caches (production's queued jobs would run
+in the preview); a synthetic seed also leaves the records a framework
+writes as it migrates and looks up by value (Django's content types,
+permissions and sites). Reference data
 the migrations load (countries, plans, roles) is left by naming it
 ``leave``; the written tables' foreign keys into it then pick from the
 rows the target has. An extension's own tables (PostGIS's
@@ -67,6 +69,62 @@ MIGRATION_TABLES = frozenset(
 FRAMEWORK_TABLES = frozenset({"django_content_type", "auth_permission", "django_site"})
 
 
+# The state an app keeps in its database while it runs: job queues, sessions, caches.
+# Copied, a preview would run production's queued jobs (and mail its customers) and
+# hold its users' sessions; invented, its workers would choke on them. So a seed leaves
+# them as the environment has them. By name; a name apps also use for their own data
+# (``jobs`` of a job board, ``sessions`` of a conference) only with the columns its
+# framework gives it.
+_RUNTIME_TABLES: dict[str, tuple[str, frozenset[str]]] = {
+    name: (kind, frozenset(columns))
+    for kind, tables in {
+        "job queue": {
+            "jobs": ("queue", "payload", "attempts"),  # Laravel
+            "job_batches": ("total_jobs", "pending_jobs"),
+            "failed_jobs": ("payload", "exception"),
+            "delayed_jobs": (), "good_jobs": (), "good_job_batches": (),  # Rails
+            "good_job_executions": (), "good_job_processes": (), "good_job_settings": (),
+            "que_jobs": (), "que_lockers": (), "que_values": (),
+            "solid_queue_jobs": (), "solid_queue_ready_executions": (),
+            "solid_queue_claimed_executions": (), "solid_queue_blocked_executions": (),
+            "solid_queue_failed_executions": (), "solid_queue_scheduled_executions": (),
+            "solid_queue_recurring_executions": (), "solid_queue_recurring_tasks": (),
+            "solid_queue_processes": (), "solid_queue_pauses": (), "solid_queue_semaphores": (),
+            "oban_jobs": (), "oban_peers": (),  # Elixir
+            "river_job": (), "river_leader": (), "river_queue": (),  # Go
+            "river_client": (), "river_client_queue": (),
+            "procrastinate_jobs": (), "procrastinate_events": (),  # Python
+            "procrastinate_periodic_defers": (),
+            "django_celery_results_taskresult": (), "django_celery_results_groupresult": (),
+            "django_celery_results_chordcounter": (),
+        },
+        "sessions": {
+            "django_session": (),
+            "sessions": ("payload", "last_activity"),  # Laravel
+            "session": ("sess", "expire"),  # connect-pg-simple
+        },
+        "cache": {
+            "cache": ("key", "value", "expiration"), "cache_locks": ("key", "owner", "expiration"),
+            "solid_cache_entries": (), "solid_cable_messages": (),
+        },
+    }.items()
+    for name, columns in tables.items()
+}  # fmt: skip
+# Whole schemas of job queues: pg-boss's and Graphile Worker's.
+_RUNTIME_SCHEMAS = frozenset({"pgboss", "graphile_worker"})
+
+
+def runtime_state(table: Table) -> str | None:
+    """What running state the table holds (``job queue``, ``sessions``, ``cache``), if any."""
+    if table.schema in _RUNTIME_SCHEMAS:
+        return "job queue"
+    found = _RUNTIME_TABLES.get(table.name)
+    if found is None:
+        return None
+    kind, columns = found
+    return kind if columns <= {c.name for c in table.columns} else None
+
+
 def is_migration_record(table: Table) -> bool:
     return table.name in MIGRATION_TABLES
 
@@ -79,9 +137,11 @@ def leaves(table: Table, named: bool, named_leave: bool) -> bool:
     """Whether a seed leaves the table as the target has it.
 
     An extension's always; one the recipe or rules name ``leave``; a
-    migration record unless they name it at all (``named``).
+    migration record or an app's running state (its job queue, sessions,
+    cache) unless they name it at all (``named``).
     """
-    return bool(table.extension) or named_leave or (not named and is_migration_record(table))
+    unnamed = is_migration_record(table) or runtime_state(table) is not None
+    return bool(table.extension) or named_leave or (not named and unnamed)
 
 
 def synthetic_leaves(table: Table, named: bool, named_leave: bool) -> bool:
@@ -95,6 +155,9 @@ def left_by_default(table: Table, synthetic: bool = False) -> str | None:
         return f"extension {table.extension}'s table"
     if is_migration_record(table):
         return "migration record"
+    state = runtime_state(table)
+    if state is not None:
+        return state
     if synthetic and is_framework_record(table):
         return "framework record"
     return None

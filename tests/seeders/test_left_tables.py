@@ -14,7 +14,7 @@ from envs.cli.main import main
 from envs.cli.seed import rules_text
 from seeders.introspect import introspect
 from tests.pg_server import PgServer
-from tests.seeders.connections import databases, rows
+from tests.seeders.connections import copy_between, databases, rows, rules_for
 
 # An app after its migrations ran: their record, the reference data one loaded, and
 # a table of an extension's (as PostGIS's spatial_ref_sys, which the app references).
@@ -245,3 +245,58 @@ def test_a_synthetic_seed_leaves_the_records_django_writes_as_it_migrates(
     recipe = _recipe(tmp_path, {"django_site": {"rows": 3}})
     assert main(["seed", "synthetic", "--database-url", url, "--config", recipe]) == 0
     assert rows(url, "SELECT count(*) FROM django_site") == [(3,)]
+
+
+# An app's running state beside its data: Laravel's queue, sessions and cache, a
+# pg-boss queue, and a job board's own jobs table (no queue columns: its data).
+RUNNING = """
+    CREATE SCHEMA pgboss;
+    CREATE SCHEMA board;
+    CREATE TABLE users (id bigserial PRIMARY KEY, email varchar(255) NOT NULL UNIQUE);
+    CREATE TABLE jobs (id bigserial PRIMARY KEY, queue varchar(255) NOT NULL,
+        payload text NOT NULL, attempts smallint NOT NULL, available_at integer NOT NULL);
+    CREATE TABLE sessions (id varchar(255) PRIMARY KEY, user_id bigint, payload text NOT NULL,
+        last_activity integer NOT NULL);
+    CREATE TABLE cache (key varchar(255) PRIMARY KEY, value text NOT NULL,
+        expiration integer NOT NULL);
+    CREATE TABLE pgboss.job (id uuid PRIMARY KEY, name text NOT NULL, data jsonb);
+    CREATE TABLE board.jobs (id serial PRIMARY KEY, title text NOT NULL, company text NOT NULL);
+"""
+OWN_STATE = """
+    INSERT INTO jobs (queue, payload, attempts, available_at)
+        VALUES ('default', '{"job": "preview warm-up"}', 0, 1);
+    INSERT INTO sessions VALUES ('preview-session', NULL, 'e30=', 1);
+"""
+STATE = "SELECT (SELECT string_agg(payload, ',') FROM jobs), (SELECT count(*) FROM sessions)"
+
+
+def test_a_seed_leaves_the_apps_job_queue_sessions_and_cache(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Copied, production's queued mails would go out from the preview; invented, its
+    workers would choke on the payloads. A job board's jobs are data all the same."""
+    source, target = databases(pg_server, "left_running", RUNNING, """
+        INSERT INTO users (email) VALUES ('real@corp.example');
+        INSERT INTO jobs (queue, payload, attempts, available_at)
+            VALUES ('mail', '{"to": "real@corp.example"}', 0, 1);
+        INSERT INTO sessions VALUES ('live-session-key', 1, 'eyJlbWFpbCI6InJlYWwifQ==', 1);
+        INSERT INTO pgboss.job VALUES (gen_random_uuid(), 'welcome-mail', '{"to": 1}');
+        INSERT INTO board.jobs (title, company) VALUES ('Welder', 'Acme');
+    """)  # fmt: skip
+    execute(target, OWN_STATE)
+    assert main(["seed", "synthetic", "--database-url", target, "--rows", "5", "--json"]) == 0
+    left = set(json.loads(capsys.readouterr().out)["left"])
+    assert left >= {"public.jobs", "public.sessions", "public.cache", "pgboss.job"}
+    assert "board.jobs" not in left
+    assert rows(target, STATE) == [('{"job": "preview warm-up"}', 1)]
+    assert rows(target, "SELECT count(*) FROM board.jobs") == [(5,)]
+    # The copy's rules need not name them; production's queue never reaches the preview.
+    rules = rules_for({
+        "users": {"id": "keep", "email": {"fake": "email"}},
+        "board.jobs": {"id": "keep", "title": "keep", "company": "keep"},
+    })  # fmt: skip
+    report = copy_between(source, target, rules)
+    assert report.leak_hits == {}
+    assert rows(target, STATE) == [('{"job": "preview warm-up"}', 1)]
+    assert rows(target, "SELECT count(*) FROM pgboss.job") == [(0,)]
+    assert rows(target, "SELECT title FROM board.jobs") == [("Welder",)]
