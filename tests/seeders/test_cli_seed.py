@@ -457,15 +457,19 @@ def test_the_rules_inspect_writes_for_sessions_notes_and_documents_anonymise_the
     pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    """An app's own session table gets its keys and data hashed; Django's is left whole."""
     ddl = """
     CREATE TABLE django_session (session_key varchar(40) PRIMARY KEY, session_data text NOT NULL,
                                  expire_date timestamptz NOT NULL);
+    CREATE TABLE remembered (session_key varchar(40) PRIMARY KEY, session_data text NOT NULL,
+                             expire_date timestamptz NOT NULL);
     CREATE TABLE deliveries (id bigint PRIMARY KEY, notes text NOT NULL, shipping jsonb NOT NULL,
                              extra jsonb);
     """
     rows = """
     INSERT INTO django_session SELECT md5(g::text), 'eyJfYXV0aF91c2VyX2lkIjoi' || g,
         now() + interval '14 days' FROM generate_series(1, 30) g;
+    INSERT INTO remembered SELECT * FROM django_session;
     INSERT INTO deliveries SELECT g, 'Call Realname Person' || g || ' before noon',
         jsonb_build_object('recipient', jsonb_build_object('fullName', 'Realname Person' || g),
                            'street', g || ' Real Street'),
@@ -477,7 +481,8 @@ def test_the_rules_inspect_writes_for_sessions_notes_and_documents_anonymise_the
     rules = tmp_path / "rules.yaml"
     assert main(["seed", "inspect", source, "--rules-out", str(rules)]) == 0
     tables = yaml.safe_load(rules.read_text())["tables"]
-    assert tables["public.django_session"] == {
+    assert tables["public.django_session"] == "leave"
+    assert tables["public.remembered"] == {
         "session_key": "hash", "session_data": "hash", "expire_date": "keep",
     }  # fmt: skip
     assert tables["public.deliveries"] == {
@@ -490,9 +495,10 @@ def test_the_rules_inspect_writes_for_sessions_notes_and_documents_anonymise_the
     assert main([*args, "--json"]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["leak_check"]["hits"] == {}
     with psycopg.connect(target) as conn:
-        kept = "SELECT count(*) FROM django_session WHERE session_key = md5('1')"
+        assert conn.execute("SELECT count(*) FROM django_session").fetchone() == (0,)
+        kept = "SELECT count(*) FROM remembered WHERE session_key = md5('1')"
         assert conn.execute(kept).fetchone() == (0,)
-        distinct = "SELECT count(DISTINCT session_key) FROM django_session"
+        distinct = "SELECT count(DISTINCT session_key) FROM remembered"
         assert conn.execute(distinct).fetchone() == (30,)
         real = "SELECT count(*) FROM deliveries WHERE notes LIKE '%Realname%'"
         assert conn.execute(real).fetchone() == (0,)
