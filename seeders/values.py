@@ -64,9 +64,14 @@ def unescape(text: str) -> str:
 
 @cache
 def faker_pool(provider: str, seed: int = 0, size: int = POOL_SIZE) -> tuple[str, ...]:
-    """``size`` values of one Faker provider, escaped; cached per (provider, seed)."""
+    """``size`` values of one Faker provider, escaped; cached per (provider, seed).
+
+    Each provider draws from its own stream: seeded alike, a one-sentence
+    ``paragraph`` came out as the ``sentence`` pool's, and an anonymised copy
+    of seeded data found a bio's original in a post's title.
+    """
     fake = Faker()
-    fake.seed_instance(seed)
+    fake.seed_instance(int.from_bytes(hashlib.sha256(f"{seed}\0{provider}".encode()).digest()[:8]))
     method: Callable[[], object] = getattr(fake, provider)
     return tuple(escape(str(method()).replace("\n", ", ")) for _ in range(size))
 
@@ -81,6 +86,7 @@ _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("filename", "file_name"), "file_name"),
     (("content_type", "mime_type", "mimetype", "media_type"), "mime_type"),
     (("encrypted_password", "password_digest", "password_hash", "checksum", "digest"), "sha256"),
+    (("token", "secret", "api_key", "apikey", "nonce"), "sha256"),  # random hex, as they are
     (("password", "passwd"), "password"),
     (("first_name", "firstname", "given_name"), "first_name"),
     (("last_name", "lastname", "surname", "family_name"), "last_name"),
@@ -99,17 +105,21 @@ _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("url", "website", "homepage", "link"), "url"),
     (("job", "occupation", "position"), "job"),
     (("title", "subject", "headline"), "sentence"),
-    (("description", "bio", "notes", "comment", "body", "summary", "text"), "paragraph"),
+    (
+        ("description", "bio", "notes", "comment", "body", "summary", "text", "content", "message"),
+        "paragraph",
+    ),
     (("name",), "name"),
 )
 
 
-# Providers of identifiers: no two columns share a value of these (a password's digest
-# is no blob's checksum), so an anonymised copy of seeded data finds no original of one
-# column in another. Names, cities, words are shared, as real data shares them.
+# Providers of identifiers and of prose: no two columns share a value of these (a
+# password's digest is no blob's checksum, a bio no post's body), so an anonymised copy
+# of seeded data finds no original of one column in another. Names, cities, words are
+# shared, as real data shares them.
 _OWN_POOLS = frozenset(
     {"sha256", "sha1", "md5", "password", "uuid4", "iban", "bban", "ssn", "credit_card_number",
-     "passport_number"}
+     "passport_number", "paragraph", "sentence", "text"}
 )  # fmt: skip
 
 
@@ -163,6 +173,23 @@ def unique_text(pool: Sequence[str], n: int, rng: random.Random, max_length: int
     if max_length is not None and any(len(v) > max_length for v in out):
         return codes(n, max_length)
     return out
+
+
+def hex_tokens(n: int, rng: random.Random, max_length: int | None) -> Values:
+    """Distinct random-looking hex (tokens, digests): 8 digits that are the row number
+    scrambled (an odd multiplier permutes 32 bits, so no two rows share them), then random.
+
+    A row-number code where 8 digits do not fit.
+    """
+    width = min(64, max_length or 64)
+    if width < 8 or n > 1 << 32:
+        return codes(n, max_length)
+    mask = rng.getrandbits(32)
+    return [
+        f"{(i * 0x9E3779B1 & 0xFFFFFFFF) ^ mask:08x}"
+        + (f"{rng.getrandbits(4 * (width - 8)):0{width - 8}x}" if width > 8 else "")
+        for i in range(n)
+    ]
 
 
 def codes(n: int, max_length: int | None, prefix: str = "") -> Values:
@@ -402,13 +429,7 @@ def generate(
     if c is Category.NUMERIC:
         return numerics(column, n, rng, unique)
     if c is Category.TEXT:
-        provider = text_provider(column, table)
-        if unique and provider == "word":
-            return codes(n, column.max_length, prefix=column.name[:3])
-        pool = _fit(
-            faker_pool(provider, _pool_seed(provider, seed, table, column)), column.max_length
-        )
-        return unique_text(pool, n, rng, column.max_length) if unique else pooled(pool, n, rng)
+        return _texts(column, n, rng, seed, unique, table)
     if c is Category.UUID:
         return uuids(n, rng)
     if c in (Category.TIMESTAMP, Category.TIMESTAMPTZ):
@@ -422,6 +443,18 @@ def generate(
     if unique:
         raise CannotGenerate(f"column {column.name}: cannot make unique {column.type_name} values")
     return pooled(scalar_pool(column, rng, seed, table), n, rng)
+
+
+def _texts(
+    column: Column, n: int, rng: random.Random, seed: int, unique: bool, table: str
+) -> Values:
+    provider = text_provider(column, table)
+    if unique and provider == "word":
+        return codes(n, column.max_length, prefix=column.name[:3])
+    if unique and provider == "sha256":
+        return hex_tokens(n, rng, column.max_length)
+    pool = _fit(faker_pool(provider, _pool_seed(provider, seed, table, column)), column.max_length)
+    return unique_text(pool, n, rng, column.max_length) if unique else pooled(pool, n, rng)
 
 
 def with_nulls(values: Values, rng: random.Random, fraction: float = 0.1) -> Values:

@@ -397,6 +397,27 @@ def test_no_two_columns_share_a_digest_or_a_password_but_names_are_shared() -> N
     assert home & set(values.generate(city, 500, rng, 0, unique=False, table="offices"))
 
 
+def test_prose_and_tokens_are_never_shared_between_columns_or_providers() -> None:
+    """A seeded bio equal to a post's body, a one-sentence paragraph equal to a title, a
+    reset token drawn from the words an ``abilities`` column had: each failed the leak
+    check of an anonymised copy of seeded data (Prisma's and Laravel's starter schemas)."""
+    rng = random.Random(5)
+    text = lambda name: Column(name, "text", Category.TEXT, nullable=False)  # noqa: E731
+    bios = set(values.generate(text("bio"), 1000, rng, 0, unique=False, table="profiles"))
+    bodies = set(values.generate(text("content"), 1000, rng, 0, unique=False, table="posts"))
+    titles = set(values.generate(text("title"), 1000, rng, 0, unique=False, table="posts"))
+    assert bios
+    assert not bios & bodies
+    assert not (bios | bodies) & titles
+    assert set(values.faker_pool("sentence")).isdisjoint(values.faker_pool("paragraph"))
+    token = Column("token", "varchar(64)", Category.TEXT, nullable=False, max_length=64)
+    drawn = values.generate(token, 5000, rng, 0, unique=True, table="password_resets")
+    assert len(set(drawn)) == 5000
+    assert all(len(t) == 64 and set(t) <= set("0123456789abcdef") for t in drawn)
+    short = Column("token", "varchar(10)", Category.TEXT, nullable=False, max_length=10)
+    assert len(set(values.generate(short, 5000, rng, 0, unique=True, table="t"))) == 5000
+
+
 def test_a_unique_date_or_timestamp_gets_distinct_values_past_the_pool() -> None:
     """Five years of dates and random seconds repeated under a unique constraint."""
     rng = random.Random(1)
