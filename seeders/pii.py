@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from seeders import meanings
-from seeders.schema import Category, Column, Schema
+from seeders.schema import Category, Column, Schema, Table
 from seeders.shapes import Key, families
 
 _NAME_HINTS: tuple[tuple[str, str], ...] = (
@@ -232,6 +232,32 @@ def rule_for(column: Column, suggestion: str) -> str:
     if suggestion in ("hash", "noise"):
         return "hash"
     return f"{{fake: {suggestion}}}"
+
+
+# Tables of credentials: sign-in tokens, sessions, API keys. A preview needs none of
+# production's (whoever holds one acts as its owner), and a token in a bytea column
+# under a unique key has no rule that keeps it distinct and says nothing: copied empty.
+_CREDENTIALS = re.compile(r"(^|_)(tokens|sessions|api_keys)$")
+
+
+def credential_tables(schema: Schema, leaves: Callable[[Table], bool]) -> list[str]:
+    """The tables a starting rules file copies empty (``skip``): credentials no row needs.
+
+    One that a copied table references stays copied: an empty one would
+    leave that reference dangling, which the anonymiser refuses.
+    """
+    found = {t.qualified for t in schema.tables if _CREDENTIALS.search(t.name) and not leaves(t)}
+    changed = True
+    while changed:  # a table referenced from outside the set is copied after all
+        changed = False
+        for table in schema.tables:
+            if table.qualified in found or leaves(table):
+                continue
+            for fk in table.foreign_keys:
+                if fk.ref_table in found:
+                    found.discard(fk.ref_table)
+                    changed = True
+    return sorted(found)
 
 
 def starting_rules(schema: Schema, guesses: Mapping[Key, PiiGuess]) -> dict[Key, tuple[str, str]]:

@@ -38,7 +38,7 @@ from envs.seeding import (
 from seeders import polymorphic
 from seeders.introspect import introspect
 from seeders.left import left_by_default
-from seeders.pii import PiiGuess, describe, guess, starting_rules
+from seeders.pii import PiiGuess, credential_tables, describe, guess, starting_rules
 from seeders.recipe import Recipe, RecipeError, load_recipe
 from seeders.schema import Schema
 from seeders.schema import Table as SchemaTable
@@ -373,10 +373,14 @@ def rules_text(schema: Schema, guesses: Mapping[tuple[str, str], PiiGuess]) -> s
         "tables:",
     ]
     ruled = starting_rules(schema, guesses)
+    emptied = credential_tables(schema, lambda t: left_by_default(t) is not None)
     for table in schema.tables:
         reason = left_by_default(table)
         if reason:
             lines.append(f"  {table.qualified}: leave  # {reason}: the target's rows stay")
+            continue
+        if table.qualified in emptied:
+            lines.append(f"  {table.qualified}: skip  # credentials: copied empty, no one's key")
             continue
         lines.append(f"  {table.qualified}:")
         for column in table.columns:

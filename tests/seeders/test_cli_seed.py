@@ -12,9 +12,9 @@ import yaml
 
 from envs.cli.main import main
 from envs.cli.seed import rules_text
-from seeders.pii import PiiGuess, guess, rule_for
+from seeders.pii import PiiGuess, credential_tables, guess, rule_for
 from seeders.rules import Rule, parse_rules
-from seeders.schema import Category, Column, Schema, Table
+from seeders.schema import Category, Column, ForeignKey, Schema, Table
 from tests.pg_server import PgServer
 
 
@@ -574,3 +574,25 @@ def test_inspect_guesses_nothing_of_a_polymorphic_references_type(
     columns = json.loads(capsys.readouterr().out)["public.addresses"]["columns"]
     assert columns["addressable_type"]["pii"] is None
     assert columns["street"]["pii"] == "street_address (by name)"
+
+
+def test_inspect_copies_credential_tables_empty_unless_a_copied_row_needs_them() -> None:
+    """Phoenix's ``users_tokens`` (a bytea token under a unique key) had no rule to take."""
+    ids = (Column("id", "bigint", Category.INTEGER, nullable=False),)
+    ref = (Column("token_id", "bigint", Category.INTEGER, nullable=True),)
+
+    def table(name: str, references: str = "") -> Table:
+        fks = (ForeignKey("fk", ("token_id",), references, ("id",)),) if references else ()
+        return Table("public", name, ids + ref if fks else ids, ("id",), foreign_keys=fks)
+
+    schema = Schema((
+        table("users_tokens"), table("oauth_access_tokens"), table("tokenizers"),
+        table("audit", "public.oauth_access_tokens"),
+        table("refresh_tokens", "public.users_tokens"),
+    ))  # fmt: skip
+    assert credential_tables(schema, lambda t: False) == [
+        "public.refresh_tokens", "public.users_tokens",
+    ]  # fmt: skip
+    written = rules_text(schema, {})
+    assert "  public.users_tokens: skip  # credentials" in written
+    assert "  public.oauth_access_tokens:\n    id: keep" in written
