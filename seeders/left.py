@@ -97,11 +97,16 @@ _RUNTIME_TABLES: dict[str, tuple[str, frozenset[str]]] = {
             "procrastinate_periodic_defers": (),
             "django_celery_results_taskresult": (), "django_celery_results_groupresult": (),
             "django_celery_results_chordcounter": (),
+            "qrtz_job_details": (), "qrtz_triggers": (), "qrtz_simple_triggers": (),  # Quartz
+            "qrtz_cron_triggers": (), "qrtz_simprop_triggers": (), "qrtz_blob_triggers": (),
+            "qrtz_calendars": (), "qrtz_paused_trigger_grps": (), "qrtz_fired_triggers": (),
+            "qrtz_scheduler_state": (), "qrtz_locks": (),
         },
         "sessions": {
             "django_session": (),
             "sessions": ("payload", "last_activity"),  # Laravel
             "session": ("sess", "expire"),  # connect-pg-simple
+            "spring_session": (), "spring_session_attributes": (),  # Spring Session JDBC
         },
         "cache": {
             "cache": ("key", "value", "expiration"), "cache_locks": ("key", "owner", "expiration"),
@@ -110,8 +115,8 @@ _RUNTIME_TABLES: dict[str, tuple[str, frozenset[str]]] = {
     }.items()
     for name, columns in tables.items()
 }  # fmt: skip
-# Whole schemas of job queues: pg-boss's and Graphile Worker's.
-_RUNTIME_SCHEMAS = frozenset({"pgboss", "graphile_worker"})
+# Whole schemas of job queues: pg-boss's, Graphile Worker's and Hangfire's.
+_RUNTIME_SCHEMAS = frozenset({"pgboss", "graphile_worker", "hangfire"})
 
 
 def runtime_state(table: Table) -> str | None:

@@ -237,7 +237,13 @@ def rule_for(column: Column, suggestion: str) -> str:
 # Tables of credentials: sign-in tokens, sessions, API keys. A preview needs none of
 # production's (whoever holds one acts as its owner), and a token in a bytea column
 # under a unique key has no rule that keeps it distinct and says nothing: copied empty.
-_CREDENTIALS = re.compile(r"(^|_)(tokens|sessions|api_keys)$")
+_CREDENTIALS = (("tokens",), ("sessions",), ("api", "keys"))
+
+
+def _credentials(name: str) -> bool:
+    """Whether a table's last words name credentials: ``users_tokens``, ``AspNetUserTokens``."""
+    words = tuple(meanings.words(name))
+    return any(words[-len(tail) :] == tail for tail in _CREDENTIALS)
 
 
 def credential_tables(schema: Schema, leaves: Callable[[Table], bool]) -> list[str]:
@@ -246,7 +252,7 @@ def credential_tables(schema: Schema, leaves: Callable[[Table], bool]) -> list[s
     One that a copied table references stays copied: an empty one would
     leave that reference dangling, which the anonymiser refuses.
     """
-    found = {t.qualified for t in schema.tables if _CREDENTIALS.search(t.name) and not leaves(t)}
+    found = {t.qualified for t in schema.tables if _credentials(t.name) and not leaves(t)}
     changed = True
     while changed:  # a table referenced from outside the set is copied after all
         changed = False

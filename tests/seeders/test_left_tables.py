@@ -251,7 +251,12 @@ def test_a_synthetic_seed_leaves_the_records_django_writes_as_it_migrates(
 # pg-boss queue, and a job board's own jobs table (no queue columns: its data).
 RUNNING = """
     CREATE SCHEMA pgboss;
+    CREATE SCHEMA hangfire;
     CREATE SCHEMA board;
+    CREATE TABLE hangfire.job (id bigserial PRIMARY KEY, invocationdata text NOT NULL);
+    CREATE TABLE spring_session (primary_id char(36) PRIMARY KEY, principal_name varchar(100));
+    CREATE TABLE qrtz_locks (sched_name varchar(120), lock_name varchar(40),
+        PRIMARY KEY (sched_name, lock_name));
     CREATE TABLE users (id bigserial PRIMARY KEY, email varchar(255) NOT NULL UNIQUE);
     CREATE TABLE jobs (id bigserial PRIMARY KEY, queue varchar(255) NOT NULL,
         payload text NOT NULL, attempts smallint NOT NULL, available_at integer NOT NULL);
@@ -286,7 +291,10 @@ def test_a_seed_leaves_the_apps_job_queue_sessions_and_cache(
     execute(target, OWN_STATE)
     assert main(["seed", "synthetic", "--database-url", target, "--rows", "5", "--json"]) == 0
     left = set(json.loads(capsys.readouterr().out)["left"])
-    assert left >= {"public.jobs", "public.sessions", "public.cache", "pgboss.job"}
+    assert left >= {
+        "public.jobs", "public.sessions", "public.cache", "pgboss.job", "hangfire.job",
+        "public.spring_session", "public.qrtz_locks",
+    }  # fmt: skip
     assert "board.jobs" not in left
     assert rows(target, STATE) == [('{"job": "preview warm-up"}', 1)]
     assert rows(target, "SELECT count(*) FROM board.jobs") == [(5,)]
