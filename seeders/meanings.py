@@ -28,8 +28,8 @@ _THINGS = re.compile(
 
 
 def words(name: str) -> list[str]:
-    """A name's words: ``trial_endsAt`` → trial, ends, at."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    """A name's words: ``trial_endsAt`` → trial, ends, at; ``IPAddress`` → ip, address."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
     return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
 
 

@@ -22,7 +22,7 @@ _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("email", "email"), ("mail", "email"), ("phone", "phone_number"), ("mobile", "phone_number"),
     ("first_name", "first_name"), ("last_name", "last_name"), ("surname", "last_name"),
     ("company", "company"), ("organisation", "company"), ("organization", "company"),
-    ("org_name", "company"), ("full_name", "name"), ("name", "name"),
+    ("org_name", "company"), ("full_name", "name"), ("user_name", "user_name"), ("name", "name"),
     ("address", "street_address"),
     ("street", "street_address"), ("city", "city"), ("zip", "postcode"), ("postcode", "postcode"),
     ("postal", "postcode"), ("avatar", "image_url"), ("photo", "image_url"),
@@ -30,7 +30,8 @@ _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("birth", "date_of_birth"), ("dob", "date_of_birth"), ("ssn", "ssn"), ("passport", "hash"),
     ("iban", "iban"), ("card", "hash"), ("username", "user_name"),
     ("handle", "user_name"), ("nickname", "user_name"), ("screen_name", "user_name"),
-    ("login", "user_name"), ("password", "hash"), (r"tokens?($|_)", "hash"),
+    (r"login$", "user_name"), ("provider_key", "hash"), (r"uid$", "hash"),
+    ("password", "hash"), (r"tokens?($|_)", "hash"),
     (r"secrets?($|_)", "hash"),
     # Whoever holds a session's key or data, a cookie or an API key acts as its owner.
     (r"sessions?($|_)", "hash"), (r"cookies?($|_)", "hash"), ("api_key", "hash"),
@@ -70,7 +71,7 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
     An address in an ``inet`` column is personal data whatever the column
     is called (``last_login``, ``created_from``), so its type decides.
     """
-    lowered = column.name.lower()
+    lowered = snake(column.name)
     if column.category is Category.INET and not column.is_array:
         return PiiGuess(column.name, "type", "ipv4")
     if lowered == "name" and meanings.organisations(table):
@@ -110,6 +111,12 @@ def _named_thing(name: str) -> bool:
     """Whether ``name`` is a thing's: ``service_name``, ``productName`` (not ``first_name``)."""
     parts = meanings.words(name)
     return len(parts) > 1 and parts[-1] == "name" and meanings.things("_".join(parts[:-1]))
+
+
+def snake(name: str) -> str:
+    """A column's name as words joined by ``_``: ASP.NET's ``NormalizedEmail`` reads as
+    ``normalized_email``, so the hints see its words (it was kept: every address upper-cased)."""
+    return "_".join(meanings.words(name))
 
 
 def _by_values(column: Column, samples: Sequence[str]) -> PiiGuess | None:
@@ -180,7 +187,7 @@ def _keys(samples: Sequence[str]) -> list[str]:
 def _hinted(column: Column) -> PiiGuess | None:
     """What the column's name says it holds, or its domain's (CREATE DOMAIN email AS citext)."""
     for hint, suggestion in _NAME_HINTS:
-        if re.search(rf"(^|_){hint}", column.name.lower()):
+        if re.search(rf"(^|_){hint}", snake(column.name)):
             return PiiGuess(column.name, "name", suggestion)
     domain = column.domain_name
     for hint, suggestion in _NAME_HINTS if domain else ():

@@ -80,13 +80,21 @@ def is_faker_provider(name: str) -> bool:
     return callable(getattr(Faker(), name, None)) and not name.startswith("_")
 
 
+# Random hex, as they are: secrets, and keys of someone at another service.
+_SECRETS = ("token", "secret", "api_key", "apikey", "nonce", "session", "cookie", "credential",
+            "private_key", "access_key", "provider_key", "providerkey", "_uid")  # fmt: skip
+
 # Column-name hints → Faker provider. First match wins; names are lowercased.
 _TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("email",), "email"),
     (("filename", "file_name"), "file_name"),
     (("content_type", "mime_type", "mimetype", "media_type"), "mime_type"),
     (("encrypted_password", "password_digest", "password_hash", "checksum", "digest"), "sha256"),
-    (("token", "secret", "api_key", "apikey", "nonce"), "sha256"),  # random hex, as they are
+    (_SECRETS, "sha256"),
+    (("ssn", "social_security"), "ssn"),
+    (("iban",), "iban"),
+    (("passport",), "passport_number"),
+    (("card_number", "credit_card", "cardnumber"), "credit_card_number"),
     (("password", "passwd"), "password"),
     (("first_name", "firstname", "given_name"), "first_name"),
     (("last_name", "lastname", "surname", "family_name"), "last_name"),
@@ -140,6 +148,8 @@ def text_provider(column: Column, table: str = "") -> str:
     lowered = column.name.lower()
     if "country" in lowered and column.max_length is not None and column.max_length <= 3:
         return "country_code"
+    if lowered in ("uid", "guid"):  # omniauth's: the user's id at the provider
+        return "sha256"
     if lowered == "name" and meanings.organisations(table):
         return "company"
     if lowered == "name" and meanings.things(table):

@@ -597,3 +597,17 @@ def test_inspect_copies_credential_tables_empty_unless_a_copied_row_needs_them()
     written = rules_text(schema, {})
     assert "  public.users_tokens: skip  # credentials" in written
     assert "  public.oauth_access_tokens:\n    id: keep" in written
+
+
+def test_pascal_and_camel_case_names_are_read_as_their_words() -> None:
+    """ASP.NET Identity's ``NormalizedEmail`` (every address upper-cased) was kept, and
+    ``LoginProvider`` ("Google", half a key) faked as a user name."""
+    text = lambda name: Column(name, "text", Category.TEXT, nullable=True)  # noqa: E731
+    expected = {
+        "NormalizedEmail": "email", "NormalizedUserName": "user_name", "UserName": "user_name",
+        "IPAddress": "ipv4", "ProviderKey": "hash", "uid": "hash", "login": "user_name",
+    }  # fmt: skip
+    for name, suggestion in expected.items():
+        assert guess(text(name), [], "AspNetUsers") == PiiGuess(name, "name", suggestion), name
+    for name in ("LoginProvider", "SecurityStamp", "fluid", "login_count"):
+        assert guess(text(name), [], "AspNetUsers") is None, name

@@ -1,4 +1,4 @@
-"""The starter schemas of five web frameworks, through seed, inspect and anonymise.
+"""The starter schemas of six web frameworks, through seed, inspect and anonymise.
 
 Each is created as its framework's migrations create it (tests/fixtures/sql/frameworks),
 seeded with synthetic data, inspected for a starting rules file, and copied with those
@@ -25,6 +25,12 @@ FRAMEWORKS = Path(__file__).resolve().parents[1] / "fixtures" / "sql" / "framewo
 
 # Per framework: a query on the target after the copy, and what it must return.
 KEPT = {
+    "aspnet": (
+        'SELECT (SELECT count(*) FROM "__EFMigrationsHistory"),'
+        ' (SELECT count(*) FROM "AspNetUserTokens"),'
+        ' (SELECT count(DISTINCT ("UserId", "RoleId")) FROM "AspNetUserRoles")',
+        (1, 0, 300),
+    ),
     "django": (
         "SELECT (SELECT count(*) FROM django_migrations), (SELECT count(*) FROM django_site),"
         " (SELECT count(DISTINCT (user_id, group_id)) = count(*) FROM auth_user_groups)",

@@ -441,6 +441,11 @@ def test_a_unique_date_or_timestamp_gets_distinct_values_past_the_pool() -> None
         ("content_type", None, "mime_type"),
         ("encrypted_password", None, "sha256"),
         ("password", None, "password"),
+        ("uid", None, "sha256"),
+        ("ProviderKey", None, "sha256"),
+        ("session_data", None, "sha256"),
+        ("ssn", None, "ssn"),
+        ("iban", None, "iban"),
     ],
 )
 def test_more_column_names_get_values_of_their_meaning(
