@@ -10,7 +10,6 @@ their parents, so they are unique by construction.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import re
@@ -36,6 +35,7 @@ from seeders.values import (
     faker_pool,
     generate,
     is_faker_provider,
+    mixed_seed,
     unescape,
     with_nulls,
 )
@@ -84,8 +84,7 @@ class TablePlan:
 
 
 def _rng(seed: int, *parts: str) -> random.Random:
-    digest = hashlib.sha256("\0".join((str(seed), *parts)).encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return random.Random(mixed_seed(seed, *parts))
 
 
 def _referenced_columns(schema: Schema) -> dict[str, set[str]]:
@@ -408,9 +407,13 @@ class SyntheticGenerator:
             parent = self.plans.get(fk.ref_table)
             if parent is None or parent.rows == 0:
                 return False
-            if any(ref not in parent.keys for ref in fk.ref_columns):
-                self._plan_keys(parent, set(fk.ref_columns))  # a cycle's parent, planned later
+            self._plan_referenced(parent, fk)
         return True
+
+    def _plan_referenced(self, parent: TablePlan, fk: ForeignKey) -> None:
+        """Plan the parent's keys ``fk`` names, if not yet: a cycle edge's parent comes later."""
+        if any(ref not in parent.keys for ref in fk.ref_columns):
+            self._plan_keys(parent, set(fk.ref_columns))
 
     def _domain(self, table: Table, column: str) -> tuple[str, ...] | None:
         """The values a combination may give ``column``: the recipe's, a check's, or its type's.
@@ -470,9 +473,7 @@ class SyntheticGenerator:
         if parent is None or parent.rows == 0:
             self._no_parent(plan, fk)
             return
-        missing = [ref for ref in fk.ref_columns if ref not in parent.keys]
-        if missing:  # a cycle edge whose parent is planned later: plan its keys now
-            self._plan_keys(parent, set(fk.ref_columns))
+        self._plan_referenced(parent, fk)
         one_to_one = set(fk.columns) == set(table.primary_key) or tuple(fk.columns) in table.unique
         rows = self._parents(table, fk)
         if one_to_one:  # each parent at most once, or the key repeats

@@ -62,6 +62,12 @@ def unescape(text: str) -> str:
     return "".join(out)
 
 
+def mixed_seed(seed: int, *parts: str) -> int:
+    """A 64-bit seed of the run's seed and what it is for: independent streams, same data."""
+    digest = hashlib.sha256("\0".join((str(seed), *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 @cache
 def faker_pool(provider: str, seed: int = 0, size: int = POOL_SIZE) -> tuple[str, ...]:
     """``size`` values of one Faker provider, escaped; cached per (provider, seed).
@@ -71,7 +77,7 @@ def faker_pool(provider: str, seed: int = 0, size: int = POOL_SIZE) -> tuple[str
     of seeded data found a bio's original in a post's title.
     """
     fake = Faker()
-    fake.seed_instance(int.from_bytes(hashlib.sha256(f"{seed}\0{provider}".encode()).digest()[:8]))
+    fake.seed_instance(mixed_seed(seed, provider))
     method: Callable[[], object] = getattr(fake, provider)
     return tuple(escape(str(method()).replace("\n", ", ")) for _ in range(size))
 
@@ -133,10 +139,7 @@ _OWN_POOLS = frozenset(
 
 def _pool_seed(provider: str, seed: int, table: str, column: Column) -> int:
     """The seed of a column's pool: the run's, or for an identifier's its own column's."""
-    if provider not in _OWN_POOLS:
-        return seed
-    digest = hashlib.sha256(f"{seed}\0{table}\0{column.name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+    return mixed_seed(seed, table, column.name) if provider in _OWN_POOLS else seed
 
 
 # Providers a domain's name is too loose to imply (a domain "short_text" is not a sentence).
