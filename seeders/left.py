@@ -154,18 +154,13 @@ def synthetic_leaves(table: Table, named: bool, named_leave: bool) -> bool:
     return leaves(table, named, named_leave) or (not named and is_framework_record(table))
 
 
-def left_by_default(table: Table, synthetic: bool = False) -> str | None:
+def left_by_default(table: Table) -> str | None:
     """Why a seed leaves the table as the target has it when nothing names it, if it does."""
     if table.extension:
         return f"extension {table.extension}'s table"
     if is_migration_record(table):
         return "migration record"
-    state = runtime_state(table)
-    if state is not None:
-        return state
-    if synthetic and is_framework_record(table):
-        return "framework record"
-    return None
+    return runtime_state(table)
 
 
 def references_out(schema: Schema, leaves: Callable[[Table], bool]) -> list[str]:
