@@ -38,8 +38,9 @@ _NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("apikey", "hash"), ("credential", "hash"), ("private_key", "hash"), ("access_key", "hash"),
     ("lat", "noise"), ("lon", "noise"), ("tax", "hash"), ("salary", "noise"),
 )  # fmt: skip
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
 _VALUE_PATTERNS = (
-    (re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I), "email"),
+    (_EMAIL, "email"),
     (re.compile(r"^\+?[\d\s().-]{7,20}$"), "phone_number"),
     (re.compile(r"^\d{1,3}(\.\d{1,3}){3}$"), "ipv4"),
 )
@@ -143,7 +144,7 @@ def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
         and (hinted := _hinted(Column(key, "text", Category.TEXT, nullable=True))) is not None
     ]
     # Keyed by someone's address ({"alice@corp.example": "admin"}): said, never printed.
-    if any(_VALUE_PATTERNS[0][0].match(key) for key in raw):
+    if any(_EMAIL.match(key) for key in raw):
         hits.append(("<e-mail address>", "email"))
     if not hits:
         return None
@@ -186,8 +187,9 @@ def _keys(samples: Sequence[str]) -> list[str]:
 
 def _hinted(column: Column) -> PiiGuess | None:
     """What the column's name says it holds, or its domain's (CREATE DOMAIN email AS citext)."""
+    name = snake(column.name)
     for hint, suggestion in _NAME_HINTS:
-        if re.search(rf"(^|_){hint}", snake(column.name)):
+        if re.search(rf"(^|_){hint}", name):
             return PiiGuess(column.name, "name", suggestion)
     domain = column.domain_name
     for hint, suggestion in _NAME_HINTS if domain else ():
@@ -226,19 +228,27 @@ def rule_for(column: Column, suggestion: str) -> str:
         return "{noise: 0.1}"
     if column.category in (Category.INTEGER, Category.UUID):
         return "hash"
-    if column.category is Category.INET:
-        return "'null'" if column.nullable else f"{{constant: '{_NO_ADDRESS}'}}"
-    if column.category is Category.JSON:  # a document of personal data: none, or empty
-        return "'null'" if column.nullable else "{constant: '{}'}"
-    if column.base_type == "hstore":  # pairs of personal data: none, or no pairs
-        return "'null'" if column.nullable else "{constant: ''}"
-    if column.base_type == "tsvector":  # no words of anyone's: none, or no words
-        return "'null'" if column.nullable else "{constant: ''}"
-    if column.category is Category.BYTEA:  # no fake picture of no one: none, or empty
-        return "'null'" if column.nullable else "{constant: ''}"
+    empty = _empty(column)
+    if empty is not None:  # no fake of these: none, or an empty one
+        return "'null'" if column.nullable else f"{{constant: '{empty}'}}"
     if suggestion in ("hash", "noise"):
         return "hash"
     return f"{{fake: {suggestion}}}"
+
+
+def _empty(column: Column) -> str | None:
+    """The value that holds nothing of anyone's, for a type no fake suits; else None.
+
+    An address in an ``inet`` column (a documentation one), a JSON document,
+    ``hstore`` pairs, a search vector's words, a picture's bytes.
+    """
+    if column.category is Category.INET:
+        return _NO_ADDRESS
+    if column.category is Category.JSON:
+        return "{}"
+    if column.category is Category.BYTEA or column.base_type in ("hstore", "tsvector"):
+        return ""
+    return None
 
 
 # Tables of credentials: sign-in tokens, sessions, API keys. A preview needs none of
