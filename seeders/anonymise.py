@@ -787,16 +787,16 @@ def _searched_values(
     """What the leak check compares with the originals: (value, what follows FROM table).
 
     The whole value, and for an array each element, for a JSON document each
-    string and number in it and each key, for a composite each text field, for a search
-    vector each lexeme, for an ``hstore`` each key and value: an original
-    e-mail kept in a ``cc text[]``, deep in a ``payload jsonb``, as the
-    ``email`` of a ``contact`` or in a trigger's ``tsvector`` is as present
-    as one in a text column (a lexeme is as the text search configuration
-    wrote it: lower-cased, perhaps stemmed). (A ``json`` column is read as
-    ``jsonb``; substrings of longer text are not searched.) Whole values
-    (and fields) with a ``generated`` fingerprint, by column or field path
-    (``home.street``), are left out: the rule of that
-    column or field wrote them, from a pool, not from an original. A
+    string and number in it and each key, for a composite each text field,
+    for a search vector each lexeme, for an ``hstore`` each key and value:
+    an original e-mail kept in a ``cc text[]``, deep in a ``payload jsonb``,
+    as the ``email`` of a ``contact`` or in a trigger's ``tsvector`` is as
+    present as one in a text column (a lexeme is as the text search
+    configuration wrote it: lower-cased, perhaps stemmed). (A ``json``
+    column is read as ``jsonb``; substrings of longer text are not
+    searched.) Whole values (and fields) with a ``generated`` fingerprint,
+    by column or field path (``home.street``), are left out: the rule of
+    that column or field wrote them, from a pool, not from an original. A
     constant array makes ``<> ALL`` one hash probe per value (PostgreSQL
     ≥ 15; a scan of the array before).
     """
