@@ -271,6 +271,22 @@ def _unless_null(col: sql.Composable, expr: sql.Composable) -> sql.Composable:
     return sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE {} END").format(col, expr)
 
 
+def _unless_none(column: Column, col: sql.Composable, expr: sql.Composable) -> sql.Composable:
+    """NULL stays NULL, and an empty text stays empty: both say "none", and say nothing.
+
+    Apps write ``''`` for "none" as often as NULL (Supabase's auth keeps an
+    empty ``confirmation_token`` for every confirmed user, and indexes the
+    tokens as unique where not empty). A fake or pseudonym of ``''`` would
+    give every such row one and the same value: the app would see a pending
+    token everywhere, and that unique index could not be rebuilt.
+    """
+    if column.category is not Category.TEXT or column.is_array:
+        return _unless_null(col, expr)
+    return sql.SQL("CASE WHEN {c} IS NULL THEN NULL WHEN {c} = '' THEN '' ELSE {e} END").format(
+        c=col, e=expr
+    )
+
+
 def expression(
     table: Table,
     column: Column,
@@ -301,11 +317,15 @@ def expression(
     if kind == "constant":
         return _unless_null(col, sql.Literal(str(opts["value"])))
     if kind in ("mask", "redact"):
-        return _unless_null(col, _mask(shape, col, opts if kind == "mask" else {}, keyed))
+        masked = _mask(shape, col, opts if kind == "mask" else {}, keyed)
+        if shape.unique:  # a mask of '' is '' already, but for a unique column's tag
+            return _unless_none(column, col, masked)
+        return _unless_null(col, masked)
     if kind == "fake":
-        return _unless_null(col, _fake(shape, col, str(opts["provider"]), keyed))
+        return _unless_none(column, col, _fake(shape, col, str(opts["provider"]), keyed))
     if kind == "hash":
-        return _unless_null(col, _hash(column, shape, col, int(opts.get("length", 16)), keyed))
+        hashed = _hash(column, shape, col, int(opts.get("length", 16)), keyed)
+        return _unless_none(column, col, hashed)
     if kind == "date_shift":
         by = opts.get("by") or (table.primary_key[0] if len(table.primary_key) == 1 else None)
         key = sql.Identifier(str(by)) if by else col

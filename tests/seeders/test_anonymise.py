@@ -1242,3 +1242,42 @@ def test_skip_is_a_whole_tables_rule_and_must_name_a_real_table(connections: Any
     rules = rules_for(dict(RULES["tables"]) | {"ordrs": "skip"})
     with pytest.raises(RulesError, match=r"rules name table 'ordrs', which the source does not"):
         run(connections, rules)
+
+
+def test_an_empty_text_stays_empty_and_a_partial_unique_index_still_builds(
+    pg_server: PgServer,
+) -> None:
+    """Supabase's auth keeps ``''`` for "no pending token" and indexes tokens as unique where
+    not empty: before, every ``''`` got the pseudonym (or fake) of ``''``, one value for all
+    of them, and the index could not be rebuilt ("Key (confirmation_token)=(…) is
+    duplicated"); the app would also have seen a pending token for every user."""
+    ddl = """
+        CREATE TABLE users (id int PRIMARY KEY, token varchar(255) DEFAULT '',
+            pending_email text DEFAULT '', code char(16) DEFAULT '', nick text DEFAULT '');
+        CREATE UNIQUE INDEX users_token ON users (token) WHERE token !~ '^[0-9 ]*$';
+        CREATE UNIQUE INDEX users_pending ON users (pending_email) WHERE pending_email <> '';
+        CREATE UNIQUE INDEX users_nick ON users (nick) WHERE nick <> '';
+    """
+    fill = """
+        INSERT INTO users (id) SELECT g FROM generate_series(1, 40) g;
+        INSERT INTO users SELECT g, 'tok-' || g, 'new' || g || '@corp.example', 'c' || g,
+            'nick-' || g FROM generate_series(41, 50) g;
+        INSERT INTO users (id, token, pending_email, code, nick) VALUES (51, NULL, NULL, NULL, NULL);
+    """
+    source, target = databases(pg_server, "empty_stays_empty", ddl, fill)
+    rules = {"id": "keep", "token": "hash", "pending_email": {"fake": "email"},
+             "code": "hash", "nick": {"mask": {"keep_first": 1}}}  # fmt: skip
+    report = copy_between(source, target, rules_for({"users": rules}))
+    assert (report.leak_hits, report.rows["public.users"]) == ({}, 51)
+    counts = rows(
+        target,
+        "SELECT count(*) FILTER (WHERE token = ''), count(*) FILTER (WHERE pending_email = ''),"
+        " count(*) FILTER (WHERE code = ''), count(*) FILTER (WHERE nick = ''),"
+        " count(DISTINCT token) FILTER (WHERE token <> ''),"
+        " count(DISTINCT pending_email) FILTER (WHERE pending_email LIKE '%@%'),"
+        " count(DISTINCT nick) FILTER (WHERE nick LIKE 'n%'),"
+        " count(*) FILTER (WHERE token IS NULL AND pending_email IS NULL AND nick IS NULL)"
+        " FROM users",
+    )
+    assert counts == [(40, 40, 40, 40, 10, 10, 10, 1)]
+    assert not rows(target, "SELECT 1 FROM users WHERE token LIKE 'tok-%' OR nick LIKE 'nick-%'")
