@@ -9,6 +9,8 @@ from it (a category's name is no one's).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 _ORGANISATIONS = re.compile(
     r"(^|_)(orgs?|organi[sz]ations?|compan(y|ies)|tenants?|workspaces?|teams?|vendors?"
@@ -41,3 +43,89 @@ def organisations(table: str) -> bool:
 def things(table: str) -> bool:
     """Whether the table's rows are things no one is (``categories``, ``projects``)."""
     return bool(_THINGS.search(table.lower()))
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What a column's name says it holds, and what each mode does with such a column.
+
+    ``fake``: the Faker provider the synthetic seeder invents values with
+    (None: the name says nothing it could invent by). ``rule``: what
+    ``seed inspect`` suggests for production's values, a Faker provider,
+    ``hash`` or ``noise`` (None: not personal data by its name).
+    """
+
+    name: str
+    pattern: re.Pattern[str]
+    fake: str | None
+    rule: str | None
+
+
+def _meaning(name: str, hints: str, fake: str | None, rule: str | None) -> Meaning:
+    # Each hint begins a word of the snake-cased name; one that must end it says so ($|_).
+    return Meaning(name, re.compile(rf"(^|_)(?:{hints})"), fake, rule)
+
+
+_SECRET = (r"tokens?($|_)|secrets?($|_)|sessions?($|_)|cookies?($|_)|api_?key|private_?key"
+           r"|access_?key|credential|nonce|provider_?key|g?uid$|otp($|_)")  # fmt: skip
+
+# One vocabulary for both modes: what the synthetic seeder invents for a column
+# is what inspect takes it to hold. First match wins, so the order decides:
+# a secret before an e-mail (GoTrue's ``email_change_token_new`` is a token),
+# an IP before a street address (``ip_address``), a digest before a password.
+MEANINGS: tuple[Meaning, ...] = (
+    _meaning("ip", r"ip($|_)|ipaddress|ipv[46]", "ipv4", "ipv4"),
+    _meaning("mac_address", r"mac_?address", "mac_address", "hash"),
+    _meaning("password_digest", r"encrypted_password|password_(digest|hash)|hashed_password"
+             r"|crypted_password", "sha256", "hash"),
+    # A file's checksum is no one's: copied as it is, or downloads fail their check.
+    _meaning("checksum", r"checksum|digest", "sha256", None),
+    _meaning("secret", _SECRET, "sha256", "hash"),
+    _meaning("password", r"password|passwd", "password", "hash"),
+    # Run together as legacy schemas write them too: ``useremail``, ``homephone``.
+    _meaning("email", r"[a-z0-9]*email|e_mail|mails?($|_)", "email", "email"),
+    _meaning("phone", r"[a-z0-9]*phone|mobile|fax($|_)|msisdn", "phone_number", "phone_number"),
+    _meaning("ssn", r"ssn|social_security", "ssn", "ssn"),
+    _meaning("iban", r"iban", "iban", "iban"),
+    _meaning("passport", r"passport", "passport_number", "hash"),
+    _meaning("card_number", r"card_?number|credit_card", "credit_card_number", "hash"),
+    _meaning("card", r"cards?($|_)", None, "hash"),
+    _meaning("tax_id", r"tax($|_)|vat($|_)", None, "hash"),
+    _meaning("first_name", r"first_?name|given_name|forename", "first_name", "first_name"),
+    _meaning("last_name", r"last_?name|surname|family_name", "last_name", "last_name"),
+    _meaning("company", r"company|organi[sz]ation|org_name|employer", "company", "company"),
+    _meaning("full_name", r"full_?name|display_name|contact_name", "name", "name"),
+    _meaning("user_name", r"user_?name|login(_name)?$|handle($|_)|nickname|screen_name",
+             "user_name", "user_name"),
+    _meaning("address", r"address|street", "street_address", "street_address"),
+    _meaning("city", r"city|town($|_)", "city", "city"),
+    _meaning("postcode", r"postcode|postal|zip", "postcode", "postcode"),
+    _meaning("picture", r"avatar|photo|picture|portrait", "image_url", "image_url"),
+    _meaning("birth", r"birth|dob($|_)", None, "date_of_birth"),
+    _meaning("coordinate", r"lat(itude)?($|_)|lon(gitude)?($|_)|lng($|_)", None, "noise"),
+    _meaning("salary", r"salary", None, "noise"),
+    _meaning("website", r"website|homepage", "url", "url"),
+    _meaning("country", r"country", "country", None),
+    _meaning("currency", r"currency", "currency_code", None),
+    _meaning("colour", r"colou?r", "hex_color", None),
+    _meaning("slug", r"slug", "slug", None),
+    _meaning("timezone", r"time_?zone", "timezone", None),
+    _meaning("url", r"url|link", "url", None),
+    _meaning("file_name", r"file_?name", "file_name", None),
+    _meaning("mime_type", r"content_type|mime_?type|media_type", "mime_type", None),
+    _meaning("job", r"job($|_)|occupation|position($|_)", "job", None),
+    _meaning("title", r"title|subject|headline", "sentence", None),
+    # What people write about people: an order's notes, a ticket's comments, a bio.
+    # Whole words: ``commentable_type`` names a model, ``notes_count`` counts.
+    _meaning("free_text", r"(notes?|comments?|remarks?|memos?|bio|biography|about_me)$",
+             "paragraph", "sentence"),
+    _meaning("prose", r"description|notes?($|_)|comments?($|_)|body|summary|text($|_)"
+             r"|content($|_)|message", "paragraph", None),
+    _meaning("name", r"names?($|_)", "name", "name"),
+)  # fmt: skip
+
+
+def meanings_of(name: str) -> Iterator[Meaning]:
+    """The meanings a column's (or a domain's, or a JSON key's) name has, first first."""
+    snaked = "_".join(words(name))
+    return (m for m in MEANINGS if m.pattern.search(snaked))

@@ -15,29 +15,6 @@ from seeders import meanings
 from seeders.schema import Category, Column, Schema, Table
 from seeders.shapes import Key, families
 
-_NAME_HINTS: tuple[tuple[str, str], ...] = (
-    # Before "address": an ip_address is no street's. Whole words where a longer word
-    # means something else (ipsum, tokenable_type, secretary).
-    (r"ip($|_)", "ipv4"), ("mac_address", "hash"),
-    ("email", "email"), ("mail", "email"), ("phone", "phone_number"), ("mobile", "phone_number"),
-    ("first_name", "first_name"), ("last_name", "last_name"), ("surname", "last_name"),
-    ("company", "company"), ("organisation", "company"), ("organization", "company"),
-    ("org_name", "company"), ("full_name", "name"), ("user_name", "user_name"), ("name", "name"),
-    ("address", "street_address"),
-    ("street", "street_address"), ("city", "city"), ("zip", "postcode"), ("postcode", "postcode"),
-    ("postal", "postcode"), ("avatar", "image_url"), ("photo", "image_url"),
-    ("picture", "image_url"), ("portrait", "image_url"),
-    ("birth", "date_of_birth"), ("dob", "date_of_birth"), ("ssn", "ssn"), ("passport", "hash"),
-    ("iban", "iban"), ("card", "hash"), ("username", "user_name"),
-    ("handle", "user_name"), ("nickname", "user_name"), ("screen_name", "user_name"),
-    (r"login$", "user_name"), ("provider_key", "hash"), (r"uid$", "hash"),
-    ("password", "hash"), (r"tokens?($|_)", "hash"),
-    (r"secrets?($|_)", "hash"),
-    # Whoever holds a session's key or data, a cookie or an API key acts as its owner.
-    (r"sessions?($|_)", "hash"), (r"cookies?($|_)", "hash"), ("api_key", "hash"),
-    ("apikey", "hash"), ("credential", "hash"), ("private_key", "hash"), ("access_key", "hash"),
-    ("lat", "noise"), ("lon", "noise"), ("tax", "hash"), ("salary", "noise"),
-)  # fmt: skip
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
 _VALUE_PATTERNS = (
     (_EMAIL, "email"),
@@ -46,9 +23,6 @@ _VALUE_PATTERNS = (
 )
 
 
-# What people write about people: an order's notes, a ticket's comments, a bio.
-# Whole words only: ``commentable_type`` names a model, ``notes_count`` counts.
-_FREE_TEXT = re.compile(r"(^|_)(notes?|comments?|remarks?|memos?|bio|biography|about_me)$")
 # How deep into a JSON document its keys are read.
 _KEY_DEPTH = 4
 
@@ -101,8 +75,6 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
     if column.base_type == "tsvector" and not column.is_array:
         # The words of the row's text (a name, an e-mail), as a trigger copied them.
         return PiiGuess(column.name, "type", "search_words")
-    if column.category is Category.TEXT and _FREE_TEXT.search(lowered):
-        return PiiGuess(column.name, "name", "sentence")
     if column.category not in (Category.TEXT, Category.OTHER):
         return None  # a date, a number or an id whose digits look like a phone number is none
     return _by_values(column, samples)
@@ -186,16 +158,23 @@ def _keys(samples: Sequence[str]) -> list[str]:
 
 
 def _hinted(column: Column) -> PiiGuess | None:
-    """What the column's name says it holds, or its domain's (CREATE DOMAIN email AS citext)."""
-    name = snake(column.name)
-    for hint, suggestion in _NAME_HINTS:
-        if re.search(rf"(^|_){hint}", name):
-            return PiiGuess(column.name, "name", suggestion)
+    """What the column's name says it holds, or its domain's (CREATE DOMAIN email AS citext).
+
+    Free text (``notes``, ``bio``) only as text: a JSON document of that name
+    is guessed by its keys. A domain called ``name`` says too little.
+    """
+    for meaning in meanings.meanings_of(column.name):
+        if meaning.rule is not None and (meaning.name != "free_text" or _text(column)):
+            return PiiGuess(column.name, "name", meaning.rule)
     domain = column.domain_name
-    for hint, suggestion in _NAME_HINTS if domain else ():
-        if hint != "name" and re.search(rf"(^|_){hint}", domain):
-            return PiiGuess(column.name, "type", suggestion)
+    for meaning in meanings.meanings_of(domain) if domain else ():
+        if meaning.rule is not None and meaning.name not in ("name", "free_text"):
+            return PiiGuess(column.name, "type", meaning.rule)
     return None
+
+
+def _text(column: Column) -> bool:
+    return column.category is Category.TEXT
 
 
 _DATES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)

@@ -86,47 +86,6 @@ def is_faker_provider(name: str) -> bool:
     return callable(getattr(Faker(), name, None)) and not name.startswith("_")
 
 
-# Random hex, as they are: secrets, and keys of someone at another service.
-_SECRETS = ("token", "secret", "api_key", "apikey", "nonce", "session", "cookie", "credential",
-            "private_key", "access_key", "provider_key", "providerkey", "_uid")  # fmt: skip
-
-# Column-name hints → Faker provider. First match wins; names are lowercased.
-_TEXT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("email",), "email"),
-    (("filename", "file_name"), "file_name"),
-    (("content_type", "mime_type", "mimetype", "media_type"), "mime_type"),
-    (("encrypted_password", "password_digest", "password_hash", "checksum", "digest"), "sha256"),
-    (_SECRETS, "sha256"),
-    (("ssn", "social_security"), "ssn"),
-    (("iban",), "iban"),
-    (("passport",), "passport_number"),
-    (("card_number", "credit_card", "cardnumber"), "credit_card_number"),
-    (("password", "passwd"), "password"),
-    (("first_name", "firstname", "given_name"), "first_name"),
-    (("last_name", "lastname", "surname", "family_name"), "last_name"),
-    (("full_name", "fullname", "display_name", "contact_name"), "name"),
-    (("username", "user_name", "login", "handle"), "user_name"),
-    (("phone", "mobile", "fax"), "phone_number"),
-    (("street", "address"), "street_address"),
-    (("city", "town"), "city"),
-    (("postcode", "postal", "zip"), "postcode"),
-    (("country",), "country"),
-    (("currency",), "currency_code"),
-    (("colour", "color"), "hex_color"),
-    (("slug",), "slug"),
-    (("timezone", "time_zone"), "timezone"),
-    (("company", "organisation", "organization", "employer"), "company"),
-    (("url", "website", "homepage", "link"), "url"),
-    (("job", "occupation", "position"), "job"),
-    (("title", "subject", "headline"), "sentence"),
-    (
-        ("description", "bio", "notes", "comment", "body", "summary", "text", "content", "message"),
-        "paragraph",
-    ),
-    (("name",), "name"),
-)
-
-
 # Providers of identifiers and of prose: no two columns share a value of these (a
 # password's digest is no blob's checksum, a bio no post's body), so an anonymised copy
 # of seeded data finds no original of one column in another. Names, cities, words are
@@ -151,19 +110,17 @@ def text_provider(column: Column, table: str = "") -> str:
     lowered = column.name.lower()
     if "country" in lowered and column.max_length is not None and column.max_length <= 3:
         return "country_code"
-    if lowered in ("uid", "guid"):  # omniauth's: the user's id at the provider
-        return "sha256"
     if lowered == "name" and meanings.organisations(table):
         return "company"
     if lowered == "name" and meanings.things(table):
         return "catch_phrase"
-    for hints, provider in _TEXT_HINTS:
-        if any(h in lowered for h in hints):
-            return provider
+    for meaning in meanings.meanings_of(column.name):
+        if meaning.fake is not None:
+            return meaning.fake
     domain = column.domain_name  # a domain says what it holds as a name does
-    for hints, provider in _TEXT_HINTS if domain else ():
-        if any(h in domain for h in hints) and provider not in _VAGUE:
-            return provider
+    for meaning in meanings.meanings_of(domain) if domain else ():
+        if meaning.fake is not None and meaning.fake not in _VAGUE:
+            return meaning.fake
     return "word"
 
 
