@@ -25,7 +25,7 @@ _THINGS = re.compile(
     r"|assets?|hosts?|apps?|applications?|domains?|queues?|jobs?|buckets?|keys?|fields?"
     r"|attributes?|columns?|tables?|schemas?|classes|hooks?|webhooks?|integrations?|packages?"
     r"|modules?|versions?|builds?|deployments?|environments?|servers?|clusters?|nodes?"
-    r"|metrics?|reports?|dashboards?|themes?|badges?|tiers?|levels?|tokens?)$"
+    r"|metrics?|reports?|dashboards?|themes?|badges?|tiers?|levels?|tokens?|objects?)$"
 )
 
 

@@ -529,7 +529,8 @@ def test_a_things_name_is_no_ones_whatever_its_prefix() -> None:
     """ActiveStorage's ``service_name`` ("local") and an attachment's ``name`` ("avatar")
     were faked as people's names, which breaks the attachments."""
     things = [("service_name", "active_storage_blobs"), ("productName", "orders"),
-              ("name", "active_storage_attachments"), ("queue_name", "jobs")]  # fmt: skip
+              ("name", "active_storage_attachments"), ("queue_name", "jobs"),
+              ("name", "objects")]  # Supabase storage's: a path  # fmt: skip
     for name, table in things:
         assert guess(Column(name, "varchar", Category.TEXT, nullable=False), [], table) is None
     people = [("first_name", "first_name"), ("display_name", "name"),
