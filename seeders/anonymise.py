@@ -43,11 +43,11 @@ from seeders.introspect import introspect
 from seeders.loader import LoadReport, Progress, load
 from seeders.names import own_rows
 from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
-from seeders.rules import Rule, Rules, check_rules
+from seeders.rules import Rule, Rules, check_rules, key_column
 from seeders.schema import Category, Column, Schema, Table
 from seeders.session import canonical
 from seeders.shapes import Key, Overflow, Shape, of_type, overflows, problems, shapes
-from seeders.transform import Keyed, Macs, expression, generated_values
+from seeders.transform import Keyed, Macs, expression, generated_values, key_value, safe_path
 
 MIN_LEAK_LENGTH = 6
 # Heap blocks whose fingerprints travel in one COPY row (~3 000 rows of a
@@ -375,6 +375,12 @@ def _generated(
 
     A field's path is its column's and its own names: ``home.street``.
     """
+    if rule.kind == "keys":  # a key's path is its column's and its own: doc.address.city
+        for key, inner in rule.options["keys"].items():
+            values = generated_values(inner, of_type(key_column(key)))
+            if values:
+                yield f"{path}.{key}", values, column
+        return
     if rule.kind != "fields":
         values = generated_values(rule, shape)
         if values:
@@ -387,7 +393,10 @@ def _generated(
 
 
 def _identifying(column: Column, rule: Rule, value: sql.Composable) -> list[sql.Composable]:
-    """Where the column's originals are read for the leak check: itself, or its fields'."""
+    """Where the column's originals are read for the leak check: itself, its fields' or keys'."""
+    if rule.kind == "keys":
+        keys: Mapping[str, Rule] = rule.options["keys"]
+        return [key_value(value, k) for k, inner in keys.items() if inner.kind in IDENTIFYING]
     if rule.kind != "fields":
         return [value] if rule.kind in IDENTIFYING else []
     return [
@@ -826,11 +835,23 @@ def _searched_values(
         joined = sql.SQL(pairs).format(table, name)
         values += [(sql.SQL("h.key"), joined), (sql.SQL("h.value"), joined)]
     elif column.category is Category.JSON:  # its leaves, and its keys: {"alice@…": "admin"}
-        found = " CROSS JOIN LATERAL jsonb_path_query(({}.{})::jsonb, {}) AS j(v)"
-        leaves = sql.SQL(found).format(table, name, sql.Literal(_JSON_LEAVES))
+        # A key a rule faked from a pool is searched on its own, less the pool's values
+        # (no one's, as a column's are), and the document's other leaves without it.
+        own = f"{column.name}."
+        faked = [p.removeprefix(own) for p in generated if p.startswith(own)]
+        original: sql.Composable = sql.SQL("({}.{})::jsonb").format(table, name)
+        doc = original
+        for key in faked:
+            at = key_value(sql.SQL("{}.{}").format(table, name), key)
+            values.append(
+                (at, _unless_generated(at, fingerprint, generated[f"{column.name}.{key}"]))
+            )
+            doc = sql.SQL("({} #- {})").format(doc, safe_path(original, key))
+        found = " CROSS JOIN LATERAL jsonb_path_query({}, {}) AS j(v)"
+        leaves = sql.SQL(found).format(doc, sql.Literal(_JSON_LEAVES))
         # Each object's keys: a third cheaper than the path's .keyvalue().key.
         keys = sql.SQL(found + " CROSS JOIN LATERAL jsonb_object_keys(j.v) AS k(v)").format(
-            table, name, sql.Literal(_JSON_OBJECTS)
+            sql.SQL("({}.{})::jsonb").format(table, name), sql.Literal(_JSON_OBJECTS)
         )
         values += [(sql.SQL("j.v #>> '{}'"), leaves), (sql.SQL("k.v"), keys)]
     return values

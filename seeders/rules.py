@@ -15,6 +15,7 @@ tables:
     country: {constant: XX}
     login: {template: "user-{id}"}
     home: {fields: {street: {fake: street_address}, city: keep, postcode: "null"}}
+    profile: {keys: {email: {fake: email}, address.street: {fake: street_address}}}
   public.countries_shipped_to:
     name: {keep: {leak_check: false}}  # public reference data: "Jordan" is no one's name
   public.audit_log: skip   # copied empty: no rows, no column rules
@@ -53,7 +54,10 @@ KINDS = (
     "noise",
     "template",
     "fields",
+    "keys",
 )
+# What a key of a JSON document takes: a value written as a JSON string, or none.
+KEY_KINDS = ("keep", "null", "constant", "mask", "redact", "fake", "hash")
 _TEXTUAL = (Category.TEXT, Category.OTHER)
 _NUMERIC = (Category.INTEGER, Category.NUMERIC, Category.FLOAT)
 _DATES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
@@ -143,11 +147,11 @@ def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
         options: dict[str, Any] | None
         if kind in _ONE_VALUE:
             options = {_ONE_VALUE[kind]: value}
-        elif kind == "fields":
-            fields = _parse_fields(value, where, problems)
-            if fields is None:
+        elif kind in ("fields", "keys"):
+            parts = _parse_parts(kind, value, where, problems)
+            if parts is None:
                 return None
-            options = {"fields": fields}
+            options = {kind: parts}
         else:
             options = _options(kind, value, where, problems)
             if options is None:
@@ -157,19 +161,37 @@ def _parse_rule(raw: object, where: str, problems: list[str]) -> Rule | None:
     return None
 
 
-def _parse_fields(value: object, where: str, problems: list[str]) -> dict[str, Rule] | None:
-    """A composite column's rule per field: ``{fields: {street: {fake: street_address}}}``."""
+_PART_EXAMPLES = {
+    "fields": "field: rule, e.g. {fields: {street: {fake: street_address}, city: keep}}",
+    "keys": "key: rule, e.g. {keys: {email: {fake: email}, address.city: keep}}",
+}
+
+
+def _parse_parts(
+    kind: str, value: object, where: str, problems: list[str]
+) -> dict[str, Rule] | None:
+    """A rule per part of a value: a composite's fields, a JSON document's keys.
+
+    ``{fields: {street: {fake: street_address}}}``; ``{keys: {email: {fake:
+    email}, address.street: …}}``, a key inside another by its path.
+    """
     if not isinstance(value, dict) or not value:
-        problems.append(
-            f"{where}: fields takes a mapping of field: rule, e.g. {{fields: {{street: {{fake:"
-            " street_address}, city: keep}}"
-        )
+        problems.append(f"{where}: {kind} takes a mapping of {_PART_EXAMPLES[kind]}")
         return None
     before = len(problems)
-    fields = {str(n): _parse_rule(raw, f"{where}.fields.{n}", problems) for n, raw in value.items()}
+    parts = {str(n): _parse_rule(raw, f"{where}.{kind}.{n}", problems) for n, raw in value.items()}
+    if kind == "keys":
+        for path, rule in parts.items():
+            if not all(path.split(".")):
+                problems.append(f"{where}.keys.{path}: a key's path is its keys joined by dots")
+            elif rule is not None and rule.kind not in KEY_KINDS:
+                problems.append(
+                    f"{where}.keys.{path}: a key takes {', '.join(KEY_KINDS)} ('null' removes"
+                    f" it), not {rule.kind!r}"
+                )
     if len(problems) > before:
         return None
-    return {n: r for n, r in fields.items() if r is not None}
+    return {n: r for n, r in parts.items() if r is not None}
 
 
 def _options(kind: str, value: object, where: str, problems: list[str]) -> dict[str, Any] | None:
@@ -302,8 +324,29 @@ def _checked(table: Table, column: Column, rule: Rule, of: str = "") -> list[str
     """The problems of ``rule`` for ``column`` (a field of the column at ``of``, if given)."""
     if rule.kind == "fields":
         return _check_fields(table, column, rule, f"{of}.{column.name}" if of else column.name)
+    if rule.kind == "keys":
+        return _check_keys(table, column, rule, f"{of}.{column.name}" if of else column.name)
     problem = _check_rule(table, column, rule, of)
     return [problem] if problem else []
+
+
+def key_column(path: str) -> Column:
+    """A JSON document's key as the transforms see it: nullable text (its value's text)."""
+    return Column(path, "text", Category.TEXT, nullable=True)
+
+
+def _check_keys(table: Table, column: Column, rule: Rule, path: str) -> list[str]:
+    """Keys of a JSON document (or a key's keys), each by a rule for text."""
+    where = f"{table.qualified}.{path}"
+    if column.category is not Category.JSON or column.is_array:
+        what = "an array" if column.is_array else column.type_name
+        return [f"{where}: rule 'keys' needs a json or jsonb column, not {what}"]
+    keys: Mapping[str, Rule] = rule.options["keys"]
+    return [
+        problem
+        for key, inner in keys.items()
+        if (problem := _check_rule(table, key_column(key), inner, path)) is not None
+    ]
 
 
 def _check_fields(table: Table, column: Column, rule: Rule, path: str) -> list[str]:

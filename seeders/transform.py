@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from seeders.rules import MIN_HASH_WIDTH, Rule
+from seeders.rules import MIN_HASH_WIDTH, Rule, key_column
 from seeders.schema import Category, Column, Table
 from seeders.shapes import Shape, of_type
 from seeders.values import faker_pool, unescape
@@ -312,6 +312,8 @@ def expression(
         return col
     if kind == "fields":
         return _unless_null(col, _row(table, column, opts["fields"], keyed, outputs, col))
+    if kind == "keys":
+        return _unless_null(col, _keys(table, column, opts["keys"], keyed, outputs, col))
     if kind == "null":
         return sql.SQL("NULL")
     if kind == "constant":
@@ -354,6 +356,77 @@ def _row(
         for member in column.fields
     ]  # fmt: skip
     return sql.SQL("ROW({})::{}").format(sql.SQL(", ").join(parts), sql.SQL(column.checked_as))
+
+
+def key_path(path: str) -> sql.Composable:
+    """A key's path in a JSON document, as ``#>>`` and ``jsonb_set`` take it: ``'{a,b}'``."""
+    return sql.SQL("{}::text[]").format(sql.Literal(path.split(".")))
+
+
+def safe_path(doc: sql.Composable, path: str) -> sql.Composable:
+    """``path``, or the empty path (which changes nothing) where the document cannot take it.
+
+    ``jsonb_set`` and ``#-`` fail on a key step into an array ("path element
+    … is not an integer"); one document whose ``name`` is a list must not
+    stop the copy. (Rewriting a value never makes an array, so the original
+    document answers for the rewritten one.)
+    """
+    parts = path.split(".")
+    arrays = [
+        sql.SQL("jsonb_typeof({}) IS DISTINCT FROM 'array'").format(
+            sql.SQL("{} #> {}").format(doc, key_path(".".join(parts[:i]))) if i else doc
+        )
+        for i in range(len(parts))
+        if not parts[i].isdigit()
+    ]
+    if not arrays:
+        return key_path(path)
+    return sql.SQL("CASE WHEN {} THEN {} ELSE '{{}}'::text[] END").format(
+        sql.SQL(" AND ").join(arrays), key_path(path)
+    )
+
+
+def key_value(col: sql.Composable, path: str) -> sql.Composable:
+    """The text of the value at ``path`` (NULL where the document has none)."""
+    return sql.SQL("(({})::jsonb #>> {})").format(col, key_path(path))
+
+
+def _keys(
+    table: Table,
+    column: Column,
+    keys: dict[str, Rule],
+    keyed: Macs,
+    outputs: dict[str, sql.Composable],
+    col: sql.Composable,
+) -> sql.Composable:
+    """A JSON document with the values at the ruled keys rewritten, the rest as it was.
+
+    Each value is transformed as the text it holds and written back as a
+    JSON string; ``null`` removes the key. A document without the key stays
+    without it (``jsonb_set`` creates nothing), and one that is no object
+    (an array, a string) is left whole: it has no keys to rewrite. Every
+    rule reads the original document, never another key's output.
+    """
+    doc = sql.SQL("({})::jsonb").format(col)
+    rewritten: sql.Composable = doc
+    for path, rule in keys.items():
+        if rule.kind == "keep":
+            continue
+        at = safe_path(doc, path)
+        if rule.kind == "null":
+            rewritten = sql.SQL("({} #- {})").format(rewritten, at)
+            continue
+        leaf = key_column(path)
+        value = expression(table, leaf, rule, keyed, outputs, of_type(leaf), key_value(col, path))
+        rewritten = sql.SQL(
+            "jsonb_set({}, {}, coalesce(to_jsonb(({})::text), 'null'::jsonb), false)"
+        ).format(rewritten, at, value)
+    guarded = sql.SQL("CASE WHEN jsonb_typeof({d}) = 'object' THEN {r} ELSE {d} END").format(
+        d=doc, r=rewritten
+    )
+    if column.base_type == "json":
+        return sql.SQL("({})::json").format(guarded)
+    return guarded
 
 
 def generated_values(rule: Rule, shape: Shape) -> tuple[str, ...]:

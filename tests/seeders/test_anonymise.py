@@ -1281,3 +1281,114 @@ def test_an_empty_text_stays_empty_and_a_partial_unique_index_still_builds(
     )
     assert counts == [(40, 40, 40, 40, 10, 10, 10, 1)]
     assert not rows(target, "SELECT 1 FROM users WHERE token LIKE 'tok-%' OR nick LIKE 'nick-%'")
+
+
+JSON_PEOPLE = """
+    CREATE TABLE people (id int PRIMARY KEY, contact_email text, doc jsonb, legacy json);
+"""
+JSON_ROWS = """
+    INSERT INTO people SELECT g, 'person' || g || '@corp.example',
+        jsonb_build_object('email', 'person' || g || '@corp.example', 'plan', 'pro',
+            'name', jsonb_build_object('first', 'Firstname' || g, 'last', 'Lastname' || g),
+            'tags', jsonb_build_array('a', 'b')),
+        json_build_object('email', 'person' || g || '@corp.example', 'n', g)
+    FROM generate_series(1, 30) g;
+    INSERT INTO people VALUES (31, NULL, '{"plan": "free"}', '{}'), (32, NULL, '{"email": null}',
+        NULL), (33, NULL, '["someone@corp.example"]', '[1]'), (34, NULL, NULL, NULL),
+        (35, NULL, '{"name": ["Firstname35"]}', NULL);
+"""
+JSON_RULES = {
+    "id": "keep",
+    "contact_email": {"fake": "email"},
+    "doc": {"keys": {"email": {"fake": "email"}, "name.first": {"fake": "first_name"},
+                     "name.last": "null", "phone": "hash"}},
+    "legacy": {"keys": {"email": {"mask": {"keep_last": 8}}}},
+}  # fmt: skip
+
+
+def test_a_json_document_is_anonymised_key_by_key_and_keeps_its_shape(
+    pg_server: PgServer,
+) -> None:
+    """Before, a document holding someone's e-mail could only be kept, nulled or replaced
+    whole (Supabase's ``identity_data``, whose generated ``email`` column reads it, became
+    ``{}``); now each ruled key is rewritten, the others stay."""
+    source, target = databases(pg_server, "json_keys", JSON_PEOPLE, JSON_ROWS.replace("\n", " "))
+    report = copy_between(source, target, rules_for({"people": JSON_RULES}))
+    assert (report.leak_hits, report.rows["public.people"]) == ({}, 35)
+    out = rows(
+        target,
+        "SELECT doc->>'email', doc->>'plan', doc->'name'->>'first', doc->'name' ? 'last',"
+        " doc->'tags', legacy->>'email', legacy->>'n', pg_typeof(legacy)::text"
+        " FROM people WHERE id = 7",
+    )
+    email, plan, first, has_last, tags, masked, n, kind = out[0]
+    assert "@" in email
+    assert "corp.example" not in email
+    assert (plan, has_last, tags, n, kind) == ("pro", False, ["a", "b"], "7", "json")
+    assert first not in (None, "Firstname7")
+    assert masked == "*" * 12 + ".example"
+    others = rows(
+        target, "SELECT id, doc::text, legacy::text FROM people WHERE id > 30 ORDER BY id"
+    )
+    assert others == [
+        (31, '{"plan": "free"}', "{}"),
+        (32, '{"email": null}', None),
+        (33, '["someone@corp.example"]', "[1]"),  # no object, no keys: left whole
+        (34, None, None),
+        (35, '{"name": ["Firstname35"]}', None),  # a list where a key was looked for
+    ]
+    # The same e-mail gets the same fake in every run; the key rules are checked.
+    before = rows(target, "SELECT doc FROM people ORDER BY id")
+    copy_between(source, target, rules_for({"people": JSON_RULES}))
+    assert rows(target, "SELECT doc FROM people ORDER BY id") == before
+
+
+def test_a_key_left_unruled_is_kept_and_the_leak_check_still_sees_it(pg_server: PgServer) -> None:
+    source, target = databases(pg_server, "json_keys_leak", JSON_PEOPLE, JSON_ROWS)
+    rules = {**JSON_RULES, "doc": {"keys": {"plan": {"constant": "x"}}}}
+    with pytest.raises(LeakDetected) as caught:
+        copy_between(source, target, rules_for({"people": rules}))
+    assert caught.value.hits == {"public.people.doc": 30}
+
+
+def test_keys_rules_are_checked_before_anything_is_written(pg_server: PgServer) -> None:
+    source, target = databases(pg_server, "json_keys_bad", JSON_PEOPLE)
+    keys = {"a..b": "keep", "born": {"date_shift": {"max_days": 3}}}
+    with pytest.raises(RulesError) as caught:
+        parse_rules({"version": 1, "tables": {"people": {"doc": {"keys": keys}}}})
+    assert caught.value.problems == [
+        "rules: tables.people.doc.keys.a..b: a key's path is its keys joined by dots",
+        "rules: tables.people.doc.keys.born: a key takes keep, null, constant, mask, redact,"
+        " fake, hash ('null' removes it), not 'date_shift'",
+    ]
+    bad = {**JSON_RULES, "contact_email": {"keys": {"x": "keep"}},
+           "doc": {"keys": {"email": {"fake": "no_such_provider"}}}}  # fmt: skip
+    with pytest.raises(RulesError) as refused:
+        copy_between(source, target, rules_for({"people": bad}))
+    assert refused.value.problems == [
+        "public.people.contact_email: rule 'keys' needs a json or jsonb column, not text",
+        "public.people.doc.email: 'no_such_provider' is not a Faker provider",
+    ]
+    assert rows(target, "SELECT count(*) FROM people") == [(0,)]
+
+
+def test_a_keys_fake_from_its_pool_is_no_leak_in_its_document(pg_server: PgServer) -> None:
+    """A synthetic source's streets inside a document are the pool's own: faking them again
+    leaks nothing, as for a column or a field; a kept original beside them still does."""
+    pool = [unescape(v) for v in faker_pool("street_address", 0)]
+    ddl = "CREATE TABLE people (id int PRIMARY KEY, doc jsonb);"
+    source, target = databases(pg_server, "json_keys_pool", ddl)
+    with psycopg.connect(source, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO people VALUES (%s, jsonb_build_object('street', %s::text))",
+            [(i, street) for i, street in enumerate(pool[:300], start=1)],
+        )
+    rules = rules_for(
+        {"people": {"id": "keep", "doc": {"keys": {"street": {"fake": "street_address"}}}}}
+    )
+    assert copy_between(source, target, rules).leak_hits == {}
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("UPDATE people SET doc = doc || jsonb_build_object('old', doc->>'street')")
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules)
+    assert info.value.hits == {"public.people.doc": 300}
