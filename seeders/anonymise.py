@@ -712,6 +712,13 @@ class Anonymiser:
                         (list(values),),
                     ).fetchall()
                     found.setdefault(table.qualified, {})[path] = [int(r[0]) for r in rows]
+            # A generated column is computed from the row's rewritten values (Supabase's
+            # identities.email from identity_data's): what a rule wrote there from its pool
+            # is no one's in it either.
+            pooled = sorted({f for fps in found.get(table.qualified, {}).values() for f in fps})
+            for column in table.columns if pooled else ():
+                if column.generated:
+                    found[table.qualified][column.name] = pooled
         return found
 
     def _check_fit(self) -> None:
