@@ -38,6 +38,9 @@ class PiiGuess:
     column: str
     reason: str  # "name", "type", "values", "field F" (of a composite) or "key K" (of JSON)
     suggestion: str  # a Faker provider, "hash" or "noise"
+    # A JSON document's: (path, suggestion) of each key a rule can rewrite; none where
+    # one cannot be addressed (a list of documents, a key holding a dot), as whole.
+    keys: tuple[tuple[str, str], ...] = ()
 
 
 def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess | None:
@@ -107,7 +110,8 @@ def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
     ``firstName`` reads as ``first_name``. A bare ``name`` says too little
     (a product's, a file's) and is passed over; the other keys decide.
     """
-    raw = _hstore_keys(samples) if column.base_type == "hstore" else _keys(samples)
+    paths = {} if column.base_type == "hstore" else _key_paths(samples)
+    raw = _hstore_keys(samples) if column.base_type == "hstore" else list(paths)
     keys = list(dict.fromkeys("_".join(meanings.words(key)) for key in raw))
     hits = [
         (key, hinted.suggestion)
@@ -115,13 +119,31 @@ def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
         if key != "name"
         and (hinted := _hinted(Column(key, "text", Category.TEXT, nullable=True))) is not None
     ]
+    found = [
+        (path, suggestion)
+        for key, suggestion in hits
+        for written in raw
+        if "_".join(meanings.words(written)) == key
+        for path in paths.get(written, [""])
+    ]
+    # A document or list under a guessed key ({"address": {"street": …}}) is ruled by its
+    # guessed keys; with none of them, removed whole.
+    inner = {p.removesuffix("[]") for p, _ in found if not p.endswith("{}")}
+    ruled = [
+        (p if not p.endswith("{}") else p[:-2] + "[]", s)
+        for p, s in found
+        if not p.endswith("{}") or not any(i.startswith(p[:-2] + ".") for i in inner)
+    ]
     # Keyed by someone's address ({"alice@corp.example": "admin"}): said, never printed.
     if any(_EMAIL.match(key) for key in raw):
         hits.append(("<e-mail address>", "email"))
+        ruled.append(("", "email"))
     if not hits:
         return None
     named = ", ".join(key for key, _ in hits[:3]) + (", …" if len(hits) > 3 else "")
-    return PiiGuess(column.name, f"key{'s' if len(hits) > 1 else ''} {named}", hits[0][1])
+    addressed = () if any(not path for path, _ in ruled) else tuple(dict.fromkeys(ruled))
+    reason = f"key{'s' if len(hits) > 1 else ''} {named}"
+    return PiiGuess(column.name, reason, hits[0][1], addressed)
 
 
 # A key of an hstore's text form: "email"=>"…" (quotes and backslashes escaped).
@@ -134,27 +156,39 @@ def _hstore_keys(samples: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _keys(samples: Sequence[str]) -> list[str]:
-    """The keys of the sampled documents, as written, in the order first met."""
-    found: dict[str, None] = {}
+def _key_paths(samples: Sequence[str]) -> dict[str, list[str]]:
+    """The keys of the sampled documents, as written, in the order first met, each with
+    the paths a ``keys`` rule would reach it by: its own (``address.street``), or for a
+    key inside a list the list's, marked ``[]`` (``contacts[]``: a rule removes it whole);
+    ``""`` where no path reaches it (a document that is a list, a key holding a dot). A key
+    holding a document or a list is marked ``{}``: its own keys decide."""
+    found: dict[str, list[str]] = {}
 
-    def walk(value: object, depth: int) -> None:
+    def walk(value: object, depth: int, path: str | None, pinned: str | None) -> None:
         if depth > _KEY_DEPTH:
             return
         if isinstance(value, dict):
             for key, item in value.items():
-                found.setdefault(str(key), None)
-                walk(item, depth + 1)
+                if isinstance(item, bool):  # a flag (email_verified) is no one's data
+                    continue
+                own = "" if path == "" or "." in str(key) else f"{path + '.' if path else ''}{key}"
+                at = own if pinned is None else f"{pinned}[]" if pinned else ""
+                if at and pinned is None and isinstance(item, (dict, list)):
+                    at += "{}"  # a document or a list: what is inside it decides
+                paths = found.setdefault(str(key), [])
+                if at not in paths:
+                    paths.append(at)
+                walk(item, depth + 1, own, pinned)
         elif isinstance(value, list):
             for item in value:
-                walk(item, depth + 1)
+                walk(item, depth + 1, "", pinned if pinned is not None else (path or ""))
 
     for sample in samples:
         try:
-            walk(json.loads(sample), 0)
+            walk(json.loads(sample), 0, None, None)
         except ValueError:  # not JSON after all (a json column holds what it was given)
             continue
-    return list(found)
+    return found
 
 
 def _hinted(column: Column) -> PiiGuess | None:
@@ -183,14 +217,20 @@ _NUMBERS = (Category.NUMERIC, Category.FLOAT)
 _NO_ADDRESS = "192.0.2.1"
 
 
-def rule_for(column: Column, suggestion: str) -> str:
+def rule_for(column: Column, suggestion: str, keys: Sequence[tuple[str, str]] = ()) -> str:
     """A rule (YAML) the column's type takes, for what a guess suggests.
 
     The suggestion names what the data is (a Faker provider, ``hash``,
     ``noise``); the rule must also suit how it is stored: a birth date is
     shifted, not faked; a salary is noised; an address in an ``inet``
-    column cannot be a fake string.
+    column cannot be a fake string. A JSON document whose guessed ``keys``
+    a rule can reach gets one per key; the rest of it is kept.
     """
+    if column.category is Category.JSON and not column.is_array and keys:
+        ruled: dict[str, str] = {}
+        for key, rule in (_key_rule(path, found) for path, found in keys):
+            ruled[key] = rule if ruled.get(key) != "'null'" else "'null'"  # removal wins
+        return "{keys: {" + ", ".join(f"{_yaml_key(k)}: {r}" for k, r in ruled.items()) + "}}"
     if column.is_array:
         return "'null'" if column.nullable else "{constant: '{}'}"
     if column.fields:  # a rule per field: what each guessed one takes, keep for the rest
@@ -213,6 +253,21 @@ def rule_for(column: Column, suggestion: str) -> str:
     if suggestion in ("hash", "noise"):
         return "hash"
     return f"{{fake: {suggestion}}}"
+
+
+def _key_rule(path: str, suggestion: str) -> tuple[str, str]:
+    """A key's path and rule: its value becomes a JSON string, so a number to noise is
+    removed, as is a list holding the guessed key (no rule reaches into each element)."""
+    if path.endswith("[]"):
+        return path[:-2], "'null'"
+    if suggestion == "noise":
+        return path, "'null'"
+    return path, "hash" if suggestion == "hash" else f"{{fake: {suggestion}}}"
+
+
+def _yaml_key(path: str) -> str:
+    """A path as a YAML key, quoted where YAML would read it otherwise."""
+    return path if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", path) else json.dumps(path)
 
 
 def _empty(column: Column) -> str | None:
@@ -273,7 +328,8 @@ def starting_rules(schema: Schema, guesses: Mapping[Key, PiiGuess]) -> dict[Key,
     family = families(schema.tables)
 
     def rule(key: Key) -> str:
-        return rule_for(tables[key[0]].column(key[1]), guesses[key].suggestion)
+        found = guesses[key]
+        return rule_for(tables[key[0]].column(key[1]), found.suggestion, found.keys)
 
     def first(members: tuple[Key, ...]) -> Key:
         guessed = [m for m in members if m in guesses]

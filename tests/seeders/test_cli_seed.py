@@ -419,10 +419,14 @@ def test_a_json_document_is_personal_data_by_its_keys_and_takes_a_rule_json_take
     """Before, no JSON column was ever guessed: an order's shipping document was kept."""
     shipping = Column("shipping", "jsonb", Category.JSON, nullable=False)
     documents = ['{"name": "A B", "street": "1 Main St", "city": "Berlin"}', "not json"]
+    streets = (("street", "street_address"), ("city", "city"))
     assert guess(shipping, documents, "orders") == PiiGuess(
-        "shipping", "keys street, city", "street_address"
+        "shipping", "keys street, city", "street_address", streets
     )
     assert rule_for(shipping, "street_address") == "{constant: '{}'}"
+    assert rule_for(shipping, "street_address", streets) == (
+        "{keys: {street: {fake: street_address}, city: {fake: city}}}"
+    )
     nested = ['[{"contact": {"firstName": "Ann", "phoneNumber": "+1 555"}}]']
     assert guess(shipping, nested) == PiiGuess(
         "shipping", "keys first_name, phone_number", "first_name"
@@ -434,6 +438,33 @@ def test_a_json_document_is_personal_data_by_its_keys_and_takes_a_rule_json_take
     address = Column("address", "json", Category.JSON, nullable=True)
     assert guess(address, []) == PiiGuess("address", "name", "street_address")
     assert rule_for(address, "street_address") == "'null'"
+
+
+def test_a_json_documents_guessed_keys_get_a_rule_each_where_a_rule_reaches_them() -> None:
+    """Supabase's ``raw_user_meta_data`` and ``identity_data`` were nulled or emptied whole;
+    a rule per key keeps the rest of the document (the provider, the flags) for the app."""
+    doc = Column("meta", "jsonb", Category.JSON, nullable=False)
+    sampled = [
+        '{"email": "a@corp.example", "email_verified": true, "sub": "42",'
+        ' "home": {"street": "1 Main St", "city": "Berlin"}, "plan": "pro"}',
+        '{"contacts": [{"phone": "+1 555 0100"}], "lat": 52.5, "first name": "Ann"}',
+        '{"address": {"line1": "1 Main St"}}',
+        '{"address": "1 Main St"}',
+    ]
+    found = guess(doc, sampled, "users")
+    assert found is not None
+    assert rule_for(doc, found.suggestion, found.keys) == (
+        "{keys: {email: {fake: email}, home.street: {fake: street_address},"
+        " home.city: {fake: city}, contacts: 'null', lat: 'null',"
+        " \"first name\": {fake: first_name}, address: 'null'}}"
+    )
+    rules = yaml.safe_load(f"x: {rule_for(doc, found.suggestion, found.keys)}")["x"]["keys"]
+    assert rules["first name"] == {"fake": "first_name"}
+    # No path reaches into a list of documents, nor a key holding a dot: the whole then.
+    for unreachable in ('[{"email": "a@corp.example"}]', '{"a.b": {"email": "x"}}'):
+        found = guess(doc, [unreachable])
+        assert found is not None
+        assert rule_for(doc, found.suggestion, found.keys) == "{constant: '{}'}"
 
 
 def test_session_keys_and_cookies_are_secrets_and_free_text_is_personal() -> None:
@@ -486,8 +517,10 @@ def test_the_rules_inspect_writes_for_sessions_notes_and_documents_anonymise_the
         "session_key": "hash", "session_data": "hash", "expire_date": "keep",
     }  # fmt: skip
     assert tables["public.deliveries"] == {
-        "id": "keep", "notes": {"fake": "sentence"}, "shipping": {"constant": "{}"},
-        "extra": "null",
+        "id": "keep", "notes": {"fake": "sentence"},
+        "shipping": {"keys": {"street": {"fake": "street_address"},
+                              "recipient.fullName": {"fake": "name"}}},
+        "extra": {"keys": {"email": {"fake": "email"}}},
     }  # fmt: skip
     monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
     capsys.readouterr()
@@ -502,8 +535,13 @@ def test_the_rules_inspect_writes_for_sessions_notes_and_documents_anonymise_the
         assert conn.execute(distinct).fetchone() == (30,)
         real = "SELECT count(*) FROM deliveries WHERE notes LIKE '%Realname%'"
         assert conn.execute(real).fetchone() == (0,)
-        empty = "SELECT count(*) FROM deliveries WHERE shipping = '{}' AND extra IS NULL"
-        assert conn.execute(empty).fetchone() == (30,)
+        # Each document keeps its shape, its personal values rewritten.
+        shaped = (
+            "SELECT count(*) FROM deliveries WHERE shipping->'recipient' ? 'fullName'"
+            " AND shipping->>'street' NOT LIKE '% Real Street' AND extra->>'email' LIKE '%@%'"
+            " AND extra->>'email' NOT LIKE 'real.person%'"
+        )
+        assert conn.execute(shaped).fetchone() == (30,)
 
 
 def test_a_search_vector_is_personal_by_its_type_and_a_generated_column_needs_no_rule() -> None:
