@@ -67,7 +67,9 @@ def _meaning(name: str, hints: str, fake: str | None, rule: str | None) -> Meani
 
 
 _SECRET = (r"tokens?($|_)|secrets?($|_)|sessions?($|_)|cookies?($|_)|api_?key|private_?key"
-           r"|access_?key|credential|nonce|provider_?key|g?uid$|otp($|_)")  # fmt: skip
+           r"|access_?key|credential|nonce|provider_?key|g?uid$|otp($|_)"
+           # The user's id at Google or GitHub (Auth.js' providerAccountId, GoTrue's provider_id).
+           r"|provider_(account_|user_)?id$")  # fmt: skip
 
 # One vocabulary for both modes: what the synthetic seeder invents for a column
 # is what inspect takes it to hold. First match wins, so the order decides:
@@ -100,7 +102,7 @@ MEANINGS: tuple[Meaning, ...] = (
     _meaning("address", r"address|street", "street_address", "street_address"),
     _meaning("city", r"city|town($|_)", "city", "city"),
     _meaning("postcode", r"postcode|postal|zip", "postcode", "postcode"),
-    _meaning("picture", r"avatar|photo|picture|portrait", "image_url", "image_url"),
+    _meaning("picture", r"avatar|photo|picture|portrait|image($|_)", "image_url", "image_url"),
     _meaning("birth", r"birth|dob($|_)", None, "date_of_birth"),
     _meaning("coordinate", r"lat(itude)?($|_)|lon(gitude)?($|_)|lng($|_)", None, "noise"),
     _meaning("salary", r"salary", None, "noise"),
@@ -125,7 +127,23 @@ MEANINGS: tuple[Meaning, ...] = (
 )  # fmt: skip
 
 
+# A last word that makes the name a kind of the thing, not the thing: an e-mail's type
+# ("work"), a token's type ("bearer"), a passkey's device type ("multiDevice").
+_QUALIFIERS = frozenset({"type", "kind", "status", "count"})
+
+
 def meanings_of(name: str) -> Iterator[Meaning]:
-    """The meanings a column's (or a domain's, or a JSON key's) name has, first first."""
-    snaked = "_".join(words(name))
-    return (m for m in MEANINGS if m.pattern.search(snaked))
+    """The meanings a column's (or a domain's, or a JSON key's) name has, first first.
+
+    Under a qualifier (``email_type``, ``token_type``), a meaning its words
+    before it have is not the column's; one of the whole name is
+    (``content_type``, a MIME type).
+    """
+    parts = words(name)
+    snaked = "_".join(parts)
+    head = "_".join(parts[:-1]) if len(parts) > 1 and parts[-1] in _QUALIFIERS else None
+    return (
+        m
+        for m in MEANINGS
+        if m.pattern.search(snaked) and (head is None or not m.pattern.search(head))
+    )

@@ -54,8 +54,10 @@ def guess(column: Column, samples: Sequence[str], table: str = "") -> PiiGuess |
         return PiiGuess(column.name, "type", "ipv4")
     if lowered == "name" and meanings.organisations(table):
         return PiiGuess(column.name, "name", "company")
-    if (lowered == "name" and meanings.things(table)) or _named_thing(column.name):
-        return None  # a category's name, a service's (ActiveStorage's service_name "local")
+    if (lowered in ("name", "image", "image_url") and meanings.things(table)) or _named_thing(
+        column.name
+    ):
+        return None  # a category's name or picture, a service's (ActiveStorage's "local")
     if column.category is Category.BYTEA and _MEDIA.search(lowered):
         return PiiGuess(column.name, "name", "photo")
     for part in column.fields:  # a home of type address (street text, city text)
@@ -288,7 +290,8 @@ def _empty(column: Column) -> str | None:
 # Tables of credentials: sign-in tokens, sessions, API keys. A preview needs none of
 # production's (whoever holds one acts as its owner), and a token in a bytea column
 # under a unique key has no rule that keeps it distinct and says nothing: copied empty.
-_CREDENTIALS = (("tokens",), ("sessions",), ("api", "keys"))
+_CREDENTIALS = (("tokens",), ("token",), ("sessions",), ("session",), ("api", "keys"),
+                ("api", "key"))  # fmt: skip
 
 
 def _credentials(name: str) -> bool:

@@ -568,7 +568,7 @@ def test_a_things_name_is_no_ones_whatever_its_prefix() -> None:
     were faked as people's names, which breaks the attachments."""
     things = [("service_name", "active_storage_blobs"), ("productName", "orders"),
               ("name", "active_storage_attachments"), ("queue_name", "jobs"),
-              ("name", "objects")]  # Supabase storage's: a path  # fmt: skip
+              ("name", "objects"), ("image", "products")]  # fmt: skip
     for name, table in things:
         assert guess(Column(name, "varchar", Category.TEXT, nullable=False), [], table) is None
     people = [("first_name", "first_name"), ("display_name", "name"),
@@ -626,12 +626,13 @@ def test_inspect_copies_credential_tables_empty_unless_a_copied_row_needs_them()
 
     schema = Schema((
         table("users_tokens"), table("oauth_access_tokens"), table("tokenizers"),
-        table("AspNetUserTokens"), table("ApiKeys"),
+        table("AspNetUserTokens"), table("ApiKeys"), table("Session"), table("VerificationToken"),
         table("audit", "public.oauth_access_tokens"),
         table("refresh_tokens", "public.users_tokens"),
     ))  # fmt: skip
     assert credential_tables(schema, lambda t: False) == [
-        "public.ApiKeys", "public.AspNetUserTokens", "public.refresh_tokens", "public.users_tokens",
+        "public.ApiKeys", "public.AspNetUserTokens", "public.Session", "public.VerificationToken",
+        "public.refresh_tokens", "public.users_tokens",
     ]  # fmt: skip
     written = rules_text(schema, {})
     assert "  public.users_tokens: skip  # credentials" in written

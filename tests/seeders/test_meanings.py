@@ -38,6 +38,14 @@ def text(name: str) -> Column:
         ("taxonomy", "word", None),  # inspect suggested hash ("tax")
         ("cardinality", "word", None),  # inspect suggested hash ("card")
         ("checksum", "sha256", None),  # a file's checksum: copied, or downloads fail
+        # Auth.js: the user's id at Google was kept, a token's type ("bearer") and a
+        # passkey's device type hashed; an e-mail's type ("work") is no address.
+        ("providerAccountId", "sha256", "hash"),
+        ("token_type", "word", None),
+        ("credentialDeviceType", "word", None),
+        ("email_type", "word", None),
+        ("content_type", "mime_type", None),  # the whole name's meaning stays
+        ("image", "image_url", "image_url"),  # Auth.js' User.image: their Google photo
     ],
 )
 def test_both_modes_read_a_name_the_same_way(
