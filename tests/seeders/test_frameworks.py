@@ -1,4 +1,4 @@
-"""The starter schemas of six web frameworks and Supabase, through seed, inspect, anonymise.
+"""Starter schemas of web frameworks, Auth.js and Supabase, through seed, inspect, anonymise.
 
 Each is created as its framework's migrations create it (tests/fixtures/sql/frameworks),
 seeded with synthetic data, inspected for a starting rules file, and copied with those
@@ -30,6 +30,13 @@ KEPT = {
         ' (SELECT count(*) FROM "AspNetUserTokens"),'
         ' (SELECT count(DISTINCT ("UserId", "RoleId")) FROM "AspNetUserRoles")',
         (1, 0, 300),
+    ),
+    "authjs": (
+        'SELECT (SELECT count(*) FROM "_prisma_migrations"), (SELECT count(*) FROM "Session"),'
+        ' (SELECT count(*) FROM "VerificationToken"),'
+        # The user's id at the provider, pseudonymised:
+        ' (SELECT count(*) FROM "Account" WHERE "providerAccountId" ~ \'^[0-9a-f]{16}$\')',
+        (1, 0, 0, 300),
     ),
     "django": (
         "SELECT (SELECT count(*) FROM django_migrations), (SELECT count(*) FROM django_site),"
