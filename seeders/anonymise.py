@@ -540,7 +540,51 @@ class Anonymiser:
             return self._refused_by(table, diag.constraint_name)
         if isinstance(error, psycopg.errors.ForeignKeyViolation):
             return self._unmatched_in_left(table, diag.constraint_name, diag.message_detail)
+        if isinstance(error, psycopg.errors.UniqueViolation):
+            return self._repeated_under(table, diag.constraint_name, diag.message_detail)
         return None
+
+    def _repeated_under(self, table: Table, index: str | None, detail: str | None) -> str | None:
+        """Which rules gave two rows one value under a unique index the rebuild refused.
+
+        Rules keep distinct values distinct; what repeats is a value the
+        source repeats where a partial index does not look (GoTrue indexes
+        tokens only where they are not all digits), and that a rule moved
+        into its sight (a pseudonym of ``123456`` is no longer digits).
+        """
+        with self.target.transaction():
+            found = self.target.execute(
+                "SELECT pg_get_indexdef(i.indexrelid), ARRAY(SELECT a.attname FROM pg_attribute a"
+                " WHERE a.attrelid = i.indrelid AND a.attnum > 0 AND (a.attnum = ANY (i.indkey)"
+                " OR a.attnum IN (SELECT d.refobjsubid FROM pg_depend d"
+                " WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid)))"
+                " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relname = %s",
+                (table.schema, index),
+            ).fetchone()
+        if found is None:
+            return None
+        definition, columns = found
+        ruled = self.rules.for_table(table)
+        changed = [
+            f"{table.qualified}.{c}: rule '{ruled[c].kind}'"
+            for c in columns
+            if c in ruled and ruled[c].kind != "keep"
+        ]
+        if not changed:
+            return None
+        why = (
+            "the source repeats values only where the index's condition leaves them out, and"
+            " the rule's values no longer are; keep such a column, or give it a rule whose"
+            " values keep to the condition"
+            if " WHERE " in definition
+            else "give it a rule that keeps distinct values distinct (hash, fake)"
+        )
+        return (
+            f"{'; '.join(changed)} gives two rows one value under unique index {index}"
+            f" ({definition}; {detail or 'a repeated key'}): {why}; nothing was written"
+        )
 
     def _refused_by(self, table: Table, constraint: str | None) -> str | None:
         """Which rules gave the values a target's check refused.

@@ -1416,3 +1416,33 @@ def test_a_generated_column_of_a_fakes_pool_values_is_no_leak(pg_server: PgServe
     with pytest.raises(LeakDetected) as info:
         copy_between(source, target, rules)
     assert info.value.hits == {"public.people.kept": 1, "public.people.note": 1}
+
+
+def test_a_rule_that_repeats_a_value_under_a_partial_unique_index_is_named(
+    pg_server: PgServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """GoTrue indexes a token as unique only where it is not all digits, and a one-time code
+    repeats: its pseudonym is no longer digits, and the run failed with the server's bare
+    "could not create unique index"."""
+    import yaml
+
+    from envs.cli.main import main
+
+    ddl = """CREATE TABLE users (id int PRIMARY KEY, token text);
+        CREATE UNIQUE INDEX users_token ON users (token) WHERE token !~ '^[0-9 ]*$';"""
+    fill = """INSERT INTO users SELECT g, CASE WHEN g <= 40 THEN '123456' ELSE 'tok-' || g END
+        FROM generate_series(1, 50) g"""
+    source, target = databases(pg_server, "repeated_rule", ddl, fill)
+    path = tmp_path / "rules.yaml"
+    hashed = {"version": 1, "tables": {"users": {"id": "keep", "token": "hash"}}}
+    path.write_text(yaml.safe_dump(hashed))
+    monkeypatch.setenv("PREVIEW_ANONYMISE_SALT", "0123456789abcdef0123")
+    args = ["seed", "anonymise", "--source", source, "--target", target, "--rules", str(path)]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "public.users.token: rule 'hash' gives two rows one value under unique index" in err
+    assert "users_token (CREATE UNIQUE INDEX users_token ON public.users USING btree" in err
+    assert "the index's condition leaves them out" in err
+    assert rows(target, "SELECT count(*) FROM users") == [(0,)]
