@@ -63,6 +63,13 @@ KEPT = {
         ' (SELECT count(DISTINCT ("A", "B")) FROM "_CategoryToPost")',
         (1, 300),
     ),
+    "spring": (
+        "SELECT (SELECT count(*) FROM flyway_schema_history),"
+        " (SELECT count(*) FROM spring_session),"
+        " (SELECT count(*) FROM authorities a JOIN users u USING (username)),"
+        " (SELECT count(*) FROM customer_aud)",
+        (1, 0, 300, 300),
+    ),
     "supabase": (
         "SELECT (SELECT count(*) FROM auth.schema_migrations),"
         " (SELECT count(*) FROM storage.migrations), (SELECT count(*) FROM auth.refresh_tokens),"
