@@ -290,8 +290,9 @@ def _empty(column: Column) -> str | None:
 # Tables of credentials: sign-in tokens, sessions, API keys. A preview needs none of
 # production's (whoever holds one acts as its owner), and a token in a bytea column
 # under a unique key has no rule that keeps it distinct and says nothing: copied empty.
+# (Doorkeeper's access grants are sign-in codes.)
 _CREDENTIALS = (("tokens",), ("token",), ("sessions",), ("session",), ("api", "keys"),
-                ("api", "key"))  # fmt: skip
+                ("api", "key"), ("access", "grants"))  # fmt: skip
 
 
 def _credentials(name: str) -> bool:

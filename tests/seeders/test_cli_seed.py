@@ -627,12 +627,13 @@ def test_inspect_copies_credential_tables_empty_unless_a_copied_row_needs_them()
     schema = Schema((
         table("users_tokens"), table("oauth_access_tokens"), table("tokenizers"),
         table("AspNetUserTokens"), table("ApiKeys"), table("Session"), table("VerificationToken"),
+        table("oauth_access_grants"), table("grants"),
         table("audit", "public.oauth_access_tokens"),
         table("refresh_tokens", "public.users_tokens"),
     ))  # fmt: skip
     assert credential_tables(schema, lambda t: False) == [
         "public.ApiKeys", "public.AspNetUserTokens", "public.Session", "public.VerificationToken",
-        "public.refresh_tokens", "public.users_tokens",
+        "public.oauth_access_grants", "public.refresh_tokens", "public.users_tokens",
     ]  # fmt: skip
     written = rules_text(schema, {})
     assert "  public.users_tokens: skip  # credentials" in written

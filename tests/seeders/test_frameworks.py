@@ -48,6 +48,12 @@ KEPT = {
         " (SELECT value FROM ar_internal_metadata WHERE key = 'environment')",
         ("20240101000000", "production"),
     ),
+    "doorkeeper": (
+        "SELECT (SELECT count(*) FROM schema_migrations),"
+        " (SELECT count(*) FROM oauth_access_tokens), (SELECT count(*) FROM oauth_access_grants),"
+        " (SELECT count(DISTINCT uid) FROM oauth_applications)",
+        (2, 0, 0, 300),
+    ),
     "laravel": (
         "SELECT (SELECT count(*) FROM migrations), (SELECT count(*) FROM jobs),"
         " (SELECT count(*) FROM users WHERE email LIKE '%@example.%')",
