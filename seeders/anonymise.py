@@ -566,12 +566,7 @@ class Anonymiser:
         if found is None:
             return None
         definition, columns = found
-        ruled = self.rules.for_table(table)
-        changed = [
-            f"{table.qualified}.{c}: rule '{ruled[c].kind}'"
-            for c in columns
-            if c in ruled and ruled[c].kind != "keep"
-        ]
+        changed = self._changing(table, columns)
         if not changed:
             return None
         why = (
@@ -586,6 +581,15 @@ class Anonymiser:
             f" ({definition}; {detail or 'a repeated key'}): {why}; nothing was written"
         )
 
+    def _changing(self, table: Table, columns: Iterable[str]) -> list[str]:
+        """The rules of ``columns`` that change their values, named: ``t.email: rule 'mask'``."""
+        ruled = self.rules.for_table(table)
+        return [
+            f"{table.qualified}.{c}: rule '{ruled[c].kind}'"
+            for c in columns
+            if c in ruled and ruled[c].kind != "keep"
+        ]
+
     def _refused_by(self, table: Table, constraint: str | None) -> str | None:
         """Which rules gave the values a target's check refused.
 
@@ -596,14 +600,10 @@ class Anonymiser:
         check = next((c for c in table.checks if c.name == constraint), None)
         if check is None:
             return None
-        ruled = self.rules.for_table(table)
-        changed = [
-            f"{table.qualified}.{c}: rule '{ruled[c].kind}'"
-            for c in check.columns
-            if c in ruled and ruled[c].kind != "keep"
-        ]
+        changed = self._changing(table, check.columns)
         if not changed:
             return None
+        ruled = self.rules.for_table(table)
         unique = any(table.is_unique(c) for c in check.columns if c in ruled)
         way = (
             # A constant repeats; a fake is tagged to stay distinct, unless its
@@ -893,7 +893,7 @@ def _searched_values(
         original: sql.Composable = sql.SQL("({}.{})::jsonb").format(table, name)
         doc = original
         for key in faked:
-            at = key_value(sql.SQL("{}.{}").format(table, name), key)
+            at = key_value(original, key)
             values.append(
                 (at, _unless_generated(at, fingerprint, generated[f"{column.name}.{key}"]))
             )
@@ -902,7 +902,7 @@ def _searched_values(
         leaves = sql.SQL(found).format(doc, sql.Literal(_JSON_LEAVES))
         # Each object's keys: a third cheaper than the path's .keyvalue().key.
         keys = sql.SQL(found + " CROSS JOIN LATERAL jsonb_object_keys(j.v) AS k(v)").format(
-            sql.SQL("({}.{})::jsonb").format(table, name), sql.Literal(_JSON_OBJECTS)
+            original, sql.Literal(_JSON_OBJECTS)
         )
         values += [(sql.SQL("j.v #>> '{}'"), leaves), (sql.SQL("k.v"), keys)]
     return values

@@ -112,9 +112,13 @@ def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
     ``firstName`` reads as ``first_name``. A bare ``name`` says too little
     (a product's, a file's) and is passed over; the other keys decide.
     """
-    paths = {} if column.base_type == "hstore" else _key_paths(samples)
-    raw = _hstore_keys(samples) if column.base_type == "hstore" else list(paths)
-    keys = list(dict.fromkeys("_".join(meanings.words(key)) for key in raw))
+    paths: dict[str, list[str]] = {}
+    if column.base_type == "hstore":
+        raw = _hstore_keys(samples)
+    else:
+        paths = _key_paths(samples)
+        raw = list(paths)
+    keys = list(dict.fromkeys(snake(key) for key in raw))
     hits = [
         (key, hinted.suggestion)
         for key in keys
@@ -125,7 +129,7 @@ def _by_keys(column: Column, samples: Sequence[str]) -> PiiGuess | None:
         (path, suggestion)
         for key, suggestion in hits
         for written in raw
-        if "_".join(meanings.words(written)) == key
+        if snake(written) == key
         for path in paths.get(written, [""])
     ]
     # A document or list under a guessed key ({"address": {"street": …}}) is ruled by its
@@ -199,18 +203,15 @@ def _hinted(column: Column) -> PiiGuess | None:
     Free text (``notes``, ``bio``) only as text: a JSON document of that name
     is guessed by its keys. A domain called ``name`` says too little.
     """
+    text = column.category is Category.TEXT
     for meaning in meanings.meanings_of(column.name):
-        if meaning.rule is not None and (meaning.name != "free_text" or _text(column)):
+        if meaning.rule is not None and (meaning.name != "free_text" or text):
             return PiiGuess(column.name, "name", meaning.rule)
     domain = column.domain_name
     for meaning in meanings.meanings_of(domain) if domain else ():
         if meaning.rule is not None and meaning.name not in ("name", "free_text"):
             return PiiGuess(column.name, "type", meaning.rule)
     return None
-
-
-def _text(column: Column) -> bool:
-    return column.category is Category.TEXT
 
 
 _DATES = (Category.DATE, Category.TIMESTAMP, Category.TIMESTAMPTZ)
