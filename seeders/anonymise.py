@@ -16,7 +16,7 @@ scratch data says nothing without it) of each original value of six
 characters or more into a scratch table in the target while the load runs
 (batched per range of heap blocks, in binary COPY form). Before the load
 commits, every text-like column of the target is searched for those
-fingerprints (one hash semi-join per table); any hit fails the run and rolls
+fingerprints (one hash semi-join for all tables); any hit fails the run and rolls
 the load back, so no original value is ever committed. A 64-bit fingerprint
 can collide by chance with odds of about n²/2⁶⁵: a false alarm, never a
 missed leak. Between databases of different encodings the fingerprint is
@@ -53,6 +53,10 @@ MIN_LEAK_LENGTH = 6
 # Heap blocks whose fingerprints travel in one COPY row (~3 000 rows of a
 # typical table; at most 64 * 291 rows: a row stays small however big the table).
 DIGEST_BLOCKS = 64
+# Scans appended in one leak probe. The fingerprints are hashed once per
+# probe; a UNION ALL is parsed as a chain as deep as it is long, and a chain
+# of thousands would reach the server's max_stack_depth.
+PROBES_PER_QUERY = 200
 IDENTIFYING = frozenset({"fake", "hash", "mask", "redact", "template", "constant", "null"})
 _SEARCHED = (Category.TEXT, Category.OTHER, Category.JSON)
 
@@ -932,9 +936,9 @@ class _LeakTable:
     """A scratch table in the target holding the originals' fingerprints.
 
     Unlogged and committed on its own connection, so the load's transaction
-    only reads it; analysed once filled, so the planner hashes it once per
-    searched target table (a parallel hash semi-join); dropped when the run
-    ends, whatever happened.
+    only reads it; analysed once filled, so the planner hashes it once for
+    the whole target (a parallel hash semi-join; once per PROBES_PER_QUERY
+    scans of a very wide one); dropped when the run ends, whatever happened.
     """
 
     def __init__(self, scratch: psycopg.Connection[Any], schema: str, active: bool) -> None:
@@ -972,35 +976,42 @@ class _LeakTable:
         """
         if not self.active:
             return {}
-        hits: dict[str, int] = {}
+        searched: list[str] = []  # table.column, by its index k in the probes
+        probes: list[sql.Composable] = []
         for table in target.tables:
-            searched = [
-                c for c in table.columns
-                if (c.category in _SEARCHED or c.is_array)
-                and (table.qualified, c.name) not in unsearched
-            ]  # fmt: skip
-            if not searched:
-                continue
-            # One scan of the table per column, appended: the planner hashes the
-            # fingerprints once and probes with every scan (a parallel append);
-            # a per-row VALUES list of the columns costs ~40 % more.
             table_name = sql.Identifier(table.schema, table.name)
             own = generated.get(table.qualified, {})
-            probes = sql.SQL(" UNION ALL ").join(
-                sql.SQL("SELECT {} AS k, {} AS d FROM {}{}").format(
-                    sql.Literal(i), fingerprint.of(value), own_rows(table), joined
-                )
-                for i, column in enumerate(searched)
-                for value, joined in _searched_values(table_name, column, fingerprint, own)
-            )
+            for column in table.columns:
+                if not (column.category in _SEARCHED or column.is_array):
+                    continue
+                if (table.qualified, column.name) in unsearched:
+                    continue
+                k = sql.Literal(len(searched))
+                searched.append(f"{table.qualified}.{column.name}")
+                probes += [
+                    sql.SQL("SELECT {} AS k, {} AS d FROM {}{}").format(
+                        k, fingerprint.of(value), own_rows(table), joined
+                    )
+                    for value, joined in _searched_values(table_name, column, fingerprint, own)
+                ]
+        hits: dict[str, int] = {}
+        for start in range(0, len(probes), PROBES_PER_QUERY):
+            # Every table's values in one appended scan: the planner hashes the
+            # fingerprints once for all of them (a parallel hash semi-join),
+            # where a query per table hashed them again for each, however small
+            # the table. A per-row VALUES list of the columns costs ~40 % more.
             rows = conn.execute(
                 sql.SQL(
                     "SELECT u.k, count(*) FROM ({}) AS u"
                     " WHERE u.d IN (SELECT d FROM {}) GROUP BY u.k"
-                ).format(probes, self.table)
+                ).format(
+                    sql.SQL(" UNION ALL ").join(probes[start : start + PROBES_PER_QUERY]),
+                    self.table,
+                )
             ).fetchall()
             for index, count in rows:
-                hits[f"{table.qualified}.{searched[int(index)].name}"] = int(count)
+                name = searched[int(index)]
+                hits[name] = hits.get(name, 0) + int(count)
         return hits
 
     def drop(self) -> None:

@@ -359,6 +359,48 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
     assert rows(target, "SELECT count(*) FROM events") == [(0,)]
 
 
+@pytest.mark.parametrize("per_query", [anonymise.PROBES_PER_QUERY, 2, 1])
+def test_leak_check_counts_each_tables_hits_however_its_probes_are_split(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, per_query: int
+) -> None:
+    """Every table's columns are searched in one probe (the fingerprints hashed once), or in as
+    many as PROBES_PER_QUERY asks: the same hits, each counted once against its own column,
+    even where one column's whole values and its elements land in different probes."""
+    monkeypatch.setattr(anonymise, "PROBES_PER_QUERY", per_query)
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+        CREATE TABLE notes (id int PRIMARY KEY, body text, cc text[]);
+        CREATE TABLE codes (code text PRIMARY KEY);
+        CREATE TABLE audit (id int PRIMARY KEY, actor text);
+    """
+    fill = """
+        INSERT INTO people VALUES (1, 'alice@corp.example', 'Alice Anders'),
+                                  (2, 'bob@corp.example', 'Bobby Brown');
+        INSERT INTO notes VALUES (1, 'Alice Anders', ARRAY['bob@corp.example']),
+                                 (2, 'nothing to see', ARRAY['alice@corp.example', 'x']),
+                                 (3, 'bob@corp.example', '{}');
+        INSERT INTO codes VALUES ('short'), ('harmless');
+        INSERT INTO audit VALUES (1, 'Bobby Brown'), (2, 'system'), (3, 'Bobby Brown');
+    """
+    source, target = databases(pg_server, f"leak_split_{per_query}", ddl, fill)
+    rules = rules_for(
+        {
+            "people": {"id": "keep", "email": {"fake": "email"}, "name": {"fake": "name"}},
+            "notes": {"id": "keep", "body": "keep", "cc": "keep"},
+            "codes": {"code": "keep"},
+            "audit": {"id": "keep", "actor": "keep"},
+        }
+    )
+    with pytest.raises(LeakDetected) as info:
+        copy_between(source, target, rules)
+    assert info.value.hits == {
+        "public.notes.body": 2,
+        "public.notes.cc": 2,
+        "public.audit.actor": 2,
+    }
+    assert rows(target, "SELECT count(*) FROM notes") == [(0,)]
+
+
 def test_leak_check_reads_the_lexemes_of_a_search_vector_a_trigger_kept(
     pg_server: PgServer,
 ) -> None:
