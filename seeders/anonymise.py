@@ -826,10 +826,11 @@ class Anonymiser:
         }
 
 
-# Every scalar leaf of a JSON document, at any depth (keys and containers aside).
-_JSON_LEAVES = 'strict $.** ? (@.type() == "string" || @.type() == "number")'
-# Every object in it, at any depth (the whole document too), for their keys.
-_JSON_OBJECTS = 'strict $.** ? (@.type() == "object")'
+# Every node of a JSON document at any depth, the whole document too. Its scalar
+# leaves and its objects are picked out by jsonb_typeof() in SQL: a jsonpath filter
+# (`? (@.type() == "string")`) costs four times the walk itself (150 000 small
+# documents: leaves 127 ms against 327 ms, objects' keys 214 ms against 377 ms).
+_JSON_NODES = "strict $.**"
 
 
 def _unless_generated(
@@ -903,11 +904,17 @@ def _searched_values(
             )
             doc = sql.SQL("({} #- {})").format(doc, safe_path(original, key))
         found = " CROSS JOIN LATERAL jsonb_path_query({}, {}) AS j(v)"
-        leaves = sql.SQL(found).format(doc, sql.Literal(_JSON_LEAVES))
-        # Each object's keys: a third cheaper than the path's .keyvalue().key.
-        keys = sql.SQL(found + " CROSS JOIN LATERAL jsonb_object_keys(j.v) AS k(v)").format(
-            original, sql.Literal(_JSON_OBJECTS)
+        leaves = sql.SQL(found + " WHERE jsonb_typeof(j.v) IN ('string', 'number')").format(
+            doc, sql.Literal(_JSON_NODES)
         )
+        # Each object's keys: a third cheaper than the path's .keyvalue().key. The
+        # filter runs at the walk, before the keys; the CASE keeps an array or a
+        # scalar from jsonb_object_keys (an error) whatever the plan.
+        keys = sql.SQL(
+            found + " CROSS JOIN LATERAL jsonb_object_keys("
+            "CASE WHEN jsonb_typeof(j.v) = 'object' THEN j.v END) AS k(v)"
+            " WHERE jsonb_typeof(j.v) = 'object'"
+        ).format(original, sql.Literal(_JSON_NODES))
         values += [(sql.SQL("j.v #>> '{}'"), leaves), (sql.SQL("k.v"), keys)]
     return values
 
