@@ -16,7 +16,7 @@ from envs.gc import GRACE, ActionKind, ClusterNamespace, GcAction, Inventory, pl
 from envs.lifecycle import Lifecycle
 from envs.model import EnvironmentKey, OperationKind, OperationResult
 from stacks.cluster import Cluster
-from stacks.engine import EngineError
+from stacks.errors import EngineError
 
 
 @dataclass

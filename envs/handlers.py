@@ -37,7 +37,7 @@ from envs.spec import EnvironmentSpec, SeedMode
 from envs.spec import Promotion as PromotionMode
 from envs.store import Store
 from seeders.recipe import Recipe, RecipeError, load_recipe
-from stacks.engine import StackLocked
+from stacks.errors import StackLocked
 
 log = logging.getLogger(__name__)
 

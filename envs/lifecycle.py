@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from envs.clock import Clock, system_clock
 from envs.errors import ConfigError, NotFound, OperationFailed
@@ -26,7 +27,10 @@ from envs.seeding import SeedSummary
 from envs.spec import EnvironmentSpec
 from envs.stack_plan import plan_preview
 from envs.store import Store
-from stacks.engine import Engine, EngineError
+from stacks.errors import EngineError
+
+if TYPE_CHECKING:  # the engine (and Pulumi) load when a command builds one
+    from stacks.engine import Engine
 
 
 @dataclass(frozen=True)

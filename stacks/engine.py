@@ -27,6 +27,7 @@ from pulumi import automation as auto
 from stacks import file_backend, rollout
 from stacks.branch_environment import APP, BranchEnvironment
 from stacks.cluster import Cluster
+from stacks.errors import EngineError, StackLocked
 from stacks.spec import StackSpec
 from stacks.toolchain import Toolchain, ToolchainMissing, locate
 
@@ -35,14 +36,6 @@ OutputSink = Callable[[str], None]
 
 
 ROLLOUT_GRACE_S = 30  # past the rollout's deadline, for the controller to say it passed
-
-
-class EngineError(Exception):
-    """A Pulumi operation failed; the message carries the engine's own explanation."""
-
-
-class StackLocked(EngineError):
-    """Another update holds the stack (a crashed run leaves this until cancelled)."""
 
 
 @dataclass(frozen=True)

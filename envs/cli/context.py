@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,8 +22,10 @@ from envs.spec import EnvironmentSpec
 from envs.spec_loading import load_spec
 from envs.store import Store, open_store
 from envs.worker import Worker, WorkerOptions
-from stacks.engine import Engine, EngineSettings, OutputSink, database_password
 from stacks.spec import database_url
+
+if TYPE_CHECKING:  # Pulumi's SDK loads when a command builds an engine
+    from stacks.engine import Engine, OutputSink
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Context:
     settings: Settings
 
     def engine(self, on_output: OutputSink | None) -> Engine:
+        from stacks.engine import Engine, EngineSettings
+
         s = self.settings
         return Engine(
             EngineSettings(
@@ -60,6 +64,8 @@ class Context:
 
     def database_url(self, env: Environment, spec: EnvironmentSpec) -> str:
         """The environment's database as the worker reaches it (PREVIEW_DATABASE_ADDRESS)."""
+        from stacks.engine import database_password
+
         password = database_password(self.settings.pulumi_passphrase.get_secret_value(), env.stack)
         return database_url(
             env.namespace, "app", spec.database.name, password, self.settings.database_address

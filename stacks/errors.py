@@ -1,0 +1,17 @@
+"""The engine's failures, importable without Pulumi.
+
+Everything that only needs to catch them (the lifecycle, the cleanup, the
+service's handlers, and so every ``previewctl`` command) imports this module
+instead of :mod:`stacks.engine`, whose Pulumi SDK takes a second to import:
+``previewctl --help`` and ``config validate`` should not wait for it.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """A Pulumi operation failed; the message carries the engine's own explanation."""
+
+
+class StackLocked(EngineError):
+    """Another update holds the stack (a crashed run leaves this until cancelled)."""
