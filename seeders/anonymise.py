@@ -736,6 +736,8 @@ class Anonymiser:
         fingerprints are plain).
         """
         found: dict[str, dict[str, list[int]]] = {}
+        # A provider's pool is the same in every table: fingerprinted once a run.
+        taken: dict[tuple[tuple[str, ...], bool], list[int]] = {}
         for table in self.copied_schema.tables:
             table_rules = self.rules.for_table(table)
             for column in table.columns:
@@ -750,16 +752,17 @@ class Anonymiser:
                     column.name, column, table_rules[column.name], shape
                 ):
                     read = target if written is column else written
-                    value: sql.Composable = sql.Identifier("v")
-                    if read.base_type == "bpchar" and not read.is_array:
-                        value = sql.SQL("rtrim(v, ' ')")
-                    rows = self.source.execute(
-                        sql.SQL("SELECT {} FROM unnest(%s::text[]) AS g(v)").format(
-                            self.fingerprint.of(value)
-                        ),
-                        (list(values),),
-                    ).fetchall()
-                    found.setdefault(table.qualified, {})[path] = [int(r[0]) for r in rows]
+                    trimmed = read.base_type == "bpchar" and not read.is_array
+                    if (values, trimmed) not in taken:
+                        value = sql.SQL("rtrim(v, ' ')" if trimmed else "v")
+                        rows = self.source.execute(
+                            sql.SQL("SELECT {} FROM unnest(%s::text[]) AS g(v)").format(
+                                self.fingerprint.of(value)
+                            ),
+                            (list(values),),
+                        ).fetchall()
+                        taken[(values, trimmed)] = [int(r[0]) for r in rows]
+                    found.setdefault(table.qualified, {})[path] = taken[(values, trimmed)]
             # A generated column is computed from the row's rewritten values (Supabase's
             # identities.email from identity_data's): what a rule wrote there from its pool
             # is no one's in it either.

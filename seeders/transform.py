@@ -26,7 +26,7 @@ import hashlib
 import string
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from psycopg import sql
 
@@ -461,6 +461,7 @@ def generated_values(rule: Rule, shape: Shape) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p[:limit] if limit is not None else p for p in pool))
 
 
+@cache
 def fake_pool(provider: str) -> tuple[str, ...]:
     """The values a ``fake`` rule draws from, as written (pools are kept COPY-escaped)."""
     return tuple(unescape(p) for p in faker_pool(provider, 0))
