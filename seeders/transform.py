@@ -252,7 +252,8 @@ def _pool_rows(values: tuple[str, ...]) -> sql.SQL:
     Rendered once a pool: as five thousand composed literals it cost ~20 ms
     of Python to build and ~5 ms again each time a query holding it was sent
     (twice a table, or more with ``--jobs``), and a provider's pool is the
-    same in every table (100 tables with a faked e-mail and name: 3.4 s).
+    same in every table (100 tables with a faked e-mail and name: 3.4 s
+    under a profiler).
     Each text is quoted by :class:`psycopg.sql.Literal`, which needs no
     connection: one with a backslash is written ``E'…'``, read the same
     under either ``standard_conforming_strings``.
