@@ -8,9 +8,6 @@ engine prints streams to ``on_output`` so a terminal or a log sees progress.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import shutil
 import tempfile
@@ -28,7 +25,7 @@ from stacks import file_backend, rollout
 from stacks.branch_environment import APP, BranchEnvironment
 from stacks.cluster import Cluster
 from stacks.errors import EngineError, StackLocked
-from stacks.spec import StackSpec
+from stacks.spec import StackSpec, database_password
 from stacks.toolchain import Toolchain, ToolchainMissing, locate
 
 PROJECT = "preview-envs"
@@ -66,17 +63,6 @@ class StackOutputs:
         return cls(
             url=get("url"), namespace=get("namespace"), database_service=get("database_service")
         )
-
-
-def database_password(key: str, stack_name: str) -> str:
-    """The environment's database password, derived rather than stored.
-
-    Stable across runs and replicas without any extra state (regenerating it
-    would lock the app out of the data directory PostgreSQL initialised),
-    different for every environment, and useless without the key.
-    """
-    digest = hmac.new(key.encode(), f"db-password\0{stack_name}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
 def program_for(

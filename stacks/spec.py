@@ -7,6 +7,9 @@ Pulumi program is a pure function of it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,6 +74,17 @@ def database_url(
     """The environment's database URL; ``address`` is host:port with ``{namespace}``."""
     where = address.format(namespace=namespace)
     return f"postgresql://{user}:{quote(password, safe='')}@{where}/{database}"
+
+
+def database_password(key: str, stack_name: str) -> str:
+    """The environment's database password, derived rather than stored.
+
+    Stable across runs and replicas without any extra state (regenerating it
+    would lock the app out of the data directory PostgreSQL initialised),
+    different for every environment, and useless without the key.
+    """
+    digest = hmac.new(key.encode(), f"db-password\0{stack_name}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from envs.spec import EnvironmentSpec
 from envs.spec_loading import load_spec
 from envs.store import Store, open_store
 from envs.worker import Worker, WorkerOptions
-from stacks.spec import database_url
+from stacks.spec import database_password, database_url
 
 if TYPE_CHECKING:  # Pulumi's SDK loads when a command builds an engine
     from stacks.engine import Engine, OutputSink
@@ -64,8 +64,6 @@ class Context:
 
     def database_url(self, env: Environment, spec: EnvironmentSpec) -> str:
         """The environment's database as the worker reaches it (PREVIEW_DATABASE_ADDRESS)."""
-        from stacks.engine import database_password
-
         password = database_password(self.settings.pulumi_passphrase.get_secret_value(), env.stack)
         return database_url(
             env.namespace, "app", spec.database.name, password, self.settings.database_address
