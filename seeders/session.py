@@ -64,13 +64,16 @@ CANONICAL = (
 SINCE = (("jit", "off", 110000),)
 
 
+def pinned(server_version: int) -> list[tuple[str, str]]:
+    """What a server of this version is set to: :data:`CANONICAL`, and what it knows of SINCE."""
+    return [*CANONICAL, *((name, value) for name, value, since in SINCE if server_version >= since)]
+
+
 def canonical(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    """``conn``, its session set to :data:`CANONICAL` and :data:`SINCE` (no transaction open)."""
-    version = conn.info.server_version
-    pinned = [*CANONICAL, *((name, value) for name, value, since in SINCE if version >= since)]
+    """``conn``, its session set to :func:`pinned` (and no transaction left open)."""
     settings = sql.SQL(", ").join(
         sql.SQL("set_config({}, {}, false)").format(sql.Literal(name), sql.Literal(value))
-        for name, value in pinned
+        for name, value in pinned(conn.info.server_version)
     )
     with conn.transaction():
         conn.execute(sql.SQL("SELECT {}").format(settings))
