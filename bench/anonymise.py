@@ -1,7 +1,7 @@
 """Benchmark: anonymised copy vs a raw COPY TO | COPY FROM pipe, and memory vs size.
 
-    .venv/bin/python bench/anonymise.py [--schema-rows 1120050] [--sizes 1000000,4000000]
-                                        [--repeat 3]
+    .venv/bin/python bench/anonymise.py [--schema-rows 1120050] [--tables 100]
+        [--table-rows 10000] [--sizes 1000000,4000000] [--repeat 3]
 
 Starts its own PostgreSQL server (tests/pg_server.py) and copies from a source
 to a target database on it, each way in a fresh Python process, twice: once as
@@ -10,20 +10,20 @@ transaction and FK handling), once through the anonymiser (leak check
 included). Each side runs ``--repeat`` times, alternately, and its median
 time counts: one run on a shared 2-core machine varies by ±8 %.
 
-Two workloads:
+Three workloads, each with its own ratio in the last line:
 
-* **schema** (the ratio the target is about): the seven tables of the shop
+* **schema** (``ratio_vs_pipe``): an application's database, the seven tables of the shop
   schema (tests/fixtures/sql/shop.sql: customers, orders and their lines,
   shipments, stock, products, warehouses; FKs, a cycle, composite keys,
   citext, jsonb, arrays), ~1.1 M rows seeded synthetically, anonymised with
   the rules ``previewctl seed inspect`` writes for it. The pipe feeds the
   same loader plain ``COPY … TO STDOUT`` streams of every table, read in one
   snapshot.
-* **many tables**: ``--tables`` tables (100) of ``--table-rows`` rows (10 000)
+* **many tables** (``many_tables``): ``--tables`` tables (100) of ``--table-rows`` rows (10 000)
   each, an e-mail and a name faked in every one and the rest kept: what a
   run's costs per table (queries, pools, the leak check's probes) add up to
   in a schema of many small tables, as apps have.
-* **people** (the worst case, and memory): one 8-column table of which six
+* **people** (``worst_case``, and memory): one 8-column table of which six
   columns are transformed (fake e-mail, masked name and phone, shifted date,
   noised amount, HMAC-hashed token; five keyed SHA-256 calls a row), at each
   of ``--sizes`` rows; each child reports its peak RSS, so the figures show
