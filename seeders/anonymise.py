@@ -54,9 +54,14 @@ MIN_LEAK_LENGTH = 6
 # typical table; at most 64 * 291 rows: a row stays small however big the table).
 DIGEST_BLOCKS = 64
 # Scans appended in one leak probe. The fingerprints are hashed once per
-# probe; a UNION ALL is parsed as a chain as deep as it is long, and a chain
-# of thousands would reach the server's max_stack_depth.
-PROBES_PER_QUERY = 200
+# probe (~0.1 s a million of them), so one probe should hold every column of
+# any real schema; the cap bounds only the query's size.
+PROBES_PER_QUERY = 5000
+# A UNION ALL is parsed as a chain as deep as it is long (a chain of ~10 000
+# reaches the default max_stack_depth): scans are appended in parenthesised
+# groups of at most this many, groups of groups beyond, which the planner
+# flattens back into one Append.
+APPEND_GROUP = 64
 IDENTIFYING = frozenset({"fake", "hash", "mask", "redact", "template", "constant", "null"})
 _SEARCHED = (Category.TEXT, Category.OTHER, Category.JSON)
 
@@ -942,13 +947,23 @@ def _text_fields(
     return found
 
 
+def _appended(scans: list[sql.Composable]) -> sql.Composable:
+    """``scans`` joined by UNION ALL, nested in groups so that the parse stays shallow."""
+    if len(scans) <= APPEND_GROUP:
+        return sql.SQL(" UNION ALL ").join(scans)
+    size = -(-len(scans) // APPEND_GROUP)  # each group's share, so that at most APPEND_GROUP
+    return sql.SQL(" UNION ALL ").join(
+        sql.SQL("({})").format(_appended(scans[i : i + size])) for i in range(0, len(scans), size)
+    )
+
+
 class _LeakTable:
     """A scratch table in the target holding the originals' fingerprints.
 
     Unlogged and committed on its own connection, so the load's transaction
     only reads it; analysed once filled, so the planner hashes it once for
     the whole target (a parallel hash semi-join; once per PROBES_PER_QUERY
-    scans of a very wide one); dropped when the run ends, whatever happened.
+    scans of a schema wider than any seen); dropped when the run ends, whatever happened.
     """
 
     def __init__(self, scratch: psycopg.Connection[Any], schema: str, active: bool) -> None:
@@ -1015,7 +1030,7 @@ class _LeakTable:
                     "SELECT u.k, count(*) FROM ({}) AS u"
                     " WHERE u.d IN (SELECT d FROM {}) GROUP BY u.k"
                 ).format(
-                    sql.SQL(" UNION ALL ").join(probes[start : start + PROBES_PER_QUERY]),
+                    _appended(probes[start : start + PROBES_PER_QUERY]),
                     self.table,
                 )
             ).fetchall()
