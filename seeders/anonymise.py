@@ -42,7 +42,7 @@ from seeders.graph import load_order
 from seeders.introspect import introspect
 from seeders.loader import LoadReport, Progress, load
 from seeders.names import own_rows
-from seeders.readers import Connect, SnapshotReaders, heap_blocks, tid_range_scans
+from seeders.readers import Connect, Planned, SnapshotReaders, heap_blocks, tid_range_scans
 from seeders.rules import Rule, Rules, check_rules, key_column
 from seeders.schema import Category, Column, Schema, Table
 from seeders.session import canonical
@@ -684,12 +684,18 @@ class Anonymiser:
             self._check_fit()
             generated = self._generated_fingerprints()
             sender = _DigestSender(leak, list(self.pipelines.values()), readers)
+            readers.plan(
+                [
+                    Planned(name, self.pipelines[name].source, self.pipelines[name].select)
+                    for name in self.order
+                    if name in self.pipelines
+                ]
+            )
 
             def rows(name: str) -> Iterable[tuple[int, bytes]]:
-                pipeline = self.pipelines.get(name)
-                if pipeline is None:  # skipped
+                if name not in self.pipelines:  # skipped
                     return ()
-                return readers.read(pipeline.source, pipeline.select)
+                return readers.read(name)
 
             def verify(conn: psycopg.Connection[Any], copied: Mapping[str, int]) -> None:
                 report.digests = sender.finish()

@@ -10,8 +10,10 @@ the same rows. A hot standby can export snapshots (PostgreSQL ≥ 10); where
 the export is refused (a transaction-mode pooler, for one) the copy falls
 back to the main connection alone (``SnapshotReaders.supported``).
 
-Batches travel through bounded queues, so memory stays flat however large
-the table: a reader that gets ahead waits for the consumer.
+The readers also work ahead of the consumer: while one table is loaded,
+a free reader transforms the next (at most AHEAD_TABLES ahead). Batches
+travel through bounded queues, so memory stays flat however large the
+table and however many tables: a reader that gets ahead waits.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import contextlib
 import queue
 import select
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,12 @@ BATCH_BYTES = 4 << 20
 # are read by one reader: splitting them costs more than it saves.
 MIN_SPLIT_BLOCKS = 1024
 _QUEUED_BATCHES = 4
+# Tables past the one being consumed that readers may start on. Each holds at
+# most its queue (_QUEUED_BATCHES batches a range), so memory stays bounded
+# however many small tables fit whole in their queues.
+AHEAD_TABLES = 2
+# How often a waiting reader or consumer looks whether the others have stopped.
+_POLL_SECONDS = 0.05
 
 Batch = tuple[int, bytes]  # (rows, COPY text of those rows)
 Connect = Callable[[], psycopg.Connection[Any]]
@@ -164,11 +172,37 @@ class _Done:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A table to read: its name (for the loader), its relation, and its COPY by block range."""
+
+    name: str
+    table: sql.Identifier
+    query_for: QueryFor
+
+
+@dataclass
+class _Reading:
+    """One planned table's COPYs and the bounded queue its readers fill."""
+
+    index: int  # in the plan
+    name: str
+    queries: list[sql.Composed]
+    out: queue.Queue[Batch | _Done]
+
+
 class SnapshotReaders:
     """Extra source connections in the snapshot of ``main``'s open transaction.
 
-    Use inside the main connection's REPEATABLE READ transaction; ``close()``
-    ends the readers' transactions and connections.
+    Use inside the main connection's REPEATABLE READ transaction: ``plan()``
+    the tables in the order they will be consumed, ``read()`` each in turn,
+    and ``close()`` to end the readers' transactions and connections.
+
+    Every reader works ahead of the consumer. A table of MIN_SPLIT_BLOCKS or
+    more is split into one block range per reader; a smaller one is read
+    whole by the first reader free, while another reads the next table. In a
+    schema of many small tables, one table at a time kept one source core
+    busy and the other idle: the transforms are most of a copy's work.
     """
 
     def __init__(self, main: psycopg.Connection[Any], connect: Connect | None, count: int) -> None:
@@ -177,6 +211,14 @@ class SnapshotReaders:
         self._connect = connect
         self._snapshot = ""
         self._stop = threading.Event()
+        self._failed: BaseException | None = None
+        self._plan: list[Planned] = []
+        self._readings: list[_Reading] = []
+        self._parts: Iterator[tuple[_Reading, sql.Composed]] = iter(())
+        self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._consuming = 0  # the plan's index of the table being read
+        self._threads: list[threading.Thread] = []
         if connect is None or count <= 1:
             return
         # Must be the transaction's first statement, outside any savepoint
@@ -217,64 +259,102 @@ class SnapshotReaders:
     def blocks(self, table: sql.Composable) -> int:
         return heap_blocks(self.main, table)
 
-    def read(self, table: sql.Identifier, query_for: QueryFor) -> Iterator[Batch]:
-        """Every batch of one table, from as many readers as it is worth."""
-        ranges: list[sql.Composable | None] = [None]
-        if self.connections:
-            ctid = sql.SQL("{}.ctid").format(table)
-            ranges = block_ranges(ctid, self.blocks(table), self.parallel)
-        if len(ranges) == 1:
-            yield from stream(
-                self.connections[0] if self.connections else self.main, query_for(None)
-            )
-        else:
-            yield from self._parallel([query_for(r) for r in ranges])
-
-    def _parallel(self, queries: list[sql.Composed]) -> Iterator[Batch]:
-        self._stop.clear()
-        out: queue.Queue[Batch | _Done] = queue.Queue(maxsize=_QUEUED_BATCHES * len(queries))
-        threads = [
-            threading.Thread(target=self._read_range, args=(conn, query, out), daemon=True)
-            for conn, query in zip(self.connections, queries, strict=True)
+    def plan(self, tables: Sequence[Planned]) -> None:
+        """The tables ``read()`` will be asked for, in that order; the readers start on them."""
+        if self._plan:
+            raise RuntimeError("the readers already have a plan")
+        self._plan = list(tables)
+        if not self.connections:
+            return  # the main connection reads each table when asked
+        for index, planned in enumerate(self._plan):
+            ctid = sql.SQL("{}.ctid").format(planned.table)
+            ranges = block_ranges(ctid, self.blocks(planned.table), self.parallel)
+            queries = [planned.query_for(r) for r in ranges]
+            out: queue.Queue[Batch | _Done] = queue.Queue(_QUEUED_BATCHES * len(ranges))
+            self._readings.append(_Reading(index, planned.name, queries, out))
+        self._parts = iter([(r, q) for r in self._readings for q in r.queries])
+        self._threads = [
+            threading.Thread(target=self._work, args=(conn,), daemon=True)
+            for conn in self.connections
         ]
-        for thread in threads:
+        for thread in self._threads:
             thread.start()
-        running, error = len(threads), None
-        try:
-            while running:
-                item = out.get()
-                if not isinstance(item, _Done):
-                    if error is None:
-                        yield item
-                    continue
-                running -= 1
-                if item.error is not None and error is None:
-                    error = item.error
-                    self._stop.set()  # the others need not finish a failed copy
-            if error is not None:
-                raise error
-        finally:
-            self._stop.set()  # a no-op when every reader is done; else they give up
-            while any(t.is_alive() for t in threads):
-                with contextlib.suppress(queue.Empty):
-                    out.get(timeout=0.1)
 
-    def _read_range(
-        self, conn: psycopg.Connection[Any], query: sql.Composed, out: queue.Queue[Batch | _Done]
-    ) -> None:
-        try:
-            for batch in stream(conn, query):
+    def read(self, name: str) -> Iterator[Batch]:
+        """Every batch of the next planned table, which must be ``name``."""
+        if not self._plan or self._plan[0].name != name:
+            expected = self._plan[0].name if self._plan else "nothing"
+            raise RuntimeError(f"read {name} where the plan has {expected} next")
+        planned = self._plan.pop(0)
+        if not self.connections:
+            yield from stream(self.main, planned.query_for(None))
+            return
+        reading = self._readings.pop(0)
+        with self._turn:
+            self._consuming = reading.index
+            self._turn.notify_all()
+        remaining = len(reading.queries)
+        while remaining:
+            try:
+                item = reading.out.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if self._failed is not None:  # a reader failed, perhaps on another table
+                    raise self._failed from None
+                continue
+            if not isinstance(item, _Done):
+                yield item
+                continue
+            remaining -= 1
+            if item.error is not None:
+                raise item.error
+
+    def waiting(self) -> list[str]:
+        """The planned tables that have batches queued, not yet read."""
+        return [r.name for r in self._readings if not r.out.empty()]
+
+    def _work(self, conn: psycopg.Connection[Any]) -> None:
+        """One reader: the plan's next block range, and so on, each into its table's queue."""
+        while not self._stop.is_set():
+            with self._lock:
+                part = next(self._parts, None)
+            if part is None:
+                return
+            reading, query = part
+            with self._turn:  # no further ahead than AHEAD_TABLES: each holds a full queue
+                while reading.index > self._consuming + AHEAD_TABLES and not self._stop.is_set():
+                    self._turn.wait(_POLL_SECONDS)
+            try:
+                for batch in stream(conn, query):
+                    self._put(reading, batch)
+            except _Stop:
+                return
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                self._failed = exc
+                self._stop.set()  # the others need not go on with a failed copy
+                with contextlib.suppress(_Stop):
+                    self._put(reading, _Done(exc))
+                return
+            with contextlib.suppress(_Stop):
+                self._put(reading, _Done())
+
+    def _put(self, reading: _Reading, item: Batch | _Done) -> None:
+        """Queue ``item`` once there is room; give up (``_Stop``) when the readers stop."""
+        while True:
+            if self._stop.is_set() and not isinstance(item, _Done):
+                raise _Stop
+            try:
+                reading.out.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
                 if self._stop.is_set():
-                    raise _Stop
-                out.put(batch)
-        except _Stop:
-            out.put(_Done())
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            out.put(_Done(exc))
-        else:
-            out.put(_Done())
+                    raise _Stop from None
 
     def close(self) -> None:
+        """Stop the readers (mid-table if the consumer went away) and close their connections."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
         for conn in self.connections:
             conn.close()
         self.connections = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import psycopg
@@ -13,7 +14,7 @@ from psycopg import sql
 
 from seeders import binary_copy, readers
 from seeders.anonymise import Anonymiser, LeakDetected
-from seeders.readers import SnapshotReaders, block_ranges
+from seeders.readers import Planned, SnapshotReaders, block_ranges
 from seeders.rules import parse_rules
 from tests.seeders.shop_data import RULES
 
@@ -156,14 +157,18 @@ def test_parallel_readers_return_every_row_once_from_one_snapshot(
                 # Committed after the snapshot was exported: no reader may see it.
                 writer.execute("INSERT INTO items VALUES (20001, 'late')")
                 writer.commit()
-                split = _rows(
-                    pool.read(
-                        TABLE,
-                        lambda part: query.format(
-                            TABLE, sql.SQL(" WHERE {}").format(part) if part else sql.SQL("")
-                        ),
-                    )
+                pool.plan(
+                    [
+                        Planned(
+                            "items",
+                            TABLE,
+                            lambda part: query.format(
+                                TABLE, sql.SQL(" WHERE {}").format(part) if part else sql.SQL("")
+                            ),
+                        )
+                    ]
                 )
+                split = _rows(pool.read("items"))
                 whole = _rows(readers.stream(main, query.format(TABLE, sql.SQL(""))))
             finally:
                 pool.close()
@@ -190,10 +195,89 @@ def test_a_failing_reader_fails_the_read_and_frees_the_others(
                     assert part is not None
                     return failing.format(p=part, t=TABLE)
 
+                pool.plan([Planned("items", TABLE, query)])
                 with pytest.raises(psycopg.errors.DivisionByZero):
-                    list(pool.read(TABLE, query))
+                    list(pool.read("items"))
             finally:
                 pool.close()
+
+
+def _small_tables(url: str, count: int) -> list[Planned]:
+    """``count`` tables of 300 rows each, every row naming its table, planned in order."""
+    planned = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i in range(count):
+            table = sql.Identifier("public", f"small{i}")
+            conn.execute(sql.SQL("CREATE TABLE {} (id int, label text)").format(table))
+            conn.execute(
+                sql.SQL("INSERT INTO {} SELECT g, {} FROM generate_series(1, 300) g").format(
+                    table, sql.Literal(f"table {i}")
+                )
+            )
+            query = sql.SQL("COPY (SELECT id, label FROM {}) TO STDOUT").format(table)
+            planned.append(Planned(f"small{i}", table, lambda _part, q=query: q))
+    return planned
+
+
+def _readers_blocked(main: psycopg.Connection[Any], pool: SnapshotReaders) -> bool:
+    """Whether every reader's session is idle (waiting on the consumer, or done)."""
+    pids = [conn.info.backend_pid for conn in pool.connections]
+    states = main.execute(
+        "SELECT state FROM pg_stat_activity WHERE pid = ANY(%s)", [pids]
+    ).fetchall()
+    return len(states) == len(pids) and all(s == ("idle in transaction",) for s in states)
+
+
+def test_readers_work_ahead_in_the_plans_order_and_no_further_than_allowed(items: str) -> None:
+    """Small tables are read whole by whichever reader is free, ahead of the consumer: the
+    second core transforms the next table while the first is loaded. Each read gets only
+    its own table's rows, and no reader starts a table more than AHEAD_TABLES ahead, so a
+    schema of thousands of small tables is never held in memory at once."""
+    planned = _small_tables(items, 6)
+    with psycopg.connect(items, autocommit=True) as main:
+        main.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with main.transaction():
+            pool = SnapshotReaders(main, lambda: psycopg.connect(items), 2)
+            try:
+                pool.plan(planned)
+                ahead = [f"small{i}" for i in range(readers.AHEAD_TABLES + 1)]
+
+                def settled() -> bool:  # between two tables a reader is idle for a moment
+                    return pool.waiting() == ahead and _readers_blocked(main, pool)
+
+                deadline = time.monotonic() + 30
+                while not settled() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.3)  # long enough for a reader that did not wait to go on
+                assert pool.waiting() == ahead
+                assert _readers_blocked(main, pool)
+                with pytest.raises(RuntimeError, match="read small1 where the plan has small0"):
+                    list(pool.read("small1"))
+                for i, table in enumerate(planned):
+                    lines = _rows(pool.read(table.name))
+                    assert len(lines) == 300
+                    assert {line.split(b"\t")[1] for line in lines} == {f"table {i}".encode()}
+            finally:
+                pool.close()
+
+
+def test_a_reader_failing_on_a_later_table_fails_the_read_and_stops_the_others(
+    items: str,
+) -> None:
+    planned = _small_tables(items, 4)
+    failing = sql.SQL("COPY (SELECT id / (id - 150) FROM {}) TO STDOUT").format(planned[2].table)
+    planned[2] = Planned(planned[2].name, planned[2].table, lambda _part: failing)
+    with psycopg.connect(items, autocommit=True) as main:
+        main.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with main.transaction():
+            pool = SnapshotReaders(main, lambda: psycopg.connect(items), 2)
+            try:
+                pool.plan(planned)
+                with pytest.raises(psycopg.errors.DivisionByZero):
+                    [list(pool.read(table.name)) for table in planned]
+            finally:
+                pool.close()
+        assert main.execute("SELECT 1").fetchone() == (1,)
 
 
 def _copy(connections: tuple[Any, Any, Any], source: str, parallel: bool) -> Any:
