@@ -683,14 +683,14 @@ class Anonymiser:
                 self._narrow_to_subset()
             self._check_fit()
             generated = self._generated_fingerprints()
-            sender = _DigestSender(leak, list(self.pipelines.values()), readers)
-            readers.plan(
+            readers.plan(  # the readers start on the transforms while the target is emptied
                 [
                     Planned(name, self.pipelines[name].source, self.pipelines[name].select)
                     for name in self.order
                     if name in self.pipelines
                 ]
             )
+            sender = _DigestSender(leak, list(self.pipelines.values()), readers)
 
             def rows(name: str) -> Iterable[tuple[int, bytes]]:
                 if name not in self.pipelines:  # skipped
