@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -141,6 +143,21 @@ def test_a_stream_abandoned_early_leaves_the_connection_usable(items: str) -> No
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (20000,)
 
 
+@contextlib.contextmanager
+def _snapshot_readers(
+    url: str, count: int
+) -> Iterator[tuple[psycopg.Connection[Any], SnapshotReaders]]:
+    """A main connection in a REPEATABLE READ transaction, and ``count`` readers sharing it."""
+    with psycopg.connect(url, autocommit=True) as main:
+        main.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with main.transaction():
+            pool = SnapshotReaders(main, lambda: psycopg.connect(url), count)
+            try:
+                yield main, pool
+            finally:
+                pool.close()
+
+
 def test_parallel_readers_return_every_row_once_from_one_snapshot(
     items: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,25 +198,17 @@ def test_a_failing_reader_fails_the_read_and_frees_the_others(
     items: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readers, "MIN_SPLIT_BLOCKS", 1)
-    with psycopg.connect(items, autocommit=True) as main:
-        main.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with main.transaction():
-            pool = SnapshotReaders(main, lambda: psycopg.connect(items), 2)
-            try:
-                # Every reader reaches a row outside its range and divides by zero.
-                failing = sql.SQL(
-                    "COPY (SELECT id / (CASE WHEN {p} THEN 1 ELSE 0 END) FROM {t}) TO STDOUT"
-                )
+    with _snapshot_readers(items, 2) as (_, pool):
+        # Every reader reaches a row outside its range and divides by zero.
+        failing = sql.SQL("COPY (SELECT id / (CASE WHEN {p} THEN 1 ELSE 0 END) FROM {t}) TO STDOUT")
 
-                def query(part: sql.Composable | None) -> sql.Composed:
-                    assert part is not None
-                    return failing.format(p=part, t=TABLE)
+        def query(part: sql.Composable | None) -> sql.Composed:
+            assert part is not None
+            return failing.format(p=part, t=TABLE)
 
-                pool.plan([Planned("items", TABLE, query)])
-                with pytest.raises(psycopg.errors.DivisionByZero):
-                    list(pool.read("items"))
-            finally:
-                pool.close()
+        pool.plan([Planned("items", TABLE, query)])
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            list(pool.read("items"))
 
 
 def _small_tables(url: str, count: int) -> list[Planned]:
@@ -234,31 +243,25 @@ def test_readers_work_ahead_in_the_plans_order_and_no_further_than_allowed(items
     its own table's rows, and no reader starts a table more than AHEAD_TABLES ahead, so a
     schema of thousands of small tables is never held in memory at once."""
     planned = _small_tables(items, 6)
-    with psycopg.connect(items, autocommit=True) as main:
-        main.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with main.transaction():
-            pool = SnapshotReaders(main, lambda: psycopg.connect(items), 2)
-            try:
-                pool.plan(planned)
-                ahead = [f"small{i}" for i in range(readers.AHEAD_TABLES + 1)]
+    with _snapshot_readers(items, 2) as (main, pool):
+        pool.plan(planned)
+        ahead = [f"small{i}" for i in range(readers.AHEAD_TABLES + 1)]
 
-                def settled() -> bool:  # between two tables a reader is idle for a moment
-                    return pool.waiting() == ahead and _readers_blocked(main, pool)
+        def settled() -> bool:  # between two tables a reader is idle for a moment
+            return pool.waiting() == ahead and _readers_blocked(main, pool)
 
-                deadline = time.monotonic() + 30
-                while not settled() and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                time.sleep(0.3)  # long enough for a reader that did not wait to go on
-                assert pool.waiting() == ahead
-                assert _readers_blocked(main, pool)
-                with pytest.raises(RuntimeError, match="read small1 where the plan has small0"):
-                    list(pool.read("small1"))
-                for i, table in enumerate(planned):
-                    lines = _rows(pool.read(table.name))
-                    assert len(lines) == 300
-                    assert {line.split(b"\t")[1] for line in lines} == {f"table {i}".encode()}
-            finally:
-                pool.close()
+        deadline = time.monotonic() + 30
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # long enough for a reader that did not wait to go on
+        assert pool.waiting() == ahead
+        assert _readers_blocked(main, pool)
+        with pytest.raises(RuntimeError, match="read small1 where the plan has small0"):
+            list(pool.read("small1"))
+        for i, table in enumerate(planned):
+            lines = _rows(pool.read(table.name))
+            assert len(lines) == 300
+            assert {line.split(b"\t")[1] for line in lines} == {f"table {i}".encode()}
 
 
 def test_a_reader_failing_on_a_later_table_fails_the_read_and_stops_the_others(
@@ -267,16 +270,10 @@ def test_a_reader_failing_on_a_later_table_fails_the_read_and_stops_the_others(
     planned = _small_tables(items, 4)
     failing = sql.SQL("COPY (SELECT id / (id - 150) FROM {}) TO STDOUT").format(planned[2].table)
     planned[2] = Planned(planned[2].name, planned[2].table, lambda _part: failing)
-    with psycopg.connect(items, autocommit=True) as main:
-        main.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with main.transaction():
-            pool = SnapshotReaders(main, lambda: psycopg.connect(items), 2)
-            try:
-                pool.plan(planned)
-                with pytest.raises(psycopg.errors.DivisionByZero):
-                    [list(pool.read(table.name)) for table in planned]
-            finally:
-                pool.close()
+    with _snapshot_readers(items, 2) as (main, pool):
+        pool.plan(planned)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            [list(pool.read(table.name)) for table in planned]
         assert main.execute("SELECT 1").fetchone() == (1,)
 
 
