@@ -408,6 +408,40 @@ def test_leak_check_counts_each_tables_hits_however_its_probes_are_split(
     assert rows(target, "SELECT count(*) FROM notes") == [(0,)]
 
 
+def test_leak_check_finds_an_original_whatever_the_case_of_its_letters(
+    pg_server: PgServer,
+) -> None:
+    """ASP.NET Identity keeps every e-mail again upper-cased, in ``NormalizedEmail``: rules
+    that keep it leak them all. Before, the check compared exact text and found none."""
+    ddl = """
+        CREATE TABLE "AspNetUsers" (
+            "Id" int PRIMARY KEY, "Email" text, "NormalizedEmail" text, "Note" text
+        )
+    """
+    fill = """
+        INSERT INTO "AspNetUsers" VALUES
+            (1, 'Alice.Anders@Corp.example', 'ALICE.ANDERS@CORP.EXAMPLE', 'first'),
+            (2, 'bob.brown@corp.example', 'BOB.BROWN@CORP.EXAMPLE', 'alice.anders@corp.example'),
+            (3, NULL, NULL, 'nothing to see');
+    """
+    source, target = databases(pg_server, "leak_case", ddl, fill)
+    ruled = {"Id": "keep", "Email": {"fake": "email"}, "Note": "keep"}
+    with pytest.raises(LeakDetected) as info:
+        copy_between(
+            source, target, rules_for({"AspNetUsers": ruled | {"NormalizedEmail": "keep"}})
+        )
+    assert info.value.hits == {
+        "public.AspNetUsers.NormalizedEmail": 2,
+        "public.AspNetUsers.Note": 1,
+    }
+    assert rows(target, 'SELECT count(*) FROM "AspNetUsers"') == [(0,)]
+    with pytest.raises(LeakDetected) as info:  # the note's lower-cased copy still counts
+        copy_between(
+            source, target, rules_for({"AspNetUsers": ruled | {"NormalizedEmail": "null"}})
+        )
+    assert info.value.hits == {"public.AspNetUsers.Note": 1}
+
+
 def test_leak_check_reads_the_lexemes_of_a_search_vector_a_trigger_kept(
     pg_server: PgServer,
 ) -> None:

@@ -71,8 +71,10 @@ def shaped(table: Table) -> dict[Key, Shape]:
 
 def expected(conn: psycopg.Connection[Any], where: str) -> Counter[int]:
     values = conn.execute(
-        f"SELECT hashtextextended(v, {SEED}) FROM people,"
-        f" LATERAL (VALUES (email), (note)) AS c(v) WHERE length(v) >= 6 AND ({where})"
+        sql.SQL(
+            "SELECT {} FROM people, LATERAL (VALUES (email), (note)) AS c(v)"
+            " WHERE length(v) >= 6 AND ({})"
+        ).format(Fingerprint(SEED).of(sql.SQL("v")), sql.SQL(where))
     ).fetchall()
     return Counter(int(v[0]) for v in values)
 
