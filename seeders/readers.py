@@ -329,13 +329,16 @@ class SnapshotReaders:
             with self._turn:  # no further ahead than AHEAD_TABLES: each holds a full queue
                 while reading.index > self._consuming + AHEAD_TABLES and not self._stop.is_set():
                     self._turn.wait(_POLL_SECONDS)
+            if self._stop.is_set():  # stopped while waiting: start no COPY
+                return
             try:
                 for batch in stream(conn, query):
                     self._put(reading, batch)
             except _Stop:
                 return
             except BaseException as exc:  # handed to the consumer, which re-raises it
-                self._failed = exc
+                if self._failed is None:  # the first failure is the cause
+                    self._failed = exc
                 self._stop.set()  # the others need not go on with a failed copy
                 with contextlib.suppress(_Stop):
                     self._put(reading, _Done(exc))
