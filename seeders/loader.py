@@ -262,6 +262,7 @@ class _Cleared:
     fks: list[_Rebuilt]
     triggers: list[_Trigger]
     checks: list[_Rebuilt] = field(default_factory=list)
+    indexed: set[str] = field(default_factory=set)  # tables whose indexes are already rebuilt
 
     @classmethod
     def emptying(
@@ -296,10 +297,18 @@ class _Cleared:
             )
         return cls(tables, indexes, fks, triggers, checks)
 
+    def rebuild_indexes(self, conn: psycopg.Connection[Any], table: str) -> None:
+        """Rebuild one loaded table's indexes now, not in ``restore()``."""
+        for index in self.indexes:
+            if index.table == table:
+                conn.execute(index.rebuild())
+        self.indexed.add(table)
+
     def restore(self, conn: psycopg.Connection[Any]) -> None:
         """Rebuild what was dropped, refresh what reads the tables, switch the triggers on."""
         # Unique indexes first: the FKs need them. A re-added check validates every row.
-        for rebuilt in (*self.indexes, *self.fks, *self.checks):
+        indexes = [index for index in self.indexes if index.table not in self.indexed]
+        for rebuilt in (*indexes, *self.fks, *self.checks):
             conn.execute(rebuilt.rebuild())
         for view in _materialized_views(conn, self.tables):
             # The name comes from the server itself (format %I.%I).
@@ -356,6 +365,11 @@ def load(
                             progress(name, rows)
                     if name in binary:
                         copy.write(binary_copy.TRAILER)
+                if repair is None:
+                    # Built while the next tables' rows are still being made (an
+                    # anonymiser's readers work ahead), not all at the end, alone.
+                    # A repair may still rewrite rows: then they wait for it.
+                    cleared.rebuild_indexes(conn, name)
         _reset_sequences(conn, tables)
         if repair is not None:
             repair(conn)

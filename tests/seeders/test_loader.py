@@ -77,6 +77,29 @@ def test_a_duplicate_key_fails_the_load_and_keeps_the_old_rows(db: Any) -> None:
     assert db.execute(SCHEMA_OBJECTS).fetchall() == before
 
 
+def test_a_tables_indexes_are_rebuilt_before_the_next_table_is_read(db: Any) -> None:
+    """Each table's indexes are rebuilt once its rows are in, while the next table's rows
+    are still being made: a duplicate fails the load before anything more is read."""
+    asked: list[str] = []
+    data = {"public.owners": b"1\tann\n2\tann\n", "public.notes": b"1\tHello\ta\n"}
+
+    def chunks(name: str) -> list[tuple[int, bytes]]:
+        asked.append(name)
+        return [(data[name].count(b"\n"), data[name])]
+
+    columns = {"public.owners": ["id", "login"], "public.notes": ["owner_id", "body", "slug"]}
+    order = ["public.owners", "public.notes"]
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        load(db, introspect(db), order, lambda t: columns[t.qualified], chunks)
+    assert asked == ["public.owners"]
+    asked.clear()
+    with pytest.raises(psycopg.errors.UniqueViolation):  # a repair may still rewrite rows
+        load(
+            db, introspect(db), order, lambda t: columns[t.qualified], chunks, repair=lambda _: None
+        )
+    assert asked == order
+
+
 TRIGGERS = """
     CREATE TABLE audit_log (id bigserial PRIMARY KEY, what text NOT NULL);
     CREATE FUNCTION log_it() RETURNS trigger LANGUAGE plpgsql AS $$
