@@ -137,8 +137,9 @@ def seed_anonymised(
 ) -> SeedSummary:
     """Copy the source into the target with every column's rule applied, then prove no leak.
 
-    ``jobs`` source connections read each large table in parallel (the
-    transforms run on the source, one server core per connection).
+    ``jobs`` source connections read in parallel, a large table split
+    between them and small tables ahead of the load (the transforms run on
+    the source, one server core per connection).
     """
     if len(salt) < MIN_SALT:
         raise ConfigError(

@@ -166,7 +166,8 @@ class RowsPerSecond(ProgressColumn):
     type=click.IntRange(1, 16),
     default=2,
     show_default=True,
-    help="Source connections reading each large table in parallel (one source core each).",
+    help="Source connections reading in parallel, one source core each: a large table split"
+    " between them, small tables read ahead of the load.",
 )
 @json_option
 def anonymise(
