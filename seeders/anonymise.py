@@ -694,7 +694,8 @@ class Anonymiser:
                     Planned(name, self.pipelines[name].source, self.pipelines[name].select)
                     for name in self.order
                     if name in self.pipelines
-                ]
+                ],
+                started=(lambda name: progress(name, 0)) if progress else None,
             )
             sender = _DigestSender(leak, list(self.pipelines.values()), readers)
 

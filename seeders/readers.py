@@ -224,6 +224,7 @@ class SnapshotReaders:
         self._turn = threading.Condition()
         self._consuming = 0  # the plan's index of the table being read
         self._threads: list[threading.Thread] = []
+        self._started: Callable[[str], None] | None = None
         if connect is None or count <= 1:
             return
         # Must be the transaction's first statement, outside any savepoint
@@ -264,11 +265,17 @@ class SnapshotReaders:
     def blocks(self, table: sql.Composable) -> int:
         return heap_blocks(self.main, table)
 
-    def plan(self, tables: Sequence[Planned]) -> None:
-        """The tables ``read()`` will be asked for, in that order; the readers start on them."""
+    def plan(self, tables: Sequence[Planned], started: Callable[[str], None] | None = None) -> None:
+        """The tables ``read()`` will be asked for, in that order; the readers start on them.
+
+        ``started`` is told a table's name (from a reader's thread) when its
+        first rows are being made, which may be long before ``read()`` asks
+        for them: a progress bar's clock for the table starts there.
+        """
         if self._plan:
             raise RuntimeError("the readers already have a plan")
         self._plan = list(tables)
+        self._started = started
         if not self.connections:
             return  # the main connection reads each table when asked
         sizes = heap_blocks_of(self.main, [planned.table for planned in self._plan])
@@ -293,6 +300,8 @@ class SnapshotReaders:
             raise RuntimeError(f"read {name} where the plan has {expected} next")
         planned = self._plan.pop(0)
         if not self.connections:
+            if self._started is not None:
+                self._started(name)
             yield from stream(self.main, planned.query_for(None))
             return
         reading = self._readings.pop(0)
@@ -331,6 +340,8 @@ class SnapshotReaders:
                     self._turn.wait(_POLL_SECONDS)
             if self._stop.is_set():  # stopped while waiting: start no COPY
                 return
+            if self._started is not None:
+                self._started(reading.name)
             try:
                 for batch in stream(conn, query):
                     self._put(reading, batch)

@@ -113,7 +113,9 @@ def _tracking(progress: Progress) -> tuple[Planned, Advanced]:
 
     def advanced(table: str, rows: int) -> None:
         # A table's clock starts when its rows begin (the loader says so with
-        # 0 rows), not when the plan is known: its time and rate are its own.
+        # 0 rows, or an anonymiser's reader, from its thread, when it starts on
+        # the table ahead of the load), not when the plan is known: its time
+        # and rate are its own. (Rich's Progress takes calls from any thread.)
         task = tasks.get(table)
         if task is None:  # a table loaded empty (skipped): no bar was planned for it
             return

@@ -243,8 +243,9 @@ def test_readers_work_ahead_in_the_plans_order_and_no_further_than_allowed(items
     its own table's rows, and no reader starts a table more than AHEAD_TABLES ahead, so a
     schema of thousands of small tables is never held in memory at once."""
     planned = _small_tables(items, 6)
+    events: list[tuple[str, str]] = []  # list.append holds across threads
     with _snapshot_readers(items, 2) as (main, pool):
-        pool.plan(planned)
+        pool.plan(planned, started=lambda name: events.append(("started", name)))
         ahead = [f"small{i}" for i in range(readers.AHEAD_TABLES + 1)]
 
         def settled() -> bool:  # between two tables a reader is idle for a moment
@@ -258,10 +259,16 @@ def test_readers_work_ahead_in_the_plans_order_and_no_further_than_allowed(items
         assert _readers_blocked(main, pool)
         with pytest.raises(RuntimeError, match="read small1 where the plan has small0"):
             list(pool.read("small1"))
+        assert ("started", "small2") in events  # told while it is still ahead of the read
         for i, table in enumerate(planned):
-            lines = _rows(pool.read(table.name))
+            batches = pool.read(table.name)
+            first = next(batches)
+            events.append(("got", table.name))
+            lines = _rows([first, *batches])
             assert len(lines) == 300
             assert {line.split(b"\t")[1] for line in lines} == {f"table {i}".encode()}
+    for table in planned:  # told before any of a table's rows reach the consumer
+        assert events.index(("started", table.name)) < events.index(("got", table.name))
 
 
 def test_a_reader_failing_on_a_later_table_fails_the_read_and_stops_the_others(
