@@ -340,9 +340,9 @@ class SnapshotReaders:
                     self._turn.wait(_POLL_SECONDS)
             if self._stop.is_set():  # stopped while waiting: start no COPY
                 return
-            if self._started is not None:
-                self._started(reading.name)
-            try:
+            try:  # a callback's failure too is the consumer's to raise, not a hang
+                if self._started is not None:
+                    self._started(reading.name)
                 for batch in stream(conn, query):
                     self._put(reading, batch)
             except _Stop:

@@ -284,6 +284,16 @@ def test_a_reader_failing_on_a_later_table_fails_the_read_and_stops_the_others(
         assert main.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_a_failing_started_callback_fails_the_read_instead_of_hanging_it(items: str) -> None:
+    def started(name: str) -> None:
+        raise ValueError(f"no bar for {name}")
+
+    with _snapshot_readers(items, 2) as (_, pool):
+        pool.plan(_small_tables(items, 2), started=started)
+        with pytest.raises(ValueError, match="no bar for small"):
+            list(pool.read("small0"))
+
+
 def _copy(connections: tuple[Any, Any, Any], source: str, parallel: bool) -> Any:
     more = (lambda: psycopg.connect(source, autocommit=True)) if parallel else None
     return Anonymiser(*connections, parse_rules(RULES), SALT, more).run()
