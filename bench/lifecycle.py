@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from kubernetes import client, config  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
+from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 from envs.model import Environment, EnvironmentStatus  # noqa: E402
 from envs.settings import Settings  # noqa: E402
@@ -233,7 +233,9 @@ def _measure(args: argparse.Namespace, kubeconfig: str, tmp: Path) -> dict[str, 
     with serving(fake.app()) as github_url:
         proc, base, env = _start_service(tmp, kubeconfig, github_url, args.workers)
         try:
-            kube = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+            kube = client.CoreV1Api(
+                config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            )
             bench = Bench(base, fake, kube)
             first = 100
             for n in (int(n) for n in args.prs.split(",")):
