@@ -262,9 +262,6 @@ class SnapshotReaders:
     def parallel(self) -> int:
         return max(1, len(self.connections))
 
-    def blocks(self, table: sql.Composable) -> int:
-        return heap_blocks(self.main, table)
-
     def plan(self, tables: Sequence[Planned], started: Callable[[str], None] | None = None) -> None:
         """The tables ``read()`` will be asked for, in that order; the readers start on them.
 
