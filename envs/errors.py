@@ -16,9 +16,20 @@ class ExitCode(IntEnum):
 
 
 class PreviewError(Exception):
-    """Base of every error we raise on purpose; its message is for the user."""
+    """Base of every error we raise on purpose; its message is for the user.
+
+    ``public`` is what may be shown where the pull request's author reads it
+    (a PR comment, a deployment status). It is the message itself unless the
+    message holds what the pull request must not learn: anything read from an
+    anonymisation source (a value, a count of rows) or the service's own
+    infrastructure. The full message goes to the service log and the audit.
+    """
 
     exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str = "", *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = message if public is None else public
 
 
 class ConfigError(PreviewError):
@@ -33,6 +44,12 @@ class OperationFailed(PreviewError):
 
 class NotFound(PreviewError):
     """The environment, stack or record asked for does not exist."""
+
+
+def public_text(error: BaseException) -> str:
+    """What of ``error`` may be posted on the pull request (see :class:`PreviewError`)."""
+    public = getattr(error, "public", None)
+    return public if isinstance(public, str) else str(error)
 
 
 def exit_code(error: BaseException) -> ExitCode:

@@ -18,7 +18,7 @@ from typing import Any
 
 from envs.clock import Clock
 from envs.commands import HELP_TEXT, Command, Invalid, Verb, parse
-from envs.errors import ConfigError, NotFound, OperationFailed
+from envs.errors import ConfigError, NotFound, OperationFailed, public_text
 from envs.github_client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
 from envs.jobs import Job, JobKind, JobStatus, NewJob, Promotion, PullRequest
 from envs.lifecycle import Lifecycle, UpRequest
@@ -59,11 +59,23 @@ class SeedPlace:
     environ: Mapping[str, str]
 
 
-class Transient(Exception):
+class JobFailed(Exception):
+    """A job's failure: the full text for the log, ``public`` for the PR (see PreviewError)."""
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = message if public is None else public
+
+    @classmethod
+    def of(cls, error: BaseException, prefix: str = "") -> JobFailed:
+        return cls(f"{prefix}{error}", f"{prefix}{public_text(error)}")
+
+
+class Transient(JobFailed):
     """Worth retrying later (engine hiccup, GitHub outage)."""
 
 
-class Permanent(Exception):
+class Permanent(JobFailed):
     """Retrying cannot help (bad config, GitHub refused); reported on the PR."""
 
 
@@ -109,7 +121,7 @@ class Handlers:
         except GitHubRejected as exc:
             raise Permanent(str(exc)) from exc
         except ConfigError as exc:
-            raise Permanent(f"configuration error: {exc}") from exc
+            raise Permanent.of(exc, "configuration error: ") from exc
 
     # -- helpers ------------------------------------------------------------------
 
@@ -227,7 +239,7 @@ class Handlers:
             self._unlocking(job, lambda: self.lifecycle.up(request, spec))
         except OperationFailed as exc:
             self._enqueue(JobKind.REPORT, job.key, {})
-            raise Transient(str(exc)) from exc
+            raise Transient.of(exc) from exc
         self._enqueue(JobKind.REPORT, job.key, {})
         if first and spec.seed.mode is not SeedMode.NONE:
             self._enqueue(JobKind.SEED, job.key, {"actor": request.actor})
@@ -247,7 +259,7 @@ class Handlers:
                 )
             except OperationFailed as exc:
                 self._enqueue(JobKind.REPORT, job.key, {})
-                raise Transient(str(exc)) from exc
+                raise Transient.of(exc) from exc
         self._enqueue(JobKind.REPORT, job.key, {"note": f"removed ({reason})"})
         self._react_done(job, "rocket")
 
@@ -260,12 +272,14 @@ class Handlers:
         except ConfigError as exc:
             if comment_id is None:
                 raise
-            self.github.reply(job.repository, job.pr_number, f"@{actor} cannot reseed: {exc}")
+            self.github.reply(
+                job.repository, job.pr_number, f"@{actor} cannot reseed: {public_text(exc)}"
+            )
             self.github.react(job.repository, job.pr_number, int(comment_id), "confused")
             return
         except OperationFailed as exc:
-            raise Transient(str(exc)) from exc
-        self._enqueue(JobKind.REPORT, job.key, {"note": f"seeded ({summary.describe()})"})
+            raise Transient.of(exc) from exc
+        self._enqueue(JobKind.REPORT, job.key, {"note": f"seeded ({summary.headline()})"})
         self._react_done(job, "rocket")
 
     def _seed(self, job: Job, actor: str) -> SeedSummary:

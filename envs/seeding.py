@@ -9,6 +9,7 @@ OperationFailed (the run failed and was rolled back; the old data is intact).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,10 +18,11 @@ from typing import Any
 
 import psycopg
 
-from envs.errors import ConfigError, OperationFailed
+from envs.errors import ConfigError, OperationFailed, PreviewError, public_text
 from seeders import checks, left, overrides, partitions
 from seeders.anonymise import (
     Anonymiser,
+    AnonymiseReport,
     IncompleteCopy,
     LeakDetected,
     SchemaMismatch,
@@ -28,11 +30,12 @@ from seeders.anonymise import (
 )
 from seeders.introspect import introspect
 from seeders.recipe import Recipe, RecipeError
-from seeders.rules import RulesError, load_rules
+from seeders.rules import Rules, RulesError, load_rules
 from seeders.subset import SubsetError
 from seeders.synthetic import SyntheticGenerator, seed_database
 from seeders.values import CannotGenerate
 
+log = logging.getLogger(__name__)
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
 MIN_SALT = 16
 
@@ -45,12 +48,16 @@ def redact(url: str) -> str:
     return _PASSWORD.sub(r"\1***@", url)
 
 
-def connect(url: str) -> psycopg.Connection[Any]:
+def connect(url: str, role: str | None = None) -> psycopg.Connection[Any]:
+    """A connection to ``url``; ``role`` names it where the URL must not be shown (a source)."""
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         message = str(exc).replace(url, redact(url))
-        raise OperationFailed(f"cannot connect to {redact(url)}: {message}") from None
+        public = None if role is None else f"cannot connect to {role}; see the service log"
+        raise OperationFailed(
+            f"cannot connect to {redact(url)}: {message}", public=public
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,12 @@ class SeedSummary:
 
     def describe(self) -> str:
         return f"{self.mode}: {self.total_rows:,} rows in {len(self.rows)} tables"
+
+    def headline(self) -> str:
+        """What the PR is told: an anonymised copy's row count is the source's, so none."""
+        if self.mode == "anonymised":
+            return f"{self.mode}: {len(self.rows)} tables"
+        return self.describe()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -150,29 +163,80 @@ def seed_anonymised(
         rules = load_rules(rules_path)
     except RulesError as exc:
         raise ConfigError(str(exc)) from None
+    try:
+        report, anonymiser = _anonymise(
+            source_url, target_url, rules, rules_path, salt, jobs, planned, advanced
+        )
+    except PreviewError:
+        raise
+    except Exception as exc:
+        # Not a failure this module knows: its text may hold a source value.
+        log.exception("anonymised seeding failed unexpectedly")
+        raise OperationFailed(
+            f"anonymisation failed and was rolled back: {type(exc).__name__}: {exc}",
+            public=f"anonymisation failed and was rolled back; {_IN_THE_LOG}",
+        ) from exc
+    leak = {"digests": report.digests, "hits": report.leak_hits}
+    extra = {"leak_check": leak, "skipped": anonymiser.skipped, "left": report.left}
+    return SeedSummary("anonymised", dict(report.rows), report.seconds, extra)
+
+
+# What the PR is told instead of the server's words, which may quote the source's rows.
+_IN_THE_LOG = "the server's error is in the service log and in `previewctl audit`"
+
+
+def _anonymise(
+    source_url: str,
+    target_url: str,
+    rules: Rules,
+    rules_path: Path,
+    salt: str,
+    jobs: int,
+    planned: Planned,
+    advanced: Advanced,
+) -> tuple[AnonymiseReport, Anonymiser]:
+    """The copy, its failures as errors whose ``public`` text holds no source value or count.
+
+    The target is the pull request's database, so what reaches the PR may
+    name tables, columns, constraints and rules, and say what to change,
+    but never quote a row, a key or a count read from the source: those
+    stay in the full message, for the service log and the audit.
+    """
+    where = rules_path.name
     with (
-        connect(source_url) as source,
+        connect(source_url, role="the anonymisation source") as source,
         connect(target_url) as target,
         connect(target_url) as scratch,
     ):
         try:
             anonymiser = Anonymiser(
-                source, target, scratch, rules, salt.encode(), lambda: connect(source_url), jobs
+                source,
+                target,
+                scratch,
+                rules,
+                salt.encode(),
+                lambda: connect(source_url, "the source"),
+                jobs,
             )
         except (RulesError, SchemaMismatch, SubsetError) as exc:
-            raise ConfigError(f"{rules_path}: nothing was written:\n{exc}") from None
+            raise ConfigError(
+                f"{rules_path}: nothing was written:\n{exc}",
+                public=f"{where}: nothing was written:\n{public_text(exc)}",
+            ) from None
         planned({t.qualified: t.estimated_rows or None for t in anonymiser.copied_schema.tables})
         try:
-            report = anonymiser.run(advanced)
+            return anonymiser.run(advanced), anonymiser
         except (LeakDetected, IncompleteCopy, SourceConflict) as exc:
-            raise OperationFailed(str(exc)) from None
+            raise OperationFailed(str(exc), public=public_text(exc)) from None
         except SchemaMismatch as exc:  # the source's rows do not fit the target's columns
-            raise ConfigError(str(exc)) from None
+            raise ConfigError(str(exc), public=public_text(exc)) from None
         except psycopg.Error as exc:
             explained = anonymiser.explained(exc)
             if explained is not None:  # a rule's values a constraint of the target refused
-                raise ConfigError(f"{rules_path}: {explained}") from None
-            raise OperationFailed(f"anonymisation failed and was rolled back: {exc}") from None
-    leak = {"digests": report.digests, "hits": report.leak_hits}
-    extra = {"leak_check": leak, "skipped": anonymiser.skipped, "left": report.left}
-    return SeedSummary("anonymised", dict(report.rows), report.seconds, extra)
+                raise ConfigError(
+                    f"{rules_path}: {explained}\n{exc}", public=f"{where}: {explained}"
+                ) from None
+            raise OperationFailed(
+                f"anonymisation failed and was rolled back: {exc}",
+                public=f"anonymisation failed and was rolled back; {_IN_THE_LOG}",
+            ) from None

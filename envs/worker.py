@@ -58,20 +58,25 @@ class Worker:
         if job is None:
             return None
         if job.attempts > job.max_attempts:  # its workers kept dying mid-job
-            return self._give_up(job, "gave up: the job's worker stopped every attempt")
+            gave_up = "gave up: the job's worker stopped every attempt"
+            return self._give_up(job, gave_up, gave_up)
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job, stop), daemon=True)
         beat.start()
         try:
             self.handlers.run(job)
         except Permanent as exc:
-            return self._give_up(job, str(exc))
+            return self._give_up(job, str(exc), exc.public)
         except Exception as exc:
-            message = str(exc) if isinstance(exc, Transient) else f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, Transient):
+            if isinstance(exc, Transient):
+                message, public = str(exc), exc.public
+            else:
+                # Not ours: its words are for the log; the PR is told where to look.
+                message = f"{type(exc).__name__}: {exc}"
+                public = f"an unexpected {type(exc).__name__}; see the service log"
                 log.exception("job %s (%s) failed unexpectedly", job.id, job.kind)
             if job.exhausted:
-                return self._give_up(job, message)
+                return self._give_up(job, message, public)
             delay = backoff(job.attempts, self.options.backoff_base, self.options.backoff_cap)
             log.warning("job %s (%s) retried in %s: %s", job.id, job.kind, delay, message)
             return self.store.queue.retry(
@@ -82,12 +87,12 @@ class Worker:
             beat.join()
         return self.store.queue.finish(job, self.name, JobStatus.DONE, self.clock())
 
-    def _give_up(self, job: Job, message: str) -> Job | None:
+    def _give_up(self, job: Job, message: str, public: str) -> Job | None:
         log.error("job %s (%s) failed: %s", job.id, job.kind, message)
         finished = self.store.queue.finish(job, self.name, JobStatus.FAILED, self.clock(), message)
         if job.kind is not JobKind.REPORT and job.pr_number:
-            # Tell the PR why; a failing report itself is not reported again.
-            error = f"{job.kind.value} failed after {job.attempts} attempt(s): {message}"
+            # Tell the PR why, in words fit for it; a failing report is not reported again.
+            error = f"{job.kind.value} failed after {job.attempts} attempt(s): {public}"
             report = NewJob(JobKind.REPORT, job.repository, job.pr_number, {"error": error[:4000]})
             self.store.queue.enqueue(report, self.clock())
         return finished

@@ -74,11 +74,17 @@ class LeakDetected(Exception):
     def __init__(self, hits: dict[str, int]) -> None:
         self.hits = hits
         listed = ", ".join(f"{column}: {count}" for column, count in sorted(hits.items()))
-        super().__init__(
-            f"leak check failed, nothing was written: original values found in {listed}. "
+        fix = (
             "Give those columns (or the columns they were copied into) a transforming rule;"
             " a kept column of public reference data whose values merely equal someone's (a"
             ' country list holds "Jordan") takes {keep: {leak_check: false}}.'
+        )
+        super().__init__(
+            f"leak check failed, nothing was written: original values found in {listed}. {fix}"
+        )
+        self.public = (
+            "leak check failed, nothing was written: original values found in "
+            f"{', '.join(sorted(hits))}. {fix}"
         )
 
 
@@ -86,18 +92,32 @@ class SchemaMismatch(ValueError):
     """The target lacks a table or column of the source."""
 
 
-class TargetTooNarrow(SchemaMismatch):
-    """Source rows hold values the target's narrower columns cannot take as they are."""
+@dataclass(frozen=True)
+class Refused:
+    """Source rows of one column the target cannot take: where, how many, why and the fix."""
 
-    def __init__(self, found: list[str], migration: bool) -> None:
+    where: str  # table.column
+    rows: int
+    reason: str  # what those rows' values are ("longer than ..."), and the fix
+
+    def __str__(self) -> str:
+        return f"{self.where}: {'1 row' if self.rows == 1 else f'{self.rows} rows'} {self.reason}"
+
+
+class TargetTooNarrow(SchemaMismatch):
+    """Source rows hold values the target's narrower columns cannot take as they are.
+
+    ``public`` names the columns and the fix with no count: the target is the
+    pull request's, and how many rows exceed a width it chose is read from
+    the source.
+    """
+
+    def __init__(self, found: list[Refused], migration: bool) -> None:
         self.found = found
         note = " The migration would fail on the same rows in production." if migration else ""
-        super().__init__(
-            "the source holds values the target's columns cannot take, nothing was written: "
-            + "; ".join(found)
-            + "."
-            + note
-        )
+        head = "the source holds values the target's columns cannot take, nothing was written: "
+        super().__init__(head + "; ".join(str(f) for f in found) + "." + note)
+        self.public = head + "; ".join(f"{f.where}: rows {f.reason}" for f in found) + "." + note
 
 
 class IncompleteCopy(Exception):
@@ -106,10 +126,10 @@ class IncompleteCopy(Exception):
     def __init__(self, tables: dict[str, tuple[int, int]]) -> None:
         self.tables = tables
         listed = ", ".join(f"{t}: {got} of {n}" for t, (got, n) in sorted(tables.items()))
-        super().__init__(
-            f"copy check failed, nothing was written: tables arrived short of the source's rows"
-            f" ({listed}). The transforms lost rows: please report this with those tables' rules."
-        )
+        head = "copy check failed, nothing was written: tables arrived short of the source's rows"
+        fix = "The transforms lost rows: please report this with those tables' rules."
+        super().__init__(f"{head} ({listed}). {fix}")
+        self.public = f"{head} ({', '.join(sorted(tables))}). {fix}"
 
 
 class SourceConflict(Exception):
@@ -122,14 +142,15 @@ class SourceConflict(Exception):
     """
 
     def __init__(self, error: psycopg.Error) -> None:
-        super().__init__(
-            f"the source is a hot standby and cancelled the copy: {error}\n"
+        advice = (
             "Nothing was written. Replaying the primary's changes had to remove rows this "
             "copy's snapshot still reads. Set hot_standby_feedback = on on the standby (the "
             "primary then keeps those rows until the copy ends), or raise the standby's "
             "max_standby_streaming_delay above the copy's duration, or copy from a snapshot "
             "restored as a server of its own; then run again."
         )
+        super().__init__(f"the source is a hot standby and cancelled the copy: {error}\n{advice}")
+        self.public = f"the source is a hot standby and cancelled the copy.\n{advice}"
 
 
 @dataclass
@@ -545,7 +566,12 @@ class Anonymiser:
         ]
 
     def explained(self, error: psycopg.Error) -> str | None:
-        """What a broken check or foreign key says of the rules, and the way out; else None."""
+        """What a broken check or foreign key says of the rules, and the way out; else None.
+
+        Names only: tables, columns, constraints, rules. The server's own
+        detail (``Key (email)=(...)``, ``Failing row contains ...``) holds
+        row values, so it is for the caller's log, not for this text.
+        """
         diag = error.diag
         try:
             table = self.target_schema.table(f"{diag.schema_name}.{diag.table_name}")
@@ -554,12 +580,12 @@ class Anonymiser:
         if isinstance(error, psycopg.errors.CheckViolation):
             return self._refused_by(table, diag.constraint_name)
         if isinstance(error, psycopg.errors.ForeignKeyViolation):
-            return self._unmatched_in_left(table, diag.constraint_name, diag.message_detail)
+            return self._unmatched_in_left(table, diag.constraint_name)
         if isinstance(error, psycopg.errors.UniqueViolation):
-            return self._repeated_under(table, diag.constraint_name, diag.message_detail)
+            return self._repeated_under(table, diag.constraint_name)
         return None
 
-    def _repeated_under(self, table: Table, index: str | None, detail: str | None) -> str | None:
+    def _repeated_under(self, table: Table, index: str | None) -> str | None:
         """Which rules gave two rows one value under a unique index the rebuild refused.
 
         Rules keep distinct values distinct; what repeats is a value the
@@ -593,7 +619,7 @@ class Anonymiser:
         )
         return (
             f"{'; '.join(changed)} gives two rows one value under unique index {index}"
-            f" ({definition}; {detail or 'a repeated key'}): {why}; nothing was written"
+            f" ({definition}): {why}; nothing was written"
         )
 
     def _changing(self, table: Table, columns: Iterable[str]) -> list[str]:
@@ -608,16 +634,34 @@ class Anonymiser:
     def _refused_by(self, table: Table, constraint: str | None) -> str | None:
         """Which rules gave the values a target's check refused.
 
-        The check's columns are the target's; a kept column's value is the
-        source's own, which its own checks took, so it is a transformed
-        column's rule that the check refuses.
+        A transformed column's rule, where the check reads one; else the
+        check is one the pull request's migration added over kept columns,
+        and the source's rows break it as they would in production. The
+        check was evaluated by the target on the rows as the rules wrote
+        them, never on the source.
         """
         check = next((c for c in table.checks if c.name == constraint), None)
         if check is None:
             return None
         changed = self._changing(table, check.columns)
         if not changed:
-            return None
+            try:
+                held = self.source_schema.table(table.qualified).checks
+            except KeyError:
+                held = ()
+            if any(c.condition == check.condition and c.validated for c in held):
+                return None  # the source's own check: its rows pass it; not the rules' doing
+            columns = " or ".join(check.columns) or "its columns"
+            fix = (
+                "those rows need fixing in production before the migration runs"
+                if check.validated  # NOT VALID spares the rows a table has, not those a copy writes
+                else "a copy writes every row anew, so each is checked: fix those rows"
+            )
+            return (
+                f"{table.qualified}: kept rows break the target's check {check.name}"
+                f" ({check.expression}): {fix}, or give {columns} a rule whose values pass;"
+                " nothing was written"
+            )
         ruled = self.rules.for_table(table)
         unique = any(table.is_unique(c) for c in check.columns if c in ruled)
         way = (
@@ -633,19 +677,16 @@ class Anonymiser:
             " was written"
         )
 
-    def _unmatched_in_left(
-        self, table: Table, constraint: str | None, detail: str | None
-    ) -> str | None:
+    def _unmatched_in_left(self, table: Table, constraint: str | None) -> str | None:
         """A copied key into a table that kept the target's rows, missing there."""
         fk = next((f for f in table.foreign_keys if f.name == constraint), None)
         if fk is None or fk.ref_table not in self.left:
             return None
         return (
             f"{table.qualified} ({', '.join(fk.columns)}) references {fk.ref_table}, which keeps"
-            f" the target's rows, and the source's rows point at keys it lacks"
-            f" ({(detail or '').rstrip('.')}); load those rows into the target's"
-            f" {fk.ref_table}, narrow the copy with a subset, or copy {fk.ref_table} too (give"
-            " it rules); nothing was written"
+            " the target's rows, and the source's rows point at keys it lacks; load those rows"
+            f" into the target's {fk.ref_table}, narrow the copy with a subset, or copy"
+            f" {fk.ref_table} too (give it rules); nothing was written"
         )
 
     def run(self, progress: Progress | None = None) -> AnonymiseReport:
@@ -795,25 +836,19 @@ class Anonymiser:
 
         Only where the target (or a key family) is narrower than the source
         for values copied as they are (:func:`seeders.shapes.overflows`):
-        one scan of each such table, none at all otherwise.
+        one scan of each such table, none at all otherwise. The conditions
+        are the seeder's own SQL; the target's checks are the target's to
+        evaluate, as the rows load (:meth:`explained` names the rule).
         """
         by_table: dict[str, list[Overflow]] = {}
         for overflow in self.overflows:
             by_table.setdefault(overflow.table.qualified, []).append(overflow)
-        found, migration = [], False
+        found: list[Refused] = []
+        migration = False
         for name, listed in by_table.items():
-            own = [c for c in listed if not c.foreign]
-            counted = list(zip(own, self._counts(name, own), strict=True))
-            for foreign in (c for c in listed if c.foreign):
-                try:  # a savepoint: an error must not end the copy's snapshot
-                    with self.source.transaction():
-                        counted += zip([foreign], self._counts(name, [foreign]), strict=True)
-                except psycopg.Error:  # not the source's to evaluate; the load still checks
-                    continue
-            for check, count in counted:
+            for check, count in zip(listed, self._counts(name, listed), strict=True):
                 if count:
-                    rows = "1 row" if count == 1 else f"{count} rows"
-                    found.append(f"{name}.{check.column}: {rows} {check.reason}")
+                    found.append(Refused(f"{name}.{check.column}", count, check.reason))
                     migration = migration or check.migration
         if found:
             raise TargetTooNarrow(found, migration)

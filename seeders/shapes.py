@@ -19,7 +19,12 @@ the wrong guide to those in two cases that real databases are full of:
 
 Values copied as they are (``keep``) cannot be made to fit; for those, and
 for a key family's wider columns, :func:`overflows` says which rows would
-not fit, so that a run can count them before it writes anything.
+not fit, so that a run can count them before it writes anything. Those
+conditions are this module's own SQL (identifiers, widths, ranges, labels),
+never text read from the target: the target is the pull request's, and an
+expression of its (a CHECK that calls ``query_to_xml``) evaluated on the
+source would read the source for it. What the target's own checks refuse
+is for the target to say, as the rows load.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from decimal import Decimal
 from psycopg import sql
 
 from seeders import bounds
-from seeders.rules import MIN_HASH_WIDTH, Rule, Rules
+from seeders.rules import MIN_HASH_WIDTH, Rules
 from seeders.schema import INTEGER_BITS, Category, Column, Schema, Table
 
 # Integer types by their (or their domain's base) type: bits.
@@ -240,9 +245,6 @@ class Overflow:
     condition: sql.Composable  # true for a row whose value does not fit
     reason: str  # what the counted rows' values are ("longer than ..."), and the fix
     migration: bool = True  # the target's migration narrowed it (not a key family)
-    # The target's own definition, which the source may not be able to evaluate
-    # (a function only the migration created): counted where it can be.
-    foreign: bool = False
 
 
 def overflows(
@@ -290,41 +292,6 @@ def overflows(
                             migration=False,
                         )
                     )
-        if target_table is not None:
-            found += _refused_by_new_checks(table, target_table, table_rules)
-    return found
-
-
-def _refused_by_new_checks(
-    table: Table, target: Table, table_rules: Mapping[str, Rule]
-) -> list[Overflow]:
-    """The target's checks the source lacks, over columns copied as they are.
-
-    ``ALTER TABLE orgs ADD CHECK (seats > 0)`` in the pull request: a kept
-    row with ``seats = 0`` fails the load, and would fail the migration in
-    production. A check the source holds too passes every source row already,
-    so the target's schema being the source's costs no scan.
-    """
-    held = {c.condition for c in table.checks if c.validated}
-    found = []
-    for check in target.checks:
-        if check.condition in held or not check.columns:
-            continue
-        kept = all(
-            table_rules.get(c) is not None and table_rules[c].kind == "keep" for c in check.columns
-        )
-        if not kept or any(_column_of(table, c) is None for c in check.columns):
-            continue
-        fix = (
-            "those rows need fixing in production before the migration runs"
-            if check.validated  # NOT VALID spares the rows a table has, not the rows a copy writes
-            else "a copy writes every row anew, so each is checked: fix those rows"
-        )
-        reason = f"that the target's check {check.name} ({check.expression}) refuses: {fix}, or"
-        reason += f" give {' or '.join(check.columns)} a rule whose values pass"
-        condition = sql.SQL("({}) IS FALSE").format(sql.SQL(check.condition))
-        columns = ", ".join(check.columns)
-        found.append(Overflow(table, columns, condition, reason, check.validated, foreign=True))
     return found
 
 

@@ -23,6 +23,7 @@ identifiers, never string formatting.
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from dataclasses import dataclass
 from decimal import Decimal
@@ -639,10 +640,34 @@ def _date_shift(
     if not shape.times:
         return up
     fits = sql.SQL(" AND ").join(
-        sql.SQL("{} {} {}").format(up, sql.SQL(op), sql.SQL(bound))  # the server's own text
+        sql.SQL("{} {} {}").format(up, sql.SQL(_OPERATORS[op]), _time_bound(bound))
         for op, bound in shape.times
     )
     return sql.SQL("(CASE WHEN {} THEN {} ELSE {} END)").format(fits, up, down)
+
+
+_OPERATORS = {op: op for op in ("<", "<=", ">", ">=")}
+_CURRENT = {
+    name: sql.SQL(name) for name in ("CURRENT_DATE", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "now()")
+}
+_TIME_LITERAL = re.compile(
+    r"'(?P<value>[0-9: .+-]+)'::(?P<type>date|timestamp(?: with(?:out)? time zone)?)"
+)
+
+
+def _time_bound(bound: str) -> sql.Composable:
+    """A check's date bound, rebuilt as a literal of a known type: never the target's text.
+
+    The bound comes from the pull request's schema and the expression runs on
+    the source, so only the forms seeders.bounds reads are rebuilt, each from
+    its parts; anything else is refused rather than passed through.
+    """
+    if bound in _CURRENT:
+        return _CURRENT[bound]
+    found = _TIME_LITERAL.fullmatch(bound)
+    if found is None:
+        raise ValueError(f"not a date bound: {bound!r}")
+    return sql.SQL("{}::{}").format(sql.Literal(found["value"]), sql.SQL(found["type"]))
 
 
 # Noise must not push a real out of its type.

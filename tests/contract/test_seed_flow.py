@@ -164,3 +164,47 @@ def test_anonymised_seeding_copies_the_source_without_its_personal_data(
             "SELECT count(*) FROM customers WHERE email LIKE 'real.person%'"
         ).fetchone()
     assert leaked == (0,)
+
+
+def test_a_refused_anonymised_copy_tells_the_pr_no_value_or_count_of_the_source(
+    tmp_path: Path, shop_url: str, pg_server: PgServer, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    """The PR's author reads the sticky comment; the source's rows are not theirs to read.
+
+    A kept product name holds a customer's e-mail: the leak check refuses
+    the copy. The PR learns which column and what to do; the value and the
+    number of hits stay in the service's log, the job record and the audit.
+    """
+    source = pg_server.create_database("seed_flow_refused_source")
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute((Path(__file__).parents[1] / "fixtures" / "sql" / "shop.sql").read_bytes())
+        conn.execute(SOURCE_ROWS.encode())
+        conn.execute(
+            "UPDATE products SET name = 'real.person' || id || '@corp.example' WHERE id <= 3"
+        )
+    (tmp_path / "shop-rules.yaml").write_text(yaml.safe_dump(RULES))
+    environ = {
+        "SHOP_SOURCE_URL": source,
+        "PREVIEW_ANONYMISE_SALT": "a-salt-of-32-characters-or-more!",
+    }
+    fake, base = fake_github
+    fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA}
+    with running_service(
+        f"sqlite:///{tmp_path}/state.db", fake, base, shop_url, tmp_path, environ
+    ) as service:
+        service.specs[REPO] = parse_spec(
+            SPEC_TEXT
+            + "seed: {mode: anonymised, rules: shop-rules.yaml, source_url_env: SHOP_SOURCE_URL}\n",
+            "Hello-World.yaml",
+        )
+        deploy(service)
+        said = service.sticky() + "\n".join(service.replies())
+        (failed,) = service.store.queue.jobs(status=JobStatus.FAILED)
+        audit = service.store.audit_entries(REPO, PR, limit=20)
+    assert "leak check failed" in said
+    assert "public.products.name" in said
+    assert "real.person" not in said
+    assert "public.products.name: 3" not in said, "the number of hits is the source's"
+    assert "public.products.name: 3" in (failed.last_error or ""), "the operator's record has it"
+    assert any("public.products.name: 3" in str(e.detail) for e in audit)
+    assert rows(shop_url, "customers") == 0, "nothing was written"

@@ -10,8 +10,11 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from psycopg import sql
 
 from envs.cli.main import main
+from envs.errors import ConfigError
+from envs.seeding import seed_anonymised
 from seeders.anonymise import TargetTooNarrow
 from seeders.introspect import introspect
 from seeders.rules import Rules, parse_rules
@@ -224,6 +227,11 @@ def test_kept_values_the_target_cannot_take_are_counted_and_refused_before_writi
     assert "public.people.amount: 7 rows with more than 3 digits before the point" in message
     assert "public.people.plan: 8 rows holding labels the target's public.plan lacks" in message
     assert "nothing was written" in message
+    # What may reach the PR names the columns and the fix, and counts nothing.
+    public = info.value.public
+    assert "public.people.name: rows longer than 10 characters" in public
+    assert "public.people.plan: rows holding labels the target's public.plan lacks" in public
+    assert not re.search(r"\d+ rows?", public), public
     assert "The migration would fail on the same rows in production." in message
     # Values that fit are no complaint: trailing spaces are cut, as SQL cuts
     # them; 99.994 rounds to 99.99; a short value in a narrower column fits.
@@ -444,13 +452,46 @@ def test_a_unique_fake_under_a_pattern_check_is_built_from_the_pattern(
     assert "{template: '+1555{id}'}" in said
 
 
-def test_kept_rows_a_check_the_migration_added_refuses_are_counted_before_writing(
-    pg_server: PgServer,
+def test_a_target_check_is_never_evaluated_on_the_source(pg_server: PgServer) -> None:
+    """The attack: a migration's CHECK that reads the source through query_to_xml.
+
+    On the source, ``people.ssn`` holds the originals; the check's query finds
+    them there and is false, so counting it on the source refused the copy with
+    a count that went onto the PR, a bit of a hashed column per run. On the
+    target the query reads the pseudonyms, which hold no dash, so the check
+    passes and the copy goes through: the check was the target's to evaluate.
+    """
+    ddl = """
+        CREATE TABLE people (id int PRIMARY KEY, ssn text);
+        CREATE TABLE orgs (id int PRIMARY KEY, seats int);
+    """
+    fill = """
+        INSERT INTO people SELECT g, '123-45-' || lpad(g::text, 4, '0')
+            FROM generate_series(1, 50) g;
+        INSERT INTO orgs SELECT g, g FROM generate_series(1, 20) g;
+    """
+    source, target = databases(pg_server, "hostile_check", ddl, fill)
+    probe = "SELECT 1 FROM public.people WHERE ssn LIKE '123-45-%'"
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE orgs ADD CONSTRAINT probe CHECK"
+                " (seats > 0 AND strpos(query_to_xml({}, false, false, '')::text, '<row>') = 0)"
+            ).format(sql.Literal(probe))
+        )
+    rules = rules_for(
+        {"people": {"id": "keep", "ssn": "hash"}, "orgs": {"id": "keep", "seats": "keep"}}
+    )
+    assert copy_between(source, target, rules).total_rows == 70
+    assert rows(target, "SELECT count(*) FROM people WHERE ssn LIKE '123-45-%'") == [(0,)]
+
+
+def test_kept_rows_a_check_the_migration_added_refuses_are_named_with_no_count(
+    pg_server: PgServer, tmp_path: Path
 ) -> None:
-    """Before, the copy failed on the first such row with the server's bare check violation."""
+    """The target refuses the rows as they load; the PR is told which check and what to do."""
     ddl = """
         CREATE TABLE orgs (id int PRIMARY KEY, seats int, starts date, ends date, tag text);
-        CREATE FUNCTION lucky(n int) RETURNS boolean LANGUAGE sql AS 'SELECT n <> 13';
     """
     fill = """
         INSERT INTO orgs SELECT g, g % 20, date '2024-01-01' + g,
@@ -459,41 +500,41 @@ def test_kept_rows_a_check_the_migration_added_refuses_are_counted_before_writin
     """
     source, target = databases(pg_server, "new_checks", ddl, fill)
     with psycopg.connect(target, autocommit=True) as conn:
-        conn.execute("""
-            ALTER TABLE orgs ADD CHECK (seats > 0);
-            ALTER TABLE orgs ADD CONSTRAINT in_order CHECK (starts < ends) NOT VALID;
-        """)
-    rules = rules_for({"orgs": dict.fromkeys(["id", "seats", "starts", "ends", "tag"], "keep")})
-    with pytest.raises(TargetTooNarrow) as info:
-        copy_between(source, target, rules)
-    message = str(info.value)
-    assert "public.orgs.seats: 20 rows that the target's check orgs_seats_check" in message
-    assert "those rows need fixing in production before the migration runs" in message
-    assert "public.orgs.starts, ends: 10 rows that the target's check in_order" in message
-    assert "a copy writes every row anew" in message  # NOT VALID spares only the table's rows
-    assert "give starts or ends a rule whose values pass" in message
+        conn.execute("ALTER TABLE orgs ADD CHECK (seats > 0)")
+    tables = {"orgs": dict.fromkeys(["id", "seats", "starts", "ends", "tag"], "keep")}
+    written = tmp_path / "rules.yaml"
+    written.write_text(yaml.safe_dump({"version": 1, "tables": tables}))
+    with pytest.raises(ConfigError) as info:
+        seed_anonymised(source, target, written, "0123456789abcdef0123")
+    public = info.value.public
+    assert "kept rows break the target's check orgs_seats_check (CHECK ((seats > 0)))" in public
+    assert "those rows need fixing in production before the migration runs" in public
+    assert "give seats a rule whose values pass" in public
+    assert "Failing row" not in public
+    assert not re.search(r"\d+ rows?", public), public
+    assert "Failing row contains" in str(info.value), "the log keeps the server's words"
     assert rows(target, "SELECT count(*) FROM orgs") == [(0,)]
 
-    # A check the source cannot evaluate (a function only the migration created)
-    # is left to the load; the checks after it are still counted, in the same snapshot.
+    # NOT VALID spares the rows a table has, not the rows a copy writes.
     with psycopg.connect(target, autocommit=True) as conn:
         conn.execute("""
-            ALTER TABLE orgs DROP CONSTRAINT orgs_seats_check, DROP CONSTRAINT in_order;
-            CREATE FUNCTION not_minus_one(n int) RETURNS boolean LANGUAGE sql AS 'SELECT n <> -1';
-            ALTER TABLE orgs ADD CONSTRAINT a_only_here CHECK (not_minus_one(seats)),
-                ADD CONSTRAINT lucky CHECK (lucky(seats));
+            ALTER TABLE orgs DROP CONSTRAINT orgs_seats_check;
+            ALTER TABLE orgs ADD CONSTRAINT in_order CHECK (starts < ends) NOT VALID;
         """)
-    with pytest.raises(TargetTooNarrow, match=r"orgs\.seats: 20 rows .* check lucky ") as info:
-        copy_between(source, target, rules)
-    assert "a_only_here" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        seed_anonymised(source, target, written, "0123456789abcdef0123")
+    assert "a copy writes every row anew" in info.value.public
+    assert "give starts or ends a rule whose values pass" in info.value.public
     with psycopg.connect(target, autocommit=True) as conn:
-        conn.execute("ALTER TABLE orgs DROP CONSTRAINT lucky")
+        conn.execute("ALTER TABLE orgs DROP CONSTRAINT in_order")
+    rules = rules_for(tables)
     assert copy_between(source, target, rules).total_rows == 400
-    # The source's own checks hold every source row: the same schema costs no scan.
+    # The source's own checks hold every source row, and the target's are never
+    # counted on the source: no scan either way.
     with psycopg.connect(source) as src, psycopg.connect(target) as dst:
         src_schema, dst_schema = introspect(src), introspect(dst)
     assert overflows(src_schema, src_schema, rules, shapes(src_schema, src_schema)) == []
-    assert [o.column for o in overflows(src_schema, dst_schema, rules, {})] == ["seats"]
+    assert overflows(src_schema, dst_schema, rules, {}) == []
 
 
 def test_a_fake_that_would_repeat_the_original_takes_the_pools_next_value(
