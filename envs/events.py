@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from envs.commands import TRIGGER
 from envs.jobs import JobKind, NewJob
@@ -72,6 +72,7 @@ class _PullRequest(_Model):
     base: _Ref
     user: _User
     labels: list[_Label] = []
+    updated_at: AwareDatetime | None = None
 
 
 class _PullRequestEvent(_Model):
@@ -90,6 +91,7 @@ class _Comment(_Model):
     id: int
     body: str | None = None
     user: _User
+    created_at: AwareDatetime | None = None  # GitHub's clock: what a fork approval is timed by
 
 
 class _CommentEvent(_Model):
@@ -154,6 +156,7 @@ def pr_snapshot(pr: _PullRequest, repository: str) -> dict[str, Any]:
         "fork": head_repo != repository,
         "labels": sorted({label.name for label in pr.labels}),
         "merged": bool(pr.merged),
+        "updated_at": pr.updated_at.isoformat() if pr.updated_at else None,
     }
 
 
@@ -188,7 +191,12 @@ def _comment_jobs(payload: Mapping[str, Any], delivery_id: str) -> Accepted:
         JobKind.COMMENT,
         event.repository.full_name,
         event.issue.number,
-        {"comment_id": event.comment.id, "body": body[:65_536], "author": event.comment.user.login},
+        {
+            "comment_id": event.comment.id,
+            "body": body[:65_536],
+            "author": event.comment.user.login,
+            "created_at": created.isoformat() if (created := event.comment.created_at) else None,
+        },
         delivery_id=delivery_id,
     )
     return Accepted((job,), "comment")

@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from envs import approval
 from envs.clock import Clock
 from envs.commands import HELP_TEXT, Command, Invalid, Verb, parse
 from envs.errors import ConfigError, NotFound, OperationFailed, public_text
@@ -28,6 +30,7 @@ from envs.model import (
     EnvironmentStatus,
     OperationKind,
     OperationResult,
+    parse_time,
 )
 from envs.policy import Verdict, decide
 from envs.registry import RegistryClient, RegistryError, promoted_tag
@@ -136,6 +139,9 @@ class Handlers:
         snap = job.payload
         previous = self.store.pull_requests.get(job.key)
         same_head = previous is not None and previous.head_sha == snap["head_sha"]
+        pushed = parse_time(snap.get("updated_at"))
+        if same_head and previous is not None and previous.head_pushed_at is not None:
+            pushed = previous.head_pushed_at  # the delivery that first showed this head
         pr = PullRequest(
             repository=job.repository,
             pr_number=job.pr_number,
@@ -149,6 +155,8 @@ class Handlers:
             updated_at=self.clock(),
             # A new push to a fork PR needs a maintainer's approval again.
             approved_sha=previous.approved_sha if previous is not None and same_head else None,
+            approved_image=previous.approved_image if previous is not None and same_head else None,
+            head_pushed_at=pushed,
         )
         return self.store.pull_requests.save(pr)
 
@@ -166,6 +174,8 @@ class Handlers:
         if decision.verdict is Verdict.DEPLOY and already_running and not requested:
             self._enqueue(JobKind.REPORT, pr.key, {})  # a repeated signal: nothing to roll out
         elif decision.verdict is Verdict.DEPLOY:
+            if pr.fork and pr.approved_image is None:
+                self._bind_approval(pr, decision.image)
             self._enqueue(
                 JobKind.DEPLOY,
                 pr.key,
@@ -176,8 +186,19 @@ class Handlers:
                 self._enqueue(JobKind.TEARDOWN, pr.key, {"actor": actor, "reason": decision.reason})
             self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
         else:
-            self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
+            if decision.verdict is Verdict.NEEDS_APPROVAL:
+                detail = {"sha": pr.head_sha, "image": promotion.image if promotion else None}
+                self.store.audit(actor, "fork.unapproved", self.clock(), pr.key, detail)
+            awaiting = decision.verdict is Verdict.NEEDS_APPROVAL
+            self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason, "awaiting": awaiting})
         return decision.reason
+
+    def _bind_approval(self, pr: PullRequest, image: str | None) -> PullRequest:
+        """Pin a fork PR's approval to the digest its first deploy uses: another needs approval."""
+        bound = self.store.pull_requests.save(replace(pr, approved_image=image))
+        detail = {"sha": pr.head_sha, "image": image}
+        self.store.audit("preview-envs", "fork.approval_bound", self.clock(), pr.key, detail)
+        return bound
 
     def _promotion(self, pr: PullRequest, spec: EnvironmentSpec) -> Promotion | None:
         """The image promoted for the PR's head: recorded, or (tag mode) the tag's digest now."""
@@ -218,6 +239,13 @@ class Handlers:
         pr = self.store.pull_requests.get(job.key)
         if pr is None or pr.state != "open" or pr.head_sha != sha:
             log.info("deploy of %s for %s skipped: no longer the open head", sha[:12], job.key)
+            return
+        if pr.fork and not pr.approves(sha, image):
+            # Only a decision that saw the approval queues a fork's deploy; a job that
+            # reaches here without one (a re-promoted digest, a stale job) deploys nothing.
+            detail = {"sha": sha, "image": image, "approved_sha": pr.approved_sha}
+            self.store.audit("preview-envs", "fork.unapproved", self.clock(), job.key, detail)
+            log.warning("deploy of %s for %s refused: not the approved commit/image", sha, job.key)
             return
         spec = self._spec(job.key)
         try:
@@ -335,6 +363,7 @@ class Handlers:
             job.key,
             note=job.payload.get("note"),
             error=job.payload.get("error"),
+            awaiting=bool(job.payload.get("awaiting")),
         )
 
     def comment(self, job: Job) -> None:
@@ -381,8 +410,14 @@ class Handlers:
             if pr is None:
                 raise Permanent(f"no pull_request event seen for {key} yet")
             head = self.github.pull_head(repo, number)
-            pr = self.store.pull_requests.save(replace(pr, head_sha=head, approved_sha=head))
             spec = self._spec(key)
+            if pr.fork:
+                approved = self._approve_fork(job, pr, head, command, author, spec)
+                if approved is None:
+                    return
+                pr = approved
+            else:
+                pr = self.store.pull_requests.save(replace(pr, head_sha=head))
             decision = decide(pr, spec, self._promotion(pr, spec), requested=True)
             if decision.verdict is Verdict.DEPLOY:
                 self._enqueue(JobKind.DEPLOY, key, {"sha": head, "image": decision.image} | done)
@@ -405,6 +440,40 @@ class Handlers:
             self._enqueue(JobKind.SEED, key, {"mode": mode} | done)
             return  # the seed job reacts when it is done
         self.github.react(repo, number, comment_id, "rocket")
+
+    def _approve_fork(
+        self,
+        job: Job,
+        pr: PullRequest,
+        head: str,
+        command: Command,
+        author: str,
+        spec: EnvironmentSpec,
+    ) -> PullRequest | None:
+        """Record a maintainer's approval of a fork's ``head``; None (and a reply) if refused."""
+        refused = approval.refusal(pr, head, command.sha, self._commented_at(job))
+        comment_id = int(job.payload["comment_id"])
+        if refused is not None:
+            detail = {"command": str(command), "head": head, "why": refused}
+            self.store.audit(author, "fork.approval_refused", self.clock(), pr.key, detail)
+            self.github.reply(pr.repository, pr.pr_number, f"@{author} {refused}")
+            self.github.react(pr.repository, pr.pr_number, comment_id, "confused")
+            return None
+        promoted = self._promotion(replace(pr, head_sha=head), spec)
+        image = promoted.image if promoted is not None else None
+        pushed = pr.head_pushed_at if pr.head_sha == head else None  # a head not seen yet
+        approved = self.store.pull_requests.save(
+            replace(
+                pr, head_sha=head, approved_sha=head, approved_image=image, head_pushed_at=pushed
+            )
+        )
+        approval_detail = {"sha": head, "image": image, "comment_id": comment_id}
+        self.store.audit(author, "fork.approved", self.clock(), pr.key, approval_detail)
+        return approved
+
+    def _commented_at(self, job: Job) -> datetime:
+        """When GitHub says the comment was written; else when it was delivered (a bound)."""
+        return parse_time(job.payload.get("created_at")) or job.created_at
 
     def _unlocking(self, job: Job, operation: Callable[[], Environment]) -> Environment:
         """Run a lifecycle operation; if a dead worker's lock is in the way, clear it once.
@@ -460,7 +529,11 @@ class Handlers:
                 log.warning("could not react to comment %s; the sticky comment has it", comment_id)
 
     def _situation(
-        self, key: EnvironmentKey, note: str | None = None, error: str | None = None
+        self,
+        key: EnvironmentKey,
+        note: str | None = None,
+        error: str | None = None,
+        awaiting: bool = False,
     ) -> Situation:
         last_good = next(
             (
@@ -486,6 +559,7 @@ class Handlers:
             self.clock(),
             last_good,
             seed_line(seeded),
+            awaiting,
         )
 
     def _sync(
@@ -494,9 +568,10 @@ class Handlers:
         note: str | None = None,
         error: str | None = None,
         pending_sha: str | None = None,
+        awaiting: bool = False,
     ) -> None:
         """Bring the sticky comment and the GitHub deployment in line with the store."""
-        situation = self._situation(key, note, error)
+        situation = self._situation(key, note, error, awaiting)
         links = self.store.pull_requests.links(key)
         comment_id = self.github.upsert_sticky(
             key.repository, key.pr_number, links.comment_id, sticky_body(situation)

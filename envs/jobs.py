@@ -158,10 +158,25 @@ class PullRequest:
     fork: bool
     labels: tuple[str, ...]
     updated_at: datetime
+    # A fork PR's approval: the commit a maintainer approved, and the image digest it
+    # covers (None until the first deploy of that commit binds it).
     approved_sha: str | None = None
+    approved_image: str | None = None
+    # When GitHub says the head commit reached the PR (the pull_request payload's
+    # updated_at at the delivery that first showed it): GitHub's clock, as is a
+    # comment's created_at, so "pushed before the approving comment" is one comparison.
+    head_pushed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "updated_at", require_aware(self.updated_at, "updated_at"))
+        if self.head_pushed_at is not None:
+            require_aware(self.head_pushed_at, "head_pushed_at")
+
+    def approves(self, sha: str, image: str | None) -> bool:
+        """Whether the recorded approval covers deploying ``image`` at ``sha``."""
+        if self.approved_sha != sha:
+            return False
+        return self.approved_image is None or image is None or self.approved_image == image
 
     @property
     def key(self) -> EnvironmentKey:

@@ -37,8 +37,9 @@ def decide(
     """What to do for the PR's head commit.
 
     ``requested`` is a maintainer's explicit ``/preview up``: it overrides
-    the draft and label rules and approves a fork's head, but never a
-    repository's ``forks: never``.
+    the draft and label rules, but never a repository's ``forks: never``. A
+    fork's head deploys only under the approval recorded for it: that commit,
+    and the image digest the approval covers (:mod:`envs.approval`).
     """
     sha = pr.head_sha[:12]
     if pr.state != "open":
@@ -53,11 +54,17 @@ def decide(
         label = spec.deploy.require_label
         if label and label not in pr.labels:
             return Decision(Verdict.SKIP, f"add the label `{label}` to get a preview")
-        if pr.fork and pr.approved_sha != pr.head_sha:
-            return Decision(
-                Verdict.NEEDS_APPROVAL,
-                f"pull request from a fork: a maintainer's `/preview up` approves commit {sha}",
-            )
+    image = promotion.image if promotion is not None else None
+    if pr.fork and not pr.approves(pr.head_sha, image):
+        again = (
+            f"commit {sha}'s image was promoted again with another digest"
+            if pr.approved_sha == pr.head_sha
+            else "pull request from a fork"
+        )
+        return Decision(
+            Verdict.NEEDS_APPROVAL,
+            f"{again}: a maintainer's `/preview up {sha}` approves commit {sha}",
+        )
     if promotion is None:
         return Decision(
             Verdict.WAIT_FOR_IMAGE, f"waiting for CI to promote an image for commit {sha}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,12 +39,22 @@ class Situation:
     now: datetime | None = None
     last_good: Operation | None = None  # the newest successful up: what serves after a failure
     seed: str | None = None  # the last seeding, one line
+    # The note says what a newer version waits for (a maintainer's approval): shown even
+    # while an older version serves, where other notes would be stale.
+    awaiting: bool = False
 
 
 def _code(text: str) -> str:
-    """Untrusted text (errors, branch names) inside a fenced block, never as markdown."""
-    fence = "````" if "```" in text else "```"
-    return f"{fence}text\n{text.strip()[:3000]}\n{fence}"
+    """Untrusted text (errors, branch names) inside a fenced block, never as markdown.
+
+    The fence is longer than any run of backticks in the text (CommonMark
+    closes a fence only with at least as many), so no column name or error
+    of the pull request's can close it and write markdown (a link) after it.
+    """
+    body = text.strip()[:3000]
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{body}\n{fence}"
 
 
 def _inline(text: str) -> str:
@@ -88,6 +99,8 @@ def sticky_body(situation: Situation) -> str:
     if pr is not None and env is not None and env.head_sha and pr.head_sha != env.head_sha:
         pending = f"Newer commit {_inline(pr.head_sha[:12])} is not deployed yet"
         lines += ["", f"{pending}: {situation.note}." if situation.note else f"{pending}."]
+    elif situation.awaiting and situation.note and env is not None:
+        lines += ["", f"🔒 Not deployed: {situation.note}."]
     error = situation.error or (
         env.last_error if env is not None and env.status is EnvironmentStatus.FAILED else None
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from envs.jobs import GitHubLinks, Promotion, PullRequest
-from envs.model import EnvironmentKey, require_aware, required_time
+from envs.model import EnvironmentKey, parse_time, require_aware, required_time
 from envs.store.connector import Connector, Row
 
 
@@ -22,6 +22,8 @@ def _pull_request(row: Row) -> PullRequest:
         fork=bool(row["fork"]),
         labels=tuple(json.loads(labels) if isinstance(labels, str) else labels),
         approved_sha=row["approved_sha"],
+        approved_image=row["approved_image"],
+        head_pushed_at=parse_time(row["head_pushed_at"]),
         updated_at=required_time(row["updated_at"]),
     )
 
@@ -44,6 +46,8 @@ class PullRequestState:
                 "fork": pr.fork,
                 "labels": json.dumps(list(pr.labels)),
                 "approved_sha": pr.approved_sha,
+                "approved_image": pr.approved_image,
+                "head_pushed_at": pr.head_pushed_at,
                 "updated_at": pr.updated_at,
             },
         )

@@ -177,13 +177,14 @@ SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
 
 -- name: save_pull_request
 INSERT INTO pull_requests (repository, pr_number, state, head_sha, branch, author, draft, fork,
-                           labels, approved_sha, updated_at)
+                           labels, approved_sha, approved_image, head_pushed_at, updated_at)
 VALUES (:repository, :pr_number, :state, :head_sha, :branch, :author, :draft, :fork,
-        :labels, :approved_sha, :updated_at)
+        :labels, :approved_sha, :approved_image, :head_pushed_at, :updated_at)
 ON CONFLICT (repository, pr_number) DO UPDATE SET
     state = excluded.state, head_sha = excluded.head_sha, branch = excluded.branch,
     author = excluded.author, draft = excluded.draft, fork = excluded.fork,
     labels = excluded.labels, approved_sha = excluded.approved_sha,
+    approved_image = excluded.approved_image, head_pushed_at = excluded.head_pushed_at,
     updated_at = excluded.updated_at;
 
 -- name: get_pull_request

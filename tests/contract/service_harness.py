@@ -10,7 +10,7 @@ import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,16 @@ def pr_event(action: str, sha: str | None = None, **changes: Any) -> dict[str, A
     return payload
 
 
-def comment(body: str, author: str, comment_id: int = 4242) -> dict[str, Any]:
+def comment(
+    body: str, author: str, comment_id: int = 4242, created_at: str | None = None
+) -> dict[str, Any]:
+    """GitHub's example comment on the PR; written now (GitHub's clock) unless ``created_at``."""
     payload = copy.deepcopy(webhook_examples()["issue_comment"][0])
     payload["action"] = "created"
     payload["issue"]["number"] = PR
     payload["issue"]["pull_request"] = {"url": f"https://api.github.com/repos/{REPO}/pulls/{PR}"}
-    payload["comment"].update({"id": comment_id, "body": body})
+    written = created_at or datetime.now(UTC).isoformat(timespec="seconds")
+    payload["comment"].update({"id": comment_id, "body": body, "created_at": written})
     payload["comment"]["user"]["login"] = author
     return payload
 

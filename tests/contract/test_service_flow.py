@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,7 +209,7 @@ def test_fork_prs_wait_for_a_maintainers_approval_of_the_head(service: Service) 
     service.promote(SHA1, image(1))
     service.drain()
     assert service.engine.calls == []
-    assert "a maintainer's `/preview up` approves commit" in service.sticky()
+    assert f"a maintainer's `/preview up {SHA1[:12]}` approves commit" in service.sticky()
 
     service.fake.comments[6] = _their_comment(6, "maintainer")
     service.deliver("issue_comment", comment("/preview up", "maintainer", comment_id=6))
@@ -222,7 +223,88 @@ def test_fork_prs_wait_for_a_maintainers_approval_of_the_head(service: Service) 
     service.promote(SHA2, image(2))
     service.drain()
     assert service.store.require(KEY).head_sha == SHA1
-    assert "approves commit 222222222222" in service.sticky()
+    assert "`/preview up 222222222222` approves commit 222222222222" in service.sticky()
+    actions = [e.action for e in service.store.audit_entries(REPO, PR, limit=50)]
+    assert "fork.approved" in actions
+    assert "fork.unapproved" in actions, "the push nobody approved is in the audit"
+
+
+def _fork(payload: dict[str, Any]) -> dict[str, Any]:
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    return payload
+
+
+def test_a_push_between_the_approving_comment_and_its_job_is_not_deployed(
+    service: Service,
+) -> None:
+    """The race: the maintainer reviewed SHA1 and approved; the fork pushed SHA2 right after.
+
+    GitHub's comment payload names no commit, so the approval is timed by
+    GitHub's clock: SHA2 reached the PR after the comment was written, so the
+    plain `/preview up` does not cover it. Before, the job approved whatever
+    GitHub reported as the head when it ran, and deployed SHA2 unreviewed.
+    """
+    service.deliver("pull_request", _fork(pr_event("opened", updated_at="2026-01-01T10:00:00Z")))
+    service.promote(SHA1, image(1))
+    service.promote(SHA2, image(2))
+    service.drain()
+    service.fake.comments[7] = _their_comment(7, "maintainer")
+    approve = comment("/preview up", "maintainer", 7, created_at="2026-01-01T10:05:00Z")
+    service.deliver("issue_comment", approve)
+    pushed = _fork(pr_event("synchronize", sha=SHA2, updated_at="2026-01-01T10:05:01Z"))
+    service.deliver("pull_request", pushed)
+    service.fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA2}
+    service.drain()
+    assert service.engine.calls == [], "nothing the maintainer did not see is deployed"
+    assert any("`/preview up 222222222222` approves" in r for r in service.replies())
+    assert service.fake.comments[7].reactions == ["eyes", "confused"]
+    refused = service.store.audit_entries(REPO, PR, limit=50)
+    assert [e.detail["head"] for e in refused if e.action == "fork.approval_refused"] == [SHA2]
+
+    # Naming the commit approves exactly it, with the digest promoted for it.
+    service.fake.comments[8] = _their_comment(8, "maintainer")
+    service.deliver("issue_comment", comment("/preview up 2222222", "maintainer", 8))
+    service.drain()
+    env = service.store.require(KEY)
+    assert (env.head_sha, env.image, env.status) == (SHA2, image(2), EnvironmentStatus.READY)
+    (approved,) = [
+        e for e in service.store.audit_entries(REPO, PR, limit=50) if e.action == "fork.approved"
+    ]
+    assert (approved.actor, approved.detail["sha"], approved.detail["image"]) == (
+        "maintainer",
+        SHA2,
+        image(2),
+    )
+
+
+def test_a_fork_approval_names_a_commit_that_is_no_longer_the_head(service: Service) -> None:
+    service.deliver("pull_request", _fork(pr_event("opened")))
+    service.promote(SHA1, image(1))
+    service.drain()
+    service.fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA2}
+    service.fake.comments[9] = _their_comment(9, "maintainer")
+    service.deliver("issue_comment", comment(f"/preview up {SHA1[:10]}", "maintainer", 9))
+    service.drain()
+    assert service.engine.calls == []
+    assert any("is not this pull request's head any more" in r for r in service.replies())
+
+
+def test_a_re_promoted_digest_of_an_approved_fork_commit_needs_approval_again(
+    service: Service,
+) -> None:
+    service.deliver("pull_request", _fork(pr_event("opened")))
+    service.promote(SHA1, image(1))
+    service.drain()
+    service.fake.comments[10] = _their_comment(10, "maintainer")
+    service.deliver("issue_comment", comment(f"/preview up {SHA1[:12]}", "maintainer", 10))
+    service.drain()
+    assert service.store.require(KEY).image == image(1)
+
+    service.promote(SHA1, image(3))  # the same commit, another image: not what was approved
+    service.drain()
+    assert service.store.require(KEY).image == image(1)
+    assert [spec.app.image for spec in service.engine.specs] == [image(1)]
+    assert "promoted again with another digest" in service.sticky()
 
 
 def test_a_github_outage_delays_reporting_but_loses_nothing(service: Service) -> None:

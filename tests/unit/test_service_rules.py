@@ -139,3 +139,16 @@ def test_errors_are_fenced_so_they_cannot_inject_markdown() -> None:
     body = sticky_body(Situation(env(status=EnvironmentStatus.FAILED, last_error=hostile), pr()))
     assert "````text\n" + hostile + "\n````" in body
     assert "| URL |" not in body  # a failed environment does not advertise a URL
+
+
+@given(st.integers(min_value=3, max_value=12), st.text(max_size=40))
+def test_no_run_of_backticks_in_an_error_closes_its_fence(run: int, tail: str) -> None:
+    """A column named with four backticks, then a link: it must stay inside the block."""
+    hostile = "column x" + "`" * run + "\n[click](http://evil.example)" + tail
+    body = sticky_body(Situation(env(status=EnvironmentStatus.FAILED, last_error=hostile), pr()))
+    opening = body.index("text\n") - 1
+    fence_start = body.rindex("\n", 0, opening) + 1
+    fence = body[fence_start : opening + 1]
+    assert set(fence) == {"`"}
+    assert len(fence) > run, "a fence no longer than a run inside it would be closed by it"
+    assert body.index("[click]") < body.index("\n" + fence + "\n", opening + 1)
