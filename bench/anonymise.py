@@ -51,12 +51,12 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seeders.anonymise import Anonymiser  # noqa: E402
-from seeders.introspect import introspect  # noqa: E402
-from seeders.loader import load  # noqa: E402
-from seeders.readers import stream  # noqa: E402
-from seeders.rules import parse_rules  # noqa: E402
-from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database  # noqa: E402
+from seeders.anonymise.anonymiser import Anonymiser  # noqa: E402
+from seeders.anonymise.readers import stream  # noqa: E402
+from seeders.anonymise.rules import parse_rules  # noqa: E402
+from seeders.copy.loader import load  # noqa: E402
+from seeders.schema.introspect import introspect  # noqa: E402
+from seeders.synthetic.generator import SyntheticConfig, SyntheticGenerator, seed_database  # noqa: E402
 from tests.pg_server import running_server  # noqa: E402
 
 SHOP_SQL = ROOT / "tests" / "fixtures" / "sql" / "shop.sql"

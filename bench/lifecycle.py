@@ -38,10 +38,10 @@ import httpx  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
-from envs.model import Environment, EnvironmentStatus  # noqa: E402
-from envs.settings import Settings  # noqa: E402
-from envs.spec_loading import parse_spec  # noqa: E402
-from envs.stack_plan import plan_preview  # noqa: E402
+from envs.config.settings import Settings  # noqa: E402
+from envs.config.spec_loading import parse_spec  # noqa: E402
+from envs.core.model import Environment, EnvironmentStatus  # noqa: E402
+from envs.environments.stack_plan import plan_preview  # noqa: E402
 from envs.store import open_store  # noqa: E402
 from tests.cli_runner import child_env, toolchain_env  # noqa: E402
 from tests.contract.fake_github import FakeGitHub  # noqa: E402

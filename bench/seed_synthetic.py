@@ -27,9 +27,9 @@ from faker import Faker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seeders.introspect import introspect
-from seeders.loader import load
-from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
+from seeders.copy.loader import load
+from seeders.schema.introspect import introspect
+from seeders.synthetic.generator import SyntheticConfig, SyntheticGenerator, seed_database
 from tests.pg_server import running_server
 
 SHOP_SQL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sql" / "shop.sql"

@@ -86,7 +86,7 @@ def _load(base: str, deliveries: int, concurrency: int) -> dict[str, Any]:
 async def _drive(base: str, deliveries: int, concurrency: int) -> dict[str, Any]:
     import httpx
 
-    from envs import signature
+    from envs.github import signature
     from tests.contract.github_contract import webhook_examples
 
     example = next(e for e in webhook_examples()["pull_request"] if e["action"] == "synchronize")

@@ -111,13 +111,18 @@ class QuotaStackSpec:
     storage: str = "10Gi"
 
 
+# Where ingress-nginx's Helm chart installs the controller: the namespace a preview's
+# NetworkPolicy admits by default (settings, spec and plan all default to this one name).
+DEFAULT_INGRESS_NAMESPACE = "ingress-nginx"
+
+
 @dataclass(frozen=True)
 class IngressStackSpec:
     host: str
     ingress_class: str | None = "nginx"
     tls_secret: str | None = None
     cluster_issuer: str | None = None
-    controller_namespace: str = "ingress-nginx"
+    controller_namespace: str = DEFAULT_INGRESS_NAMESPACE
 
 
 @dataclass(frozen=True)

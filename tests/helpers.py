@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from envs import signature
+from envs.github import signature
 
 
 def free_port() -> int:

@@ -10,18 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from envs.clock import system_clock
-from envs.errors import ConfigError
-from envs.github_client import ClientOptions, PyGithubClient, ResponseCache
-from envs.handlers import Handlers, SeedPlace
-from envs.lifecycle import Lifecycle
-from envs.model import Environment
-from envs.registry import Credentials, RegistryClient
-from envs.settings import Settings, load_settings
-from envs.spec import EnvironmentSpec
-from envs.spec_loading import load_spec
+from envs.config.settings import Settings, load_settings
+from envs.config.spec_loading import load_spec
+from envs.core.clock import system_clock
+from envs.core.errors import ConfigError
+from envs.core.etags import ResponseCache
+from envs.core.model import Environment
+from envs.core.spec import EnvironmentSpec
+from envs.environments.lifecycle import Lifecycle
+from envs.environments.registry import Credentials, RegistryClient
+from envs.github.client import ClientOptions, PyGithubClient
 from envs.store import Store, open_store
-from envs.worker import Worker, WorkerOptions
+from envs.worker.handlers import Handlers, SeedPlace
+from envs.worker.loop import Worker, WorkerOptions
 from stacks.spec import database_password, database_url
 
 if TYPE_CHECKING:  # Pulumi's SDK loads when a command builds an engine

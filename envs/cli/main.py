@@ -12,7 +12,6 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from envs.cleanup import collect
 from envs.cli.context import Context, LazyContext, current_context
 from envs.cli.options import (
     json_option,
@@ -32,14 +31,15 @@ from envs.cli.output import (
 )
 from envs.cli.seed import seed
 from envs.cli.service import service_commands
-from envs.clock import system_clock
-from envs.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
-from envs.github_client import GitHubRejected, GitHubUnavailable
-from envs.lifecycle import UpRequest
-from envs.model import EnvironmentKey, EnvironmentStatus
-from envs.spec import json_schema
-from envs.spec_loading import SpecInvalid, load_spec
-from envs.stack_plan import plan_preview
+from envs.config.spec_loading import SpecInvalid, load_spec
+from envs.core.clock import system_clock
+from envs.core.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
+from envs.core.model import EnvironmentKey, EnvironmentStatus
+from envs.core.spec import json_schema
+from envs.environments.cleanup import collect
+from envs.environments.lifecycle import UpRequest
+from envs.environments.stack_plan import plan_preview
+from envs.github.client import GitHubRejected, GitHubUnavailable
 from envs.store import Store
 from stacks.cluster import Cluster
 from stacks.toolchain import ToolchainMissing

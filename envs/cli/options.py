@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from envs.model import COMMIT_SHA, REPOSITORY
+from envs.core.model import COMMIT_SHA, REPOSITORY
 
 
 def repository_callback(_: click.Context, __: click.Parameter, value: str) -> str:

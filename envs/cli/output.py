@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from envs.model import Environment, Operation
+from envs.core.model import Environment, Operation
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)

@@ -26,22 +26,22 @@ from rich.text import Text
 
 from envs.cli.options import json_option
 from envs.cli.output import emit_json, err, out
-from envs.errors import ConfigError
-from envs.seeding import (
+from envs.core.errors import ConfigError
+from envs.core.seed_summary import SeedSummary
+from envs.environments.seeding import (
     Advanced,
     Planned,
-    SeedSummary,
     connect,
     seed_anonymised,
     seed_synthetic,
 )
-from seeders import polymorphic
-from seeders.introspect import introspect
-from seeders.left import left_by_default
-from seeders.pii import PiiGuess, credential_tables, describe, guess, starting_rules
-from seeders.recipe import Recipe, RecipeError, load_recipe
-from seeders.schema import Schema
-from seeders.schema import Table as SchemaTable
+from seeders.anonymise.pii import PiiGuess, credential_tables, describe, guess, starting_rules
+from seeders.schema.introspect import introspect
+from seeders.schema.model import Schema
+from seeders.schema.model import Table as SchemaTable
+from seeders.synthetic import polymorphic
+from seeders.synthetic.left import left_by_default
+from seeders.synthetic.recipe import Recipe, RecipeError, load_recipe
 
 
 @click.group()

@@ -23,11 +23,11 @@ from envs.cli.options import (
     sha_callback,
 )
 from envs.cli.output import emit_json, engine_line, err, out
-from envs.clock import system_clock
-from envs.errors import ConfigError, OperationFailed
-from envs.images import PromotedImage
-from envs.jobs import JobStatus, Promotion
-from envs.webhook_app import ServiceConfig, StorePool, create_app
+from envs.core.clock import system_clock
+from envs.core.errors import ConfigError, OperationFailed
+from envs.core.jobs import JobStatus, Promotion
+from envs.environments.images import PromotedImage
+from envs.github.webhook_app import ServiceConfig, StorePool, create_app
 
 
 def _logging() -> None:

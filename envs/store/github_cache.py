@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from envs.github_client import CachedResponse
+from envs.core.etags import CachedResponse
 from envs.store.connector import Connector
 
 
 class GitHubResponses:
-    """The :class:`envs.github_client.ResponseCache` of the state store, shared by every process."""
+    """The :class:`envs.github.client.ResponseCache` of the state store, shared by every process."""
 
     def __init__(self, connector: Connector) -> None:
         self._db = connector

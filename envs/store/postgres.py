@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from envs.errors import OperationFailed
+from envs.core.errors import OperationFailed
 from envs.store.connector import Row, UniqueViolation, iter_versions
 from envs.store.queries import named_queries
 

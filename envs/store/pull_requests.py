@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from envs.jobs import GitHubLinks, Promotion, PullRequest
-from envs.model import EnvironmentKey, parse_time, require_aware, required_time
+from envs.core.jobs import GitHubLinks, Promotion, PullRequest
+from envs.core.model import EnvironmentKey, parse_time, require_aware, required_time
 from envs.store.connector import Connector, Row
 
 

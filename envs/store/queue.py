@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from envs.jobs import SUPERSEDES, Job, JobKind, JobStatus, NewJob
-from envs.model import require_aware
+from envs.core.jobs import SUPERSEDES, Job, JobKind, JobStatus, NewJob
+from envs.core.model import require_aware
 from envs.store.connector import Connector, Row
 
 _CLAIM_LOCK = 0x6A6F6273  # arbitrary constant shared by every replica

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from envs.errors import ConfigError, NotFound
-from envs.jobs import Job, JobKind, NewJob, Promotion
-from envs.model import (
+from envs.core.errors import ConfigError, NotFound
+from envs.core.jobs import Job, JobKind, NewJob, Promotion
+from envs.core.model import (
     AuditEntry,
     Environment,
     EnvironmentKey,

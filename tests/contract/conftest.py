@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.github_client import PyGithubClient
+from envs.github.client import PyGithubClient
 from tests.contract.fake_github import FakeGitHub, client_options
 
 

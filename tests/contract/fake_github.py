@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from envs.github_client import ClientOptions
+from envs.github.client import ClientOptions
 from tests.contract.github_contract import openapi_description
 
 API_HOST = "https://api.github.com"

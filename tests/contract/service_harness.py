@@ -16,17 +16,17 @@ from typing import Any
 
 import httpx
 
-from envs.errors import ConfigError
-from envs.github_client import PyGithubClient
-from envs.handlers import Handlers, SeedPlace
-from envs.jobs import Job, JobStatus
-from envs.lifecycle import Lifecycle
-from envs.registry import RegistryClient
-from envs.spec import EnvironmentSpec
-from envs.spec_loading import parse_spec
+from envs.config.spec_loading import parse_spec
+from envs.core.errors import ConfigError
+from envs.core.jobs import Job, JobStatus
+from envs.core.spec import EnvironmentSpec
+from envs.environments.lifecycle import Lifecycle
+from envs.environments.registry import RegistryClient
+from envs.github.client import PyGithubClient
+from envs.github.webhook_app import ServiceConfig, StorePool, create_app
 from envs.store import Store, open_store
-from envs.webhook_app import ServiceConfig, StorePool, create_app
-from envs.worker import Worker, WorkerOptions
+from envs.worker.handlers import Handlers, SeedPlace
+from envs.worker.loop import Worker, WorkerOptions
 from tests.contract.fake_github import FakeGitHub, client_options
 from tests.contract.github_contract import webhook_examples
 from tests.doubles import Clock, RecordingEngine

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from envs.github_client import (
+from envs.core.spec import Permission
+from envs.github.client import (
     STICKY_MARKER,
     CachedResponse,
     GitHubRejected,
@@ -14,7 +15,6 @@ from envs.github_client import (
     PyGithubClient,
     permission_at_least,
 )
-from envs.spec import Permission
 from tests.contract.fake_github import FakeGitHub, client_options
 
 REPO = "acme/shop"

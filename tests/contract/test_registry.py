@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.registry import ImageName, RegistryClient, RegistryError, promoted_tag
+from envs.environments.registry import ImageName, RegistryClient, RegistryError, promoted_tag
 from tests.registry_server import Registry
 
 

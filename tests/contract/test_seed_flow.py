@@ -15,9 +15,9 @@ import psycopg
 import pytest
 import yaml
 
-from envs.jobs import JobStatus
-from envs.model import EnvironmentKey, OperationKind, OperationResult
-from envs.spec_loading import parse_spec
+from envs.config.spec_loading import parse_spec
+from envs.core.jobs import JobStatus
+from envs.core.model import EnvironmentKey, OperationKind, OperationResult
 from tests.contract.fake_github import Comment, FakeGitHub
 from tests.contract.service_harness import (
     PR,

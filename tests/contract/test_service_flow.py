@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from envs.jobs import JobKind, JobStatus
-from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind
-from envs.spec_loading import parse_spec
+from envs.config.spec_loading import parse_spec
+from envs.core.jobs import JobKind, JobStatus
+from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationKind
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.github_contract import webhook_examples
 from tests.contract.service_harness import (

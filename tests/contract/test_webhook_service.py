@@ -14,10 +14,10 @@ import httpx
 import pytest
 import yaml
 
-from envs import signature
-from envs.jobs import JobKind, JobStatus
+from envs.core.jobs import JobKind, JobStatus
+from envs.github import signature
+from envs.github.webhook_app import ServiceConfig, StorePool, create_app
 from envs.store import Store, open_store
-from envs.webhook_app import ServiceConfig, StorePool, create_app
 from tests.contract.github_contract import webhook_examples
 from tests.http_server import serving
 

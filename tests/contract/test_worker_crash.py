@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from envs.clock import system_clock
-from envs.events import jobs_for
-from envs.jobs import JobKind, JobStatus, Promotion
-from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.core.clock import system_clock
+from envs.core.jobs import JobKind, JobStatus, Promotion
+from envs.core.model import EnvironmentKey, EnvironmentStatus
+from envs.github.events import jobs_for
 from envs.store import Store, open_store
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, image, pr_event

@@ -16,13 +16,13 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from envs.clock import system_clock
-from envs.github_client import PyGithubClient
-from envs.handlers import Handlers
-from envs.lifecycle import Lifecycle
-from envs.spec_loading import parse_spec
+from envs.config.spec_loading import parse_spec
+from envs.core.clock import system_clock
+from envs.environments.lifecycle import Lifecycle
+from envs.github.client import PyGithubClient
 from envs.store import open_store
-from envs.worker import Worker, WorkerOptions
+from envs.worker.handlers import Handlers
+from envs.worker.loop import Worker, WorkerOptions
 from stacks.engine import StackOutputs
 from stacks.spec import StackSpec
 from tests.contract.fake_github import client_options

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.model import EnvironmentKey, EnvironmentStatus, OperationResult
+from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationResult
 from envs.store import open_store
 from tests.cli_runner import REPO_ROOT, child_env, pulumi_backend, stack_file, toolchain_env
 from tests.e2e.conftest import Cluster, previewctl

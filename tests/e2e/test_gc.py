@@ -11,8 +11,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from envs.jobs import JobKind, JobStatus, NewJob
-from envs.model import EnvironmentKey, EnvironmentStatus
+from envs.core.jobs import JobKind, JobStatus, NewJob
+from envs.core.model import EnvironmentKey, EnvironmentStatus
 from envs.store import open_store
 from tests.cli_runner import REPO_ROOT
 from tests.contract.fake_github import FakeGitHub

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from kubernetes.client.rest import ApiException
 
-from envs.clock import system_clock
-from envs.events import jobs_for
-from envs.jobs import JobStatus, Promotion
-from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind
+from envs.core.clock import system_clock
+from envs.core.jobs import JobStatus, Promotion
+from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationKind
+from envs.github.events import jobs_for
 from envs.store import Store, open_store
 from tests.cli_runner import child_env, stack_file, toolchain_env
 from tests.contract.fake_github import FakeGitHub

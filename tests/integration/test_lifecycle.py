@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import OperationFailed
-from envs.lifecycle import Lifecycle, UpRequest
-from envs.model import EnvironmentKey, EnvironmentStatus, OperationKind, OperationResult
-from envs.spec_loading import parse_spec
+from envs.config.spec_loading import parse_spec
+from envs.core.errors import OperationFailed
+from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationKind, OperationResult
+from envs.environments.lifecycle import Lifecycle, UpRequest
 from envs.store import Store, open_store
 from tests.doubles import Clock, RecordingEngine
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from envs.jobs import JobKind, JobStatus, NewJob, Promotion, PullRequest
-from envs.model import EnvironmentKey
+from envs.core.jobs import JobKind, JobStatus, NewJob, Promotion, PullRequest
+from envs.core.model import EnvironmentKey
 from envs.store import Store, open_store
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from envs.github_client import CachedResponse
-from envs.model import (
+from envs.core.etags import CachedResponse
+from envs.core.model import (
     Environment,
     EnvironmentKey,
     EnvironmentStatus,
@@ -156,7 +156,7 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 
 
 def test_bad_state_url_is_a_config_error() -> None:
-    from envs.errors import ConfigError
+    from envs.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not supported"):
         open_store("mysql://x")
@@ -165,14 +165,14 @@ def test_bad_state_url_is_a_config_error() -> None:
 
 
 def test_unreachable_postgres_is_a_clear_failure() -> None:
-    from envs.errors import OperationFailed
+    from envs.core.errors import OperationFailed
 
     with pytest.raises(OperationFailed, match="cannot connect to the state database"):
         open_store("postgresql://nobody:secretpw@127.0.0.1:1/x?connect_timeout=2")
 
 
 def test_unreachable_postgres_message_hides_the_password() -> None:
-    from envs.errors import OperationFailed
+    from envs.core.errors import OperationFailed
 
     with pytest.raises(OperationFailed) as info:
         open_store("postgresql://nobody:secretpw@127.0.0.1:1/x?connect_timeout=2")

@@ -8,8 +8,8 @@ from typing import Any
 
 import psycopg
 
-from seeders.anonymise import Anonymiser
-from seeders.rules import Rules, parse_rules
+from seeders.anonymise.anonymiser import Anonymiser
+from seeders.anonymise.rules import Rules, parse_rules
 from tests.pg_server import PgServer
 
 SALT = b"test-salt"

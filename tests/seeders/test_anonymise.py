@@ -13,12 +13,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from seeders import anonymise
-from seeders.anonymise import Anonymiser, LeakDetected
-from seeders.introspect import introspect
-from seeders.rules import Rule, Rules, RulesError, parse_rules
-from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
-from seeders.values import faker_pool, unescape
+from seeders.anonymise import anonymiser
+from seeders.anonymise.anonymiser import Anonymiser, LeakDetected
+from seeders.anonymise.rules import Rule, Rules, RulesError, parse_rules
+from seeders.schema.introspect import introspect
+from seeders.synthetic.generator import SyntheticConfig, SyntheticGenerator, seed_database
+from seeders.synthetic.values import faker_pool, unescape
 from tests.pg_server import PgServer
 from tests.seeders.connections import (
     SALT,
@@ -361,8 +361,8 @@ def test_leak_check_looks_inside_arrays_and_json_documents(pg_server: PgServer) 
 
 @pytest.mark.parametrize(
     ("per_query", "group"),
-    [(anonymise.PROBES_PER_QUERY, anonymise.APPEND_GROUP), (anonymise.PROBES_PER_QUERY, 2),
-     (2, anonymise.APPEND_GROUP), (1, anonymise.APPEND_GROUP)],
+    [(anonymiser.PROBES_PER_QUERY, anonymiser.APPEND_GROUP), (anonymiser.PROBES_PER_QUERY, 2),
+     (2, anonymiser.APPEND_GROUP), (1, anonymiser.APPEND_GROUP)],
 )  # fmt: skip
 def test_leak_check_counts_each_tables_hits_however_its_probes_are_split(
     pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, per_query: int, group: int
@@ -372,8 +372,8 @@ def test_leak_check_counts_each_tables_hits_however_its_probes_are_split(
     even where one column's whole values and its elements land in different probes. Scans
     nested in groups of two (groups of groups, as a schema of thousands of columns gets them)
     find the same."""
-    monkeypatch.setattr(anonymise, "PROBES_PER_QUERY", per_query)
-    monkeypatch.setattr(anonymise, "APPEND_GROUP", group)
+    monkeypatch.setattr(anonymiser, "PROBES_PER_QUERY", per_query)
+    monkeypatch.setattr(anonymiser, "APPEND_GROUP", group)
     ddl = """
         CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, name text NOT NULL);
         CREATE TABLE notes (id int PRIMARY KEY, body text, cc text[]);
@@ -805,7 +805,7 @@ def test_binary_rows_equal_text_rows_for_every_kind_of_column(
         assert Anonymiser(src, dst, dst, rules, SALT).binary == {"public.kinds": True}
     copy_between(source, target, rules)
     binary = rows(target, dump)
-    monkeypatch.setattr(anonymise, "binary_form", lambda source, target: False)
+    monkeypatch.setattr(anonymiser, "binary_form", lambda source, target: False)
     copy_between(source, target, rules)
     assert rows(target, dump) == binary
     assert len(binary) == 300
@@ -1040,7 +1040,7 @@ def test_copies_and_keyed_outputs_do_not_depend_on_the_servers_settings(
     """
     source, target = databases(pg_server, f"settings_{form}", SETTINGS_DDL, SETTINGS_FILL)
     if form == "text":
-        monkeypatch.setattr(anonymise, "binary_form", lambda source, target: False)
+        monkeypatch.setattr(anonymiser, "binary_form", lambda source, target: False)
     rules = rules_for(SETTINGS_RULES)
     copy_between(source, target, rules)
     plain = dump(target)
@@ -1095,7 +1095,7 @@ def test_a_target_without_a_schema_to_create_in_is_refused_before_writing(
         conn.execute("INSERT INTO t VALUES (7, 'kept@b.c')")
         conn.execute("ALTER DATABASE no_schema_target SET search_path = nowhere")
     rules = rules_for({"t": {"id": "keep", "email": "hash"}})
-    with pytest.raises(anonymise.SchemaMismatch, match="search_path names no existing schema"):
+    with pytest.raises(anonymiser.SchemaMismatch, match="search_path names no existing schema"):
         copy_between(source, target, rules)
     assert rows(target, "SELECT id FROM public.t") == [(7,)]
 
@@ -1240,14 +1240,14 @@ def test_a_copy_that_loses_rows_fails_and_writes_nothing(
     source, target = databases(pg_server, "lossy", ddl, fill)
     with psycopg.connect(target, autocommit=True) as conn:
         conn.execute("INSERT INTO t VALUES (7, 'kept@x.example')")
-    reads = anonymise.TablePipeline.select
+    reads = anonymiser.TablePipeline.select
 
-    def lossy(self: anonymise.TablePipeline, part: Any = None) -> Any:
+    def lossy(self: anonymiser.TablePipeline, part: Any = None) -> Any:
         return reads(dataclasses.replace(self, where=sql.SQL("id % 2 = 0")), part)
 
-    monkeypatch.setattr(anonymise.TablePipeline, "select", lossy)
+    monkeypatch.setattr(anonymiser.TablePipeline, "select", lossy)
     rules = rules_for({"t": {"id": "keep", "email": "hash"}})
-    with pytest.raises(anonymise.IncompleteCopy, match=r"public.t: 50 of 100"):
+    with pytest.raises(anonymiser.IncompleteCopy, match=r"public.t: 50 of 100"):
         copy_between(source, target, rules)
     assert rows(target, "SELECT id FROM t") == [(7,)]
 
@@ -1274,7 +1274,7 @@ def test_a_target_that_cannot_take_the_rows_is_refused_before_writing(
     rules = rules_for(
         {"people": {"id": "keep", "email": "hash", "city": "keep"}, "gone": {"id": "keep"}}
     )
-    with pytest.raises(anonymise.SchemaMismatch) as info:
+    with pytest.raises(anonymiser.SchemaMismatch) as info:
         copy_between(source, target, rules)
     message = str(info.value)
     assert "target has no table public.gone" in message

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seeders.anonymise import Anonymiser
-from seeders.rules import parse_rules
+from seeders.anonymise.anonymiser import Anonymiser
+from seeders.anonymise.rules import parse_rules
 from tests.pg_server import PgServer
 
 SCHEMA = """

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from seeders import bounds
-from seeders.schema import Category, Check, Column
+from seeders.anonymise import bounds
+from seeders.schema.model import Category, Check, Column
 
 D = Decimal
 

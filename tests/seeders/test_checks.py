@@ -5,11 +5,16 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from seeders import checks, partitions
-from seeders.introspect import domain_check, introspect
-from seeders.schema import Category, Check, Column
-from seeders.synthetic import ColumnOverride, SyntheticConfig, SyntheticGenerator, seed_database
-from seeders.values import CannotGenerate
+from seeders.schema.introspect import domain_check, introspect
+from seeders.schema.model import Category, Check, Column
+from seeders.synthetic import checks, partitions
+from seeders.synthetic.generator import (
+    ColumnOverride,
+    SyntheticConfig,
+    SyntheticGenerator,
+    seed_database,
+)
+from seeders.synthetic.values import CannotGenerate
 from tests.pg_server import PgServer
 from tests.seeders.test_synthetic import count, database_of
 

@@ -12,9 +12,9 @@ import yaml
 
 from envs.cli.main import main
 from envs.cli.seed import rules_text
-from seeders.pii import PiiGuess, credential_tables, guess, rule_for
-from seeders.rules import Rule, parse_rules
-from seeders.schema import Category, Column, ForeignKey, Schema, Table
+from seeders.anonymise.pii import PiiGuess, credential_tables, guess, rule_for
+from seeders.anonymise.rules import Rule, parse_rules
+from seeders.schema.model import Category, Column, ForeignKey, Schema, Table
 from tests.pg_server import PgServer
 
 

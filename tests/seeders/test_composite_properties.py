@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seeders.anonymise import Anonymiser
-from seeders.rules import parse_rules
-from seeders.values import escape, record_literal
+from seeders.anonymise.anonymiser import Anonymiser
+from seeders.anonymise.rules import parse_rules
+from seeders.synthetic.values import escape, record_literal
 from tests.pg_server import PgServer
 
 SCHEMA = """

@@ -6,9 +6,9 @@ from typing import Any
 
 import psycopg
 
-from seeders.graph import load_order
-from seeders.introspect import introspect
-from seeders.schema import Category
+from seeders.schema.graph import load_order
+from seeders.schema.introspect import introspect
+from seeders.schema.model import Category
 
 
 def test_tables_and_keys(shop: psycopg.Connection[Any]) -> None:

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from seeders.shapes import Shape
-from seeders.transform import PSEUDONYM, Keyed, Macs, _mask, _permuted
+from seeders.anonymise.shapes import Shape
+from seeders.anonymise.transform import PSEUDONYM, Keyed, Macs, _mask, _permuted
 from tests.pg_server import PgServer
 
 SALT = b"keyed-test-salt-0123456789"

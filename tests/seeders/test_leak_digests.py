@@ -14,16 +14,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from seeders import anonymise
-from seeders.anonymise import Fingerprint, _pipeline
-from seeders.binary_copy import HEADER, TRAILER
-from seeders.binary_copy import fields as binary_fields
-from seeders.introspect import introspect
-from seeders.readers import heap_blocks
-from seeders.rules import parse_rules
-from seeders.schema import Schema, Table
-from seeders.shapes import Key, Shape, shapes
-from seeders.transform import Keyed
+from seeders.anonymise import anonymiser
+from seeders.anonymise.anonymiser import Fingerprint, _pipeline
+from seeders.anonymise.readers import heap_blocks
+from seeders.anonymise.rules import parse_rules
+from seeders.anonymise.shapes import Shape, shapes
+from seeders.anonymise.transform import Keyed
+from seeders.copy.binary_copy import HEADER, TRAILER
+from seeders.copy.binary_copy import fields as binary_fields
+from seeders.schema.graph import Key
+from seeders.schema.introspect import introspect
+from seeders.schema.model import Schema, Table
 
 RULES = parse_rules(
     {
@@ -83,7 +84,7 @@ def expected(conn: psycopg.Connection[Any], where: str) -> Counter[int]:
 def test_block_ranges_and_rows_stream_the_same_fingerprints(
     people: str, where: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(anonymise, "DIGEST_BLOCKS", 16)  # several ranges for 30 000 rows
+    monkeypatch.setattr(anonymiser, "DIGEST_BLOCKS", 16)  # several ranges for 30 000 rows
     with psycopg.connect(people, autocommit=True) as conn:
         table = introspect(conn).table("public.people")
         condition = sql.SQL(where) if where else None

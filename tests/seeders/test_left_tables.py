@@ -12,7 +12,7 @@ import yaml
 
 from envs.cli.main import main
 from envs.cli.seed import rules_text
-from seeders.introspect import introspect
+from seeders.schema.introspect import introspect
 from tests.pg_server import PgServer
 from tests.seeders.connections import copy_between, databases, rows, rules_for
 

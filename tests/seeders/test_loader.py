@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from seeders.introspect import introspect
-from seeders.loader import load
+from seeders.copy.loader import load
+from seeders.schema.introspect import introspect
 
 SCHEMA_OBJECTS = """
 SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'

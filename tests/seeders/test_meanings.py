@@ -1,13 +1,13 @@
-"""One vocabulary of column meanings for both modes (seeders.meanings). Pure."""
+"""One vocabulary of column meanings for both modes (seeders.schema.meanings). Pure."""
 
 from __future__ import annotations
 
 import pytest
 
-from seeders.meanings import MEANINGS, meanings_of
-from seeders.pii import PiiGuess, guess
-from seeders.schema import Category, Column
-from seeders.values import text_provider
+from seeders.anonymise.pii import PiiGuess, guess
+from seeders.schema.meanings import MEANINGS, meanings_of
+from seeders.schema.model import Category, Column
+from seeders.synthetic.values import text_provider
 
 
 def text(name: str) -> Column:

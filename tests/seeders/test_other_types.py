@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from seeders import checks
-from seeders.fields import field_checks
-from seeders.schema import Category, Check, Column
-from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
-from seeders.typed import POOLS
-from seeders.values import CannotGenerate, escape, record_literal
+from seeders.schema.fields import field_checks
+from seeders.schema.model import Category, Check, Column
+from seeders.synthetic import checks
+from seeders.synthetic.generator import SyntheticConfig, SyntheticGenerator, seed_database
+from seeders.synthetic.typed import POOLS
+from seeders.synthetic.values import CannotGenerate, escape, record_literal
 from tests.pg_server import PgServer
 from tests.seeders.test_synthetic import count, database_of
 

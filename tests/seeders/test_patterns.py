@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seeders import patterns
+from seeders.synthetic import patterns
 from tests.pg_server import PgServer
 
 REAL_WORLD = [
@@ -31,7 +31,7 @@ REAL_WORLD = [
 
 @pytest.mark.parametrize("pattern", REAL_WORLD)
 def test_positions_give_text_the_pattern_matches_with_the_choice_asked(pattern: str) -> None:
-    """Each position's characters, for pseudonyms that must stay distinct (seeders.fakes)."""
+    """Each position's characters, for pseudonyms that must stay distinct (anonymise.fakes)."""
     built = patterns.positions(pattern, 30, 40)
     assert built is not None
     short = (r"^[A-Z]{3}-[0-9]{4}$", r"^#[0-9a-f]{6}$", r"^\d{5}(-\d{4})?$", r"[A-Z]{2}\d")

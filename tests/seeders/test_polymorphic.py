@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from seeders import checks, polymorphic
-from seeders.schema import Category, Column, ForeignKey, Table
-from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
+from seeders.schema.model import Category, Column, ForeignKey, Table
+from seeders.synthetic import checks, polymorphic
+from seeders.synthetic.generator import SyntheticConfig, SyntheticGenerator, seed_database
 from tests.pg_server import PgServer
 from tests.seeders.test_synthetic import count, database_of
 

@@ -14,10 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import sql
 
-from seeders import binary_copy, readers
-from seeders.anonymise import Anonymiser, LeakDetected
-from seeders.readers import Planned, SnapshotReaders, block_ranges, heap_blocks
-from seeders.rules import parse_rules
+from seeders.anonymise import readers
+from seeders.anonymise.anonymiser import Anonymiser, LeakDetected
+from seeders.anonymise.readers import Planned, SnapshotReaders, block_ranges, heap_blocks
+from seeders.anonymise.rules import parse_rules
+from seeders.copy import binary_copy
 from tests.seeders.shop_data import RULES
 
 SALT = b"test-salt-for-readers"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from seeders import checks, repair
-from seeders.schema import Category, Check, Column, ForeignKey, Table
-from seeders.synthetic import SyntheticConfig, SyntheticGenerator, seed_database
+from seeders.schema.model import Category, Check, Column, ForeignKey, Table
+from seeders.synthetic import checks, repair
+from seeders.synthetic.generator import SyntheticConfig, SyntheticGenerator, seed_database
 from tests.pg_server import PgServer
 from tests.seeders.test_synthetic import count, database_of
 

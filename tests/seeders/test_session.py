@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import pq, sql
 
-from seeders.session import CANONICAL, canonical, pinned
+from seeders.anonymise.session import CANONICAL, canonical, pinned
 from tests.pg_server import PgServer
 
 HOSTILE = [

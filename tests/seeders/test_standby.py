@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from seeders.anonymise import Anonymiser, SourceConflict
-from seeders.rules import parse_rules
+from seeders.anonymise.anonymiser import Anonymiser, SourceConflict
+from seeders.anonymise.rules import parse_rules
 from tests.pg_server import PgServer, running_server, running_standby, wait_for_replay
 from tests.seeders.connections import copy_connections
 

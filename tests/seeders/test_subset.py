@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from envs.errors import ConfigError
-from envs.seeding import seed_anonymised
-from seeders import subset
-from seeders.introspect import introspect
-from seeders.rules import RulesError, parse_rules
+from envs.core.errors import ConfigError
+from envs.environments.seeding import seed_anonymised
+from seeders.anonymise import subset
+from seeders.anonymise.rules import RulesError, parse_rules
+from seeders.schema.introspect import introspect
 from tests.seeders.shop_data import RULES
 
 SALT = "salt-for-the-subset-tests-0123456789"

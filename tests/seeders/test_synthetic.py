@@ -12,18 +12,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seeders import partitions, values
-from seeders.introspect import introspect
-from seeders.pii import PiiGuess, guess
-from seeders.schema import Category, Column, Schema
-from seeders.synthetic import (
+from seeders.anonymise.pii import PiiGuess, guess
+from seeders.schema.introspect import introspect
+from seeders.schema.model import Category, Column, Schema
+from seeders.synthetic import partitions, values
+from seeders.synthetic.generator import (
     ColumnOverride,
     SyntheticConfig,
     SyntheticGenerator,
     must_be_unique,
     seed_database,
 )
-from seeders.values import CannotGenerate, text_provider
+from seeders.synthetic.values import CannotGenerate, text_provider
 from tests.pg_server import PgServer
 
 ORPHANS = {

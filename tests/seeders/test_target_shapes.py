@@ -13,13 +13,14 @@ import yaml
 from psycopg import sql
 
 from envs.cli.main import main
-from envs.errors import ConfigError
-from envs.seeding import seed_anonymised
-from seeders.anonymise import TargetTooNarrow
-from seeders.introspect import introspect
-from seeders.rules import Rules, parse_rules
-from seeders.schema import Category, Column, ForeignKey, Schema, Table
-from seeders.shapes import Shape, families, overflows, problems, shapes
+from envs.core.errors import ConfigError
+from envs.environments.seeding import seed_anonymised
+from seeders.anonymise.anonymiser import TargetTooNarrow
+from seeders.anonymise.rules import Rules, parse_rules
+from seeders.anonymise.shapes import Shape, overflows, problems, shapes
+from seeders.schema.graph import families
+from seeders.schema.introspect import introspect
+from seeders.schema.model import Category, Column, ForeignKey, Schema, Table
 from tests.pg_server import PgServer
 from tests.seeders.connections import copy_between, databases, rows, rules_for
 

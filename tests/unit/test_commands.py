@@ -7,8 +7,8 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envs.commands import Command, Invalid, Verb, parse
-from envs.spec import SeedMode
+from envs.core.spec import SeedMode
+from envs.github.commands import Command, Invalid, Verb, parse
 
 
 def test_each_verb() -> None:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envs.approval import refusal
-from envs.commands import Command, Invalid, Verb, parse
-from envs.jobs import Promotion, PullRequest
-from envs.policy import Verdict, decide
-from envs.spec_loading import parse_spec
+from envs.config.spec_loading import parse_spec
+from envs.core.jobs import Promotion, PullRequest
+from envs.github.commands import Command, Invalid, Verb, parse
+from envs.worker.approval import refusal
+from envs.worker.policy import Verdict, decide
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 HEAD, NEWER = "a" * 40, "c" * 40

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from envs.gc import (
+from envs.core.model import Environment, EnvironmentKey, EnvironmentStatus, OperationKind
+from envs.environments.gc import (
     ActionKind,
     ClusterNamespace,
     GcAction,
@@ -13,7 +14,6 @@ from envs.gc import (
     plan,
     repositories,
 )
-from envs.model import Environment, EnvironmentKey, EnvironmentStatus, OperationKind
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

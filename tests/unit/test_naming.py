@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from envs.naming import (
+from envs.core.naming import (
     MAX_LABEL,
     NamingError,
     derive,

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envs import signature
-from envs.events import PayloadInvalid, jobs_for
-from envs.jobs import BACKOFF_CAP, JobKind, Promotion, PullRequest, backoff
-from envs.model import Environment, EnvironmentStatus
-from envs.policy import Verdict, decide
-from envs.report import Situation, sticky_body
-from envs.spec_loading import parse_spec
+from envs.config.spec_loading import parse_spec
+from envs.core.jobs import BACKOFF_CAP, JobKind, Promotion, PullRequest, backoff
+from envs.core.model import Environment, EnvironmentStatus
+from envs.github import signature
+from envs.github.events import PayloadInvalid, jobs_for
+from envs.github.report import Situation, sticky_body
+from envs.worker.policy import Verdict, decide
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 SPEC = parse_spec(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import ConfigError
-from envs.settings import load_settings
+from envs.config.settings import load_settings
+from envs.core.errors import ConfigError
 
 
 def test_defaults_are_embedded_sqlite_and_local_pulumi(

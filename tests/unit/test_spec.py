@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envs.spec import EnvironmentSpec, SeedMode, format_duration, json_schema, parse_duration
-from envs.spec_loading import SpecInvalid, load_spec, parse_spec
+from envs.config.spec_loading import SpecInvalid, load_spec, parse_spec
+from envs.core.spec import EnvironmentSpec, SeedMode, format_duration, json_schema, parse_duration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MINIMAL = """\

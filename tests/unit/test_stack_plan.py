@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from envs.errors import ConfigError
-from envs.images import PromotedImage
-from envs.naming import derive
-from envs.spec_loading import parse_spec
-from envs.stack_plan import plan_stack, resolve_secret_env
+from envs.config.spec_loading import parse_spec
+from envs.core.errors import ConfigError
+from envs.core.naming import derive
+from envs.environments.images import PromotedImage
+from envs.environments.stack_plan import plan_stack, resolve_secret_env
 
 SPEC = parse_spec(
     """\

@@ -1,0 +1,1 @@
+"""Configuration: the service's settings and the repositories' spec files."""

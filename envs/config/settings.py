@@ -1,0 +1,136 @@
+"""The provisioner's own settings: ``PREVIEW_*`` environment variables.
+
+Validated once at start-up; a bad value stops the process with the
+variable's name and the fix. Secrets are ``SecretStr`` so they never reach a
+log line, a ``repr`` or ``--json`` output by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from envs.core.errors import ConfigError
+from stacks.spec import DEFAULT_INGRESS_NAMESPACE, IN_CLUSTER_ADDRESS
+
+DEFAULT_STATE_DIR = Path(".state")
+
+
+class Settings(BaseSettings):
+    """Every knob of the provisioner; see the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PREVIEW_", env_file=None, extra="ignore", frozen=True
+    )
+
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="Local state: SQLite, Pulumi workspace.")
+    state_url: str | None = Field(
+        None, description="sqlite:///path or postgresql://...; default SQLite in state_dir."
+    )
+    pulumi_backend_url: str | None = Field(
+        None, description="Any Pulumi backend URL; default file:// under state_dir."
+    )
+    pulumi_passphrase: SecretStr = Field(
+        SecretStr("preview-envs-local"),
+        description="Encrypts secrets in Pulumi state; set a real one in production.",
+    )
+    pulumi_root: Path | None = Field(None, description="Directory holding bin/pulumi.")
+    pulumi_home: Path | None = Field(None, description="PULUMI_HOME with the kubernetes plugin.")
+    config_dir: Path = Field(Path("specs"), description="Environment specs, <owner>/<repo>.yaml.")
+    kubeconfig: str | None = Field(None, description="Kubeconfig path; default as kubectl.")
+    kube_context: str | None = None
+    ingress_namespace: str = DEFAULT_INGRESS_NAMESPACE
+    database_address: str = Field(
+        IN_CLUSTER_ADDRESS,
+        description="host:port where the worker reaches an environment's database; "
+        "{namespace} is filled in (another cluster domain, or a proxy).",
+    )
+    provisioner_namespace: str | None = Field(
+        None,
+        description="Namespace the worker runs in; admitted to each preview database to seed it.",
+    )
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    github_app_id: int | None = None
+    github_app_private_key: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(
+        None, description="The GitHub App's or repository webhook's secret."
+    )
+    promote_token: SecretStr | None = Field(
+        None, description="Bearer token CI sends to POST /promote (previewctl promote)."
+    )
+    service_url: str | None = Field(
+        None, description="Where previewctl promote finds the service; unset: the local store."
+    )
+    registry_username: str | None = Field(
+        None, description="For tag promotion: registry login (anonymous when unset)."
+    )
+    registry_password: SecretStr | None = None
+    worker_lease_seconds: int = Field(60, ge=10, le=3600, description="Job lease; renewed.")
+
+    @field_validator("database_address")
+    @classmethod
+    def _database_address(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be host:port, e.g. postgres.{namespace}.svc.cluster.local:5432")
+        try:
+            value.format(namespace="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("the only field is {namespace}") from None
+        return value
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://api.github.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _app_auth_complete(self) -> Settings:
+        if (self.github_app_id is None) != (self.github_app_private_key is None):
+            raise ValueError(
+                "GitHub App auth needs both PREVIEW_GITHUB_APP_ID and "
+                "PREVIEW_GITHUB_APP_PRIVATE_KEY"
+            )
+        return self
+
+    @property
+    def resolved_state_url(self) -> str:
+        if self.state_url:
+            return self.state_url
+        return "sqlite:///" + str((self.state_dir / "state.db").resolve())
+
+    @property
+    def resolved_backend_url(self) -> str:
+        if self.pulumi_backend_url:
+            return self.pulumi_backend_url
+        return (self.state_dir / "pulumi").resolve().as_uri()
+
+    @property
+    def workspace_dir(self) -> Path:
+        return (self.state_dir / "workspace").resolve()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and ``PREVIEW_SETTINGS_FILE``, a dotenv file).
+
+    Real environment variables win over the file. Raises ConfigError naming
+    each bad variable.
+    """
+    settings_file = os.environ.get("PREVIEW_SETTINGS_FILE")
+    if settings_file and not Path(settings_file).is_file():
+        raise ConfigError(f"PREVIEW_SETTINGS_FILE: {settings_file} does not exist")
+    try:
+        return Settings(_env_file=settings_file, **overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = ".".join(str(part) for part in error["loc"])
+            name = f"PREVIEW_{loc.upper()}" if loc else "settings"
+            lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""One environment's life: plan, deploy, seed, expire, clean up."""

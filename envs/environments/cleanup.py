@@ -1,0 +1,89 @@
+"""The cleanup cron: gather the inventory, plan (envs.environments.gc), act, report.
+
+Keeps going after a failed action (one stuck stack must not shield the
+rest) and reports every failure; the next run retries what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from envs.core.clock import Clock
+from envs.core.errors import PreviewError
+from envs.core.model import EnvironmentKey, OperationKind, OperationResult
+from envs.environments.gc import GRACE, ActionKind, ClusterNamespace, GcAction, Inventory, plan
+from envs.environments.lifecycle import Lifecycle
+from stacks.cluster import Cluster
+from stacks.errors import EngineError
+
+
+@dataclass
+class GcReport:
+    planned: list[GcAction] = field(default_factory=list)
+    done: list[GcAction] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # action description → error
+
+
+def inventory(
+    lifecycle: Lifecycle,
+    cluster: Cluster,
+    open_prs: Mapping[str, frozenset[int]] | None = None,
+) -> Inventory:
+    environments = tuple(lifecycle.store.environments())
+    last: dict[EnvironmentKey, OperationKind] = {}
+    unfinished: dict[EnvironmentKey, datetime] = {}
+    for op in reversed(lifecycle.store.operations(limit=10_000)):  # oldest first
+        key = EnvironmentKey(op.repository, op.pr_number)
+        last[key] = op.kind
+        if op.result is OperationResult.RUNNING:
+            unfinished.setdefault(key, op.started_at)
+    summaries = lifecycle.engine.stack_summaries()
+    return Inventory(
+        environments=environments,
+        stacks=frozenset(s.name for s in summaries),
+        locked_stacks=frozenset(s.name for s in summaries if s.update_in_progress),
+        unfinished=unfinished,
+        namespaces=tuple(
+            ClusterNamespace(ns.name, ns.created_at, ns.terminating, ns.deleting_since)
+            for ns in cluster.namespaces()
+        ),
+        last_operations=last,
+        open_prs=open_prs,
+    )
+
+
+def collect(
+    lifecycle: Lifecycle,
+    cluster: Cluster,
+    clock: Clock,
+    dry_run: bool = False,
+    open_prs: Mapping[str, frozenset[int]] | None = None,
+    grace: timedelta = GRACE,
+) -> GcReport:
+    found = inventory(lifecycle, cluster, open_prs)
+    report = GcReport(planned=plan(found, clock(), grace))
+    if dry_run:
+        return report
+    stacks = {env.key: env.stack for env in found.environments}
+    for action in report.planned:
+        try:
+            if action.kind is ActionKind.CANCEL_LOCK:
+                note = "abandoned: the process died; gc released its lock"
+                lifecycle.release_abandoned(action.key, action.target, note)
+            elif action.kind is ActionKind.DOWN and action.key is not None:
+                absent = stacks.get(action.key) not in found.stacks
+                lifecycle.down(action.key, "gc", action.reason.value, stack_absent=absent)
+            elif action.kind is ActionKind.DESTROY_STACK:
+                lifecycle.engine.destroy(action.target, remove=True)
+            elif action.kind is ActionKind.DELETE_NAMESPACE:
+                cluster.delete_namespace(action.target)
+            elif action.kind is ActionKind.RELEASE_FINALIZERS:
+                cluster.release_finalizers(action.target)
+            report.done.append(action)
+            detail = {"target": action.target, "reason": action.reason.value}
+            lifecycle.store.audit("gc", f"gc.{action.kind.value}", clock(), action.key, detail)
+        except (PreviewError, EngineError, OSError) as exc:
+            report.failed[action.describe()] = str(exc)[-500:]
+    return report

@@ -1,0 +1,1 @@
+"""The GitHub edge: webhooks in, comment commands parsed, reports out."""

@@ -1,0 +1,1 @@
+"""Anonymised copies: rules applied on the source, and the leak check."""

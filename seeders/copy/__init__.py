@@ -1,0 +1,1 @@
+"""Moving rows into a target: COPY, atomically, keys and indexes rebuilt."""

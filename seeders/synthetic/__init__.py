@@ -1,0 +1,1 @@
+"""Synthetic data: values invented to fit every column and constraint."""
