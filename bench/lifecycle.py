@@ -151,9 +151,7 @@ def _bare_automation_api(settings: Settings) -> dict[str, float]:
     from envs.cli.context import Context
 
     spec = parse_spec(SPEC_TEXT, "Hello-World.yaml")
-    plan = plan_preview(
-        spec, REPO, 999, "bench-bare", f"{999:040x}", _image(999), {}, "ingress-nginx"
-    )
+    plan = plan_preview(spec, REPO, 999, "bench-bare", f"{999:040x}", _image(999), {})
     engine = Context(settings).engine(None)
     started = time.monotonic()
     engine.up(plan.names.stack, plan.stack)

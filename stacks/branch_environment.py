@@ -7,6 +7,7 @@ kubectl finds them without reading Pulumi state.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 
 import pulumi
@@ -16,9 +17,11 @@ from pulumi_kubernetes.apps.v1 import (
     StatefulSetSpecArgs,
 )
 from pulumi_kubernetes.core.v1 import (
+    CapabilitiesArgs,
     ConfigMapVolumeSourceArgs,
     ContainerArgs,
     ContainerPortArgs,
+    EmptyDirVolumeSourceArgs,
     EnvVarArgs,
     EnvVarSourceArgs,
     ExecActionArgs,
@@ -27,11 +30,14 @@ from pulumi_kubernetes.core.v1 import (
     LimitRangeSpecArgs,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
+    PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
     ResourceQuotaSpecArgs,
+    SeccompProfileArgs,
     SecretKeySelectorArgs,
+    SecurityContextArgs,
     ServicePortArgs,
     ServiceSpecArgs,
     VolumeArgs,
@@ -48,14 +54,24 @@ from pulumi_kubernetes.networking.v1 import (
     IngressServiceBackendArgs,
     IngressSpecArgs,
     IngressTLSArgs,
+    IPBlockArgs,
+    NetworkPolicyEgressRuleArgs,
     NetworkPolicyIngressRuleArgs,
     NetworkPolicyPeerArgs,
     NetworkPolicyPortArgs,
     NetworkPolicySpecArgs,
     ServiceBackendPortArgs,
 )
+from pulumi_kubernetes.rbac.v1 import RoleRefArgs, SubjectArgs
 
-from stacks.spec import DATABASE_PORT, DATABASE_SERVICE, ResourceSpec, StackSpec
+from stacks.spec import (
+    DATABASE_PORT,
+    DATABASE_SERVICE,
+    ENVIRONMENT_ROLE,
+    IsolationSpec,
+    ResourceSpec,
+    StackSpec,
+)
 
 # Every object is applied by one stable field manager, forced: the stack is the only
 # owner of what it creates. Without it, each resource gets a random manager kept in the
@@ -69,10 +85,46 @@ POSTGRES = DATABASE_SERVICE
 DB_SECRET = "db-credentials"
 APP_SECRET = "app-secrets"
 POSTGRES_PORT = DATABASE_PORT
+POSTGRES_UID = 999  # the postgres user of the Debian-based PostgreSQL images
+# What a container may write outside its volumes (logs, a writable layer), by default.
+EPHEMERAL_REQUEST, EPHEMERAL_LIMIT = "64Mi", "1Gi"
 
 
 def _requirements(spec: ResourceSpec) -> Requirements:
     return Requirements(requests=spec.requests.as_dict(), limits=spec.limits.as_dict())
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """Pod Security Admission enforces ``level`` on the namespace; warn and audit say so too."""
+    return {
+        f"pod-security.kubernetes.io/{mode}{suffix}": value
+        for mode in ("enforce", "warn", "audit")
+        for suffix, value in (("", level), ("-version", "latest"))
+    }
+
+
+def pod_security_context(
+    isolation: IsolationSpec, user: int | None = None
+) -> PodSecurityContextArgs:
+    """What every pod of a preview runs with: RuntimeDefault seccomp; non-root where restricted."""
+    return PodSecurityContextArgs(
+        run_as_non_root=True if isolation.restricted or user is not None else None,
+        run_as_user=user,
+        run_as_group=user,
+        fs_group=user,
+        seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def container_security_context(
+    isolation: IsolationSpec, read_only: bool = False
+) -> SecurityContextArgs:
+    """No privilege escalation; under ``restricted`` every capability dropped too."""
+    return SecurityContextArgs(
+        allow_privilege_escalation=False,
+        capabilities=CapabilitiesArgs(drop=["ALL"]) if isolation.restricted else None,
+        read_only_root_filesystem=True if read_only else None,
+    )
 
 
 def database_url(spec: StackSpec, password: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -103,19 +155,24 @@ class BranchEnvironment(pulumi.ComponentResource):
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self._spec = spec
+        self._name = name
         child = pulumi.ResourceOptions(parent=self)
 
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=ObjectMetaArgs(
                 name=spec.namespace,
-                labels=dict(spec.labels),
+                labels={**spec.labels, **pod_security_labels(spec.isolation.pod_security)},
                 annotations={**spec.annotations, **APPLY_AS},
             ),
             opts=child,
         )
         self._ns_name = ns.metadata.name
         inside = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        if spec.provisioner is not None:
+            # The provisioner's rights in this namespace: created first, deleted last.
+            binding = self._bind_provisioner(name, spec.provisioner, inside)
+            inside = pulumi.ResourceOptions(parent=self, depends_on=[ns, binding])
         self._guard_rails(name, inside)
 
         env: list[EnvVarArgs] = [
@@ -176,11 +233,27 @@ class BranchEnvironment(pulumi.ComponentResource):
     def _selector(component: str) -> dict[str, str]:
         return {"app.kubernetes.io/name": component}
 
+    def _bind_provisioner(
+        self, name: str, account: str, opts: pulumi.ResourceOptions
+    ) -> k8s.rbac.v1.RoleBinding:
+        """Bind the provisioner's ServiceAccount to the environment role, here only."""
+        account_namespace, account_name = account.split("/", 1)
+        return k8s.rbac.v1.RoleBinding(
+            f"{name}-provisioner",
+            metadata=self._meta("preview-envs-provisioner"),
+            role_ref=RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=ENVIRONMENT_ROLE
+            ),
+            subjects=[
+                SubjectArgs(kind="ServiceAccount", name=account_name, namespace=account_namespace)
+            ],
+            opts=opts,
+        )
+
     def _guard_rails(self, name: str, opts: pulumi.ResourceOptions) -> None:
-        """Quota, default limits and default-deny ingress, before anything runs."""
+        """Quota, default limits and the network fence, before anything runs."""
         spec = self._spec
         quota = spec.quota
-        controller_ns = spec.ingress.controller_namespace
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
             metadata=self._meta("preview-quota"),
@@ -191,6 +264,8 @@ class BranchEnvironment(pulumi.ComponentResource):
                     "requests.memory": quota.memory,
                     "limits.memory": quota.memory,
                     "requests.storage": quota.storage,
+                    "requests.ephemeral-storage": quota.ephemeral_storage,
+                    "limits.ephemeral-storage": quota.ephemeral_storage,
                     "pods": str(quota.pods),
                     "persistentvolumeclaims": "5",
                     "services.loadbalancers": "0",
@@ -199,6 +274,7 @@ class BranchEnvironment(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+        ephemeral = {"ephemeral-storage": EPHEMERAL_LIMIT}
         k8s.core.v1.LimitRange(
             f"{name}-limits",
             metadata=self._meta("preview-limits"),
@@ -206,36 +282,108 @@ class BranchEnvironment(pulumi.ComponentResource):
                 limits=[
                     LimitRangeItemArgs(
                         type="Container",
-                        default=spec.default_limits.limits.as_dict(),
-                        default_request=spec.default_limits.requests.as_dict(),
+                        default=spec.default_limits.limits.as_dict() | ephemeral,
+                        default_request=spec.default_limits.requests.as_dict()
+                        | {"ephemeral-storage": EPHEMERAL_REQUEST},
                     )
                 ]
             ),
             opts=opts,
         )
-        # Deny all ingress except from pods in this namespace and the ingress
-        # controller; other previews and other tenants cannot reach in.
+        self._network_fence(name, opts)
+
+    def _policy(
+        self,
+        name: str,
+        opts: pulumi.ResourceOptions,
+        component: str | None,
+        ingress: list[NetworkPolicyIngressRuleArgs] | None = None,
+        egress: list[NetworkPolicyEgressRuleArgs] | None = None,
+    ) -> None:
+        """A NetworkPolicy that opens ``ingress``/``egress`` to ``component``'s pods (all: None)."""
+        selector = LabelSelectorArgs(match_labels=self._selector(component) if component else None)
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny",
-            metadata=self._meta("default-deny-ingress"),
+            f"{self._name}-{name}",
+            metadata=self._meta(name),
             spec=NetworkPolicySpecArgs(
-                pod_selector=LabelSelectorArgs(),
-                policy_types=["Ingress"],
-                ingress=[
-                    NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs()),
-                            NetworkPolicyPeerArgs(
-                                namespace_selector=LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": controller_ns}
-                                )
-                            ),
-                        ]
-                    )
-                ],
+                pod_selector=selector,
+                policy_types=[t for t, r in (("Ingress", ingress), ("Egress", egress)) if r],
+                ingress=ingress,
+                egress=egress,
             ),
             opts=opts,
         )
+
+    def _network_fence(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        """Deny every connection both ways, then open exactly what a preview needs.
+
+        Policies add up: ``default-deny`` selects every pod for both
+        directions with no rule, so only what another policy opens flows.
+        In: the ingress controller to the app's port; the app (and the
+        seeder, see ``_database``) to PostgreSQL. Out: DNS, the namespace
+        itself, and the spec's allow-list, never the metadata address or
+        the API server unless the spec says so.
+        """
+        spec, isolation = self._spec, self._spec.isolation
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=self._meta("default-deny"),
+            spec=NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
+            ),
+            opts=opts,
+        )
+        dns = [
+            NetworkPolicyPortArgs(port=53, protocol="UDP"),
+            NetworkPolicyPortArgs(port=53, protocol="TCP"),
+        ]
+        own = NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs())
+        anywhere = NetworkPolicyPeerArgs(namespace_selector=LabelSelectorArgs())
+        self._policy(
+            "allow-dns-and-namespace",
+            opts,
+            None,
+            egress=[
+                NetworkPolicyEgressRuleArgs(to=[anywhere], ports=dns),
+                NetworkPolicyEgressRuleArgs(to=[own]),
+            ],
+        )
+        controller = NetworkPolicyPeerArgs(
+            namespace_selector=LabelSelectorArgs(
+                match_labels={"kubernetes.io/metadata.name": spec.ingress.controller_namespace}
+            )
+        )
+        self._policy(
+            "allow-ingress-controller",
+            opts,
+            APP,
+            ingress=[
+                NetworkPolicyIngressRuleArgs(
+                    from_=[controller],
+                    ports=[NetworkPolicyPortArgs(port=spec.app.port, protocol="TCP")],
+                )
+            ],
+        )
+        if isolation.egress:
+            excepted = list(isolation.excepted())
+            rules = [
+                NetworkPolicyEgressRuleArgs(
+                    to=[
+                        NetworkPolicyPeerArgs(
+                            ip_block=IPBlockArgs(
+                                cidr=rule.cidr,
+                                except_=[c for c in excepted if _within(c, rule.cidr)] or None,
+                            )
+                        )
+                    ],
+                    ports=[
+                        NetworkPolicyPortArgs(port=p, protocol=rule.protocol) for p in rule.ports
+                    ]
+                    or None,
+                )
+                for rule in isolation.egress
+            ]
+            self._policy("allow-egress-list", opts, None, egress=rules)
 
     def _database(
         self, name: str, password: pulumi.Input[str], opts: pulumi.ResourceOptions
@@ -253,6 +401,21 @@ class BranchEnvironment(pulumi.ComponentResource):
                 "url": database_url(spec, password),
             },
             opts=opts,
+        )
+        self._policy(
+            "allow-app-to-database",
+            opts,
+            POSTGRES,
+            ingress=[
+                NetworkPolicyIngressRuleArgs(
+                    from_=[
+                        NetworkPolicyPeerArgs(
+                            pod_selector=LabelSelectorArgs(match_labels=self._selector(APP))
+                        )
+                    ],
+                    ports=[NetworkPolicyPortArgs(port=POSTGRES_PORT, protocol="TCP")],
+                )
+            ],
         )
         if db.seeder_namespace:
             # Additive to the default deny: only the database port, only from the
@@ -280,8 +443,13 @@ class BranchEnvironment(pulumi.ComponentResource):
                 ),
                 opts=opts,
             )
-        volumes: list[VolumeArgs] = []
-        mounts = [VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data")]
+        # A read-only root: the server writes only its data, its socket and temporary files.
+        volumes = [VolumeArgs(name=v, empty_dir=EmptyDirVolumeSourceArgs()) for v in ("run", "tmp")]
+        mounts = [
+            VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),
+            VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
+            VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ]
         if db.extensions:
             init_sql = "".join(f'CREATE EXTENSION IF NOT EXISTS "{e}";\n' for e in db.extensions)
             k8s.core.v1.ConfigMap(
@@ -321,9 +489,13 @@ class BranchEnvironment(pulumi.ComponentResource):
                     metadata=ObjectMetaArgs(labels={**spec.labels, **self._selector(POSTGRES)}),
                     spec=PodSpecArgs(
                         automount_service_account_token=False,
+                        security_context=pod_security_context(spec.isolation, POSTGRES_UID),
                         containers=[
                             ContainerArgs(
                                 name=POSTGRES,
+                                security_context=container_security_context(
+                                    spec.isolation, read_only=True
+                                ),
                                 image=db.image,
                                 ports=[
                                     ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)
@@ -350,7 +522,7 @@ class BranchEnvironment(pulumi.ComponentResource):
                                 volume_mounts=mounts,
                             )
                         ],
-                        volumes=volumes or None,
+                        volumes=volumes,
                     ),
                 ),
                 volume_claim_templates=[
@@ -383,9 +555,19 @@ class BranchEnvironment(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create=backstop, update=backstop)
             ),
         )
+        # The engine waits for the rollout itself (stacks.rollout): it reads the new
+        # pods too, so an image that can never start (root under `restricted`, not in
+        # the registry, crashing) fails the update at once, with the kubelet's reason,
+        # where the provider's own wait would sit out the whole progress deadline.
+        own = self._meta(APP, APP)
         k8s.apps.v1.Deployment(
             f"{name}-app",
-            metadata=self._meta(APP, APP),
+            metadata=ObjectMetaArgs(
+                name=own.name,
+                namespace=own.namespace,
+                labels=own.labels,
+                annotations={**APPLY_AS, "pulumi.com/skipAwait": "true"},
+            ),
             spec=DeploymentSpecArgs(
                 replicas=app.replicas,
                 progress_deadline_seconds=app.rollout_timeout_s,
@@ -394,9 +576,11 @@ class BranchEnvironment(pulumi.ComponentResource):
                     metadata=ObjectMetaArgs(labels={**spec.labels, **self._selector(APP)}),
                     spec=PodSpecArgs(
                         automount_service_account_token=False,
+                        security_context=pod_security_context(spec.isolation),
                         containers=[
                             ContainerArgs(
                                 name=APP,
+                                security_context=container_security_context(spec.isolation),
                                 image=app.image,
                                 command=list(app.command) if app.command else None,
                                 args=list(app.args) if app.args else None,
@@ -465,3 +649,9 @@ class BranchEnvironment(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+
+
+def _within(address: str, cidr: str) -> bool:
+    """Whether ``address`` (a CIDR) lies inside ``cidr``: only then may it be excepted."""
+    inner, outer = ipaddress.ip_network(address), ipaddress.ip_network(cidr, strict=False)
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]

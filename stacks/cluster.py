@@ -7,6 +7,7 @@ orphans; the engine reads back each update's Deployment (:mod:`stacks.rollout`).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +73,33 @@ class Cluster:
                 return None
             raise
         return self._api.sanitize_for_serialization(found)  # type: ignore[no-any-return]
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The pods a label selector picks, as the API server returns them (camelCase keys)."""
+        found = self._core.list_namespaced_pod(namespace, label_selector=selector)
+        return [self._api.sanitize_for_serialization(p) for p in found.items]
+
+    def api_server_networks(self) -> tuple[str, ...]:
+        """Where a pod reaches the API server: its Service's cluster IP and its endpoints.
+
+        As /32 (or /128) networks, for egress rules to carve out: policies
+        apply to the endpoint a connection is translated to as well as to
+        the Service's address, depending on the network plugin.
+        """
+        found: list[str] = []
+        service = self._core.read_namespaced_service("kubernetes", "default")
+        if service.spec is not None:
+            listed = service.spec.cluster_ips or []
+            ips = [*listed, service.spec.cluster_ip or ""]
+            found += [ip for ip in ips if ip and ip != "None"]
+        slices = client.DiscoveryV1Api(self._api).list_namespaced_endpoint_slice(
+            "default", label_selector="kubernetes.io/service-name=kubernetes"
+        )
+        for endpoint_slice in slices.items:
+            for endpoint in endpoint_slice.endpoints or ():
+                found += endpoint.addresses or []
+        networks = (ipaddress.ip_network(address) for address in dict.fromkeys(found))
+        return tuple(str(n) for n in networks)
 
     def delete_namespace(self, name: str) -> bool:
         """Delete one namespace; False if it was already gone."""

@@ -8,6 +8,7 @@ engine prints streams to ``on_output`` so a terminal or a log sees progress.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -188,6 +189,14 @@ class Engine:
     def up(self, stack_name: str, spec: StackSpec) -> StackOutputs:
         """Create or update the environment; converges when run again after a crash."""
 
+        isolation = spec.isolation
+        if isolation.egress and not isolation.allow_kubernetes_api:
+            cluster = Cluster(self.settings.kubeconfig, self.settings.kube_context)
+            denied = cluster.api_server_networks()
+            spec = dataclasses.replace(
+                spec, isolation=dataclasses.replace(isolation, denied=denied)
+            )
+
         def action() -> StackOutputs:
             password = database_password(self.settings.passphrase, stack_name)
             stack = self._stack(stack_name, program_for(spec, self._provider_args(), password))
@@ -210,6 +219,9 @@ class Engine:
                 lambda: cluster.deployment(spec.namespace, APP),
                 spec.app.rollout_timeout_s + ROLLOUT_GRACE_S,
                 self._emit,
+                stuck=lambda: rollout.blocked(
+                    cluster.pods(spec.namespace, f"app.kubernetes.io/name={APP}"), spec.app.image
+                ),
             )
         except rollout.RolloutFailed as exc:
             raise EngineError(

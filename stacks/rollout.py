@@ -16,7 +16,7 @@ and sleep are given.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,17 +69,70 @@ def _replica_failure(status: Mapping[str, Any]) -> str:
     return ""
 
 
+# What the kubelet says of a container that no retry will start; the fix, where known.
+_ROOT_FIX = (
+    "the app's image runs as root (or as a user name, not a number), which the namespace's"
+    " Pod Security level `restricted` refuses: build it with a numeric non-root user"
+    " (`USER 10001` in its Dockerfile), or set `security.pod_security: baseline` in the spec"
+)
+_PULL_REFUSED = ("not found", "manifest unknown", "unauthorized", "denied", "forbidden")
+CRASHES_BEFORE_GIVING_UP = 2
+
+
+def blocked(pods: Iterable[Mapping[str, Any]], image: str) -> str | None:
+    """Why the new version's pods can never start, read from their container statuses; else None.
+
+    Only pods running ``image`` (the new version, pinned by digest) count:
+    an old version's trouble is not this rollout's. Transient states (a
+    pull in progress, a first crash) are not reasons; a refusal by policy,
+    an image the registry does not have, or the same crash twice are.
+    """
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        if not any(c.get("image") == image for c in spec.get("containers") or ()):
+            continue
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            reason = _never_starts(status)
+            if reason is not None:
+                name = (pod.get("metadata") or {}).get("name", "a pod")
+                return f"{reason} (pod {name}, container {status.get('name')})"
+    return None
+
+
+def _never_starts(status: Mapping[str, Any]) -> str | None:
+    waiting = (status.get("state") or {}).get("waiting") or {}
+    why, message = str(waiting.get("reason") or ""), str(waiting.get("message") or "")
+    if why == "CreateContainerConfigError":
+        return _ROOT_FIX if "runAsNonRoot" in message else f"{why}: {message}"
+    if why in ("ErrImagePull", "ImagePullBackOff") and any(
+        word in message.lower() for word in _PULL_REFUSED
+    ):
+        return f"the image cannot be pulled: {message}"
+    if why == "InvalidImageName":
+        return f"{why}: {message}"
+    crashed = ((status.get("lastState") or {}).get("terminated")) or {}
+    restarts = int(status.get("restartCount") or 0)
+    if why == "CrashLoopBackOff" and restarts >= CRASHES_BEFORE_GIVING_UP:
+        exit_code = crashed.get("exitCode", "?")
+        ended = crashed.get("reason") or "Error"
+        return f"the app keeps crashing: {ended}, exit code {exit_code}, {restarts} restarts"
+    return None
+
+
 def wait(
     read: Callable[[], Mapping[str, Any] | None],
     timeout_s: float,
     emit: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    stuck: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Return once ``read()`` shows the rollout done; raise :class:`RolloutFailed` if it cannot be.
 
     Says what it waits for each time that changes; ``read()`` returning None
-    (no Deployment yet) is waited on like the rest.
+    (no Deployment yet) is waited on like the rest. ``stuck()`` says why
+    the new pods can never start (:func:`blocked`), which ends the wait at
+    once instead of at the deadline.
     """
     deadline = clock() + timeout_s
     said = ""
@@ -90,6 +143,9 @@ def wait(
             return
         if state.failed:
             raise RolloutFailed(state.failed)
+        reason = stuck()
+        if reason is not None:
+            raise RolloutFailed(reason)
         if clock() > deadline:
             late = f"not done after {timeout_s:.0f}s: still waiting for {state.waiting}"
             raise RolloutFailed(late)

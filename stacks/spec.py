@@ -61,6 +61,8 @@ class AppStackSpec:
         object.__setattr__(self, "secret_env", _frozen(self.secret_env))
 
 
+# The ClusterRole each preview binds its provisioner to (.github/examples/kubernetes-rbac.yaml).
+ENVIRONMENT_ROLE = "preview-envs-environment"
 DATABASE_SERVICE = "postgres"
 DATABASE_PORT = 5432
 
@@ -109,6 +111,54 @@ class QuotaStackSpec:
     memory: str = "4Gi"
     pods: int = 20
     storage: str = "10Gi"
+    ephemeral_storage: str = "4Gi"  # container writable layers, logs, emptyDirs
+
+
+# The cloud providers' instance metadata service: credentials of the node's identity.
+METADATA_CIDR = "169.254.169.254/32"
+POD_SECURITY_LEVELS = ("restricted", "baseline")
+
+
+@dataclass(frozen=True)
+class EgressRule:
+    """Destinations a preview's pods may reach beyond DNS and their own namespace."""
+
+    cidr: str
+    ports: tuple[int, ...] = ()  # none: every port
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class IsolationSpec:
+    """How a preview is fenced in: its Pod Security level and what its pods may reach.
+
+    ``denied`` are addresses no egress rule opens (the Kubernetes API server's,
+    found by the engine), with the metadata address unless the spec allows it.
+    """
+
+    pod_security: str = "restricted"
+    egress: tuple[EgressRule, ...] = ()
+    allow_cloud_metadata: bool = False
+    allow_kubernetes_api: bool = False
+    denied: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.pod_security not in POD_SECURITY_LEVELS:
+            raise ValueError(
+                f"pod security level {self.pod_security!r} is not one of {POD_SECURITY_LEVELS}:"
+                " a preview runs a pull request's code, never privileged"
+            )
+
+    @property
+    def restricted(self) -> bool:
+        return self.pod_security == "restricted"
+
+    def excepted(self) -> tuple[str, ...]:
+        """Addresses carved out of every egress rule."""
+        found = [] if self.allow_cloud_metadata else [METADATA_CIDR]
+        if not self.allow_kubernetes_api:
+            found += self.denied
+        return tuple(dict.fromkeys(found))
 
 
 # Where ingress-nginx's Helm chart installs the controller: the namespace a preview's
@@ -135,6 +185,10 @@ class StackSpec:
     ingress: IngressStackSpec
     database: DatabaseStackSpec | None = DatabaseStackSpec()
     quota: QuotaStackSpec = QuotaStackSpec()
+    isolation: IsolationSpec = IsolationSpec()
+    # namespace/name of the provisioner's ServiceAccount, bound to ENVIRONMENT_ROLE in this
+    # namespace only (None: it runs with rights of its own, e.g. a person's kubeconfig).
+    provisioner: str | None = None
     annotations: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
     default_limits: ResourceSpec = ResourceSpec()
 

@@ -19,6 +19,7 @@ from envs.core.model import Environment
 from envs.core.spec import EnvironmentSpec
 from envs.environments.lifecycle import Lifecycle
 from envs.environments.registry import Credentials, RegistryClient
+from envs.environments.stack_plan import Placement
 from envs.github.client import ClientOptions, PyGithubClient
 from envs.store import Store, open_store
 from envs.worker.handlers import Handlers, SeedPlace
@@ -53,14 +54,18 @@ class Context:
     def store(self) -> Store:
         return open_store(self.settings.resolved_state_url)
 
+    @property
+    def placement(self) -> Placement:
+        s = self.settings
+        return Placement(s.ingress_namespace, s.provisioner_namespace, s.service_account)
+
     def lifecycle(self, on_output: OutputSink | None) -> Lifecycle:
         return Lifecycle(
             self.store(),
             self.engine(on_output),
             clock=system_clock,
             environ=os.environ,
-            ingress_namespace=self.settings.ingress_namespace,
-            seeder_namespace=self.settings.provisioner_namespace,
+            placement=self.placement,
         )
 
     def database_url(self, env: Environment, spec: EnvironmentSpec) -> str:
@@ -104,8 +109,7 @@ class Context:
             self.engine(on_output),
             clock=system_clock,
             environ=os.environ,
-            ingress_namespace=self.settings.ingress_namespace,
-            seeder_namespace=self.settings.provisioner_namespace,
+            placement=self.placement,
         )
         s = self.settings
         credentials = (

@@ -25,10 +25,9 @@ from envs.core.model import (
 )
 from envs.core.seed_summary import SeedSummary
 from envs.core.spec import EnvironmentSpec
-from envs.environments.stack_plan import plan_preview
+from envs.environments.stack_plan import Placement, plan_preview
 from envs.store import Store
 from stacks.errors import EngineError
-from stacks.spec import DEFAULT_INGRESS_NAMESPACE
 
 if TYPE_CHECKING:  # the engine (and Pulumi) load when a command builds one
     from stacks.engine import Engine
@@ -58,15 +57,13 @@ class Lifecycle:
         engine: Engine,
         clock: Clock = system_clock,
         environ: Mapping[str, str] | None = None,
-        ingress_namespace: str = DEFAULT_INGRESS_NAMESPACE,
-        seeder_namespace: str | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.clock = clock
         self.environ = dict(environ or {})
-        self.ingress_namespace = ingress_namespace
-        self.seeder_namespace = seeder_namespace
+        self.placement = placement or Placement()
 
     def up(self, request: UpRequest, spec: EnvironmentSpec) -> Environment:
         """Create or update the environment for the request's head SHA and image."""
@@ -80,9 +77,8 @@ class Lifecycle:
             request.head_sha,
             request.image,
             self.environ,
-            self.ingress_namespace,
+            self.placement,
             namespace=live.namespace if live else None,
-            seeder_namespace=self.seeder_namespace,
         )
         image, names, stack_spec = plan.image, plan.names, plan.stack
         now = self.clock()

@@ -19,7 +19,9 @@ from stacks.spec import (
     Amounts,
     AppStackSpec,
     DatabaseStackSpec,
+    EgressRule,
     IngressStackSpec,
+    IsolationSpec,
     QuotaStackSpec,
     ResourceSpec,
     StackSpec,
@@ -64,6 +66,20 @@ class PreviewPlan:
     stack: StackSpec
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the provisioner runs and what it runs as: the cluster's facts a plan needs.
+
+    ``service_account`` (``namespace/name``) is bound to the environment role
+    inside each preview's namespace by the stack itself, so the provisioner
+    needs no cluster-wide access to Secrets (.github/examples/kubernetes-rbac.yaml).
+    """
+
+    ingress_namespace: str = DEFAULT_INGRESS_NAMESPACE
+    seeder_namespace: str | None = None
+    service_account: str | None = None
+
+
 def plan_preview(
     spec: EnvironmentSpec,
     repository: str,
@@ -72,9 +88,8 @@ def plan_preview(
     head_sha: str,
     image: str,
     environ: Mapping[str, str],
-    ingress_namespace: str = DEFAULT_INGRESS_NAMESPACE,
+    placement: Placement | None = None,
     namespace: str | None = None,
-    seeder_namespace: str | None = None,
 ) -> PreviewPlan:
     """Validate the promoted image and secrets, derive names, plan the stack.
 
@@ -93,8 +108,7 @@ def plan_preview(
         names,
         promoted,
         secret_env,
-        ingress_namespace,
-        seeder_namespace,
+        placement or Placement(),
     )
     return PreviewPlan(promoted, names, stack)
 
@@ -106,10 +120,10 @@ def plan_stack(
     names: EnvironmentNames,
     image: PromotedImage,
     secret_env: Mapping[str, str],
-    ingress_namespace: str = DEFAULT_INGRESS_NAMESPACE,
-    seeder_namespace: str | None = None,
+    placement: Placement | None = None,
 ) -> StackSpec:
     """The complete, frozen input of the BranchEnvironment component."""
+    placement = placement or Placement()
     app = spec.app
     db = spec.database
     tls = spec.url.tls
@@ -134,7 +148,7 @@ def plan_stack(
             ingress_class=spec.url.ingress_class,
             tls_secret=tls.secret_name if tls.enabled else None,
             cluster_issuer=tls.cluster_issuer if tls.enabled else None,
-            controller_namespace=ingress_namespace,
+            controller_namespace=placement.ingress_namespace,
         ),
         database=DatabaseStackSpec(
             postgres_version=db.postgres_version,
@@ -142,7 +156,7 @@ def plan_stack(
             database=db.name,
             extensions=db.extensions,
             resources=_resources(db.resources),
-            seeder_namespace=seeder_namespace,
+            seeder_namespace=placement.seeder_namespace,
         )
         if db.enabled
         else None,
@@ -151,5 +165,19 @@ def plan_stack(
             memory=spec.quota.memory,
             pods=spec.quota.pods,
             storage=spec.quota.storage,
+            ephemeral_storage=spec.quota.ephemeral_storage,
         ),
+        isolation=isolation_of(spec),
+        provisioner=placement.service_account,
+    )
+
+
+def isolation_of(spec: EnvironmentSpec) -> IsolationSpec:
+    """The spec's security section as the stack takes it (the engine adds the API's address)."""
+    security = spec.security
+    return IsolationSpec(
+        pod_security=security.pod_security.value,
+        egress=tuple(EgressRule(r.cidr, r.ports, r.protocol) for r in security.egress),
+        allow_cloud_metadata=security.allow_cloud_metadata,
+        allow_kubernetes_api=security.allow_kubernetes_api,
     )

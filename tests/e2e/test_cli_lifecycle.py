@@ -48,6 +48,35 @@ def up(cluster: Cluster, state: Path, sha: str, image: str) -> tuple[int, str, s
     )
 
 
+def check_pod_security(cluster: Cluster) -> None:
+    """The API server itself refuses a privileged pod in the preview's namespace.
+
+    The app's and the database's pods were admitted under the same level
+    (the Deployment and the StatefulSet are ready), so every pod the stack
+    creates passes ``restricted``; a pod a pull request's code could ask
+    for with host access or root does not.
+    """
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "escape"},
+        "spec": {
+            "containers": [
+                {"name": "x", "image": IMAGE_1, "securityContext": {"privileged": True}}
+            ],
+            "hostNetwork": True,
+        },
+    }
+    with pytest.raises(ApiException) as refused:
+        cluster.core.create_namespaced_pod(NAMESPACE, privileged, dry_run="All")
+    assert refused.value.status == 403
+    assert "violates PodSecurity" in str(refused.value.body)
+    as_root = privileged | {"spec": {"containers": [{"name": "x", "image": IMAGE_1}]}}
+    with pytest.raises(ApiException) as root:
+        cluster.core.create_namespaced_pod(NAMESPACE, as_root, dry_run="All")
+    assert "runAsNonRoot" in str(root.value.body), "restricted asks every pod to run as non-root"
+
+
 def check_first_deploy(cluster: Cluster) -> None:
     """Namespace, guard rails, database and app as the first up left them."""
     ns = cluster.core.read_namespace(NAMESPACE)
@@ -59,8 +88,10 @@ def check_first_deploy(cluster: Cluster) -> None:
     quota = cluster.core.read_namespaced_resource_quota("preview-quota", NAMESPACE)
     assert quota.spec.hard["limits.cpu"] == "2"
     assert quota.status.used is not None, "the quota controller accounted for the pods"
-    policy = cluster.networking.read_namespaced_network_policy("default-deny-ingress", NAMESPACE)
-    assert policy.spec.policy_types == ["Ingress"]
+    policy = cluster.networking.read_namespaced_network_policy("default-deny", NAMESPACE)
+    assert policy.spec.policy_types == ["Ingress", "Egress"]
+    assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    check_pod_security(cluster)
     secret = cluster.core.read_namespaced_secret("db-credentials", NAMESPACE)
     assert set(secret.data) == {"username", "password", "database", "url"}
 

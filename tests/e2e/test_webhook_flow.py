@@ -81,8 +81,8 @@ def check_guard_rails(cluster: Cluster, service: Running, namespace: str) -> Non
     assert labels["app.kubernetes.io/managed-by"] == "preview-envs"
     quota = cluster.core.read_namespaced_resource_quota("preview-quota", namespace)
     assert quota.spec.hard["pods"]
-    policy = cluster.networking.read_namespaced_network_policy("default-deny-ingress", namespace)
-    assert policy.spec.policy_types == ["Ingress"]
+    policy = cluster.networking.read_namespaced_network_policy("default-deny", namespace)
+    assert policy.spec.policy_types == ["Ingress", "Egress"]
     secret = cluster.core.read_namespaced_secret("db-credentials", namespace)
     assert set(secret.data) == {"username", "password", "database", "url"}
     assert service.stack_file(namespace).is_file()

@@ -58,4 +58,5 @@ FULL = StackSpec(
         extensions=("pgcrypto", "citext"),
     ),
     quota=QuotaStackSpec(cpu="3", memory="6Gi", pods=30, storage="20Gi"),
+    provisioner="preview-system/preview-envs",
 )

@@ -7,6 +7,7 @@ Every object is validated against the Kubernetes 1.33 OpenAPI schema.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import kubernetes_validate
@@ -14,7 +15,7 @@ import pulumi
 import pytest
 
 from stacks.branch_environment import BranchEnvironment
-from stacks.spec import StackSpec
+from stacks.spec import ENVIRONMENT_ROLE, EgressRule, IsolationSpec, StackSpec
 from tests.stacks.fixtures import FULL, IMAGE, MINIMAL
 
 KUBERNETES_VERSION = "1.33.0"
@@ -89,7 +90,9 @@ def test_minimal_graph(mocks: RecordingMocks) -> None:
         "Ingress/app",
         "LimitRange/preview-limits",
         "Namespace/pr-42-feature-login",
-        "NetworkPolicy/default-deny-ingress",
+        "NetworkPolicy/allow-dns-and-namespace",
+        "NetworkPolicy/allow-ingress-controller",
+        "NetworkPolicy/default-deny",
         "ResourceQuota/preview-quota",
         "Service/app",
     ]
@@ -103,7 +106,28 @@ def test_full_graph_adds_database_and_secrets(mocks: RecordingMocks) -> None:
         "Secret/db-credentials",
         "Secret/app-secrets",
         "ConfigMap/postgres-init",
+        "RoleBinding/preview-envs-provisioner",
     } <= kinds
+
+
+def test_the_provisioner_gets_the_environment_role_in_this_namespace_only(
+    mocks: RecordingMocks,
+) -> None:
+    binding = build(FULL, mocks)["RoleBinding/preview-envs-provisioner"]
+    assert binding["metadata"]["namespace"] == FULL.namespace
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": ENVIRONMENT_ROLE,
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "preview-envs", "namespace": "preview-system"}
+    ]
+    fresh = RecordingMocks()
+    pulumi.runtime.set_mocks(fresh, preview=False)
+    assert "RoleBinding/preview-envs-provisioner" not in build(MINIMAL, fresh), (
+        "without a ServiceAccount (a person's kubeconfig) nothing is bound"
+    )
 
 
 def test_everything_lives_in_the_environment_namespace_with_its_labels(
@@ -154,20 +178,142 @@ def test_the_provisioner_may_reach_only_the_database_port_to_seed(mocks: Recordi
 
 
 def test_a_rollout_that_cannot_finish_fails_at_the_spec_deadline(mocks: RecordingMocks) -> None:
-    assert build(FULL, mocks)["Deployment/app"]["spec"]["progressDeadlineSeconds"] == 90
+    deployment = build(FULL, mocks)["Deployment/app"]
+    assert deployment["spec"]["progressDeadlineSeconds"] == 90
+    # The engine's own wait (stacks.rollout) reads the pods; the provider's would not stop early.
+    assert deployment["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
 
 
-def test_network_policy_denies_all_but_namespace_and_ingress_controller(
+def test_every_connection_is_denied_both_ways_unless_a_policy_opens_it(
     mocks: RecordingMocks,
 ) -> None:
-    policy = build(FULL, mocks)["NetworkPolicy/default-deny-ingress"]["spec"]
-    assert policy["podSelector"] == {}
+    manifests = build(FULL, mocks)
+    deny = manifests["NetworkPolicy/default-deny"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    policies = {k: m["spec"] for k, m in manifests.items() if k.startswith("NetworkPolicy/")}
+    assert set(policies) == {
+        "NetworkPolicy/default-deny",
+        "NetworkPolicy/allow-dns-and-namespace",
+        "NetworkPolicy/allow-ingress-controller",
+        "NetworkPolicy/allow-app-to-database",
+        "NetworkPolicy/allow-seeding",
+    }, "no allow-list in the spec: no egress beyond DNS and the namespace"
+
+
+def test_the_ingress_controller_reaches_only_the_apps_port(mocks: RecordingMocks) -> None:
+    policy = build(FULL, mocks)["NetworkPolicy/allow-ingress-controller"]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "app"}}
     assert policy["policyTypes"] == ["Ingress"]
     [rule] = policy["ingress"]
     assert rule["from"] == [
-        {"podSelector": {}},
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
     ]
+    assert rule["ports"] == [{"port": FULL.app.port, "protocol": "TCP"}]
+
+
+def test_postgres_takes_connections_from_the_app_and_the_seeder_only(
+    mocks: RecordingMocks,
+) -> None:
+    manifests = build(FULL, mocks)
+    policy = manifests["NetworkPolicy/allow-app-to-database"]["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "postgres"}}
+    [rule] = policy["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "app"}}}]
+    assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    opened = [
+        m["spec"]["podSelector"]
+        for m in manifests.values()
+        if m["kind"] == "NetworkPolicy" and m["spec"].get("ingress")
+    ]
+    assert {"matchLabels": {"app.kubernetes.io/name": "postgres"}} in opened
+    assert {} not in opened, "no policy opens every pod to anything"
+
+
+def test_egress_is_dns_and_the_namespace_unless_the_spec_lists_more(mocks: RecordingMocks) -> None:
+    policy = build(FULL, mocks)["NetworkPolicy/allow-dns-and-namespace"]["spec"]
+    assert policy["podSelector"] == {}
+    assert policy["policyTypes"] == ["Egress"]
+    dns, own = policy["egress"]
+    assert dns["to"] == [{"namespaceSelector": {}}]
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert own == {"to": [{"podSelector": {}}]}
+
+
+def test_an_egress_allow_list_never_opens_metadata_or_the_api_server(
+    mocks: RecordingMocks,
+) -> None:
+    isolation = IsolationSpec(
+        egress=(EgressRule("0.0.0.0/0", (443,)), EgressRule("10.20.0.0/16")),
+        denied=("10.96.0.1/32", "192.168.5.7/32"),
+    )
+    manifests = build(dataclasses.replace(FULL, isolation=isolation), mocks)
+    wide, narrow = manifests["NetworkPolicy/allow-egress-list"]["spec"]["egress"]
+    assert wide["to"] == [
+        {
+            "ipBlock": {
+                "cidr": "0.0.0.0/0",
+                "except": ["169.254.169.254/32", "10.96.0.1/32", "192.168.5.7/32"],
+            }
+        }
+    ]
+    assert wide["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert narrow["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "except only what it holds"
+    assert "ports" not in narrow
+
+    allowed = IsolationSpec(
+        egress=(EgressRule("0.0.0.0/0"),),
+        denied=("10.96.0.1/32",),
+        allow_cloud_metadata=True,
+        allow_kubernetes_api=True,
+    )
+    [rule] = build(dataclasses.replace(FULL, isolation=allowed), mocks)[
+        "NetworkPolicy/allow-egress-list"
+    ]["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "only where the spec says so"
+
+
+def test_the_namespace_enforces_pod_security_restricted_by_default(
+    mocks: RecordingMocks,
+) -> None:
+    labels = build(FULL, mocks)[f"Namespace/{FULL.namespace}"]["metadata"]["labels"]
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "latest"
+    baseline = dataclasses.replace(FULL, isolation=IsolationSpec(pod_security="baseline"))
+    labels = build(baseline, mocks)[f"Namespace/{FULL.namespace}"]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    with pytest.raises(ValueError, match="never privileged"):
+        IsolationSpec(pod_security="privileged")
+
+
+def test_every_pod_runs_as_restricted_asks(mocks: RecordingMocks) -> None:
+    """What Pod Security `restricted` checks, field by field (the API server checks it too)."""
+    manifests = build(FULL, mocks)
+    for key in ("Deployment/app", "StatefulSet/postgres"):
+        pod = manifests[key]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, key
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, key
+        assert pod["automountServiceAccountToken"] is False, key
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, key
+            assert context["capabilities"] == {"drop": ["ALL"]}, key
+            assert "privileged" not in context, key
+    database = manifests["StatefulSet/postgres"]["spec"]["template"]["spec"]
+    assert database["securityContext"]["runAsUser"] == 999
+    assert database["securityContext"]["fsGroup"] == 999
+    [server] = database["containers"]
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    mounted = {m["mountPath"] for m in server["volumeMounts"]}
+    assert {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"} <= mounted
+
+
+def test_baseline_lets_an_image_run_as_root_but_never_escalate(mocks: RecordingMocks) -> None:
+    baseline = dataclasses.replace(FULL, isolation=IsolationSpec(pod_security="baseline"))
+    pod = build(baseline, mocks)["Deployment/app"]["spec"]["template"]["spec"]
+    assert "runAsNonRoot" not in pod["securityContext"]
+    [container] = pod["containers"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
 
 
 def test_quota_and_limits_follow_the_spec(mocks: RecordingMocks) -> None:
@@ -177,10 +323,15 @@ def test_quota_and_limits_follow_the_spec(mocks: RecordingMocks) -> None:
     assert hard["requests.memory"] == "6Gi"
     assert hard["pods"] == "30"
     assert hard["services.loadbalancers"] == "0"
+    assert hard["requests.ephemeral-storage"] == hard["limits.ephemeral-storage"] == "4Gi"
     [limit] = manifests["LimitRange/preview-limits"]["spec"]["limits"]
     assert limit["type"] == "Container"
-    assert limit["default"] == {"cpu": "500m", "memory": "512Mi"}
-    assert limit["defaultRequest"] == {"cpu": "100m", "memory": "128Mi"}
+    assert limit["default"] == {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "1Gi"}
+    assert limit["defaultRequest"] == {
+        "cpu": "100m",
+        "memory": "128Mi",
+        "ephemeral-storage": "64Mi",
+    }
 
 
 def test_secret_values_stay_secret_in_pulumi(mocks: RecordingMocks) -> None:

@@ -86,3 +86,62 @@ def test_wait_says_what_it_waits_for_and_gives_up_at_the_deadline() -> None:
         [deployment(observed=1), deployment(replicas=1, updatedReplicas=1, availableReplicas=1)]
     )
     rollout.wait(lambda: next(done), 60, said.append, clock=lambda: 0.0, sleep=lambda s: None)
+
+
+NEW = "ghcr.io/acme/shop@sha256:" + "2b" * 32
+OLD = "ghcr.io/acme/shop@sha256:" + "1a" * 32
+
+
+def pod(image: str, **state: Any) -> dict[str, Any]:
+    """A pod of the app running ``image`` whose one container is in ``state`` (kubelet's words)."""
+    status = {"name": "app", "restartCount": state.pop("restarts", 0), "state": state}
+    if "last" in state:
+        status["lastState"] = {"terminated": state.pop("last")}
+    return {
+        "metadata": {"name": "app-7d9f-x2"},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+        "status": {"containerStatuses": [status]},
+    }
+
+
+def test_an_image_that_runs_as_root_under_restricted_says_how_to_fix_it() -> None:
+    message = (
+        "container has runAsNonRoot and image will run as root (pod: app-7d9f-x2, container: app)"
+    )
+    waiting = {"waiting": {"reason": "CreateContainerConfigError", "message": message}}
+    said = rollout.blocked([pod(NEW, **waiting)], NEW)
+    assert said is not None
+    assert "runs as root" in said
+    assert "`USER 10001`" in said
+    assert "`security.pod_security: baseline`" in said
+    assert "pod app-7d9f-x2, container app" in said
+
+
+def test_reasons_no_retry_cures_end_the_wait_and_passing_ones_do_not() -> None:
+    missing = {"reason": "ErrImagePull", "message": f"failed to pull {NEW}: manifest unknown"}
+    assert "cannot be pulled" in (rollout.blocked([pod(NEW, waiting=missing)], NEW) or "")
+    pulling = {"reason": "ErrImagePull", "message": "dial tcp: i/o timeout"}
+    assert rollout.blocked([pod(NEW, waiting=pulling)], NEW) is None, "the network may come back"
+    crash = {"reason": "CrashLoopBackOff", "message": "back-off 10s"}
+    died = {"exitCode": 3, "reason": "Error"}
+    assert rollout.blocked([pod(NEW, waiting=crash, restarts=1, last=died)], NEW) is None
+    twice = rollout.blocked([pod(NEW, waiting=crash, restarts=2, last=died)], NEW)
+    assert twice == (
+        "the app keeps crashing: Error, exit code 3, 2 restarts (pod app-7d9f-x2, container app)"
+    )
+    assert rollout.blocked([pod(NEW, running={"startedAt": "2026-12-07T10:00:00Z"})], NEW) is None
+
+
+def test_only_the_new_versions_pods_can_block_its_rollout() -> None:
+    crash = {"reason": "CrashLoopBackOff", "message": "back-off 5m"}
+    old = pod(OLD, waiting=crash, restarts=40, last={"exitCode": 1})
+    assert rollout.blocked([old], NEW) is None
+
+
+def test_the_wait_ends_as_soon_as_the_new_pods_are_stuck() -> None:
+    read = lambda: deployment(updatedReplicas=1, replicas=1, availableReplicas=0)  # noqa: E731
+    with pytest.raises(RolloutFailed, match="runs as root"):
+        rollout.wait(
+            read, 600, lambda _: None, clock=lambda: 0.0, sleep=lambda _: None,
+            stuck=lambda: "the app's image runs as root",
+        )  # fmt: skip
