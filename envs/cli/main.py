@@ -151,6 +151,13 @@ def up(
             )
         )
     spec = ctx.spec_for(repository, spec_path)
+    if ctx.settings.passphrase_is_default:
+        err.print(
+            "[bold yellow]warning:[/bold yellow] PREVIEW_PULUMI_PASSPHRASE is the built-in one:"
+            " this preview's database password and its state's secrets are derived from a"
+            " public value. Fine for a trial on this machine; set your own anywhere else.",
+            markup=True,
+        )
     lifecycle = ctx.lifecycle(None if as_json else engine_line)
     request = UpRequest(repository, pr_number, branch, head_sha, image, actor)
     if not as_json:
@@ -233,7 +240,7 @@ def render(
         head_sha,
         image,
         os.environ,
-        ctx.settings.ingress_namespace,
+        ctx.placement,
     )
     engine = ctx.engine(None if as_json else engine_line)
     files = engine.render(plan.stack, out_dir)
@@ -304,6 +311,7 @@ def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None
     """Remove what the webhooks missed: expired, half-destroyed and orphaned environments."""
     ctx = _context()
     s = ctx.settings
+    s.require_own_passphrase("gc")
     lifecycle = ctx.lifecycle(None if as_json else engine_line)
     cluster = Cluster(s.kubeconfig, s.kube_context)
     grace = timedelta(minutes=grace_minutes)

@@ -53,6 +53,7 @@ def serve(host: str, port: int, workers: int) -> None:
     _logging()
     ctx = current_context()
     settings = ctx.settings
+    settings.require_own_passphrase("serve")
     if settings.webhook_secret is None:
         raise ConfigError(
             "PREVIEW_WEBHOOK_SECRET is not set; use the secret configured on the GitHub "
@@ -77,6 +78,10 @@ def serve(host: str, port: int, workers: int) -> None:
     pool_size = 1 if settings.resolved_state_url.startswith("sqlite") else 4
     app = create_app(StorePool(ctx.store, size=pool_size), config)
     err.print(f"serving on http://{host}:{port}/webhook with {workers} worker process(es)")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again to the handler
+    # that was in place: the default one would end this process there, before `finally`
+    # stops the workers (they were left running, reparented to init). Ours exits cleanly.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
@@ -86,12 +91,18 @@ def serve(host: str, port: int, workers: int) -> None:
             child.wait(timeout=30)
 
 
+def _exit_on_signal(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 @click.command()
 @click.option("--drain", is_flag=True, help="Exit once no job is ready (for cron or CI).")
 def worker(drain: bool) -> None:
     """Run queued jobs: deploys, teardowns, comment commands and PR reports."""
     _logging()
-    running = current_context().worker(engine_line)
+    ctx = current_context()
+    ctx.settings.require_own_passphrase("worker")
+    running = ctx.worker(engine_line)
     stop = threading.Event()
 
     def request_stop(signum: int, _: FrameType | None) -> None:

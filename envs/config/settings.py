@@ -8,6 +8,7 @@ log line, a ``repr`` or ``--json`` output by accident.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -17,6 +18,10 @@ from envs.core.errors import ConfigError
 from stacks.spec import DEFAULT_INGRESS_NAMESPACE, IN_CLUSTER_ADDRESS
 
 DEFAULT_STATE_DIR = Path(".state")
+_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+# Fit for a trial on one machine only: every preview's database password and every
+# secret in Pulumi state derive from it, and it is printed here for anyone to read.
+DEFAULT_PASSPHRASE = "preview-envs-local"
 
 
 class Settings(BaseSettings):
@@ -34,7 +39,7 @@ class Settings(BaseSettings):
         None, description="Any Pulumi backend URL; default file:// under state_dir."
     )
     pulumi_passphrase: SecretStr = Field(
-        SecretStr("preview-envs-local"),
+        SecretStr(DEFAULT_PASSPHRASE),
         description="Encrypts secrets in Pulumi state; set a real one in production.",
     )
     pulumi_root: Path | None = Field(None, description="Directory holding bin/pulumi.")
@@ -51,6 +56,11 @@ class Settings(BaseSettings):
     provisioner_namespace: str | None = Field(
         None,
         description="Namespace the worker runs in; admitted to each preview database to seed it.",
+    )
+    service_account: str | None = Field(
+        None,
+        description="namespace/name of the ServiceAccount the provisioner runs as; each preview's"
+        " stack binds it to the preview-envs-environment role in that preview's namespace only.",
     )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
@@ -70,6 +80,28 @@ class Settings(BaseSettings):
     )
     registry_password: SecretStr | None = None
     worker_lease_seconds: int = Field(60, ge=10, le=3600, description="Job lease; renewed.")
+
+    @property
+    def passphrase_is_default(self) -> bool:
+        return self.pulumi_passphrase.get_secret_value() == DEFAULT_PASSPHRASE
+
+    def require_own_passphrase(self, command: str) -> None:
+        """Refuse to run a long-lived ``command`` (serve, worker, gc) on the built-in passphrase."""
+        if self.passphrase_is_default:
+            raise ConfigError(
+                f"{command} refuses to run with the built-in PREVIEW_PULUMI_PASSPHRASE: every"
+                " preview's database password and every secret in Pulumi state derive from it,"
+                " and it is public. Set your own, e.g."
+                " `export PREVIEW_PULUMI_PASSPHRASE=$(openssl rand -hex 32)`, and keep it (a new"
+                " one changes every preview's database password on its next deploy)"
+            )
+
+    @field_validator("service_account")
+    @classmethod
+    def _service_account(cls, value: str | None) -> str | None:
+        if value is not None and not _SERVICE_ACCOUNT.match(value):
+            raise ValueError("must be namespace/name, e.g. preview-envs/preview-envs")
+        return value
 
     @field_validator("database_address")
     @classmethod

@@ -107,16 +107,57 @@ def _path_text(loc: Iterable[str | int]) -> str:
     return text
 
 
+# A spec is a few dozen keys: these bounds are far above any real one and far below
+# what an alias bomb (each level repeating the one below) or a deep nest would cost.
+MAX_NODES = 20_000
+MAX_DEPTH = 50
+
+
+def _check_size(node: yaml.Node | None, file: str) -> None:
+    """Refuse a document whose aliases would expand it past MAX_NODES, or nest past MAX_DEPTH.
+
+    Counted on the composed graph, where an alias is the node it names: each
+    node's expanded size once (memoised), so the check itself stays linear.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(current: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise SpecInvalid([SpecProblem(file, "", f"nested deeper than {MAX_DEPTH} levels")])
+        if id(current) in sizes:
+            return sizes[id(current)]
+        total = 1
+        if isinstance(current, yaml.SequenceNode):
+            total += sum(size(child, depth + 1) for child in current.value)
+        elif isinstance(current, yaml.MappingNode):
+            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in current.value)
+        if total > MAX_NODES:
+            raise SpecInvalid(
+                [SpecProblem(file, "", f"expands to more than {MAX_NODES} values (YAML aliases?)")]
+            )
+        sizes[id(current)] = total
+        return total
+
+    if node is not None:
+        size(node, 0)
+
+
 def parse_spec(text: str, file: str) -> EnvironmentSpec:
     """Validate spec text; raise :class:`SpecInvalid` listing every problem."""
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        _check_size(node, file)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecInvalid([SpecProblem(file, "", f"not valid YAML: {problem}", line)]) from None
+    except RecursionError:
+        raise SpecInvalid([SpecProblem(file, "", "nested too deeply for a spec")]) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise SpecInvalid(
             [

@@ -50,7 +50,9 @@ SUPERSEDES: Mapping[JobKind, frozenset[JobKind]] = {
 
 DEFAULT_MAX_ATTEMPTS = 5
 # Reporting outlives a GitHub outage: with the 10-minute cap, 60 attempts span ~9 hours.
-MAX_ATTEMPTS: Mapping[JobKind, int] = {JobKind.REPORT: 60}
+# So does a comment command: its first step (the 👀 reaction) is a GitHub call, and a
+# `/preview destroy` said during an outage must still run when GitHub is back.
+MAX_ATTEMPTS: Mapping[JobKind, int] = {JobKind.REPORT: 60, JobKind.COMMENT: 60}
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(minutes=10)
 

@@ -9,6 +9,7 @@ PostgreSQL wants, so a minimal spec is four lines.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
 from datetime import timedelta
@@ -33,6 +34,11 @@ SPEC_VERSION = 1
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The provisioner's own settings and the credentials it runs with: a preview runs the
+# pull request's code, so none of them may be handed to it as an app secret.
+_PROVISIONER_ONLY = re.compile(
+    r"^(PREVIEW_|GITHUB_|GH_|PULUMI_|AWS_|AZURE_|ARM_|GOOGLE_|GCP_|CLOUDSDK_|KUBE)", re.IGNORECASE
+)
 _IMAGE_REPO = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_FIELDS = frozenset({"name", "pr", "owner", "repo"})
@@ -46,7 +52,10 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, bool):
         raise ValueError("expected a duration such as '72h', '2d' or '90m'")
     elif isinstance(value, int | float):
-        result = timedelta(hours=value)
+        try:
+            result = timedelta(hours=value)
+        except OverflowError:
+            raise ValueError(f"{value} hours is longer than any duration this can hold") from None
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not match or not any(match.groups()):
@@ -54,7 +63,10 @@ def parse_duration(value: object) -> timedelta:
                 f"{value!r} is not a duration; use days/hours/minutes such as '72h', '2d', '1d12h'"
             )
         days, hours, minutes = (int(g) if g else 0 for g in match.groups())
-        result = timedelta(days=days, hours=hours, minutes=minutes)
+        try:
+            result = timedelta(days=days, hours=hours, minutes=minutes)
+        except OverflowError:
+            raise ValueError(f"{value[:20]!r} is longer than any duration this can hold") from None
     else:
         raise ValueError("expected a duration such as '72h', '2d' or '90m'")
     if result <= timedelta(0):
@@ -159,6 +171,13 @@ class SecretEnvSource(StrictModel):
     def _name(cls, value: str) -> str:
         if not _ENV_NAME.match(value):
             raise ValueError(f"{value!r} is not an environment variable name")
+        if _PROVISIONER_ONLY.match(value):
+            raise ValueError(
+                f"{value!r} is one of the provisioner's own settings or credentials (PREVIEW_*,"
+                " GITHUB_*, PULUMI_*, cloud and Kubernetes credentials); a preview runs the pull"
+                " request's code and never receives them: set a preview-only variable on the"
+                " provisioner (e.g. SHOP_PREVIEW_STRIPE_KEY) and name that"
+            )
         return value
 
 
@@ -248,6 +267,11 @@ class SeedSpec(StrictModel):
     source_url_env: str | None = Field(
         None, description="Anonymised: provisioner variable holding the source database URL."
     )
+    statement_timeout: Duration = Field(
+        timedelta(minutes=10),
+        description="Longest one statement (a table's COPY, an index) may run on the preview's"
+        " database: a CHECK or index of the pull request's that sleeps cannot hold a worker.",
+    )
 
     @model_validator(mode="after")
     def _mode_needs(self) -> SeedSpec:
@@ -307,6 +331,56 @@ class QuotaSpec(StrictModel):
     memory: Quantity = "4Gi"
     pods: int = Field(20, ge=1)
     storage: Quantity = "10Gi"
+    ephemeral_storage: Quantity = Field(
+        "4Gi", description="Containers' writable layers, logs and emptyDir volumes, in all."
+    )
+
+
+class PodSecurity(StrEnum):
+    RESTRICTED = "restricted"  # the default: non-root, no capabilities, RuntimeDefault seccomp
+    BASELINE = "baseline"  # for an image that must run as root; still no host access
+
+
+class EgressRule(StrictModel):
+    """A destination beyond DNS and the namespace that the preview's pods may reach."""
+
+    cidr: str = Field(description="An IPv4 or IPv6 network, e.g. 10.20.0.0/16 or 0.0.0.0/0.")
+    ports: tuple[int, ...] = Field((), description="TCP/UDP ports; none means every port.")
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network; write e.g. 10.20.0.0/16") from None
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for port in value:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} is not between 1 and 65535")
+        return value
+
+
+class SecuritySpec(StrictModel):
+    """How a preview is fenced in: a pull request's code runs there (docs/security.md)."""
+
+    pod_security: PodSecurity = Field(
+        PodSecurity.RESTRICTED,
+        description="Pod Security level the namespace enforces; 'privileged' is not offered.",
+    )
+    egress: tuple[EgressRule, ...] = Field(
+        (), description="Destinations opened beyond DNS and the preview's own namespace."
+    )
+    allow_cloud_metadata: bool = Field(
+        False, description="Let an egress rule reach 169.254.169.254 (node credentials)."
+    )
+    allow_kubernetes_api: bool = Field(
+        False, description="Let an egress rule reach the cluster's API server."
+    )
 
 
 class Permission(StrEnum):
@@ -357,6 +431,7 @@ class EnvironmentSpec(StrictModel):
     seed: SeedSpec = SeedSpec()
     ttl: Duration = Field(timedelta(hours=72), description="Lifetime without activity.")
     quota: QuotaSpec = QuotaSpec()
+    security: SecuritySpec = SecuritySpec()
     commands: CommandsSpec = CommandsSpec()
     deploy: DeploySpec = DeploySpec()
     naming: NamingSpec = NamingSpec()
@@ -365,6 +440,13 @@ class EnvironmentSpec(StrictModel):
     def _seed_needs_database(self) -> EnvironmentSpec:
         if self.seed.mode is not SeedMode.NONE and not self.database.enabled:
             raise ValueError("seed.mode needs database.enabled: true")
+        source = self.seed.source_url_env
+        leaked = [k for k, v in self.app.secret_env.items() if source and v.from_env == source]
+        if leaked:
+            raise ValueError(
+                f"app.secret_env.{leaked[0]} names {source}, the anonymisation source's URL"
+                " (seed.source_url_env): production data never reaches a preview's app"
+            )
         return self
 
 

@@ -10,15 +10,17 @@ OperationFailed (the run failed and was rolled back; the old data is intact).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from envs.core.errors import ConfigError, OperationFailed, PreviewError, public_text
+from envs.core.redaction import redact, scrub
 from envs.core.seed_summary import SeedSummary
+from envs.core.spec import format_duration
 from seeders.anonymise.anonymiser import (
     Anonymiser,
     AnonymiseReport,
@@ -28,6 +30,7 @@ from seeders.anonymise.anonymiser import (
     SourceConflict,
 )
 from seeders.anonymise.rules import Rules, RulesError, load_rules
+from seeders.anonymise.session import bounded
 from seeders.anonymise.subset import SubsetError
 from seeders.schema.introspect import introspect
 from seeders.synthetic import checks, left, overrides, partitions
@@ -36,28 +39,30 @@ from seeders.synthetic.recipe import Recipe, RecipeError
 from seeders.synthetic.values import CannotGenerate
 
 log = logging.getLogger(__name__)
-_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
 MIN_SALT = 16
 
 Planned = Callable[[Mapping[str, int | None]], None]  # table → rows expected (None: unknown)
 Advanced = Callable[[str, int], None]  # table, rows just loaded
 
 
-def redact(url: str) -> str:
-    """A database URL safe to print: the password replaced by ***."""
-    return _PASSWORD.sub(r"\1***@", url)
-
-
 def connect(url: str, role: str | None = None) -> psycopg.Connection[Any]:
     """A connection to ``url``; ``role`` names it where the URL must not be shown (a source)."""
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        message = str(exc).replace(url, redact(url))
+    except (psycopg.OperationalError, psycopg.ProgrammingError, ValueError) as exc:
+        message = scrub(str(exc), url)
         public = None if role is None else f"cannot connect to {role}; see the service log"
         raise OperationFailed(
             f"cannot connect to {redact(url)}: {message}", public=public
         ) from None
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else duration.total_seconds()
+
+
+def _duration(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def _noop_plan(_: Mapping[str, int | None]) -> None:
@@ -73,9 +78,45 @@ def seed_synthetic(
     recipe: Recipe,
     planned: Planned = _noop_plan,
     advanced: Advanced = _noop_advance,
+    statement_timeout: timedelta | None = None,
 ) -> SeedSummary:
-    """Replace every table's rows with generated, constraint-correct data (atomic)."""
+    """Replace every table's rows with generated, constraint-correct data (atomic).
+
+    ``statement_timeout`` bounds each statement on the database (the pull
+    request's: its checks and indexes are its author's), see ``session.bounded``.
+    """
+    try:
+        return _synthetic(database_url, recipe, planned, advanced, statement_timeout)
+    except psycopg.errors.QueryCanceled as exc:
+        raise _timed_out(statement_timeout, exc) from None
+
+
+def _timed_out(limit: timedelta | None, error: psycopg.Error) -> OperationFailed:
+    if limit is None:
+        said = "its limit"
+    elif limit < timedelta(minutes=1):
+        said = f"{limit.total_seconds():g}s"
+    else:
+        said = format_duration(limit)
+    return OperationFailed(
+        f"a statement on the preview's database ran longer than seed.statement_timeout"
+        f" ({said}) and was cancelled; nothing was written. A CHECK, index or default of the"
+        f" pull request's may be slow, or a session of its app holds a lock: {error}",
+        public=f"a statement on the preview's database ran longer than seed.statement_timeout"
+        f" ({said}) and was cancelled; nothing was written. A CHECK, index or default of the"
+        " pull request's may be slow, or a session of its app holds a lock",
+    )
+
+
+def _synthetic(
+    database_url: str,
+    recipe: Recipe,
+    planned: Planned,
+    advanced: Advanced,
+    statement_timeout: timedelta | None,
+) -> SeedSummary:
     with connect(database_url) as conn:
+        bounded(conn, _seconds(statement_timeout))
         schema = introspect(conn)
         if not schema.tables:
             raise ConfigError(
@@ -94,6 +135,8 @@ def seed_synthetic(
             report = seed_database(conn, generator, advanced)
         except CannotGenerate as exc:  # a table's own columns, planned as it is written
             raise ConfigError(f"{exc}; nothing was written") from None
+        except psycopg.errors.QueryCanceled:
+            raise
         except psycopg.Error as exc:
             raise OperationFailed(
                 f"seeding failed and was rolled back, the previous data is intact: {exc}"
@@ -117,6 +160,7 @@ def seed_anonymised(
     advanced: Advanced = _noop_advance,
     salt_name: str = "PREVIEW_ANONYMISE_SALT",
     jobs: int = 2,
+    statement_timeout: timedelta | None = None,
 ) -> SeedSummary:
     """Copy the source into the target with every column's rule applied, then prove no leak.
 
@@ -134,8 +178,9 @@ def seed_anonymised(
     except RulesError as exc:
         raise ConfigError(str(exc)) from None
     try:
+        limits = (jobs, _seconds(statement_timeout))
         report, anonymiser = _anonymise(
-            source_url, target_url, rules, rules_path, salt, jobs, planned, advanced
+            source_url, target_url, rules, rules_path, salt, limits, planned, advanced
         )
     except PreviewError:
         raise
@@ -161,7 +206,7 @@ def _anonymise(
     rules: Rules,
     rules_path: Path,
     salt: str,
-    jobs: int,
+    limits: tuple[int, float | None],  # source readers, seconds a target statement may run
     planned: Planned,
     advanced: Advanced,
 ) -> tuple[AnonymiseReport, Anonymiser]:
@@ -186,7 +231,7 @@ def _anonymise(
                 rules,
                 salt.encode(),
                 lambda: connect(source_url, "the source"),
-                jobs,
+                *limits,
             )
         except (RulesError, SchemaMismatch, SubsetError) as exc:
             raise ConfigError(
@@ -200,6 +245,8 @@ def _anonymise(
             raise OperationFailed(str(exc), public=public_text(exc)) from None
         except SchemaMismatch as exc:  # the source's rows do not fit the target's columns
             raise ConfigError(str(exc), public=public_text(exc)) from None
+        except psycopg.errors.QueryCanceled as exc:
+            raise _timed_out(_duration(limits[1]), exc) from None
         except psycopg.Error as exc:
             explained = anonymiser.explained(exc)
             if explained is not None:  # a rule's values a constraint of the target refused

@@ -113,19 +113,32 @@ class PyGithubClient:
     """GitHubPort over PyGithub; one authenticated ``Github`` per repository."""
 
     def __init__(
-        self, connect: Callable[[str], Github], cache: ResponseCache | None = None
+        self,
+        connect: Callable[[str], Github],
+        identity: Callable[[], str],
+        cache: ResponseCache | None = None,
     ) -> None:
         self._connect = connect
+        self._identity = identity
+        self._login: str | None = None
         self._clients: dict[str, Github] = {}
         self._lock = threading.Lock()
         self.cache = cache
+
+    def login(self) -> str:
+        """The login our comments are written by: the sticky comment is only ever ours."""
+        with self._lock:
+            if self._login is None:
+                with _translated("who this client is"):
+                    self._login = self._identity()
+            return self._login
 
     @classmethod
     def with_token(
         cls, token: str, options: ClientOptions, cache: ResponseCache | None = None
     ) -> PyGithubClient:
         client = _github(Auth.Token(token), options)
-        return cls(lambda _repository: client, cache)
+        return cls(lambda _repository: client, lambda: str(client.get_user().login), cache)
 
     @classmethod
     def as_app(
@@ -147,7 +160,8 @@ class PyGithubClient:
                 installation = integration.get_repo_installation(owner, name)
             return _github(app_auth.get_installation_auth(installation.id), options)
 
-        return cls(connect, cache)
+        # An app comments as its bot user, "<slug>[bot]".
+        return cls(connect, lambda: f"{integration.get_app().slug}[bot]", cache)
 
     def _gh(self, repository: str) -> Github:
         with self._lock:
@@ -180,18 +194,30 @@ class PyGithubClient:
         self, repository: str, pr_number: int, comment_id: int | None, body: str
     ) -> int:
         text = f"{STICKY_MARKER}\n{body}"
+        me = self.login()
         with _translated(f"sticky comment on #{pr_number}"):
             issue = self._repo(repository).get_issue(pr_number)
             if comment_id is None:
+                # Ours by author, not by marker: anyone can post the marker, and a sticky
+                # found in their comment would be theirs to edit (a fake URL on the PR).
                 comment_id = next(
-                    (c.id for c in issue.get_comments() if STICKY_MARKER in (c.body or "")), None
+                    (
+                        c.id
+                        for c in issue.get_comments()
+                        if c.user is not None
+                        and c.user.login == me
+                        and STICKY_MARKER in (c.body or "")
+                    ),
+                    None,
                 )
             if comment_id is not None:
                 try:
                     issue.get_comment(comment_id).edit(text)
                     return comment_id
                 except GithubException as exc:
-                    if exc.status != 404:  # deleted by someone: write a new one
+                    # Deleted, or not ours to edit (locked, hidden): write a new one; the
+                    # report must not fail the deploy it reports.
+                    if exc.status not in (403, 404, 410):
                         raise
             return int(issue.create_comment(text).id)
 

@@ -1,7 +1,8 @@
 """``/preview`` comment commands: parsing is a pure function of the comment body.
 
-Only a line that *starts* with ``/preview`` counts, outside quotes and code
-blocks, so quoting someone's command in a reply never runs it again. The
+Only a line that *starts* with ``/preview`` in a paragraph counts, read as
+GitHub renders the comment, so quoting, fencing or hiding someone's command
+never runs it again. The
 first such line wins; anything malformed becomes :class:`Invalid`, which the
 worker answers with the help text.
 """
@@ -12,6 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+
+from markdown_it import MarkdownIt
 
 from envs.core.spec import SeedMode, format_duration, parse_duration
 
@@ -73,18 +76,28 @@ _SEED_MODES = {
 }
 
 
+_MARKDOWN = MarkdownIt("commonmark")
+_HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+
+
 def _command_line(body: str) -> str | None:
-    in_code = False
-    for raw in body[:MAX_BODY].splitlines():
-        line = raw.strip()
-        if line.startswith(("```", "~~~")):
-            in_code = not in_code
-            continue
-        if in_code or line.startswith(">"):
-            continue
-        head = line.split(maxsplit=1)[0] if line else ""
-        if head.lower() == TRIGGER:
-            return line
+    """The first line of a top-level paragraph that starts with ``/preview``.
+
+    Read as GitHub renders the comment (CommonMark): a command in a quote, a
+    list, a fenced or indented code block, an HTML comment or a collapsed
+    ``<details>`` is shown, quoted or hidden, not said, so it never runs.
+    """
+    hidden = 0  # open <details> blocks
+    for token in _MARKDOWN.parse(body[:MAX_BODY]):
+        if token.type == "html_block":
+            text = token.content.lower()
+            hidden = max(0, hidden + text.count("<details") - text.count("</details"))
+        elif token.type == "inline" and token.level == 1 and not hidden:
+            for raw in _HTML_COMMENT.sub("", token.content).splitlines():
+                line = raw.strip()
+                head = line.split(maxsplit=1)[0] if line else ""
+                if head.lower() == TRIGGER:
+                    return line
     return None
 
 
@@ -123,7 +136,9 @@ def _extend(verb: Verb, args: list[str]) -> Command | Invalid:
         return Invalid("extend takes one duration, e.g. '/preview extend 48h'")
     try:
         duration = parse_duration(args[0].lower())
-    except ValueError:
+    except ValueError as exc:
+        if "longer than any duration" in str(exc):
+            return Invalid(f"extend is limited to {format_duration(MAX_EXTENSION)} at a time")
         return Invalid(f"{args[0][:20]!r} is not a duration; use e.g. 48h, 2d or 90m")
     if duration > MAX_EXTENSION:
         return Invalid(f"extend is limited to {format_duration(MAX_EXTENSION)} at a time")

@@ -63,8 +63,13 @@ class _Ref(_Model):
     repo: _Repo | None = None  # None when the fork was deleted
 
 
+# GitHub's numbers fit these; anything larger is not GitHub's, and must not reach the store.
+MAX_NUMBER = 2**31 - 1
+MAX_ID = 2**63 - 1
+
+
 class _PullRequest(_Model):
-    number: int = Field(gt=0)
+    number: int = Field(gt=0, le=MAX_NUMBER)
     state: str
     draft: bool = False
     merged: bool | None = None
@@ -83,12 +88,12 @@ class _PullRequestEvent(_Model):
 
 
 class _Issue(_Model):
-    number: int = Field(gt=0)
+    number: int = Field(gt=0, le=MAX_NUMBER)
     pull_request: dict[str, Any] | None = None  # present only when the issue is a PR
 
 
 class _Comment(_Model):
-    id: int
+    id: int = Field(gt=0, le=MAX_ID)
     body: str | None = None
     user: _User
     created_at: AwareDatetime | None = None  # GitHub's clock: what a fork approval is timed by

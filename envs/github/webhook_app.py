@@ -10,6 +10,7 @@ here; the worker does the slow work outside GitHub's 10-second window.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import queue
@@ -18,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import (
@@ -46,6 +47,10 @@ from envs.github import signature
 from envs.github.events import SUPPORTED_EVENTS, PayloadInvalid, jobs_for
 from envs.store import Store
 
+REFUSAL_AUDIT_INTERVAL = timedelta(minutes=1)
+MAX_REFUSING_CLIENTS = 10_000
+_UNVERIFIED = frozenset({"too_large", "too_slow", "disconnected", "bad_signature"})
+BODY_TIMEOUT_S = 10.0
 MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB but PR events are far smaller
 _DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 
@@ -91,6 +96,9 @@ class ServiceConfig:
     webhook_secret: bytes
     promote_token: str | None = None
     max_body: int = MAX_BODY
+    # GitHub sends a delivery's body at once; a client that trickles or stalls holds a
+    # connection and a task for nothing, so the whole body must arrive within this.
+    body_timeout_s: float = BODY_TIMEOUT_S
 
 
 class _PromoteBody(BaseModel):
@@ -136,6 +144,18 @@ class _Metrics:
         )
 
 
+class BodyTooSlow(Exception):
+    pass
+
+
+async def _read_in_time(request: Request, limit: int, seconds: float) -> bytes:
+    """The body, capped in size and in time (a stalled client gets a 408, not a task)."""
+    try:
+        return await asyncio.wait_for(_read_capped(request, limit), seconds)
+    except TimeoutError:
+        raise BodyTooSlow from None
+
+
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -162,6 +182,20 @@ class WebhookService:
         self.config = config
         self.clock = clock
         self.metrics = _Metrics(pool)
+        # When each client address last had a refused promotion audited: a refusal is
+        # evidence, but a flood of them must not become a flood of writes.
+        self._refusals_audited: dict[str, datetime] = {}
+
+    def _audit_refused_promotion(self, client: str, reason: str) -> None:
+        now = self.clock()
+        last = self._refusals_audited.get(client)
+        if last is not None and now - last < REFUSAL_AUDIT_INTERVAL:
+            return
+        if len(self._refusals_audited) > MAX_REFUSING_CLIENTS:
+            self._refusals_audited.clear()
+        self._refusals_audited[client] = now
+        with self.pool.store() as store:
+            store.audit(f"client {client}", "promote.refused", now, None, {"reason": reason})
 
     def _accept(self, delivery: str, event: str, payload: Any) -> tuple[int, dict[str, Any]]:
         accepted = jobs_for(event, payload, delivery)
@@ -177,15 +211,21 @@ class WebhookService:
         started = time.perf_counter()
         event = request.headers.get("x-github-event", "")
         outcome, response = await self._webhook(request, event)
-        self.metrics.deliveries.labels(event=event[:40] or "-", outcome=outcome).inc()
+        # The sender picks the header: only a signed delivery of an event we know gets
+        # its own series, so nobody can grow the registry by inventing event names.
+        label = event if outcome not in _UNVERIFIED and event in SUPPORTED_EVENTS else "other"
+        self.metrics.deliveries.labels(event=label, outcome=outcome).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         return response
 
     async def _webhook(self, request: Request, event: str) -> tuple[str, Response]:
         try:
-            body = await _read_capped(request, self.config.max_body)
+            config = self.config
+            body = await _read_in_time(request, config.max_body, config.body_timeout_s)
         except BodyTooLarge:
             return "too_large", _error(413, f"body larger than {self.config.max_body} bytes")
+        except BodyTooSlow:
+            return "too_slow", _error(408, "the body did not arrive in time")
         except ClientDisconnect:
             return "disconnected", _error(400, "client disconnected")
         header = request.headers.get("x-hub-signature-256")
@@ -203,6 +243,8 @@ class WebhookService:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return "bad_json", _error(400, f"body is not JSON: {exc}")
+        except RecursionError:  # signed, yet nested deeper than any payload GitHub sends
+            return "bad_json", _error(400, "body is nested too deeply")
         if not isinstance(payload, dict):
             return "bad_json", _error(400, "body is not a JSON object")
         try:
@@ -225,11 +267,17 @@ class WebhookService:
             return _error(404, "promotion over HTTP is disabled; set PREVIEW_PROMOTE_TOKEN")
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
+            client = request.client.host if request.client else "unknown"
+            reason = "missing bearer token" if not given else "wrong bearer token"
+            await run_in_threadpool(self._audit_refused_promotion, client, reason)
             return _error(401, "missing or wrong bearer token")
         try:
-            body = _PromoteBody.model_validate_json(await _read_capped(request, 16_384))
+            raw = await _read_in_time(request, 16_384, self.config.body_timeout_s)
+            body = _PromoteBody.model_validate_json(raw)
         except BodyTooLarge:
             return _error(413, "body too large")
+        except BodyTooSlow:
+            return _error(408, "the body did not arrive in time")
         except ValidationError as exc:
             return _error(400, f"expected repository, sha, image: {exc.errors()[0]['msg']}")
         if not REPOSITORY.match(body.repository) or not COMMIT_SHA.match(body.sha):
@@ -246,7 +294,7 @@ class WebhookService:
 
     def _ping_store(self) -> None:
         with self.pool.store() as store:
-            store.queue.counts()
+            store.check()
 
     async def readyz(self, _: Request) -> Response:
         try:

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from envs.core.errors import OperationFailed
+from envs.core.redaction import scrub
 from envs.store.connector import Row, UniqueViolation, iter_versions
 from envs.store.queries import named_queries
 
@@ -31,9 +32,11 @@ class PostgresConnector:
     def __init__(self, url: str) -> None:
         try:
             self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
-        except psycopg.OperationalError as exc:
-            # psycopg's message names host and port but never the password.
-            raise OperationFailed(f"cannot connect to the state database: {exc}") from None
+        except (psycopg.OperationalError, psycopg.ProgrammingError, ValueError) as exc:
+            # A refused connection names host and port; a malformed URL's error can quote
+            # any piece of it, the password's too.
+            said = scrub(str(exc), url)
+            raise OperationFailed(f"cannot connect to the state database: {said}") from None
         self._queries = {k: to_psycopg(v) for k, v in named_queries(self.dialect).items()}
         self._lock = threading.RLock()
 

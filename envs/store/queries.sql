@@ -224,3 +224,11 @@ SELECT etag, body FROM github_cache WHERE url = :url;
 -- name: save_github_response
 INSERT INTO github_cache (url, etag, body) VALUES (:url, :etag, :body)
 ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, body = excluded.body;
+
+-- Readiness: the store answers and (SQLite) its file is sound; a query that reads one
+-- table can succeed on a file whose other pages are corrupt.
+-- name: check_store
+PRAGMA quick_check;
+
+-- name: check_store@postgresql
+SELECT 'ok' AS quick_check;

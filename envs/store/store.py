@@ -34,6 +34,10 @@ from envs.store.pull_requests import PullRequestState
 from envs.store.queue import JobQueue
 
 
+class StoreUnsound(Exception):
+    """The state store answered, but its storage is damaged (SQLite's quick_check)."""
+
+
 class NamespaceTaken(ConfigError):
     """Two environments derived the same namespace (repositories sharing a cluster)."""
 
@@ -188,6 +192,12 @@ class Store:
         return [Operation.from_row(row) for row in rows]
 
     # -- audit trail ------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise :class:`StoreUnsound` unless the store answers and its storage is sound."""
+        said = [str(next(iter(row.values()))) for row in self._db.fetch("check_store", {})]
+        if said != ["ok"]:
+            raise StoreUnsound("; ".join(said)[:500])
 
     def audit(
         self,

@@ -226,6 +226,13 @@ class Handlers:
     # -- job kinds ----------------------------------------------------------------
 
     def pr_event(self, job: Job) -> None:
+        previous = self.store.pull_requests.get(job.key)
+        action = job.payload.get("action")
+        if previous is not None and previous.state == "closed" and action != "reopened":
+            # GitHub may deliver a `labeled` sent before the close after it: only a
+            # reopen brings a closed pull request's environment back.
+            log.info("%s: %s after the close ignored", job.key, action)
+            return
         pr = self._save_snapshot(job)
         self._consider(pr, actor=str(job.payload.get("sender") or pr.author))
 
@@ -322,6 +329,7 @@ class Handlers:
             raise ConfigError("there is no ready environment to seed; deploy it first")
         place = self.seeding
         target = place.database_url(env, spec)
+        limit = spec.seed.statement_timeout  # the PR's database: its checks are its author's
         rules = place.spec_dir(job.repository) / spec.seed.rules if spec.seed.rules else None
         if mode is SeedMode.SYNTHETIC:
             try:
@@ -332,7 +340,7 @@ class Handlers:
                 recipe = recipe.model_copy(update={"scale": recipe.scale * spec.seed.scale})
 
             def run() -> SeedSummary:
-                return seed_synthetic(target, recipe)
+                return seed_synthetic(target, recipe, statement_timeout=limit)
 
         else:
             source_env = spec.seed.source_url_env
@@ -344,7 +352,7 @@ class Handlers:
             salt = place.environ.get("PREVIEW_ANONYMISE_SALT", "")
 
             def run() -> SeedSummary:
-                return seed_anonymised(source, target, rules, salt)
+                return seed_anonymised(source, target, rules, salt, statement_timeout=limit)
 
         return self.lifecycle.seed(job.key, mode.value, run, actor, runner=f"job:{job.id}")
 

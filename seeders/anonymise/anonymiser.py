@@ -48,7 +48,7 @@ from seeders.anonymise.readers import (
     tid_range_scans,
 )
 from seeders.anonymise.rules import Rule, Rules, check_rules, key_column
-from seeders.anonymise.session import canonical
+from seeders.anonymise.session import bounded, canonical
 from seeders.anonymise.shapes import Overflow, Shape, of_type, overflows, problems, shapes
 from seeders.anonymise.transform import (
     Keyed,
@@ -515,7 +515,9 @@ class Anonymiser:
         salt: bytes,
         connect_source: Connect | None = None,
         jobs: int = 2,
+        target_timeout_s: float | None = None,
     ) -> None:
+        """``target_timeout_s`` bounds each statement on the target (``session.bounded``)."""
         self.source, self.target, self.scratch = source, target, scratch
         # Every connection writes and reads values' text the same way
         # (seeders.anonymise.session): rows leave the source as UTF-8 (the loader reads
@@ -524,6 +526,8 @@ class Anonymiser:
         self.leak_schema = _creation_schema(scratch)
         for conn in (source, target, scratch):
             canonical(conn)
+        for conn in (target, scratch):
+            bounded(conn, target_timeout_s)
         if connect_source is not None:
             connect_source = _canonical(connect_source)
         # One consistent snapshot of every table; never a write to the source.

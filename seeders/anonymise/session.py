@@ -78,3 +78,24 @@ def canonical(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
     with conn.transaction():
         conn.execute(sql.SQL("SELECT {}").format(settings))
     return conn
+
+
+def bounded(conn: psycopg.Connection[Any], seconds: float | None) -> psycopg.Connection[Any]:
+    """``conn`` with every statement and lock wait cut at ``seconds`` (None: no bound).
+
+    For the pull request's database only: its CHECKs, index expressions and
+    open transactions are its author's, and a ``pg_sleep`` in one of them
+    must not hold a worker for ever. The source is never bounded this way
+    (a long copy is a long copy), and the bound is generous: it cuts one
+    statement, such as a whole table's COPY, not the run.
+    """
+    if seconds is None:
+        return conn
+    milliseconds = str(max(1, round(seconds * 1000)))
+    with conn.transaction():
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false),"
+            " set_config('lock_timeout', %s, false)",
+            (milliseconds, milliseconds),
+        )
+    return conn

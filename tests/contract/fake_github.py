@@ -185,6 +185,12 @@ class FakeGitHub:
         installation = re.match(r"^/repos/([^/]+/[^/]+)/installation$", path)
         if installation and method == "GET":
             return self._installation(installation.group(1))
+        if path == "/user" and method == "GET":  # a token's user: the bot, for these tests
+            return JSONResponse({"login": self.bot, "id": 1, "type": "Bot"})
+        if path == "/app" and method == "GET":
+            if not self._verify_app_jwt():
+                return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+            return JSONResponse({"id": self.app_id, "slug": self.bot.removesuffix("[bot]")})
         repo = re.match(r"^/repos/([^/]+/[^/]+)(/.*)?$", path)
         if not repo:
             return JSONResponse({"message": "Not Found"}, 404)
@@ -243,7 +249,10 @@ class FakeGitHub:
             "html_url": f"https://github.com/{comment.repository}/pull/{comment.issue}"
             f"#issuecomment-{comment.id}",
             "body": comment.body,
-            "user": {"login": comment.author, "type": "Bot"},
+            "user": {
+                "login": comment.author,
+                "type": "Bot" if comment.author == self.bot else "User",
+            },
         }
 
     def _permission(self, repository: str, user: str, _: Any, __: str) -> Response:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from envs.config.settings import DEFAULT_PASSPHRASE
 from tests.cli_runner import child_env, run_previewctl
 from tests.contract.service_harness import REPO, image, pr_event
 from tests.helpers import deliver, free_port
@@ -63,6 +64,24 @@ def test_serve_refuses_to_start_without_the_webhook_secret(tmp_path: Path) -> No
     assert "PREVIEW_WEBHOOK_SECRET is not set" in result.stderr
 
 
+@pytest.mark.parametrize("command", [("serve",), ("worker", "--drain"), ("gc", "--dry-run")])
+def test_long_lived_commands_refuse_the_built_in_passphrase(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Every preview's database password derives from it, and the README prints it."""
+    settings = {
+        "PREVIEW_STATE_DIR": str(tmp_path),
+        "PREVIEW_WEBHOOK_SECRET": SECRET,
+        "PREVIEW_PULUMI_PASSPHRASE": DEFAULT_PASSPHRASE,
+    }
+    result = run_previewctl(command, tmp_path, settings)
+    assert result.code == 2, result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"{command[0]} refuses to run with the built-in PREVIEW_PULUMI_PASSPHRASE" in said
+    assert "openssl rand -hex 32" in said
+    assert not (tmp_path / "state.db").exists(), "it stopped before touching anything"
+
+
 def test_deliveries_and_promotions_show_up_in_jobs(
     served: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -98,3 +117,45 @@ def test_deliveries_and_promotions_show_up_in_jobs(
     audit = run_previewctl(("audit", "--json", "--repo", REPO), tmp_path, env)
     assert audit.code == 0
     assert json.loads(audit.stdout) == {"operations": [], "events": []}
+
+
+def _children(pid: int) -> set[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(child) for child in found}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_serve_stopped_with_sigterm_stops_its_workers(tmp_path: Path) -> None:
+    """Kubernetes stops a pod with SIGTERM; a worker left behind would run jobs unsupervised."""
+    port = free_port()
+    settings = {
+        "PREVIEW_STATE_DIR": str(tmp_path / "state"),
+        "PREVIEW_WEBHOOK_SECRET": SECRET,
+        "PREVIEW_GITHUB_TOKEN": "ghs_unused",
+    }
+    command = [sys.executable, "-m", "envs.cli.main", "serve", "--workers", "2"]
+    proc = subprocess.Popen([*command, "--port", str(port)], cwd=tmp_path, env=child_env(settings))
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    while time.monotonic() < deadline:  # serving: the signal must find uvicorn running
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    deadline = time.monotonic() + 30
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "no worker outlives serve"

@@ -15,7 +15,7 @@ from envs.github.client import (
     PyGithubClient,
     permission_at_least,
 )
-from tests.contract.fake_github import FakeGitHub, client_options
+from tests.contract.fake_github import Comment, FakeGitHub, client_options
 
 REPO = "acme/shop"
 
@@ -35,6 +35,31 @@ def test_sticky_comment_is_created_once_then_edited(
     third = github.upsert_sticky(REPO, 7, first, "state: ready")
     assert third != first
     assert len(fake.comments_on(REPO, 7)) == 1
+
+
+def test_a_marker_posted_by_someone_else_is_never_taken_for_the_sticky(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    """Anyone can paste the marker; a sticky found in their comment would be theirs to edit."""
+    fake, _ = fake_github
+    planted = Comment(1, REPO, 8, f"{STICKY_MARKER}\n✅ https://evil.example", "mallory")
+    fake.comments[planted.id] = planted
+    ours = github.upsert_sticky(REPO, 8, None, "state: ready")
+    assert ours != planted.id
+    assert planted.body == f"{STICKY_MARKER}\n✅ https://evil.example", "theirs, untouched"
+    assert fake.comments[ours].author == fake.bot
+    assert github.upsert_sticky(REPO, 8, None, "state: ready again") == ours
+
+
+def test_a_sticky_that_cannot_be_edited_is_written_anew(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    first = github.upsert_sticky(REPO, 9, None, "state: provisioning")
+    fake.fail("PATCH", rf"/issues/comments/{first}$", 403)
+    second = github.upsert_sticky(REPO, 9, first, "state: ready")
+    assert second != first
+    assert fake.comments[second].body.endswith("state: ready")
 
 
 def test_deployment_and_statuses(

@@ -158,6 +158,38 @@ def test_closed_tears_down_and_marks_the_deployment_inactive(service: Service) -
     assert pr.state == "closed"
 
 
+def test_a_late_label_after_the_close_never_brings_the_environment_back(
+    service: Service,
+) -> None:
+    open_and_deploy(service)
+    service.deliver("pull_request", pr_event("closed"))
+    service.drain()
+    late = pr_event("labeled")  # sent before the close, delivered after it
+    late["pull_request"]["state"] = "open"
+    service.deliver("pull_request", late)
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.DESTROYED
+    assert [call[0] for call in service.engine.calls] == ["up", "destroy"]
+    service.deliver("pull_request", pr_event("reopened"))
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.READY, "a reopen does"
+
+
+def test_a_destroy_said_during_a_github_outage_runs_when_github_is_back(
+    service: Service,
+) -> None:
+    """Every GitHub call fails for longer than five attempts' backoff (~75 s) would wait."""
+    open_and_deploy(service)
+    service.fake.comments[12] = _their_comment(12, "maintainer")
+    service.fake.fail("POST", r"/reactions$", 503, times=40)
+    service.deliver("issue_comment", comment("/preview destroy", "maintainer", comment_id=12))
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.DESTROYED
+    (job,) = [j for j in service.store.queue.jobs(limit=100) if j.kind is JobKind.COMMENT]
+    assert job.status is JobStatus.DONE
+    assert job.attempts > 5
+
+
 def test_drafts_are_not_deployed_and_a_live_one_is_removed(service: Service) -> None:
     open_and_deploy(service)
     service.deliver("pull_request", pr_event("converted_to_draft"))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +198,40 @@ def test_oversized_malformed_and_incomplete_bodies(service: httpx.Client, store:
     assert store.queue.jobs() == []
 
 
+def test_absurd_numbers_and_depths_get_a_400_never_a_500(
+    service: httpx.Client, store: Store
+) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    answered = deliver(service, "pull_request", deep)
+    assert answered.status_code == 400
+    assert "nested too deeply" in answered.json()["error"]
+    huge = copy.deepcopy(webhook_examples()["pull_request"][0])
+    huge["pull_request"]["number"] = 10**30
+    answered = deliver(service, "pull_request", huge)
+    assert answered.status_code == 400
+    assert "pull_request.number" in answered.json()["error"]
+    comment = pr_comment("/preview up")
+    comment["comment"]["id"] = 10**30
+    assert deliver(service, "issue_comment", comment).status_code == 400
+    assert store.queue.jobs() == []
+
+
+def test_unsigned_deliveries_cannot_grow_the_metrics(service: httpx.Client) -> None:
+    """300 unsigned requests with invented event names: no new series (the registry stays small)."""
+    for n in range(300):
+        deliver(service, f"invented-{n}", {"n": n}, sign=False)
+    deliver(service, "invented-signed", {"n": 1})  # signed, but not an event we know
+    series = [
+        line
+        for line in service.get("/metrics").text.splitlines()
+        if line.startswith("preview_webhook_deliveries_total{")
+    ]
+    assert series == [
+        'preview_webhook_deliveries_total{event="other",outcome="bad_signature"} 300.0',
+        'preview_webhook_deliveries_total{event="other",outcome="unsupported"} 1.0',
+    ]
+
+
 def test_hostile_branch_names_and_comment_bodies_are_stored_verbatim(
     service: httpx.Client, store: Store
 ) -> None:
@@ -223,6 +259,11 @@ def test_promote_needs_the_token_and_a_digest(service: httpx.Client, store: Stor
         service.post("/promote", json=good, headers={"Authorization": "Bearer x"}).status_code
         == 401
     )
+    for _ in range(50):  # a flood is audited once a minute per address, not once a request
+        service.post("/promote", json=good, headers={"Authorization": "Bearer y"})
+    (refused,) = [e for e in store.audit_entries() if e.action == "promote.refused"]
+    assert refused.actor == "client 127.0.0.1"
+    assert refused.detail == {"reason": "missing bearer token"}
     tag_only = good | {"image": "ghcr.io/acme/shop:latest"}
     refused = service.post("/promote", json=tag_only, headers=auth)
     assert refused.status_code == 400
@@ -267,3 +308,38 @@ def test_the_shipped_promote_workflow_step_is_accepted(service: httpx.Client, st
     promotion = store.pull_requests.promotion("Acme/Shop", "e" * 40)
     assert promotion is not None
     assert promotion.image == "ghcr.io/acme/shop@sha256:" + "f" * 64
+
+
+def test_a_corrupt_sqlite_store_is_not_ready(tmp_path: Path) -> None:
+    """A probe that read one table passed on a file whose other pages were garbage."""
+    path = tmp_path / "state.db"
+    url = f"sqlite:///{path}"
+    seeded = open_store(url)
+    for n in range(200):  # enough rows that the file has pages to damage
+        seeded.audit("someone", "filler", datetime.now(UTC), None, {"n": n, "pad": "x" * 500})
+    seeded.close()
+    with path.open("r+b") as damaged:  # a disk error, or a copy cut short
+        damaged.seek(4096 * 3)
+        damaged.write(b"\xde\xad\xbe\xef" * 4096)
+    pool = StorePool(lambda: open_store(url), size=1)
+    app = create_app(pool, ServiceConfig(SECRET, promote_token=PROMOTE_TOKEN))
+    with serving(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+        answered = client.get("/readyz")
+        assert answered.status_code == 503
+        assert "state store unavailable" in answered.json()["error"]
+
+
+def test_a_body_that_never_finishes_is_answered_408(state_url: str) -> None:
+    """A client that sends headers and a trickle, then stalls, holds nothing for long."""
+    pool = StorePool(lambda: open_store(state_url), size=1)
+    app = create_app(pool, ServiceConfig(SECRET, body_timeout_s=0.5))
+    with serving(app) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as stalled:
+            stalled.sendall(
+                b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: ping\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"zen": '
+            )
+            answer = stalled.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert b"did not arrive in time" in answer

@@ -36,7 +36,7 @@ def render(
         "--out",
         str(out),
         "--json",
-        env={"PREVIEW_APP_STRIPE_TEST_KEY": "sk_test_from_env"},
+        env={"SHOP_PREVIEW_STRIPE_TEST_KEY": "sk_test_from_env"},
     )
     assert result.code == 0, result.stderr
     document: dict[str, object] = json.loads(result.stdout)
@@ -110,4 +110,4 @@ def test_render_with_missing_secret_value_is_a_config_error(
         str(tmp_path / "o"),
     )
     assert result.code == 2
-    assert "PREVIEW_APP_STRIPE_TEST_KEY" in result.stderr
+    assert "SHOP_PREVIEW_STRIPE_TEST_KEY" in result.stderr

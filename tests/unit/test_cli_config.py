@@ -52,3 +52,54 @@ def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_command_is_usage_error() -> None:
     assert main(["frobnicate"]) == 2
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["PREVIEW_PULUMI_PASSPHRASE", "preview_github_token", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
+     "KUBECONFIG", "PULUMI_CONFIG_PASSPHRASE", "GOOGLE_APPLICATION_CREDENTIALS"],
+)  # fmt: skip
+def test_a_preview_is_never_handed_the_provisioners_own_secrets(
+    variable: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "version: 1\nimage: {repository: ghcr.io/acme/shop}\n"
+        'url: {host_template: "{name}.p.dev"}\n'
+        f"app:\n  secret_env:\n    TOKEN: {{from_env: {variable}}}\n"
+    )
+    assert main(["config", "validate", str(spec)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{spec}:6: app.secret_env.TOKEN.from_env" in err
+    assert "provisioner's own settings or credentials" in err
+
+
+def test_the_anonymisation_sources_url_never_reaches_the_app(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "version: 1\nimage: {repository: ghcr.io/acme/shop}\n"
+        'url: {host_template: "{name}.p.dev"}\n'
+        "app:\n  secret_env:\n    DB: {from_env: SHOP_PROD_URL}\n"
+        "seed: {mode: anonymised, rules: r.yaml, source_url_env: SHOP_PROD_URL}\n"
+    )
+    assert main(["config", "validate", str(spec)]) == 2
+    assert "production data never reaches a preview's app" in capsys.readouterr().err
+
+
+def test_an_alias_bomb_and_a_deep_nest_are_refused_fast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nine levels of nine aliases is 9**9 values once expanded: refused before expanding."""
+    levels = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("version: 1\n" + "\n".join(levels) + "\n")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert main(["config", "validate", str(bomb), str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bomb}: expands to more than 20000 values" in err
+    assert f"{deep}: nested too deeply for a spec" in err
+    assert "Traceback" not in err

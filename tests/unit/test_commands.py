@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,3 +68,36 @@ def test_any_text_parses_to_a_result_without_raising(body: str) -> None:
 def test_a_line_without_the_trigger_is_never_a_command(line: str) -> None:
     if not line.strip().lower().startswith("/preview"):
         assert parse(line) is None
+
+
+@pytest.mark.parametrize("amount", ["99999999999d", "999999999999999999999999h", "9" * 200 + "m"])
+def test_an_absurd_extension_is_refused_not_crashed_on(amount: str) -> None:
+    parsed = parse(f"/preview extend {amount}")
+    assert isinstance(parsed, Invalid)
+    assert "longer than any duration" in parsed.reason or "limited to" in parsed.reason
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    /preview destroy",  # an indented code block
+        "text\n\n\t/preview destroy",
+        "~~~\n/preview destroy\n~~~",
+        "````\n```\n/preview destroy\n````",  # a shorter fence does not close a longer one
+        "<!-- /preview destroy -->",
+        "<!--\n/preview destroy\n-->",
+        "LGTM <!--\n/preview destroy\n-->",
+        "<details>\n<summary>old</summary>\n\n/preview destroy\n\n</details>",
+        "- /preview destroy",
+        "> > /preview destroy",
+    ],
+    ids=["indented", "tab", "tildes", "longer-fence", "comment", "comment-lines",
+         "inline-comment", "details", "list", "nested-quote"],
+)  # fmt: skip
+def test_commands_github_shows_as_code_quotes_or_hidden_never_run(body: str) -> None:
+    assert parse(body) is None
+
+
+def test_a_command_after_a_closed_details_block_runs() -> None:
+    body = "<details>\n<summary>log</summary>\n\n/preview destroy\n\n</details>\n\n/preview status"
+    assert parse(body) == Command(Verb.STATUS)

@@ -18,7 +18,7 @@ url:
   host_template: "{name}.{repo}.preview.acme.dev"
   tls: {enabled: true, secret_name: wildcard-tls}
 app:
-  secret_env: {API_KEY: {from_env: PREVIEW_APP_API_KEY}}
+  secret_env: {API_KEY: {from_env: SHOP_PREVIEW_API_KEY}}
 database: {extensions: [pgcrypto], postgres_version: "16"}
 """,
     "spec.yaml",
@@ -32,23 +32,23 @@ def plan(**environ: str) -> object:
 
 
 def test_host_uses_the_derived_name_and_a_dns_safe_repo() -> None:
-    stack = plan(PREVIEW_APP_API_KEY="k")
+    stack = plan(SHOP_PREVIEW_API_KEY="k")
     assert stack.ingress.host.endswith(".shop-web.preview.acme.dev")  # type: ignore[attr-defined]
     assert stack.url.startswith("https://pr-42-feature-login--")  # type: ignore[attr-defined]
 
 
 def test_secret_values_come_from_the_provisioner_environment() -> None:
-    stack = plan(PREVIEW_APP_API_KEY="from-env")
+    stack = plan(SHOP_PREVIEW_API_KEY="from-env")
     assert dict(stack.app.secret_env) == {"API_KEY": "from-env"}  # type: ignore[attr-defined]
 
 
 def test_missing_secret_value_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="PREVIEW_APP_API_KEY"):
+    with pytest.raises(ConfigError, match="SHOP_PREVIEW_API_KEY"):
         plan()
 
 
 def test_database_follows_the_spec() -> None:
-    stack = plan(PREVIEW_APP_API_KEY="k")
+    stack = plan(SHOP_PREVIEW_API_KEY="k")
     assert stack.database.image == "postgres:16"  # type: ignore[attr-defined]
     assert stack.database.extensions == ("pgcrypto",)  # type: ignore[attr-defined]
 
