@@ -45,11 +45,14 @@ def toolchain_env() -> dict[str, str]:
     return env
 
 
+TEST_PASSPHRASE = "a-passphrase-of-the-tests-own"
+
+
 def child_env(settings: Mapping[str, str]) -> dict[str, str]:
     """The environment of a ``previewctl`` child: ours without PREVIEW_*, then ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREVIEW_")}
     # serve, worker and gc refuse the built-in passphrase, as they should in production.
-    own = {"PREVIEW_PULUMI_PASSPHRASE": "a-passphrase-of-the-tests-own"}
+    own = {"PREVIEW_PULUMI_PASSPHRASE": TEST_PASSPHRASE}
     return env | {"PYTHONPATH": str(REPO_ROOT)} | own | dict(settings)
 
 

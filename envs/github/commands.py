@@ -101,6 +101,11 @@ def _command_line(body: str) -> str | None:
     return None
 
 
+def mentions_command(body: str) -> bool:
+    """Whether the comment says a `/preview` command at all (before anything is parsed)."""
+    return _command_line(body) is not None
+
+
 def parse(body: str) -> Command | Invalid | None:
     """The command in a comment, ``Invalid`` if it is malformed, None if there is none."""
     line = _command_line(body)

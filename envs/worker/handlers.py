@@ -34,7 +34,7 @@ from envs.environments.lifecycle import Lifecycle, UpRequest
 from envs.environments.registry import RegistryClient, RegistryError, promoted_tag
 from envs.environments.seeding import seed_anonymised, seed_synthetic
 from envs.github.client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
-from envs.github.commands import HELP_TEXT, Command, Invalid, Verb, parse
+from envs.github.commands import HELP_TEXT, Command, Verb, mentions_command, parse
 from envs.github.report import DEPLOYMENT_STATE, Situation, seed_line, status_reply, sticky_body
 from envs.store import Store
 from envs.worker import approval
@@ -375,24 +375,24 @@ class Handlers:
         )
 
     def comment(self, job: Job) -> None:
+        """A `/preview` comment: who may, first; only then what the command says.
+
+        An author below the spec's permission gets the refusal and nothing
+        else, however the command is written: no help text, no parse error,
+        nothing the bot can be made to post for them.
+        """
         comment_id, author = int(job.payload["comment_id"]), str(job.payload["author"])
-        parsed = parse(str(job.payload["body"]))
-        if parsed is None:
+        body = str(job.payload["body"])
+        if not mentions_command(body):
             return
         self.github.react(job.repository, job.pr_number, comment_id, "eyes")
-        if isinstance(parsed, Invalid):
-            self.github.reply(
-                job.repository, job.pr_number, f"@{author} {parsed.reason}.\n\n{HELP_TEXT}"
-            )
-            self.github.react(job.repository, job.pr_number, comment_id, "confused")
-            return
         spec = self._spec(job.key)
         granted = self.github.permission(job.repository, author)
         needed = spec.commands.min_permission
+        parsed = parse(body)
+        said = str(parsed) if isinstance(parsed, Command) else "/preview (malformed)"
         if not permission_at_least(granted, needed):
-            self.store.audit(
-                author, "command.refused", self.clock(), job.key, {"command": str(parsed)}
-            )
+            self.store.audit(author, "command.refused", self.clock(), job.key, {"command": said})
             self.github.reply(
                 job.repository,
                 job.pr_number,
@@ -401,9 +401,12 @@ class Handlers:
             )
             self.github.react(job.repository, job.pr_number, comment_id, "confused")
             return
-        self.store.audit(
-            author, "command.accepted", self.clock(), job.key, {"command": str(parsed)}
-        )
+        if not isinstance(parsed, Command):
+            reason = parsed.reason if parsed is not None else "no command found"
+            self.github.reply(job.repository, job.pr_number, f"@{author} {reason}.\n\n{HELP_TEXT}")
+            self.github.react(job.repository, job.pr_number, comment_id, "confused")
+            return
+        self.store.audit(author, "command.accepted", self.clock(), job.key, {"command": said})
         self._command(job, parsed, author, comment_id)
 
     def _command(self, job: Job, command: Command, author: str, comment_id: int) -> None:

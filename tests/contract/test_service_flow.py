@@ -198,6 +198,22 @@ def test_drafts_are_not_deployed_and_a_live_one_is_removed(service: Service) -> 
     assert "mark it ready for review" in service.sticky()
 
 
+def test_someone_below_the_permission_gets_the_refusal_and_nothing_else(
+    service: Service,
+) -> None:
+    """A malformed or absurd command from them is not parsed for a reply: no help to spam."""
+    service.deliver("pull_request", pr_event("opened"))
+    service.fake.comments[21] = _their_comment(21, "reader")
+    absurd = "/preview extend 99999999999999999999999d " + "x" * 1000
+    service.deliver("issue_comment", comment(absurd, "reader", comment_id=21))
+    service.drain()
+    (reply,) = [r for r in service.replies() if not r.startswith("/preview")]
+    assert reply.startswith("Sorry @reader, `/preview` commands need **write** access")
+    assert "Preview commands" not in reply, "no help text for them"
+    refused = [e for e in service.store.audit_entries(REPO, PR) if e.action == "command.refused"]
+    assert [e.actor for e in refused] == ["reader"]
+
+
 def test_maintainer_commands_run_and_a_reader_is_refused(service: Service) -> None:
     open_and_deploy(service)
     before = service.store.require(KEY).expires_at

@@ -19,7 +19,14 @@ import pytest
 
 from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationResult
 from envs.store import open_store
-from tests.cli_runner import REPO_ROOT, child_env, pulumi_backend, stack_file, toolchain_env
+from tests.cli_runner import (
+    REPO_ROOT,
+    TEST_PASSPHRASE,
+    child_env,
+    pulumi_backend,
+    stack_file,
+    toolchain_env,
+)
 from tests.e2e.conftest import Cluster, previewctl
 from tests.helpers import kill_session, wait_for
 
@@ -114,7 +121,7 @@ def forget(state: Path, stack: str, resource_type: str) -> None:
     settings = child_env(env) | {
         "PULUMI_HOME": env["PREVIEW_PULUMI_HOME"],
         "PULUMI_BACKEND_URL": pulumi_backend(state).as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": "preview-envs-local",
+        "PULUMI_CONFIG_PASSPHRASE": TEST_PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
     qualified = f"organization/preview-envs/{stack}"
