@@ -30,6 +30,7 @@ class Verb(StrEnum):
     RESEED = "reseed"
     EXTEND = "extend"
     DESTROY = "destroy"
+    ROLLBACK = "rollback"
     STATUS = "status"
     HELP = "help"
 
@@ -64,6 +65,7 @@ HELP_TEXT = """\
 | `/preview redeploy` | Deploy the current head commit again |
 | `/preview reseed [synthetic\\|anonymised]` | Reload the database |
 | `/preview extend <duration>` | Keep the environment longer, e.g. `48h` or `2d` (at most 30d) |
+| `/preview rollback` | Serve again the last version that became ready before this one |
 | `/preview destroy` | Remove the environment now |
 | `/preview status` | Show the environment's state |
 | `/preview help` | This text |

@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from envs.core.clock import Clock
-from envs.core.errors import ConfigError, NotFound, OperationFailed, public_text
+from envs.core.errors import ConfigError, OperationFailed, public_text
 from envs.core.jobs import Job, JobKind, JobStatus, NewJob, Promotion, PullRequest
 from envs.core.model import (
     Environment,
@@ -34,10 +33,10 @@ from envs.environments.lifecycle import Lifecycle, UpRequest
 from envs.environments.registry import RegistryClient, RegistryError, promoted_tag
 from envs.environments.seeding import seed_anonymised, seed_synthetic
 from envs.github.client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
-from envs.github.commands import HELP_TEXT, Command, Verb, mentions_command, parse
-from envs.github.report import DEPLOYMENT_STATE, Situation, seed_line, status_reply, sticky_body
+from envs.github.commands import HELP_TEXT, Command, mentions_command, parse
+from envs.github.report import DEPLOYMENT_STATE, Situation, seed_line, sticky_body
 from envs.store import Store
-from envs.worker import approval
+from envs.worker.commands import RUNNERS, Outcome, Said
 from envs.worker.policy import Verdict, decide
 from seeders.synthetic.recipe import Recipe, RecipeError, load_recipe
 from stacks.errors import StackLocked
@@ -128,10 +127,10 @@ class Handlers:
 
     # -- helpers ------------------------------------------------------------------
 
-    def _enqueue(self, kind: JobKind, key: EnvironmentKey, payload: dict[str, Any]) -> None:
+    def enqueue(self, kind: JobKind, key: EnvironmentKey, payload: dict[str, Any]) -> None:
         self.store.queue.enqueue(NewJob(kind, key.repository, key.pr_number, payload), self.clock())
 
-    def _spec(self, key: EnvironmentKey) -> EnvironmentSpec:
+    def spec_of(self, key: EnvironmentKey) -> EnvironmentSpec:
         """The repository's spec; a ConfigError fails the job and the PR is told why."""
         return self.specs(key.repository)
 
@@ -162,8 +161,8 @@ class Handlers:
 
     def _consider(self, pr: PullRequest, actor: str, requested: bool = False) -> str:
         """Queue a deploy if the PR should run its head now; return why or why not."""
-        spec = self._spec(pr.key)
-        promotion = self._promotion(pr, spec)
+        spec = self.spec_of(pr.key)
+        promotion = self.promotion_for(pr, spec)
         decision = decide(pr, spec, promotion, requested=requested)
         env = self.store.get(pr.key)
         already_running = (
@@ -172,25 +171,25 @@ class Handlers:
             and (env.head_sha, env.image) == (pr.head_sha, decision.image)
         )
         if decision.verdict is Verdict.DEPLOY and already_running and not requested:
-            self._enqueue(JobKind.REPORT, pr.key, {})  # a repeated signal: nothing to roll out
+            self.enqueue(JobKind.REPORT, pr.key, {})  # a repeated signal: nothing to roll out
         elif decision.verdict is Verdict.DEPLOY:
             if pr.fork and pr.approved_image is None:
                 self._bind_approval(pr, decision.image)
-            self._enqueue(
+            self.enqueue(
                 JobKind.DEPLOY,
                 pr.key,
                 {"sha": pr.head_sha, "image": decision.image, "actor": actor},
             )
         elif decision.verdict is Verdict.SKIP:
             if env is not None and env.status.is_live:
-                self._enqueue(JobKind.TEARDOWN, pr.key, {"actor": actor, "reason": decision.reason})
-            self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
+                self.enqueue(JobKind.TEARDOWN, pr.key, {"actor": actor, "reason": decision.reason})
+            self.enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
         else:
             if decision.verdict is Verdict.NEEDS_APPROVAL:
                 detail = {"sha": pr.head_sha, "image": promotion.image if promotion else None}
                 self.store.audit(actor, "fork.unapproved", self.clock(), pr.key, detail)
             awaiting = decision.verdict is Verdict.NEEDS_APPROVAL
-            self._enqueue(JobKind.REPORT, pr.key, {"note": decision.reason, "awaiting": awaiting})
+            self.enqueue(JobKind.REPORT, pr.key, {"note": decision.reason, "awaiting": awaiting})
         return decision.reason
 
     def _bind_approval(self, pr: PullRequest, image: str | None) -> PullRequest:
@@ -200,7 +199,7 @@ class Handlers:
         self.store.audit("preview-envs", "fork.approval_bound", self.clock(), pr.key, detail)
         return bound
 
-    def _promotion(self, pr: PullRequest, spec: EnvironmentSpec) -> Promotion | None:
+    def promotion_for(self, pr: PullRequest, spec: EnvironmentSpec) -> Promotion | None:
         """The image promoted for the PR's head: recorded, or (tag mode) the tag's digest now."""
         found = self.store.pull_requests.promotion(pr.repository, pr.head_sha)
         if found is not None or spec.image.promotion is not PromotionMode.TAG:
@@ -244,17 +243,18 @@ class Handlers:
     def deploy(self, job: Job) -> None:
         sha, image = str(job.payload["sha"]), str(job.payload["image"])
         pr = self.store.pull_requests.get(job.key)
-        if pr is None or pr.state != "open" or pr.head_sha != sha:
+        rollback = bool(job.payload.get("rollback"))  # a version that served before
+        if pr is None or pr.state != "open" or (pr.head_sha != sha and not rollback):
             log.info("deploy of %s for %s skipped: no longer the open head", sha[:12], job.key)
             return
-        if pr.fork and not pr.approves(sha, image):
+        if pr.fork and not rollback and not pr.approves(sha, image):
             # Only a decision that saw the approval queues a fork's deploy; a job that
             # reaches here without one (a re-promoted digest, a stale job) deploys nothing.
             detail = {"sha": sha, "image": image, "approved_sha": pr.approved_sha}
             self.store.audit("preview-envs", "fork.unapproved", self.clock(), job.key, detail)
             log.warning("deploy of %s for %s refused: not the approved commit/image", sha, job.key)
             return
-        spec = self._spec(job.key)
+        spec = self.spec_of(job.key)
         try:
             self._sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
         except GitHubUnavailable as exc:  # the REPORT job after the deploy catches up
@@ -273,11 +273,11 @@ class Handlers:
         try:
             self._unlocking(job, lambda: self.lifecycle.up(request, spec))
         except OperationFailed as exc:
-            self._enqueue(JobKind.REPORT, job.key, {})
+            self.enqueue(JobKind.REPORT, job.key, {})
             raise Transient.of(exc) from exc
-        self._enqueue(JobKind.REPORT, job.key, {})
+        self.enqueue(JobKind.REPORT, job.key, {})
         if first and spec.seed.mode is not SeedMode.NONE:
-            self._enqueue(JobKind.SEED, job.key, {"actor": request.actor})
+            self.enqueue(JobKind.SEED, job.key, {"actor": request.actor})
         self._react_done(job, "rocket")
 
     def teardown(self, job: Job) -> None:
@@ -293,9 +293,9 @@ class Handlers:
                     job, lambda: self.lifecycle.down(job.key, actor, reason, runner=runner)
                 )
             except OperationFailed as exc:
-                self._enqueue(JobKind.REPORT, job.key, {})
+                self.enqueue(JobKind.REPORT, job.key, {})
                 raise Transient.of(exc) from exc
-        self._enqueue(JobKind.REPORT, job.key, {"note": f"removed ({reason})"})
+        self.enqueue(JobKind.REPORT, job.key, {"note": f"removed ({reason})"})
         self._react_done(job, "rocket")
 
     def seed(self, job: Job) -> None:
@@ -314,11 +314,11 @@ class Handlers:
             return
         except OperationFailed as exc:
             raise Transient.of(exc) from exc
-        self._enqueue(JobKind.REPORT, job.key, {"note": f"seeded ({summary.headline()})"})
+        self.enqueue(JobKind.REPORT, job.key, {"note": f"seeded ({summary.headline()})"})
         self._react_done(job, "rocket")
 
     def _seed(self, job: Job, actor: str) -> SeedSummary:
-        spec = self._spec(job.key)
+        spec = self.spec_of(job.key)
         mode = SeedMode(job.payload.get("mode") or spec.seed.mode)
         if mode is SeedMode.NONE:
             raise ConfigError("this repository's spec has no seed mode (seed.mode)")
@@ -360,7 +360,7 @@ class Handlers:
         branch = str(job.payload["branch"])
         for env in self.store.environments(repository=job.repository):
             if env.branch == branch and env.status.is_live:
-                self._enqueue(
+                self.enqueue(
                     JobKind.TEARDOWN,
                     env.key,
                     {"actor": str(job.payload.get("sender")), "reason": "branch deleted"},
@@ -386,7 +386,7 @@ class Handlers:
         if not mentions_command(body):
             return
         self.github.react(job.repository, job.pr_number, comment_id, "eyes")
-        spec = self._spec(job.key)
+        spec = self.spec_of(job.key)
         granted = self.github.permission(job.repository, author)
         needed = spec.commands.min_permission
         parsed = parse(body)
@@ -410,81 +410,10 @@ class Handlers:
         self._command(job, parsed, author, comment_id)
 
     def _command(self, job: Job, command: Command, author: str, comment_id: int) -> None:
-        key, repo, number = job.key, job.repository, job.pr_number
-        done = {"actor": author, "comment_id": comment_id}
-        if command.verb is Verb.HELP:
-            self.github.reply(repo, number, HELP_TEXT)
-        elif command.verb is Verb.STATUS:
-            self.github.reply(repo, number, status_reply(self._situation(key)))
-        elif command.verb in (Verb.UP, Verb.REDEPLOY):
-            pr = self.store.pull_requests.get(key)
-            if pr is None:
-                raise Permanent(f"no pull_request event seen for {key} yet")
-            head = self.github.pull_head(repo, number)
-            spec = self._spec(key)
-            if pr.fork:
-                approved = self._approve_fork(job, pr, head, command, author, spec)
-                if approved is None:
-                    return
-                pr = approved
-            else:
-                pr = self.store.pull_requests.save(replace(pr, head_sha=head))
-            decision = decide(pr, spec, self._promotion(pr, spec), requested=True)
-            if decision.verdict is Verdict.DEPLOY:
-                self._enqueue(JobKind.DEPLOY, key, {"sha": head, "image": decision.image} | done)
-                return  # the deploy reacts when it is done
-            self.github.reply(repo, number, f"@{author} {decision.reason}.")
-        elif command.verb is Verb.DESTROY:
-            self._enqueue(JobKind.TEARDOWN, key, {"reason": "/preview destroy"} | done)
-            return
-        elif command.verb is Verb.EXTEND:
-            assert command.duration is not None  # the parser guarantees it
-            try:
-                self.lifecycle.extend(key, command.duration, author)
-            except (NotFound, OperationFailed) as exc:
-                self.github.reply(repo, number, f"@{author} {exc}.")
-                self.github.react(repo, number, comment_id, "confused")
-                return
-            self._enqueue(JobKind.REPORT, key, {})
-        elif command.verb is Verb.RESEED:
-            mode = command.seed_mode.value if command.seed_mode else None
-            self._enqueue(JobKind.SEED, key, {"mode": mode} | done)
-            return  # the seed job reacts when it is done
-        self.github.react(repo, number, comment_id, "rocket")
-
-    def _approve_fork(
-        self,
-        job: Job,
-        pr: PullRequest,
-        head: str,
-        command: Command,
-        author: str,
-        spec: EnvironmentSpec,
-    ) -> PullRequest | None:
-        """Record a maintainer's approval of a fork's ``head``; None (and a reply) if refused."""
-        refused = approval.refusal(pr, head, command.sha, self._commented_at(job))
-        comment_id = int(job.payload["comment_id"])
-        if refused is not None:
-            detail = {"command": str(command), "head": head, "why": refused}
-            self.store.audit(author, "fork.approval_refused", self.clock(), pr.key, detail)
-            self.github.reply(pr.repository, pr.pr_number, f"@{author} {refused}")
-            self.github.react(pr.repository, pr.pr_number, comment_id, "confused")
-            return None
-        promoted = self._promotion(replace(pr, head_sha=head), spec)
-        image = promoted.image if promoted is not None else None
-        pushed = pr.head_pushed_at if pr.head_sha == head else None  # a head not seen yet
-        approved = self.store.pull_requests.save(
-            replace(
-                pr, head_sha=head, approved_sha=head, approved_image=image, head_pushed_at=pushed
-            )
-        )
-        approval_detail = {"sha": head, "image": image, "comment_id": comment_id}
-        self.store.audit(author, "fork.approved", self.clock(), pr.key, approval_detail)
-        return approved
-
-    def _commented_at(self, job: Job) -> datetime:
-        """When GitHub says the comment was written; else when it was delivered (a bound)."""
-        return parse_time(job.payload.get("created_at")) or job.created_at
+        """Run an accepted command through its module (envs.worker.commands)."""
+        said = Said(self, job, command, author, comment_id)
+        if RUNNERS[command.verb](said) is Outcome.DONE:
+            self.github.react(job.repository, job.pr_number, comment_id, "rocket")
 
     def _unlocking(self, job: Job, operation: Callable[[], Environment]) -> Environment:
         """Run a lifecycle operation; if a dead worker's lock is in the way, clear it once.
@@ -539,7 +468,7 @@ class Handlers:
             except GitHubUnavailable:
                 log.warning("could not react to comment %s; the sticky comment has it", comment_id)
 
-    def _situation(
+    def situation(
         self,
         key: EnvironmentKey,
         note: str | None = None,
@@ -582,7 +511,7 @@ class Handlers:
         awaiting: bool = False,
     ) -> None:
         """Bring the sticky comment and the GitHub deployment in line with the store."""
-        situation = self._situation(key, note, error, awaiting)
+        situation = self.situation(key, note, error, awaiting)
         links = self.store.pull_requests.links(key)
         comment_id = self.github.upsert_sticky(
             key.repository, key.pr_number, links.comment_id, sticky_body(situation)

@@ -503,3 +503,28 @@ def test_tag_promotion_pins_the_digest_the_tag_had_when_ci_succeeded(
     service.drain()
     assert service.store.require(KEY).image == f"{repository}@{built}"
     assert len(service.engine.calls) == 1
+
+
+def test_rollback_serves_the_version_that_was_ready_before(service: Service) -> None:
+    open_and_deploy(service)
+    service.fake.comments[30] = _their_comment(30, "maintainer")
+    service.deliver("issue_comment", comment("/preview rollback", "maintainer", comment_id=30))
+    service.drain()
+    assert any("no earlier version" in r for r in service.replies())
+
+    service.deliver("pull_request", pr_event("synchronize", sha=SHA2))
+    service.promote(SHA2, image(2))
+    service.drain()
+    service.fake.comments[31] = _their_comment(31, "maintainer")
+    service.deliver("issue_comment", comment("/preview rollback", "maintainer", comment_id=31))
+    service.drain()
+    env = service.store.require(KEY)
+    assert (env.head_sha, env.image, env.status) == (SHA1, image(1), EnvironmentStatus.READY)
+    assert [spec.app.image for spec in service.engine.specs] == [image(1), image(2), image(1)]
+    assert service.fake.comments[31].reactions == ["eyes", "rocket"]
+    (rolled,) = [
+        e for e in service.store.audit_entries(REPO, PR, limit=50) if e.action == "deploy.rollback"
+    ]
+    assert rolled.actor == "maintainer"
+    assert (rolled.detail["from_image"], rolled.detail["to_image"]) == (image(2), image(1))
+    assert "Newer commit `222222222222` is not deployed yet" in service.sticky()
