@@ -103,3 +103,14 @@ def test_an_alias_bomb_and_a_deep_nest_are_refused_fast(
     assert f"{bomb}: expands to more than 20000 values" in err
     assert f"{deep}: nested too deeply for a spec" in err
     assert "Traceback" not in err
+
+
+def test_the_published_schema_is_the_one_the_code_validates_with(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Editors read docs/spec.schema.json (the examples point at it): it must not drift."""
+    assert main(["config", "schema"]) == 0
+    published = (Path(__file__).parents[2] / "docs" / "spec.schema.json").read_text()
+    assert json.loads(published) == json.loads(capsys.readouterr().out), (
+        "docs/spec.schema.json is stale: previewctl config schema > docs/spec.schema.json"
+    )
