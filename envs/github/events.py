@@ -16,7 +16,15 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from envs.core.jobs import JobKind, NewJob
+from envs.core.jobs import REPOSITORY_WIDE, NewJob
+from envs.core.payloads import (
+    BranchDeleted,
+    CommentPayload,
+    Payload,
+    Promote,
+    PullRequestSnapshot,
+    Teardown,
+)
 from envs.github.commands import TRIGGER
 
 # Actions that change what the environment should be; the rest (assigned,
@@ -148,39 +156,42 @@ def _parse(model: type[_Model], payload: Mapping[str, Any], event: str) -> Any:
         raise PayloadInvalid(f"{event} payload: {where}: {first['msg']}") from None
 
 
-def pr_snapshot(pr: _PullRequest, repository: str) -> dict[str, Any]:
-    """Everything the worker needs to know about the PR, as JSON for the job."""
+def pr_snapshot(pr: _PullRequest, repository: str, action: str, sender: str) -> PullRequestSnapshot:
+    """Everything the worker needs to know about the PR, as the delivery showed it."""
     head_repo = pr.head.repo.full_name if pr.head.repo else None
-    return {
-        "number": pr.number,
-        "state": pr.state,
-        "head_sha": pr.head.sha,
-        "branch": pr.head.ref,
-        "author": pr.user.login,
-        "draft": pr.draft,
-        "fork": head_repo != repository,
-        "labels": sorted({label.name for label in pr.labels}),
-        "merged": bool(pr.merged),
-        "updated_at": pr.updated_at.isoformat() if pr.updated_at else None,
-    }
+    return PullRequestSnapshot(
+        number=pr.number,
+        state=pr.state,
+        head_sha=pr.head.sha,
+        branch=pr.head.ref,
+        author=pr.user.login,
+        draft=pr.draft,
+        fork=head_repo != repository,
+        labels=tuple(sorted({label.name for label in pr.labels})),
+        merged=bool(pr.merged),
+        updated_at=pr.updated_at,
+        action=action,
+        sender=sender,
+    )
+
+
+def _job(payload: Payload, repository: str, pr_number: int, delivery_id: str) -> NewJob:
+    return NewJob(payload.kind, repository, pr_number, payload.dump(), delivery_id=delivery_id)
 
 
 def _pull_request_jobs(payload: Mapping[str, Any], delivery_id: str) -> Accepted:
     event: _PullRequestEvent = _parse(_PullRequestEvent, payload, "pull_request")
-    repo = event.repository.full_name
-    snapshot = pr_snapshot(event.pull_request, repo) | {
-        "action": event.action,
-        "sender": event.sender.login,
-    }
+    repo, pr = event.repository.full_name, event.pull_request
+    snapshot = pr_snapshot(pr, repo, event.action, event.sender.login)
+    job_payload: Payload
     if event.action == "closed":
-        kind = JobKind.TEARDOWN
-        snapshot["reason"] = "merged" if snapshot["merged"] else "closed"
+        reason = "merged" if snapshot.merged else "closed"
+        job_payload = Teardown(reason=reason, actor=event.sender.login, pull_request=snapshot)
     elif event.action in PR_ACTIONS:
-        kind = JobKind.PR_EVENT
+        job_payload = snapshot
     else:
         return Accepted((), f"pull_request action {event.action!r} is not used")
-    job = NewJob(kind, repo, event.pull_request.number, snapshot, delivery_id=delivery_id)
-    return Accepted((job,), kind)
+    return Accepted((_job(job_payload, repo, pr.number, delivery_id),), job_payload.kind)
 
 
 def _comment_jobs(payload: Mapping[str, Any], delivery_id: str) -> Accepted:
@@ -192,19 +203,15 @@ def _comment_jobs(payload: Mapping[str, Any], delivery_id: str) -> Accepted:
     body = event.comment.body or ""
     if TRIGGER not in body.lower():
         return Accepted((), "no /preview command")
-    job = NewJob(
-        JobKind.COMMENT,
-        event.repository.full_name,
-        event.issue.number,
-        {
-            "comment_id": event.comment.id,
-            "body": body[:65_536],
-            "author": event.comment.user.login,
-            "created_at": created.isoformat() if (created := event.comment.created_at) else None,
-        },
-        delivery_id=delivery_id,
+    said = CommentPayload(
+        comment_id=event.comment.id,
+        body=body[:65_536],
+        author=event.comment.user.login,
+        created_at=event.comment.created_at,
     )
-    return Accepted((job,), "comment")
+    return Accepted(
+        (_job(said, event.repository.full_name, event.issue.number, delivery_id),), "comment"
+    )
 
 
 def _promotion_jobs(event: str, payload: Mapping[str, Any], delivery_id: str) -> Accepted:
@@ -216,12 +223,8 @@ def _promotion_jobs(event: str, payload: Mapping[str, Any], delivery_id: str) ->
         run = parsed.check_suite
     if parsed.action != "completed" or run.conclusion != "success":
         return Accepted((), f"{event} {parsed.action}/{run.conclusion} is not a promotion")
-    job = NewJob(
-        JobKind.PROMOTE,
-        parsed.repository.full_name,
-        payload={"head_sha": run.head_sha, "source": f"{event}:{run.name or ''}"},
-        delivery_id=delivery_id,
-    )
+    promoted = Promote(head_sha=run.head_sha, source=f"{event}:{run.name or ''}")
+    job = _job(promoted, parsed.repository.full_name, REPOSITORY_WIDE, delivery_id)
     return Accepted((job,), "promotion signal")
 
 
@@ -229,12 +232,8 @@ def _delete_jobs(payload: Mapping[str, Any], delivery_id: str) -> Accepted:
     deleted: _DeleteEvent = _parse(_DeleteEvent, payload, "delete")
     if deleted.ref_type != "branch":
         return Accepted((), f"deleted {deleted.ref_type} is not used")
-    job = NewJob(
-        JobKind.BRANCH_DELETED,
-        deleted.repository.full_name,
-        payload={"branch": deleted.ref, "sender": deleted.sender.login},
-        delivery_id=delivery_id,
-    )
+    gone = BranchDeleted(branch=deleted.ref, sender=deleted.sender.login)
+    job = _job(gone, deleted.repository.full_name, REPOSITORY_WIDE, delivery_id)
     return Accepted((job,), "branch deleted")
 
 

@@ -28,6 +28,7 @@ from envs.core.model import (
     OperationResult,
     require_aware,
 )
+from envs.core.payloads import Promote
 from envs.store.connector import Connector, UniqueViolation
 from envs.store.github_cache import GitHubResponses
 from envs.store.pull_requests import PullRequestState
@@ -74,7 +75,7 @@ class Store:
         job = NewJob(
             JobKind.PROMOTE,
             promotion.repository,
-            payload={"head_sha": promotion.head_sha, "source": "promote"},
+            payload=Promote(head_sha=promotion.head_sha, source="promote").dump(),
         )
         with self._db.transaction():
             self.pull_requests.promote(promotion)

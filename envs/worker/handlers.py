@@ -1,4 +1,4 @@
-"""What the worker does with each kind of job.
+"""The services and helpers every kind of job shares; each kind's own work is in envs.worker.kinds.
 
 Every handler is safe to run twice: a worker killed mid-job is replaced by
 another that runs the same job again, so each step either converges
@@ -14,31 +14,29 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from envs.core.clock import Clock
-from envs.core.errors import ConfigError, OperationFailed, public_text
-from envs.core.jobs import Job, JobKind, JobStatus, NewJob, Promotion, PullRequest
+from envs.core.errors import ConfigError, OperationFailed
+from envs.core.jobs import Job, JobStatus, NewJob, Promotion, PullRequest
 from envs.core.model import (
     Environment,
     EnvironmentKey,
     EnvironmentStatus,
     OperationKind,
     OperationResult,
-    parse_time,
 )
-from envs.core.seed_summary import SeedSummary
-from envs.core.spec import EnvironmentSpec, PromotionMode, SeedMode
-from envs.environments.lifecycle import Lifecycle, UpRequest
+from envs.core.payloads import Deploy, Payload, PullRequestSnapshot, Report, Teardown, read
+from envs.core.spec import EnvironmentSpec, PromotionMode
+from envs.environments.lifecycle import Lifecycle
 from envs.environments.registry import RegistryClient, RegistryError, promoted_tag
-from envs.environments.seeding import seed_anonymised, seed_synthetic
-from envs.github.client import GitHubPort, GitHubRejected, GitHubUnavailable, permission_at_least
-from envs.github.commands import HELP_TEXT, Command, mentions_command, parse
+from envs.github.client import GitHubPort, GitHubRejected, GitHubUnavailable
 from envs.github.report import DEPLOYMENT_STATE, Situation, seed_line, sticky_body
 from envs.store import Store
-from envs.worker.commands import RUNNERS, Outcome, Said
+from envs.worker.failures import Permanent, Transient
+from envs.worker.kinds import KINDS
 from envs.worker.policy import Verdict, decide
-from seeders.synthetic.recipe import Recipe, RecipeError, load_recipe
 from stacks.errors import StackLocked
 
 log = logging.getLogger(__name__)
@@ -59,26 +57,6 @@ class SeedPlace:
     database_url: Callable[[Environment, EnvironmentSpec], str]
     spec_dir: Callable[[str], Path]
     environ: Mapping[str, str]
-
-
-class JobFailed(Exception):
-    """A job's failure: the full text for the log, ``public`` for the PR (see PreviewError)."""
-
-    def __init__(self, message: str, public: str | None = None) -> None:
-        super().__init__(message)
-        self.public = message if public is None else public
-
-    @classmethod
-    def of(cls, error: BaseException, prefix: str = "") -> JobFailed:
-        return cls(f"{prefix}{error}", f"{prefix}{public_text(error)}")
-
-
-class Transient(JobFailed):
-    """Worth retrying later (engine hiccup, GitHub outage)."""
-
-
-class Permanent(JobFailed):
-    """Retrying cannot help (bad config, GitHub refused); reported on the PR."""
 
 
 def environment_name(key: EnvironmentKey) -> str:
@@ -106,18 +84,13 @@ class Handlers:
         self.seeding = seeding
 
     def run(self, job: Job) -> None:
-        handler = {
-            JobKind.PR_EVENT: self.pr_event,
-            JobKind.PROMOTE: self.promote,
-            JobKind.DEPLOY: self.deploy,
-            JobKind.TEARDOWN: self.teardown,
-            JobKind.REPORT: self.report,
-            JobKind.COMMENT: self.comment,
-            JobKind.BRANCH_DELETED: self.branch_deleted,
-            JobKind.SEED: self.seed,
-        }[job.kind]
+        """Run ``job`` through its kind's module, its payload read into the kind's model."""
         try:
-            handler(job)
+            payload = read(job.kind, job.payload)
+        except ValidationError as exc:
+            raise Permanent(f"{job.kind.value} job {job.id} has no usable payload: {exc}") from exc
+        try:
+            KINDS[job.kind](self, job, payload)
         except GitHubUnavailable as exc:
             raise Transient(str(exc)) from exc
         except GitHubRejected as exc:
@@ -127,39 +100,43 @@ class Handlers:
 
     # -- helpers ------------------------------------------------------------------
 
-    def enqueue(self, kind: JobKind, key: EnvironmentKey, payload: dict[str, Any]) -> None:
-        self.store.queue.enqueue(NewJob(kind, key.repository, key.pr_number, payload), self.clock())
+    def enqueue(self, key: EnvironmentKey, payload: Payload) -> None:
+        job = NewJob(payload.kind, key.repository, key.pr_number, payload.dump())
+        self.store.queue.enqueue(job, self.clock())
 
     def spec_of(self, key: EnvironmentKey) -> EnvironmentSpec:
         """The repository's spec; a ConfigError fails the job and the PR is told why."""
         return self.specs(key.repository)
 
-    def _save_snapshot(self, job: Job) -> PullRequest:
-        snap = job.payload
-        previous = self.store.pull_requests.get(job.key)
-        same_head = previous is not None and previous.head_sha == snap["head_sha"]
-        pushed = parse_time(snap.get("updated_at"))
+    def save_snapshot(
+        self, key: EnvironmentKey, snap: PullRequestSnapshot, closed: bool = False
+    ) -> PullRequest:
+        """Record the PR as a delivery showed it; a new head loses a fork's approval."""
+        previous = self.store.pull_requests.get(key)
+        same_head = previous is not None and previous.head_sha == snap.head_sha
+        pushed = snap.updated_at
         if same_head and previous is not None and previous.head_pushed_at is not None:
             pushed = previous.head_pushed_at  # the delivery that first showed this head
+        kept = previous if previous is not None and same_head else None
         pr = PullRequest(
-            repository=job.repository,
-            pr_number=job.pr_number,
-            state="closed" if job.kind is JobKind.TEARDOWN else str(snap["state"]),
-            head_sha=str(snap["head_sha"]),
-            branch=str(snap["branch"]),
-            author=str(snap["author"]),
-            draft=bool(snap["draft"]),
-            fork=bool(snap["fork"]),
-            labels=tuple(snap["labels"]),
+            repository=key.repository,
+            pr_number=key.pr_number,
+            state="closed" if closed else snap.state,
+            head_sha=snap.head_sha,
+            branch=snap.branch,
+            author=snap.author,
+            draft=snap.draft,
+            fork=snap.fork,
+            labels=snap.labels,
             updated_at=self.clock(),
             # A new push to a fork PR needs a maintainer's approval again.
-            approved_sha=previous.approved_sha if previous is not None and same_head else None,
-            approved_image=previous.approved_image if previous is not None and same_head else None,
+            approved_sha=kept.approved_sha if kept else None,
+            approved_image=kept.approved_image if kept else None,
             head_pushed_at=pushed,
         )
         return self.store.pull_requests.save(pr)
 
-    def _consider(self, pr: PullRequest, actor: str, requested: bool = False) -> str:
+    def consider(self, pr: PullRequest, actor: str, requested: bool = False) -> str:
         """Queue a deploy if the PR should run its head now; return why or why not."""
         spec = self.spec_of(pr.key)
         promotion = self.promotion_for(pr, spec)
@@ -171,25 +148,22 @@ class Handlers:
             and (env.head_sha, env.image) == (pr.head_sha, decision.image)
         )
         if decision.verdict is Verdict.DEPLOY and already_running and not requested:
-            self.enqueue(JobKind.REPORT, pr.key, {})  # a repeated signal: nothing to roll out
+            self.enqueue(pr.key, Report())  # a repeated signal: nothing to roll out
         elif decision.verdict is Verdict.DEPLOY:
             if pr.fork and pr.approved_image is None:
                 self._bind_approval(pr, decision.image)
-            self.enqueue(
-                JobKind.DEPLOY,
-                pr.key,
-                {"sha": pr.head_sha, "image": decision.image, "actor": actor},
-            )
+            assert decision.image is not None  # a DEPLOY verdict names its image
+            self.enqueue(pr.key, Deploy(sha=pr.head_sha, image=decision.image, actor=actor))
         elif decision.verdict is Verdict.SKIP:
             if env is not None and env.status.is_live:
-                self.enqueue(JobKind.TEARDOWN, pr.key, {"actor": actor, "reason": decision.reason})
-            self.enqueue(JobKind.REPORT, pr.key, {"note": decision.reason})
+                self.enqueue(pr.key, Teardown(reason=decision.reason, actor=actor))
+            self.enqueue(pr.key, Report(note=decision.reason))
         else:
             if decision.verdict is Verdict.NEEDS_APPROVAL:
                 detail = {"sha": pr.head_sha, "image": promotion.image if promotion else None}
                 self.store.audit(actor, "fork.unapproved", self.clock(), pr.key, detail)
             awaiting = decision.verdict is Verdict.NEEDS_APPROVAL
-            self.enqueue(JobKind.REPORT, pr.key, {"note": decision.reason, "awaiting": awaiting})
+            self.enqueue(pr.key, Report(note=decision.reason, awaiting=awaiting))
         return decision.reason
 
     def _bind_approval(self, pr: PullRequest, image: str | None) -> PullRequest:
@@ -222,200 +196,7 @@ class Handlers:
         )
         return self.store.pull_requests.promote(promotion)
 
-    # -- job kinds ----------------------------------------------------------------
-
-    def pr_event(self, job: Job) -> None:
-        previous = self.store.pull_requests.get(job.key)
-        action = job.payload.get("action")
-        if previous is not None and previous.state == "closed" and action != "reopened":
-            # GitHub may deliver a `labeled` sent before the close after it: only a
-            # reopen brings a closed pull request's environment back.
-            log.info("%s: %s after the close ignored", job.key, action)
-            return
-        pr = self._save_snapshot(job)
-        self._consider(pr, actor=str(job.payload.get("sender") or pr.author))
-
-    def promote(self, job: Job) -> None:
-        sha = str(job.payload["head_sha"])
-        for pr in self.store.pull_requests.open_at_sha(job.repository, sha):
-            self._consider(pr, actor=str(job.payload.get("source") or "ci"))
-
-    def deploy(self, job: Job) -> None:
-        sha, image = str(job.payload["sha"]), str(job.payload["image"])
-        pr = self.store.pull_requests.get(job.key)
-        rollback = bool(job.payload.get("rollback"))  # a version that served before
-        if pr is None or pr.state != "open" or (pr.head_sha != sha and not rollback):
-            log.info("deploy of %s for %s skipped: no longer the open head", sha[:12], job.key)
-            return
-        if pr.fork and not rollback and not pr.approves(sha, image):
-            # Only a decision that saw the approval queues a fork's deploy; a job that
-            # reaches here without one (a re-promoted digest, a stale job) deploys nothing.
-            detail = {"sha": sha, "image": image, "approved_sha": pr.approved_sha}
-            self.store.audit("preview-envs", "fork.unapproved", self.clock(), job.key, detail)
-            log.warning("deploy of %s for %s refused: not the approved commit/image", sha, job.key)
-            return
-        spec = self.spec_of(job.key)
-        try:
-            self._sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
-        except GitHubUnavailable as exc:  # the REPORT job after the deploy catches up
-            log.warning("could not report the start of %s: %s", job.key, exc)
-        request = UpRequest(
-            job.repository,
-            job.pr_number,
-            pr.branch,
-            sha,
-            image,
-            str(job.payload["actor"]),
-            runner=f"job:{job.id}",
-        )
-        before = self.store.get(job.key)
-        first = before is None or not before.status.is_live
-        try:
-            self._unlocking(job, lambda: self.lifecycle.up(request, spec))
-        except OperationFailed as exc:
-            self.enqueue(JobKind.REPORT, job.key, {})
-            raise Transient.of(exc) from exc
-        self.enqueue(JobKind.REPORT, job.key, {})
-        if first and spec.seed.mode is not SeedMode.NONE:
-            self.enqueue(JobKind.SEED, job.key, {"actor": request.actor})
-        self._react_done(job, "rocket")
-
-    def teardown(self, job: Job) -> None:
-        if "head_sha" in job.payload:  # a pull_request closed delivery
-            self._save_snapshot(job)
-        actor = str(job.payload.get("actor") or job.payload.get("sender") or "preview-envs")
-        reason = str(job.payload.get("reason") or "requested")
-        env = self.store.get(job.key)
-        if env is not None and env.status is not EnvironmentStatus.DESTROYED:
-            runner = f"job:{job.id}"
-            try:
-                self._unlocking(
-                    job, lambda: self.lifecycle.down(job.key, actor, reason, runner=runner)
-                )
-            except OperationFailed as exc:
-                self.enqueue(JobKind.REPORT, job.key, {})
-                raise Transient.of(exc) from exc
-        self.enqueue(JobKind.REPORT, job.key, {"note": f"removed ({reason})"})
-        self._react_done(job, "rocket")
-
-    def seed(self, job: Job) -> None:
-        """Seed a ready environment; a command gets a reply when its input is wrong."""
-        actor = str(job.payload.get("actor") or "preview-envs")
-        comment_id = job.payload.get("comment_id")
-        try:
-            summary = self._seed(job, actor)
-        except ConfigError as exc:
-            if comment_id is None:
-                raise
-            self.github.reply(
-                job.repository, job.pr_number, f"@{actor} cannot reseed: {public_text(exc)}"
-            )
-            self.github.react(job.repository, job.pr_number, int(comment_id), "confused")
-            return
-        except OperationFailed as exc:
-            raise Transient.of(exc) from exc
-        self.enqueue(JobKind.REPORT, job.key, {"note": f"seeded ({summary.headline()})"})
-        self._react_done(job, "rocket")
-
-    def _seed(self, job: Job, actor: str) -> SeedSummary:
-        spec = self.spec_of(job.key)
-        mode = SeedMode(job.payload.get("mode") or spec.seed.mode)
-        if mode is SeedMode.NONE:
-            raise ConfigError("this repository's spec has no seed mode (seed.mode)")
-        if self.seeding is None:
-            raise ConfigError("seeding is not configured on this provisioner")
-        env = self.store.get(job.key)
-        if env is None or env.status is not EnvironmentStatus.READY:
-            raise ConfigError("there is no ready environment to seed; deploy it first")
-        place = self.seeding
-        target = place.database_url(env, spec)
-        limit = spec.seed.statement_timeout  # the PR's database: its checks are its author's
-        rules = place.spec_dir(job.repository) / spec.seed.rules if spec.seed.rules else None
-        if mode is SeedMode.SYNTHETIC:
-            try:
-                recipe = load_recipe(rules) if rules else Recipe()
-            except RecipeError as exc:
-                raise ConfigError(str(exc)) from None
-            if spec.seed.scale != 1.0:
-                recipe = recipe.model_copy(update={"scale": recipe.scale * spec.seed.scale})
-
-            def run() -> SeedSummary:
-                return seed_synthetic(target, recipe, statement_timeout=limit)
-
-        else:
-            source_env = spec.seed.source_url_env
-            if rules is None or source_env is None:
-                raise ConfigError("anonymised seeding needs seed.rules and seed.source_url_env")
-            source = place.environ.get(source_env)
-            if not source:
-                raise ConfigError(f"{source_env} (the source database URL) is not set")
-            salt = place.environ.get("PREVIEW_ANONYMISE_SALT", "")
-
-            def run() -> SeedSummary:
-                return seed_anonymised(source, target, rules, salt, statement_timeout=limit)
-
-        return self.lifecycle.seed(job.key, mode.value, run, actor, runner=f"job:{job.id}")
-
-    def branch_deleted(self, job: Job) -> None:
-        branch = str(job.payload["branch"])
-        for env in self.store.environments(repository=job.repository):
-            if env.branch == branch and env.status.is_live:
-                self.enqueue(
-                    JobKind.TEARDOWN,
-                    env.key,
-                    {"actor": str(job.payload.get("sender")), "reason": "branch deleted"},
-                )
-
-    def report(self, job: Job) -> None:
-        self._sync(
-            job.key,
-            note=job.payload.get("note"),
-            error=job.payload.get("error"),
-            awaiting=bool(job.payload.get("awaiting")),
-        )
-
-    def comment(self, job: Job) -> None:
-        """A `/preview` comment: who may, first; only then what the command says.
-
-        An author below the spec's permission gets the refusal and nothing
-        else, however the command is written: no help text, no parse error,
-        nothing the bot can be made to post for them.
-        """
-        comment_id, author = int(job.payload["comment_id"]), str(job.payload["author"])
-        body = str(job.payload["body"])
-        if not mentions_command(body):
-            return
-        self.github.react(job.repository, job.pr_number, comment_id, "eyes")
-        spec = self.spec_of(job.key)
-        granted = self.github.permission(job.repository, author)
-        needed = spec.commands.min_permission
-        parsed = parse(body)
-        said = str(parsed) if isinstance(parsed, Command) else "/preview (malformed)"
-        if not permission_at_least(granted, needed):
-            self.store.audit(author, "command.refused", self.clock(), job.key, {"command": said})
-            self.github.reply(
-                job.repository,
-                job.pr_number,
-                f"Sorry @{author}, `/preview` commands need **{needed.value}** access to this "
-                f"repository (you have {granted}). A maintainer can run it for you.",
-            )
-            self.github.react(job.repository, job.pr_number, comment_id, "confused")
-            return
-        if not isinstance(parsed, Command):
-            reason = parsed.reason if parsed is not None else "no command found"
-            self.github.reply(job.repository, job.pr_number, f"@{author} {reason}.\n\n{HELP_TEXT}")
-            self.github.react(job.repository, job.pr_number, comment_id, "confused")
-            return
-        self.store.audit(author, "command.accepted", self.clock(), job.key, {"command": said})
-        self._command(job, parsed, author, comment_id)
-
-    def _command(self, job: Job, command: Command, author: str, comment_id: int) -> None:
-        """Run an accepted command through its module (envs.worker.commands)."""
-        said = Said(self, job, command, author, comment_id)
-        if RUNNERS[command.verb](said) is Outcome.DONE:
-            self.github.react(job.repository, job.pr_number, comment_id, "rocket")
-
-    def _unlocking(self, job: Job, operation: Callable[[], Environment]) -> Environment:
+    def unlocking(self, job: Job, operation: Callable[[], Environment]) -> Environment:
         """Run a lifecycle operation; if a dead worker's lock is in the way, clear it once.
 
         Only locks whose every unfinished journal entry was run by a job that
@@ -460,8 +241,8 @@ class Handlers:
                 return False
         return True
 
-    def _react_done(self, job: Job, content: str) -> None:
-        comment_id = job.payload.get("comment_id")
+    def react_done(self, job: Job, comment_id: int | None, content: str) -> None:
+        """React on the comment that asked for the job, if one did; an outage only logs."""
         if comment_id is not None:
             try:
                 self.github.react(job.repository, job.pr_number, int(comment_id), content)
@@ -502,7 +283,7 @@ class Handlers:
             awaiting,
         )
 
-    def _sync(
+    def sync(
         self,
         key: EnvironmentKey,
         note: str | None = None,

@@ -19,8 +19,10 @@ from datetime import timedelta
 
 from envs.core.clock import Clock, system_clock
 from envs.core.jobs import Job, JobKind, JobStatus, NewJob, backoff
+from envs.core.payloads import Report
 from envs.store import Store
-from envs.worker.handlers import Handlers, Permanent, Transient
+from envs.worker.failures import Permanent, Transient
+from envs.worker.handlers import Handlers
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,8 @@ class Worker:
         if job.kind is not JobKind.REPORT and job.pr_number:
             # Tell the PR why, in words fit for it; a failing report is not reported again.
             error = f"{job.kind.value} failed after {job.attempts} attempt(s): {public}"
-            report = NewJob(JobKind.REPORT, job.repository, job.pr_number, {"error": error[:4000]})
+            failed = Report(error=error[:4000])
+            report = NewJob(JobKind.REPORT, job.repository, job.pr_number, failed.dump())
             self.store.queue.enqueue(report, self.clock())
         return finished
 

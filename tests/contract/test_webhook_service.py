@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from envs.core.jobs import JobKind, JobStatus
+from envs.core.payloads import PullRequestSnapshot, Teardown, read
 from envs.github import signature
 from envs.github.webhook_app import ServiceConfig, StorePool, create_app
 from envs.store import Store, open_store
@@ -103,8 +104,11 @@ def test_every_pull_request_example_is_queued_or_ignored(
         assert job.kind is kind
         assert job.repository == example["repository"]["full_name"]
         assert job.pr_number == example["pull_request"]["number"]
-        assert job.payload["head_sha"] == example["pull_request"]["head"]["sha"]
-        assert job.payload["draft"] == example["pull_request"].get("draft", False)
+        payload = read(job.kind, job.payload)
+        snapshot = payload.pull_request if isinstance(payload, Teardown) else payload
+        assert isinstance(snapshot, PullRequestSnapshot)
+        assert snapshot.head_sha == example["pull_request"]["head"]["sha"]
+        assert snapshot.draft == example["pull_request"].get("draft", False)
     assert len(store.queue.jobs(limit=1000)) == expected_jobs
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from envs.core.jobs import JobKind
+from envs.core.payloads import Teardown
 from envs.worker.commands.said import Outcome, Said
 
 
 def run(said: Said) -> Outcome:
-    said.handlers.enqueue(JobKind.TEARDOWN, said.key, {"reason": "/preview destroy"} | said.done)
+    said.handlers.enqueue(
+        said.key,
+        Teardown(reason="/preview destroy", actor=said.author, comment_id=said.comment_id),
+    )
     return Outcome.QUEUED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from envs.core.errors import NotFound, OperationFailed
-from envs.core.jobs import JobKind
+from envs.core.payloads import Report
 from envs.worker.commands.said import Outcome, Said
 
 
@@ -14,5 +14,5 @@ def run(said: Said) -> Outcome:
         said.handlers.lifecycle.extend(said.key, duration, said.author)
     except (NotFound, OperationFailed) as exc:
         return said.refuse(f"{exc}.")
-    said.handlers.enqueue(JobKind.REPORT, said.key, {})
+    said.handlers.enqueue(said.key, Report())
     return Outcome.DONE

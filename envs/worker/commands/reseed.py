@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from envs.core.jobs import JobKind
+from envs.core.payloads import Seed
 from envs.worker.commands.said import Outcome, Said
 
 
 def run(said: Said) -> Outcome:
     mode = said.command.seed_mode.value if said.command.seed_mode else None
-    said.handlers.enqueue(JobKind.SEED, said.key, {"mode": mode} | said.done)
+    said.handlers.enqueue(said.key, Seed(actor=said.author, mode=mode, comment_id=said.comment_id))
     return Outcome.QUEUED

@@ -7,8 +7,8 @@ is, and audited as a rollback. A later push or promotion rolls forward.
 
 from __future__ import annotations
 
-from envs.core.jobs import JobKind
 from envs.core.model import OperationKind, OperationResult
+from envs.core.payloads import Deploy
 from envs.worker.commands.said import Outcome, Said
 
 
@@ -41,6 +41,14 @@ def run(said: Said) -> Outcome:
         "to_image": previous.image,
     }
     handlers.store.audit(said.author, "deploy.rollback", handlers.clock(), key, detail)
-    payload = {"sha": previous.head_sha, "image": previous.image, "rollback": True}
-    handlers.enqueue(JobKind.DEPLOY, key, payload | said.done)
+    assert previous.head_sha is not None
+    assert previous.image is not None
+    deploy = Deploy(
+        sha=previous.head_sha,
+        image=previous.image,
+        actor=said.author,
+        comment_id=said.comment_id,
+        rollback=True,
+    )
+    handlers.enqueue(key, deploy)
     return Outcome.QUEUED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from envs.core.jobs import Job
 from envs.core.model import EnvironmentKey
@@ -33,11 +33,6 @@ class Said:
     @property
     def key(self) -> EnvironmentKey:
         return self.job.key
-
-    @property
-    def done(self) -> dict[str, Any]:
-        """The payload fields a queued job needs to react on the comment when it is done."""
-        return {"actor": self.author, "comment_id": self.comment_id}
 
     def reply(self, body: str) -> None:
         self.handlers.github.reply(self.job.repository, self.job.pr_number, body)

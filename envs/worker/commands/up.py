@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from envs.core.jobs import JobKind, PullRequest
-from envs.core.model import parse_time
+from envs.core.jobs import PullRequest
+from envs.core.payloads import CommentPayload, Deploy
 from envs.worker import approval
 from envs.worker.commands.said import Outcome, Said
 from envs.worker.policy import Verdict, decide
@@ -32,8 +32,11 @@ def run(said: Said) -> Outcome:
         pr = handlers.store.pull_requests.save(replace(pr, head_sha=head))
     decision = decide(pr, spec, handlers.promotion_for(pr, spec), requested=True)
     if decision.verdict is Verdict.DEPLOY:
-        payload = {"sha": head, "image": decision.image} | said.done
-        handlers.enqueue(JobKind.DEPLOY, key, payload)
+        assert decision.image is not None  # a DEPLOY verdict names its image
+        deploy = Deploy(
+            sha=head, image=decision.image, actor=said.author, comment_id=said.comment_id
+        )
+        handlers.enqueue(key, deploy)
         return Outcome.QUEUED  # the deploy reacts when it is done
     said.reply(f"@{said.author} {decision.reason}.")
     return Outcome.DONE
@@ -61,4 +64,5 @@ def _approve_fork(said: Said, pr: PullRequest, head: str) -> PullRequest | None:
 
 def _commented_at(said: Said) -> datetime:
     """When GitHub says the comment was written; else when it was delivered (a bound)."""
-    return parse_time(said.job.payload.get("created_at")) or said.job.created_at
+    written = CommentPayload.model_validate(said.job.payload).created_at
+    return written or said.job.created_at

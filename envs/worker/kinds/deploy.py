@@ -1,0 +1,54 @@
+"""Roll out one commit's promoted image: the open head, or a version that served before."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from envs.core.errors import OperationFailed
+from envs.core.jobs import Job
+from envs.core.payloads import Deploy as DeployPayload
+from envs.core.payloads import Report, Seed
+from envs.core.spec import SeedMode
+from envs.environments.lifecycle import UpRequest
+from envs.github.client import GitHubUnavailable
+from envs.worker.failures import Transient
+
+if TYPE_CHECKING:
+    from envs.worker.handlers import Handlers
+
+log = logging.getLogger(__name__)
+
+
+def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
+    sha, image = payload.sha, payload.image
+    pr = handlers.store.pull_requests.get(job.key)
+    if pr is None or pr.state != "open" or (pr.head_sha != sha and not payload.rollback):
+        log.info("deploy of %s for %s skipped: no longer the open head", sha[:12], job.key)
+        return
+    if pr.fork and not payload.rollback and not pr.approves(sha, image):
+        # Only a decision that saw the approval queues a fork's deploy; a job that
+        # reaches here without one (a re-promoted digest, a stale job) deploys nothing.
+        detail = {"sha": sha, "image": image, "approved_sha": pr.approved_sha}
+        handlers.store.audit("preview-envs", "fork.unapproved", handlers.clock(), job.key, detail)
+        log.warning("deploy of %s for %s refused: not the approved commit/image", sha, job.key)
+        return
+    spec = handlers.spec_of(job.key)
+    try:
+        handlers.sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
+    except GitHubUnavailable as exc:  # the REPORT job after the deploy catches up
+        log.warning("could not report the start of %s: %s", job.key, exc)
+    request = UpRequest(
+        job.repository, job.pr_number, pr.branch, sha, image, payload.actor, runner=f"job:{job.id}"
+    )
+    before = handlers.store.get(job.key)
+    first = before is None or not before.status.is_live
+    try:
+        handlers.unlocking(job, lambda: handlers.lifecycle.up(request, spec))
+    except OperationFailed as exc:
+        handlers.enqueue(job.key, Report())
+        raise Transient.of(exc) from exc
+    handlers.enqueue(job.key, Report())
+    if first and spec.seed.mode is not SeedMode.NONE:
+        handlers.enqueue(job.key, Seed(actor=request.actor))
+    handlers.react_done(job, payload.comment_id, "rocket")
