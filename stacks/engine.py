@@ -25,7 +25,7 @@ from pulumi import automation as auto
 from stacks import file_backend, rollout
 from stacks.branch_environment import APP, BranchEnvironment
 from stacks.cluster import Cluster
-from stacks.errors import EngineError, StackLocked
+from stacks.errors import EngineError, RolloutNeverSucceeds, StackLocked
 from stacks.spec import StackSpec, database_password
 from stacks.toolchain import Toolchain, ToolchainMissing, locate
 
@@ -224,7 +224,7 @@ class Engine:
                 ),
             )
         except rollout.RolloutFailed as exc:
-            raise EngineError(
+            raise RolloutNeverSucceeds(
                 f"pulumi up of {stack_name}: the app's new version did not roll out: {exc}; the"
                 " previous version, if any, keeps serving"
             ) from None

@@ -15,3 +15,12 @@ class EngineError(Exception):
 
 class StackLocked(EngineError):
     """Another update holds the stack (a crashed run leaves this until cancelled)."""
+
+
+class RolloutNeverSucceeds(EngineError):
+    """The new version cannot roll out as it is: the controller gave up, or its pods never start.
+
+    The same image would fail the same way (a root image under ``restricted``,
+    a digest the registry lacks, a crash loop, the progress deadline): retrying
+    costs a worker for minutes and says nothing new. A new push is the way on.
+    """

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from stacks.engine import EngineError, StackLocked, StackOutputs
+from stacks.errors import RolloutNeverSucceeds
 from stacks.spec import StackSpec
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -29,6 +30,7 @@ class RecordingEngine:
         self.calls: list[tuple[str, str]] = []
         self.specs: list[StackSpec] = []
         self.fail_next: str | None = None
+        self.never_rolls_out: str | None = None  # every up fails with this rollout reason
         self.kill_in_next_up = False
         self.locked: set[str] = set()
 
@@ -48,6 +50,8 @@ class RecordingEngine:
         if self.fail_next:
             message, self.fail_next = self.fail_next, None
             raise EngineError(message)
+        if self.never_rolls_out:
+            raise RolloutNeverSucceeds(f"pulumi up of {stack}: {self.never_rolls_out}")
         return StackOutputs(url=spec.url, namespace=spec.namespace, database_service="db:5432")
 
     def refresh(self, stack: str) -> None:

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 
 from envs.core.clock import Clock
 from envs.core.errors import PreviewError
+from envs.core.jobs import JobKind, NewJob
 from envs.core.model import EnvironmentKey, OperationKind, OperationResult
+from envs.core.payloads import Report
 from envs.environments.gc import GRACE, ActionKind, ClusterNamespace, GcAction, Inventory, plan
 from envs.environments.lifecycle import Lifecycle
 from stacks.cluster import Cluster
@@ -75,6 +77,7 @@ def collect(
             elif action.kind is ActionKind.DOWN and action.key is not None:
                 absent = stacks.get(action.key) not in found.stacks
                 lifecycle.down(action.key, "gc", action.reason.value, stack_absent=absent)
+                _tell_the_pr(lifecycle, action.key, action.reason.value, clock)
             elif action.kind is ActionKind.DESTROY_STACK:
                 lifecycle.engine.destroy(action.target, remove=True)
             elif action.kind is ActionKind.DELETE_NAMESPACE:
@@ -87,3 +90,14 @@ def collect(
         except (PreviewError, EngineError, OSError) as exc:
             report.failed[action.describe()] = str(exc)[-500:]
     return report
+
+
+def _tell_the_pr(lifecycle: Lifecycle, key: EnvironmentKey, reason: str, clock: Clock) -> None:
+    """Queue the PR's report: its sticky comment says why, its deployment becomes inactive.
+
+    gc may run where GitHub is not reachable (a CronJob without credentials);
+    the worker posts it, retried through outages like any report.
+    """
+    note = f"removed by the cleanup ({reason}); `/preview up` brings it back"
+    job = NewJob(JobKind.REPORT, key.repository, key.pr_number, Report(note=note).dump())
+    lifecycle.store.queue.enqueue(job, clock())

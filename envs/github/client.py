@@ -75,6 +75,8 @@ class GitHubPort(Protocol):
 
     def open_pull_numbers(self, repository: str) -> set[int]: ...
 
+    def delete_environment(self, repository: str, environment: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class ClientOptions:
@@ -263,6 +265,21 @@ class PyGithubClient:
     def pull_head(self, repository: str, pr_number: int) -> str:
         with _translated(f"head of #{pr_number}"):
             return str(self._repo(repository).get_pull(pr_number).head.sha)
+
+    def delete_environment(self, repository: str, environment: str) -> bool:
+        """Delete a PR's GitHub environment; False if it is gone or not ours to delete.
+
+        Deleting needs the App's *Administration: write*; without it GitHub
+        answers 403 and the environment stays (its deployments are inactive).
+        """
+        with _translated(f"environment {environment}"):
+            try:
+                self._repo(repository).delete_environment(environment)
+            except GithubException as exc:
+                if exc.status in (403, 404):
+                    return False
+                raise
+            return True
 
     def open_pull_numbers(self, repository: str) -> set[int]:
         with _translated(f"open pull requests of {repository}"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from envs.core.jobs import PullRequest
-from envs.core.model import AuditEntry, Environment, EnvironmentStatus, Operation
+from envs.core.model import AuditEntry, Environment, EnvironmentKey, EnvironmentStatus, Operation
 from envs.github.commands import HELP_TEXT
 
 _ICON = {
@@ -42,6 +42,11 @@ class Situation:
     # The note says what a newer version waits for (a maintainer's approval): shown even
     # while an older version serves, where other notes would be stale.
     awaiting: bool = False
+
+
+def environment_name(key: EnvironmentKey) -> str:
+    """The GitHub deployment environment: one transient environment per PR."""
+    return f"preview/pr-{key.pr_number}"
 
 
 def _code(text: str) -> str:

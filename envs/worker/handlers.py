@@ -32,7 +32,7 @@ from envs.core.spec import EnvironmentSpec, PromotionMode
 from envs.environments.lifecycle import Lifecycle
 from envs.environments.registry import RegistryClient, RegistryError, promoted_tag
 from envs.github.client import GitHubPort, GitHubRejected, GitHubUnavailable
-from envs.github.report import DEPLOYMENT_STATE, Situation, seed_line, sticky_body
+from envs.github.report import DEPLOYMENT_STATE, Situation, environment_name, seed_line, sticky_body
 from envs.store import Store
 from envs.worker.failures import Permanent, Transient
 from envs.worker.kinds import KINDS
@@ -57,11 +57,6 @@ class SeedPlace:
     database_url: Callable[[Environment, EnvironmentSpec], str]
     spec_dir: Callable[[str], Path]
     environ: Mapping[str, str]
-
-
-def environment_name(key: EnvironmentKey) -> str:
-    """The GitHub deployment environment: one transient environment per PR."""
-    return f"preview/pr-{key.pr_number}"
 
 
 class Handlers:

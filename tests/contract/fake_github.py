@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
+from urllib.parse import unquote
 
 from openapi_core import OpenAPI
 from openapi_core.configurations import Config
@@ -107,6 +108,8 @@ class FakeGitHub:
         self.issued_tokens: list[str] = []
         self.token_lifetime = timedelta(hours=1)  # GitHub's installation tokens live an hour
         self.not_modified: list[str] = []  # paths answered 304 to a matching If-None-Match
+        self.deleted_environments: list[tuple[str, str]] = []
+        self.may_delete_environments = True
         self._query: dict[str, str] = {}
         self._if_none_match: str | None = None
 
@@ -134,7 +137,10 @@ class FakeGitHub:
 
     async def _dispatch(self, request: Request) -> Response:
         body = await request.body()
-        method, path = request.method, "/" + request.path_params["path"]
+        # The path as sent, still percent-encoded: GitHub routes on it, and a name with
+        # a slash (an environment "preview/pr-7") is one segment there.
+        raw = request.scope.get("raw_path", b"").decode("ascii", "replace")
+        method, path = request.method, raw or "/" + request.path_params["path"]
         with self.lock:
             self.requests.append((method, path))
             self.authorizations.append((path, request.headers.get("authorization", "")))
@@ -205,6 +211,7 @@ class FakeGitHub:
             (r"^/deployments/(\d+)/statuses$", "POST", self._deployment_status),
             (r"^/pulls/(\d+)$", "GET", self._pull),
             (r"^/pulls$", "GET", self._pulls),
+            (r"^/environments/(.+)$", "DELETE", self._delete_environment),
         )
         for pattern, verb, handler in handlers:
             match = re.match(pattern, rest)
@@ -277,6 +284,12 @@ class FakeGitHub:
             return JSONResponse({"message": "Not Found"}, 404)
         comment.body = data["body"]
         return JSONResponse(self._comment_json(comment, base))
+
+    def _delete_environment(self, repository: str, name: str, _: Any, __: str) -> Response:
+        if not self.may_delete_environments:  # the App lacks Administration: write
+            return JSONResponse({"message": "Resource not accessible by integration"}, 403)
+        self.deleted_environments.append((repository, unquote(name)))
+        return Response(status_code=204)
 
     def _react(self, _: str, comment_id: str, data: Any, __: str) -> Response:
         comment = self.comments.get(int(comment_id))

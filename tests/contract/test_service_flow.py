@@ -108,6 +108,22 @@ def test_a_stale_deploy_is_superseded_by_a_newer_push(service: Service) -> None:
     assert ups == [image(2)], "the stale SHA must never be deployed"
 
 
+def test_a_rollout_that_can_never_succeed_is_reported_once_not_retried(
+    service: Service,
+) -> None:
+    """A root image under `restricted` fails the same way every time: one attempt, the reason."""
+    open_and_deploy(service)
+    service.engine.never_rolls_out = "the app's image runs as root (pod app-1, container app)"
+    service.deliver("pull_request", pr_event("synchronize", sha=SHA2))
+    service.promote(SHA2, image(2))
+    service.drain()
+    (deploy,) = [j for j in service.store.queue.jobs(limit=100) if j.kind is JobKind.DEPLOY][:1]
+    assert deploy.status is JobStatus.FAILED
+    assert deploy.attempts == 1, "retrying the same image cannot help"
+    assert "runs as root" in service.sticky()
+    assert service.store.require(KEY).status is EnvironmentStatus.FAILED
+
+
 def test_a_failed_rollout_is_reported_and_retried(service: Service) -> None:
     open_and_deploy(service)
     service.engine.fail_next = "Deployment app: ProgressDeadlineExceeded (image pull failed)"
@@ -156,6 +172,25 @@ def test_closed_tears_down_and_marks_the_deployment_inactive(service: Service) -
     pr = service.store.pull_requests.get(KEY)
     assert pr is not None
     assert pr.state == "closed"
+
+
+def test_closing_deletes_the_prs_github_environment(service: Service) -> None:
+    """One environment per PR, left behind, is thousands of them in a busy repository."""
+    open_and_deploy(service)
+    service.deliver("pull_request", pr_event("closed"))
+    service.drain()
+    assert service.fake.deleted_environments == [(REPO, f"preview/pr-{PR}")]
+
+
+def test_an_environment_the_app_may_not_delete_does_not_fail_the_teardown(
+    service: Service,
+) -> None:
+    service.fake.may_delete_environments = False  # no Administration: write
+    open_and_deploy(service)
+    service.deliver("pull_request", pr_event("closed"))
+    service.drain()
+    assert service.store.require(KEY).status is EnvironmentStatus.DESTROYED
+    assert service.store.queue.counts()[JobStatus.FAILED] == 0
 
 
 def test_a_late_label_after_the_close_never_brings_the_environment_back(

@@ -105,6 +105,16 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
         "gc.destroy-stack",
         "gc.delete-namespace",
     }
+    # The PRs are told (the worker posts it: sticky comment, deployment inactive).
+    notes = {
+        job.pr_number: job.payload["note"]
+        for job in store.queue.jobs(status=JobStatus.QUEUED)
+        if job.kind is JobKind.REPORT
+    }
+    assert notes == {
+        51: "removed by the cleanup (expired); `/preview up` brings it back",
+        53: "removed by the cleanup (half-destroyed); `/preview up` brings it back",
+    }
     store.close()
 
     # The orphan namespace was deleted without waiting; it must finish on its own.

@@ -12,7 +12,8 @@ from envs.core.payloads import Report, Seed
 from envs.core.spec import SeedMode
 from envs.environments.lifecycle import UpRequest
 from envs.github.client import GitHubUnavailable
-from envs.worker.failures import Transient
+from envs.worker.failures import Permanent, Transient
+from stacks.errors import RolloutNeverSucceeds
 
 if TYPE_CHECKING:
     from envs.worker.handlers import Handlers
@@ -47,6 +48,10 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
         handlers.unlocking(job, lambda: handlers.lifecycle.up(request, spec))
     except OperationFailed as exc:
         handlers.enqueue(job.key, Report())
+        if isinstance(exc.__cause__, RolloutNeverSucceeds):
+            # The same image fails the same way: say why once, free the worker, wait
+            # for a new push (or /preview redeploy) instead of five attempts.
+            raise Permanent.of(exc) from exc
         raise Transient.of(exc) from exc
     handlers.enqueue(job.key, Report())
     if first and spec.seed.mode is not SeedMode.NONE:
