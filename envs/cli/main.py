@@ -35,7 +35,7 @@ from envs.config.spec_loading import SpecInvalid, load_spec
 from envs.core.clock import system_clock
 from envs.core.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
 from envs.core.model import EnvironmentKey, EnvironmentStatus
-from envs.core.spec import json_schema
+from envs.core.spec import json_schema, parse_duration
 from envs.environments.cleanup import collect
 from envs.environments.lifecycle import UpRequest
 from envs.environments.stack_plan import plan_preview
@@ -306,8 +306,14 @@ def status(repository: str, pr_number: int, as_json: bool) -> None:
     show_default=True,
     help="Forget finished jobs and webhook deliveries older than this.",
 )
+@click.option(
+    "--warn-before",
+    default="24h",
+    show_default=True,
+    help="Tell a PR once, this long before its preview expires (e.g. 24h, 2d).",
+)
 @json_option
-def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None:
+def gc(dry_run: bool, grace_minutes: int, keep_days: int, warn_before: str, as_json: bool) -> None:
     """Remove what the webhooks missed: expired, half-destroyed and orphaned environments."""
     ctx = _context()
     s = ctx.settings
@@ -316,7 +322,13 @@ def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None
     cluster = Cluster(s.kubeconfig, s.kube_context)
     grace = timedelta(minutes=grace_minutes)
     open_prs = _open_pull_requests(ctx, lifecycle.store)
-    report = collect(lifecycle, cluster, system_clock, dry_run, open_prs, grace=grace)
+    try:
+        window = parse_duration(warn_before)
+    except ValueError as exc:
+        raise ConfigError(f"--warn-before: {exc}") from None
+    report = collect(
+        lifecycle, cluster, system_clock, dry_run, open_prs, grace=grace, warn_before=window
+    )
     pruned = (0, 0)
     if not dry_run:
         pruned = lifecycle.store.queue.prune(system_clock() - timedelta(days=keep_days))
@@ -327,6 +339,7 @@ def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None
                 "planned": [a.describe() for a in report.planned],
                 "done": [a.describe() for a in report.done],
                 "failed": report.failed,
+                "warned": report.warned,
                 "pruned": {"jobs": pruned[0], "deliveries": pruned[1]},
             }
         )
@@ -337,6 +350,8 @@ def gc(dry_run: bool, grace_minutes: int, keep_days: int, as_json: bool) -> None
             out.print(f"{marker}: {action.describe()}", markup=False)
         if not report.planned:
             out.print("nothing to clean up")
+        for warning in report.warned:
+            out.print(f"{'would warn' if dry_run else 'warned'}: {warning}", markup=False)
         if any(pruned):
             out.print(
                 f"forgot {pruned[0]} finished job(s) and {pruned[1]} delivery record(s) "

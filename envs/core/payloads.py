@@ -92,6 +92,7 @@ class Report(Payload):
     note: str | None = None
     error: str | None = None
     awaiting: bool = False  # the note says what a newer version waits for (an approval)
+    reply: str | None = None  # also said in a new comment (it notifies; an edit does not)
 
 
 class CommentPayload(Payload):

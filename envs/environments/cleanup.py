@@ -13,9 +13,24 @@ from datetime import datetime, timedelta
 from envs.core.clock import Clock
 from envs.core.errors import PreviewError
 from envs.core.jobs import JobKind, NewJob
-from envs.core.model import EnvironmentKey, OperationKind, OperationResult
+from envs.core.model import (
+    Environment,
+    EnvironmentKey,
+    OperationKind,
+    OperationResult,
+    parse_time,
+)
 from envs.core.payloads import Report
-from envs.environments.gc import GRACE, ActionKind, ClusterNamespace, GcAction, Inventory, plan
+from envs.environments.gc import (
+    EXPIRY_WARNING,
+    GRACE,
+    ActionKind,
+    ClusterNamespace,
+    GcAction,
+    Inventory,
+    plan,
+    to_warn,
+)
 from envs.environments.lifecycle import Lifecycle
 from stacks.cluster import Cluster
 from stacks.errors import EngineError
@@ -26,6 +41,7 @@ class GcReport:
     planned: list[GcAction] = field(default_factory=list)
     done: list[GcAction] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # action description → error
+    warned: list[str] = field(default_factory=list)  # PRs told their preview expires soon
 
 
 def inventory(
@@ -53,7 +69,21 @@ def inventory(
         ),
         last_operations=last,
         open_prs=open_prs,
+        warned=_warned(lifecycle),
     )
+
+
+def _warned(lifecycle: Lifecycle) -> dict[EnvironmentKey, datetime]:
+    """The expiry each environment was last warned of, from the audit (newest first)."""
+    found: dict[EnvironmentKey, datetime] = {}
+    for entry in lifecycle.store.audit_entries(limit=10_000):
+        if entry.action != WARNED or entry.repository is None or entry.pr_number is None:
+            continue
+        at = parse_time(entry.detail.get("expires_at"))
+        key = EnvironmentKey(entry.repository, entry.pr_number)
+        if at is not None and key not in found:
+            found[key] = at
+    return found
 
 
 def collect(
@@ -63,11 +93,16 @@ def collect(
     dry_run: bool = False,
     open_prs: Mapping[str, frozenset[int]] | None = None,
     grace: timedelta = GRACE,
+    warn_before: timedelta = EXPIRY_WARNING,
 ) -> GcReport:
     found = inventory(lifecycle, cluster, open_prs)
     report = GcReport(planned=plan(found, clock(), grace))
+    expiring = to_warn(found, clock(), warn_before)
+    report.warned = [f"{env.key} expires {env.expires_at:%Y-%m-%d %H:%M} UTC" for env in expiring]
     if dry_run:
         return report
+    for env in expiring:
+        _warn(lifecycle, env, clock)
     stacks = {env.key: env.stack for env in found.environments}
     for action in report.planned:
         try:
@@ -101,3 +136,20 @@ def _tell_the_pr(lifecycle: Lifecycle, key: EnvironmentKey, reason: str, clock: 
     note = f"removed by the cleanup ({reason}); `/preview up` brings it back"
     job = NewJob(JobKind.REPORT, key.repository, key.pr_number, Report(note=note).dump())
     lifecycle.store.queue.enqueue(job, clock())
+
+
+WARNED = "gc.warn-expiry"
+
+
+def _warn(lifecycle: Lifecycle, env: Environment, clock: Clock) -> None:
+    """Tell the PR once, in a reply (a sticky edit notifies nobody), before its preview goes."""
+    reply = (
+        f"⏳ This preview expires at {env.expires_at:%Y-%m-%d %H:%M} UTC and will then be"
+        " removed. `/preview extend 48h` keeps it longer."
+    )
+    payload = Report(reply=reply).dump()
+    lifecycle.store.queue.enqueue(
+        NewJob(JobKind.REPORT, env.repository, env.pr_number, payload), clock()
+    )
+    detail = {"expires_at": env.expires_at.isoformat()}
+    lifecycle.store.audit("gc", WARNED, clock(), env.key, detail)

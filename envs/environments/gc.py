@@ -55,6 +55,8 @@ class Inventory:
     unfinished: Mapping[EnvironmentKey, datetime] = field(default_factory=dict)
     # Open PR numbers per repository, or None when GitHub was not asked.
     open_prs: Mapping[str, frozenset[int]] | None = None
+    # The expiry each environment was last warned of (an extension moves it: warn again).
+    warned: Mapping[EnvironmentKey, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,21 @@ class GcAction:
     def describe(self) -> str:
         owner = f" ({self.key})" if self.key else ""
         return f"{self.kind.value} {self.target}{owner}: {self.reason.value}"
+
+
+# How long before its expiry a PR is told, once, that its preview will go.
+EXPIRY_WARNING = timedelta(hours=24)
+
+
+def to_warn(inventory: Inventory, now: datetime, window: timedelta) -> list[Environment]:
+    """Ready environments expiring within ``window`` whose current expiry no warning named."""
+    return [
+        env
+        for env in sorted(inventory.environments, key=lambda e: e.expires_at)
+        if env.status is EnvironmentStatus.READY
+        and now < env.expires_at <= now + window
+        and inventory.warned.get(env.key) != env.expires_at
+    ]
 
 
 # A namespace younger than this may belong to an `up` that has not saved

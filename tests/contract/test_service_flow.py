@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from envs.config.spec_loading import parse_spec
-from envs.core.jobs import JobKind, JobStatus
+from envs.core.jobs import JobKind, JobStatus, NewJob
 from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationKind
+from envs.core.payloads import Report
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.github_contract import webhook_examples
 from tests.contract.service_harness import (
@@ -563,3 +564,12 @@ def test_rollback_serves_the_version_that_was_ready_before(service: Service) -> 
     assert rolled.actor == "maintainer"
     assert (rolled.detail["from_image"], rolled.detail["to_image"]) == (image(2), image(1))
     assert "Newer commit `222222222222` is not deployed yet" in service.sticky()
+
+
+def test_a_report_with_a_reply_says_it_in_a_new_comment(service: Service) -> None:
+    """An expiry warning must notify people; an edited sticky comment notifies nobody."""
+    open_and_deploy(service)
+    warning = Report(reply="⏳ This preview expires at 2026-12-08 10:00 UTC")
+    service.store.queue.enqueue(NewJob(JobKind.REPORT, REPO, PR, warning.dump()), service.clock())
+    service.drain()
+    assert service.replies()[-1] == "⏳ This preview expires at 2026-12-08 10:00 UTC"

@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from envs.core.jobs import JobKind, JobStatus, NewJob
 from envs.core.model import EnvironmentKey, EnvironmentStatus
-from envs.store import open_store
+from envs.store import Store, open_store
 from tests.cli_runner import REPO_ROOT
 from tests.contract.fake_github import FakeGitHub
 from tests.e2e.conftest import Cluster, previewctl
@@ -42,6 +42,23 @@ def exists(cluster: Cluster, namespace: str) -> bool:
     return bool(ns.status.phase != "Terminating")
 
 
+def check_the_prs_are_told(store: Store) -> None:
+    """The worker posts these: sticky comments, inactive deployments, one expiry warning."""
+    notes = {
+        job.pr_number: job.payload.get("note")
+        for job in store.queue.jobs(status=JobStatus.QUEUED)
+        if job.kind is JobKind.REPORT
+    }
+    assert notes == {
+        51: "removed by the cleanup (expired); `/preview up` brings it back",
+        53: "removed by the cleanup (half-destroyed); `/preview up` brings it back",
+        54: None,
+    }
+    (warning,) = [j for j in store.queue.jobs(status=JobStatus.QUEUED) if j.pr_number == 54]
+    assert "`/preview extend 48h` keeps it longer" in warning.payload["reply"]
+    assert store.require(EnvironmentKey("acme/shop", 54)).status is EnvironmentStatus.READY
+
+
 def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -66,6 +83,12 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
         expires_at=datetime.now(UTC) + timedelta(hours=1),
     )  # fmt: skip
     store.save(half)
+    # A preview that expires in two hours: its PR is told once, and it stays.
+    soon = expired.with_changes(
+        pr_number=54, namespace="pr-54-soon", stack="pr-54-soon",
+        expires_at=datetime.now(UTC) + timedelta(hours=2),
+    )  # fmt: skip
+    store.save(soon)
     # Queue history older than gc's --keep-days (30): a finished job and its delivery.
     long_ago = datetime.now(UTC) - timedelta(days=60)
     history = NewJob(JobKind.REPORT, "acme/shop", 51)
@@ -94,6 +117,7 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
     report = json.loads(out)
     assert sorted(report["done"]) == sorted(planned)
     assert report["failed"] == {}
+    assert [w.split(" expires ")[0] for w in report["warned"]] == ["acme/shop#54"]
     assert report["pruned"] == {"jobs": 1, "deliveries": 1}
     for namespace in ("pr-51-debris", "pr-52-debris", "pr-99-orphan"):
         assert not exists(cluster, namespace), namespace
@@ -105,16 +129,7 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
         "gc.destroy-stack",
         "gc.delete-namespace",
     }
-    # The PRs are told (the worker posts it: sticky comment, deployment inactive).
-    notes = {
-        job.pr_number: job.payload["note"]
-        for job in store.queue.jobs(status=JobStatus.QUEUED)
-        if job.kind is JobKind.REPORT
-    }
-    assert notes == {
-        51: "removed by the cleanup (expired); `/preview up` brings it back",
-        53: "removed by the cleanup (half-destroyed); `/preview up` brings it back",
-    }
+    check_the_prs_are_told(store)
     store.close()
 
     # The orphan namespace was deleted without waiting; it must finish on its own.
@@ -125,6 +140,7 @@ def test_gc_removes_expired_orphaned_and_half_destroyed_environments(
     code, out, err = previewctl(cluster, state, "gc", "--grace-minutes", "0", "--json")
     assert code == 0, err
     assert json.loads(out)["planned"] == [], "a second run finds nothing"
+    assert json.loads(out)["warned"] == [], "and warns nobody twice"
 
 
 def test_gc_releases_a_namespace_stuck_terminating(cluster: Cluster, tmp_path: Path) -> None:

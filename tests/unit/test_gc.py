@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from envs.core.model import Environment, EnvironmentKey, EnvironmentStatus, OperationKind
 from envs.environments.gc import (
+    EXPIRY_WARNING,
     ActionKind,
     ClusterNamespace,
     GcAction,
@@ -13,6 +14,7 @@ from envs.environments.gc import (
     TeardownReason,
     plan,
     repositories,
+    to_warn,
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -137,3 +139,17 @@ def test_namespace_stuck_terminating_gets_its_finalizers_released() -> None:
     assert [(a.kind, a.target, a.reason) for a in actions] == [
         (ActionKind.RELEASE_FINALIZERS, "pr-5-b", TeardownReason.STUCK_TERMINATING)
     ]
+
+
+def test_a_pr_is_warned_once_before_its_preview_expires_and_again_after_an_extension() -> None:
+    soon = env(1, expires_at=NOW + 3 * HOUR)
+    later = env(2, expires_at=NOW + 30 * HOUR)
+    gone = env(3, expires_at=NOW - HOUR)  # gc's to remove, not to warn
+    failed = env(4, EnvironmentStatus.FAILED, expires_at=NOW + HOUR)
+    found = inventory(soon, later, gone, failed)
+    assert [e.pr_number for e in to_warn(found, NOW, EXPIRY_WARNING)] == [1]
+    told = inventory(soon, later, gone, failed, warned={soon.key: soon.expires_at})
+    assert to_warn(told, NOW, EXPIRY_WARNING) == [], "once per expiry"
+    extended = soon.with_changes(expires_at=NOW + 20 * HOUR)  # /preview extend, still inside
+    assert to_warn(inventory(extended, warned={soon.key: soon.expires_at}), NOW, EXPIRY_WARNING)
+    assert [e.pr_number for e in to_warn(found, NOW, 48 * HOUR)] == [1, 2]

@@ -13,3 +13,5 @@ if TYPE_CHECKING:
 
 def run(handlers: Handlers, job: Job, payload: Report) -> None:
     handlers.sync(job.key, note=payload.note, error=payload.error, awaiting=payload.awaiting)
+    if payload.reply:  # after the sync: a retry after a failed sync must not say it twice
+        handlers.github.reply(job.repository, job.pr_number, payload.reply)
