@@ -379,6 +379,10 @@ def _unique_index_sets(
     """
     sets: dict[int, dict[int, list[str]]] = defaultdict(dict)
     for row in keys:
+        if row["table_oid"] not in by_table:
+            # A materialized view's unique index (REFRESH ... CONCURRENTLY needs one):
+            # not a table a seed writes, and its columns are not among the tables' read.
+            continue
         found = sets[row["table_oid"]].setdefault(row["index_oid"], [])
         if row["attnum"]:
             read = [attnames[(row["table_oid"], row["attnum"])]]

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
+from envs.cli.main import main
 from seeders.schema.graph import load_order
 from seeders.schema.introspect import introspect
 from seeders.schema.model import Category
+from tests.pg_server import PgServer
 
 
 def test_tables_and_keys(shop: psycopg.Connection[Any]) -> None:
@@ -69,3 +72,28 @@ def test_load_order_puts_parents_first_and_breaks_the_cycle(shop: psycopg.Connec
     assert position["public.warehouses"] < position["public.stock"] < position["public.shipments"]
     assert position["public.orders"] < position["public.order_lines"]
     assert order.broken == {("public.orders", "orders_last_shipment_fk")}
+
+
+def test_a_materialized_views_unique_index_is_not_a_tables(
+    pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Django and Rails apps index a materialized view to refresh it concurrently.
+
+    The unique-index query found the view's index, the column query reads
+    tables only: both seed synthetic and seed inspect died with a KeyError.
+    """
+    url = pg_server.create_database("matview_unique")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE sales (id int PRIMARY KEY, region text NOT NULL, amount int NOT NULL);
+            CREATE MATERIALIZED VIEW totals AS
+                SELECT region, sum(amount) AS total FROM sales GROUP BY region;
+            CREATE UNIQUE INDEX totals_region ON totals (region);
+        """)
+    assert main(["seed", "synthetic", "--database-url", url, "--rows", "20"]) == 0
+    with psycopg.connect(url) as conn:
+        refreshed = conn.execute("SELECT count(*) FROM totals").fetchone()
+        regions = conn.execute("SELECT count(DISTINCT region) FROM sales").fetchone()
+    assert refreshed == regions, "the view shows the seeded rows"
+    assert main(["seed", "inspect", url]) == 0
+    assert "Traceback" not in capsys.readouterr().err
