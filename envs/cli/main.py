@@ -13,6 +13,7 @@ import click
 from rich.markup import escape
 
 from envs.cli.context import Context, LazyContext, current_context
+from envs.cli.metrics import metrics
 from envs.cli.options import (
     json_option,
     pr_option,
@@ -388,6 +389,7 @@ def _open_pull_requests(ctx: Context, store: Store) -> dict[str, frozenset[int]]
 
 
 cli.add_command(seed)
+cli.add_command(metrics)
 for command in service_commands:
     cli.add_command(command)
 
