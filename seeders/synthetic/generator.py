@@ -356,7 +356,10 @@ class SyntheticGenerator:
         for combined in combined_sets(table):
             columns = {c for fk in combined.references for c in fk.columns} | set(combined.finite)
             if columns & set(plan.keys):
-                continue  # planned already (another set, or a cycle's first pass)
+                # Another set (or a cycle's first pass) planned part of it: the rest must
+                # keep this set's combinations distinct too.
+                self._plan_rest(plan, combined)
+                continue
             domains = [self._domain(table, c) for c in combined.finite]
             if all(domains) and self._parents_planned(combined.references):
                 self._plan_combinations(plan, combined, [d for d in domains if d])
@@ -452,6 +455,69 @@ class SyntheticGenerator:
             self._copy_parent(plan, fk, [rows[d] for d in digits(position)])
         for offset, (column, domain) in enumerate(zip(combined.finite, domains, strict=True)):
             plan.keys[column] = [domain[d] for d in digits(len(fks) + offset)]
+
+    def _plan_rest(self, plan: TablePlan, combined: Combined) -> None:
+        """Complete a set another set planned in part: distinct within each planned group.
+
+        ``UNIQUE (orderposition_id, question_id)`` beside ``UNIQUE (order_id,
+        question_id)``: the first set drew the question of every row, so each
+        question's rows draw distinct orders. Where a group has more rows than
+        there are choices, the rest take NULL (never equal under UNIQUE) if the
+        columns allow it.
+        """
+        table = plan.table
+        fks = [fk for fk in combined.references if not set(fk.columns) & set(plan.keys)]
+        if any(
+            set(fk.columns) & set(plan.keys) and not set(fk.columns) <= set(plan.keys)
+            for fk in combined.references
+        ):
+            return  # a reference planned in part: not a combination this can complete
+        finite = [c for c in combined.finite if c not in plan.keys]
+        domains = [self._domain(table, c) for c in finite]
+        if (not fks and not finite) or not all(domains) or not self._parents_planned(fks):
+            return
+        planned = sorted(
+            c for c in {c for fk in combined.references for c in fk.columns} | set(combined.finite)
+            if c in plan.keys
+        )  # fmt: skip
+        eligible = [self._parents(table, fk) for fk in fks]
+        sizes = [len(rows) for rows in eligible] + [len(d or ()) for d in domains]
+        space = math.prod(sizes)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for row in range(plan.rows):
+            groups.setdefault(tuple(plan.keys[c][row] for c in planned), []).append(row)
+        rng = self._column_rng(table, "rest:" + "+".join((*(fk.name for fk in fks), *finite)))
+        picks: list[int | None] = [None] * plan.rows
+        for members in groups.values():
+            drawn = rng.sample(range(space), min(space, len(members)))
+            for row, pick in zip(members, drawn, strict=False):  # the rest stay None: NULL
+                picks[row] = pick
+        open_columns = [c for fk in fks for c in fk.columns] + finite
+        if None in picks and not all(table.column(c).nullable for c in open_columns):
+            raise CannotGenerate(
+                f"{table.qualified} ({', '.join(open_columns)}): more rows share"
+                f" {', '.join(planned)} than there are distinct values to pair them with;"
+                " ask for fewer rows of it, or more rows of its parents"
+            )
+
+        def digit(pick: int | None, position: int) -> int | None:
+            if pick is None:
+                return None
+            return (pick // math.prod(sizes[position + 1 :])) % sizes[position]
+
+        for position, fk in enumerate(fks):
+            parent = self.plans[fk.ref_table]
+            rows = eligible[position]
+            for column, ref in zip(fk.columns, fk.ref_columns, strict=True):
+                source = parent.keys[ref]
+                plan.keys[column] = [
+                    NULL if (d := digit(p, position)) is None else source[rows[d]] for p in picks
+                ]
+        for offset, (column, domain) in enumerate(zip(finite, domains, strict=True)):
+            assert domain is not None
+            plan.keys[column] = [
+                NULL if (d := digit(p, len(fks) + offset)) is None else domain[d] for p in picks
+            ]
 
     def _copy_parent(self, plan: TablePlan, fk: ForeignKey, indices: list[int]) -> None:
         parent = self.plans[fk.ref_table]

@@ -517,3 +517,43 @@ def test_json_documents_are_never_shared_between_columns() -> None:
     assert objects
     assert not objects & buckets
     assert not (objects | buckets) & factors
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_unique_sets_that_share_a_column_all_hold(pg_server: PgServer, seed: int) -> None:
+    """pretix's question answers: four UNIQUE (x_id, question_id) beside each other.
+
+    The first set drew each row's question; the others were filled as plain
+    references, and (order_id, question_id) repeated: the rebuild of its index
+    rolled the whole seed back, whatever --rows and --seed.
+    """
+    url = pg_server.create_database(f"shared_unique_{seed}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE orders (id serial PRIMARY KEY);
+            CREATE TABLE positions (id serial PRIMARY KEY, order_id int REFERENCES orders);
+            CREATE TABLE carts (id serial PRIMARY KEY);
+            CREATE TABLE questions (id serial PRIMARY KEY, text text);
+            CREATE TABLE answers (
+                id serial PRIMARY KEY,
+                orderposition_id int REFERENCES positions,
+                cartposition_id int REFERENCES carts,
+                order_id int REFERENCES orders,
+                question_id int NOT NULL REFERENCES questions,
+                answer text,
+                UNIQUE (orderposition_id, question_id), UNIQUE (cartposition_id, question_id),
+                UNIQUE (order_id, question_id), UNIQUE (answer, question_id)
+            );
+        """)
+        schema = introspect(conn)
+        config = SyntheticConfig(default_rows=500, seed=seed)
+        seed_database(conn, SyntheticGenerator(schema, config))
+        for column in ("orderposition_id", "cartposition_id", "order_id"):
+            repeated = conn.execute(
+                f"SELECT count(*) FROM (SELECT {column}, question_id FROM answers"
+                f" WHERE {column} IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) AS r"
+            ).fetchone()
+            named = conn.execute(f"SELECT count({column}) FROM answers").fetchone()
+            assert repeated == (0,), column
+            assert named is not None
+            assert named[0] > 250, f"{column}: most rows name a parent, not NULL"
