@@ -8,6 +8,7 @@ run: kwok's pods have no containers).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +135,22 @@ def test_a_failed_seed_is_reported_and_the_data_left_intact(
     assert "missing-recipe.yaml" in service.sticky()
 
 
-def test_anonymised_seeding_copies_the_source_without_its_personal_data(
-    tmp_path: Path, shop_url: str, pg_server: PgServer, fake_github: tuple[FakeGitHub, str]
-) -> None:
-    source = pg_server.create_database("seed_flow_source")
+@contextmanager
+def anonymising_service(
+    tmp_path: Path,
+    shop_url: str,
+    pg_server: PgServer,
+    fake_github: tuple[FakeGitHub, str],
+    source_name: str,
+    changes: str = "",
+) -> Iterator[tuple[Service, str]]:
+    """The service seeding the shop from a source database (with ``changes`` applied to it)."""
+    source = pg_server.create_database(source_name)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute((Path(__file__).parents[1] / "fixtures" / "sql" / "shop.sql").read_bytes())
         conn.execute(SOURCE_ROWS.encode())
+        if changes:
+            conn.execute(changes.encode())
     (tmp_path / "shop-rules.yaml").write_text(yaml.safe_dump(RULES))
     environ = {
         "SHOP_SOURCE_URL": source,
@@ -156,6 +166,16 @@ def test_anonymised_seeding_copies_the_source_without_its_personal_data(
             + "seed: {mode: anonymised, rules: shop-rules.yaml, source_url_env: SHOP_SOURCE_URL}\n",
             "Hello-World.yaml",
         )
+        yield service, source
+
+
+def test_anonymised_seeding_copies_the_source_without_its_personal_data(
+    tmp_path: Path, shop_url: str, pg_server: PgServer, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    with anonymising_service(tmp_path, shop_url, pg_server, fake_github, "seed_flow_source") as (
+        service,
+        source,
+    ):
         deploy(service)
         assert "| Data | anonymised: " in service.sticky()
     assert rows(shop_url, "customers") == rows(source, "customers") == 200
@@ -175,28 +195,10 @@ def test_a_refused_anonymised_copy_tells_the_pr_no_value_or_count_of_the_source(
     the copy. The PR learns which column and what to do; the value and the
     number of hits stay in the service's log, the job record and the audit.
     """
-    source = pg_server.create_database("seed_flow_refused_source")
-    with psycopg.connect(source, autocommit=True) as conn:
-        conn.execute((Path(__file__).parents[1] / "fixtures" / "sql" / "shop.sql").read_bytes())
-        conn.execute(SOURCE_ROWS.encode())
-        conn.execute(
-            "UPDATE products SET name = 'real.person' || id || '@corp.example' WHERE id <= 3"
-        )
-    (tmp_path / "shop-rules.yaml").write_text(yaml.safe_dump(RULES))
-    environ = {
-        "SHOP_SOURCE_URL": source,
-        "PREVIEW_ANONYMISE_SALT": "a-salt-of-32-characters-or-more!",
-    }
-    fake, base = fake_github
-    fake.pulls[(REPO, PR)] = {"state": "open", "head_sha": SHA}
-    with running_service(
-        f"sqlite:///{tmp_path}/state.db", fake, base, shop_url, tmp_path, environ
-    ) as service:
-        service.specs[REPO] = parse_spec(
-            SPEC_TEXT
-            + "seed: {mode: anonymised, rules: shop-rules.yaml, source_url_env: SHOP_SOURCE_URL}\n",
-            "Hello-World.yaml",
-        )
+    leaking = "UPDATE products SET name = 'real.person' || id || '@corp.example' WHERE id <= 3"
+    with anonymising_service(
+        tmp_path, shop_url, pg_server, fake_github, "seed_flow_refused_source", leaking
+    ) as (service, _):
         deploy(service)
         said = service.sticky() + "\n".join(service.replies())
         (failed,) = service.store.queue.jobs(status=JobStatus.FAILED)
