@@ -29,8 +29,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +43,7 @@ from envs.core.model import COMMIT_SHA, REPOSITORY
 from envs.environments.images import PromotedImage
 from envs.github import signature
 from envs.github.events import SUPPORTED_EVENTS, PayloadInvalid, jobs_for
+from envs.github.state_metrics import StateCollector
 from envs.store import Store
 
 REFUSAL_AUDIT_INTERVAL = timedelta(minutes=1)
@@ -109,27 +108,10 @@ class _PromoteBody(BaseModel):
     actor: str = "ci"
 
 
-class _QueueCollector(Collector):
-    """Jobs by status, read from the store at scrape time (every replica sees the same queue)."""
-
-    def __init__(self, pool: StorePool) -> None:
-        self.pool = pool
-
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            "preview_jobs", "Jobs in the queue by status.", labels=["status"]
-        )
-        with self.pool.store() as store:
-            counts = store.queue.counts()
-        for status, count in counts.items():
-            family.add_metric([status.value], count)
-        yield family
-
-
 class _Metrics:
-    def __init__(self, pool: StorePool) -> None:
+    def __init__(self, pool: StorePool, clock: Clock) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_QueueCollector(pool))
+        self.registry.register(StateCollector(pool.store, clock))
         self.deliveries = Counter(
             "preview_webhook_deliveries",
             "Webhook deliveries by event and outcome.",
@@ -181,7 +163,7 @@ class WebhookService:
         self.pool = pool
         self.config = config
         self.clock = clock
-        self.metrics = _Metrics(pool)
+        self.metrics = _Metrics(pool, clock)
         # When each client address last had a refused promotion audited: a refusal is
         # evidence, but a flood of them must not become a flood of writes.
         self._refusals_audited: dict[str, datetime] = {}

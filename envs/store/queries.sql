@@ -175,6 +175,9 @@ DELETE FROM deliveries WHERE received_at < :before RETURNING delivery_id;
 -- name: count_jobs
 SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
 
+-- name: oldest_queued_job
+SELECT MIN(created_at) AS oldest FROM jobs WHERE status = 'queued';
+
 -- name: save_pull_request
 INSERT INTO pull_requests (repository, pr_number, state, head_sha, branch, author, draft, fork,
                            labels, approved_sha, approved_image, head_pushed_at, updated_at)

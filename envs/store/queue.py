@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from envs.core.jobs import SUPERSEDES, Job, JobKind, JobStatus, NewJob
-from envs.core.model import require_aware
+from envs.core.model import parse_time, require_aware
 from envs.store.connector import Connector, Row
 
 _CLAIM_LOCK = 0x6A6F6273  # arbitrary constant shared by every replica
@@ -197,6 +197,11 @@ class JobQueue:
             JobStatus(row["status"]): int(row["n"]) for row in self._db.fetch("count_jobs", {})
         }
         return {status: found.get(status, 0) for status in JobStatus}
+
+    def oldest_queued(self) -> datetime | None:
+        """When the longest-waiting queued job was queued (None: the queue is empty)."""
+        rows = self._db.fetch("oldest_queued_job", {})
+        return parse_time(rows[0]["oldest"]) if rows else None
 
     def kinds_pending(self, repository: str, pr_number: int) -> set[JobKind]:
         return {

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from envs.core.jobs import JobKind, JobStatus
+from envs.core.model import EnvironmentKey, OperationKind, OperationResult
 from envs.core.payloads import PullRequestSnapshot, Teardown, read
 from envs.github import signature
 from envs.github.webhook_app import ServiceConfig, StorePool, create_app
@@ -24,6 +26,7 @@ from envs.store import Store, open_store
 from tests.contract.github_contract import webhook_examples
 from tests.http_server import serving
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"It's a Secret to Everybody"
 PROMOTE_TOKEN = "promote-token-for-tests"
 
@@ -347,3 +350,33 @@ def test_a_body_that_never_finishes_is_answered_408(state_url: str) -> None:
             answer = stalled.recv(4096)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
     assert b"did not arrive in time" in answer
+
+
+def test_the_dashboard_asks_only_for_series_the_service_exports(
+    service: httpx.Client, store: Store
+) -> None:
+    """docs/grafana-dashboard.json is validated against what /metrics really says."""
+    key = EnvironmentKey("acme/shop", 1)
+    now = datetime.now(UTC)
+    for kind, result in ((OperationKind.UP, OperationResult.SUCCEEDED),
+                         (OperationKind.UP, OperationResult.FAILED),
+                         (OperationKind.DOWN, OperationResult.SUCCEEDED),
+                         (OperationKind.RESEED, OperationResult.SUCCEEDED)):  # fmt: skip
+        op = store.start_operation(key, kind, "ci", now, "a" * 40, "img")
+        store.finish_operation(op, result, now + timedelta(seconds=12))
+    deliver(service, "ping", webhook_examples()["ping"][0])
+    exported = service.get("/metrics").text
+    samples = {
+        line.split("{")[0].split(" ")[0] for line in exported.splitlines() if line[:1] != "#"
+    }
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bpreview_[a-z_]+", target["expr"])
+    }
+    assert asked, "the dashboard queries the service's series"
+    assert asked <= samples, f"asked for but not exported: {sorted(asked - samples)}"
+    assert 'preview_operation_seconds_count{kind="up",result="failed"} 1.0' in exported
+    assert "preview_queue_oldest_seconds 0.0" in exported

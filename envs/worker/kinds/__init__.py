@@ -9,7 +9,6 @@ mid-job is replaced by another that runs the same job again.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from envs.core.jobs import JobKind
 from envs.worker.kinds import (
@@ -34,4 +33,4 @@ KINDS: Mapping[JobKind, Callable[..., None]] = {
     JobKind.BRANCH_DELETED: branch_deleted.run,
 }
 
-__all__ = ["KINDS", "Any"]
+__all__ = ["KINDS"]
