@@ -128,10 +128,16 @@ def of(column: Column, checks: Iterable[Check], scale: int | None = None) -> Bou
     return low, high
 
 
-_TIME = (
-    r"(?P<{side}t>'[0-9: .+-]+'::(?:date|timestamp(?: with(?:out)? time zone)?)"
-    r"|CURRENT_DATE|CURRENT_TIMESTAMP|LOCALTIMESTAMP|now\(\))"
+# The forms a date bound may take: the current date or time, or a literal of a date type.
+CURRENT_TIMES = ("CURRENT_DATE", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "now()")
+_LITERAL_TIME = (
+    r"'(?P<{side}v>[0-9: .+-]+)'::(?P<{side}y>date|timestamp(?: with(?:out)? time zone)?)"
 )
+_TIME = (
+    r"(?P<{side}t>" + _LITERAL_TIME + "|"
+    + "|".join(re.escape(name) for name in CURRENT_TIMES) + ")"
+)  # fmt: skip
+_TIME_LITERAL = re.compile(_LITERAL_TIME.format(side=""))
 _TIME_SIDE = "(?:" + _TIME + "|" + _COLUMN + ")"  # CURRENT_DATE is no column
 _TIME_COMPARISON = re.compile(
     r"^\(?" + _TIME_SIDE.format(side="l") + r"\s(?P<op><=|>=|<|>)\s"
@@ -139,6 +145,12 @@ _TIME_COMPARISON = re.compile(
 )  # fmt: skip
 
 TimeBound = tuple[str, str]  # (operator, the bound as the server wrote it): ("<=", "CURRENT_DATE")
+
+
+def time_literal(bound: str) -> tuple[str, str] | None:
+    """A literal bound's (value, type): ``'2020-01-01'::date`` → ("2020-01-01", "date")."""
+    found = _TIME_LITERAL.fullmatch(bound)
+    return (found["v"], found["y"]) if found else None
 
 
 def of_time(column: Column, checks: Iterable[Check]) -> tuple[TimeBound, ...]:

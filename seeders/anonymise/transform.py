@@ -23,7 +23,6 @@ identifiers, never string formatting.
 from __future__ import annotations
 
 import hashlib
-import re
 import string
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,6 +30,7 @@ from functools import cache, lru_cache
 
 from psycopg import sql
 
+from seeders.anonymise import bounds
 from seeders.anonymise.rules import MIN_HASH_WIDTH, Rule, key_column
 from seeders.anonymise.shapes import Shape, of_type
 from seeders.schema.model import Category, Column, Table
@@ -647,12 +647,7 @@ def _date_shift(
 
 
 _OPERATORS = {op: op for op in ("<", "<=", ">", ">=")}
-_CURRENT = {
-    name: sql.SQL(name) for name in ("CURRENT_DATE", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "now()")
-}
-_TIME_LITERAL = re.compile(
-    r"'(?P<value>[0-9: .+-]+)'::(?P<type>date|timestamp(?: with(?:out)? time zone)?)"
-)
+_CURRENT = {name: sql.SQL(name) for name in bounds.CURRENT_TIMES}
 
 
 def _time_bound(bound: str) -> sql.Composable:
@@ -664,10 +659,11 @@ def _time_bound(bound: str) -> sql.Composable:
     """
     if bound in _CURRENT:
         return _CURRENT[bound]
-    found = _TIME_LITERAL.fullmatch(bound)
-    if found is None:
+    literal = bounds.time_literal(bound)
+    if literal is None:
         raise ValueError(f"not a date bound: {bound!r}")
-    return sql.SQL("{}::{}").format(sql.Literal(found["value"]), sql.SQL(found["type"]))
+    value, type_name = literal
+    return sql.SQL("{}::{}").format(sql.Literal(value), sql.SQL(type_name))
 
 
 # Noise must not push a real out of its type.
