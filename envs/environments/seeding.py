@@ -61,10 +61,6 @@ def _seconds(duration: timedelta | None) -> float | None:
     return None if duration is None else duration.total_seconds()
 
 
-def _duration(seconds: float | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
-
-
 def _noop_plan(_: Mapping[str, int | None]) -> None:
     pass
 
@@ -178,9 +174,16 @@ def seed_anonymised(
     except RulesError as exc:
         raise ConfigError(str(exc)) from None
     try:
-        limits = (jobs, _seconds(statement_timeout))
         report, anonymiser = _anonymise(
-            source_url, target_url, rules, rules_path, salt, limits, planned, advanced
+            source_url,
+            target_url,
+            rules,
+            rules_path,
+            salt,
+            jobs,
+            statement_timeout,
+            planned,
+            advanced,
         )
     except PreviewError:
         raise
@@ -206,7 +209,8 @@ def _anonymise(
     rules: Rules,
     rules_path: Path,
     salt: str,
-    limits: tuple[int, float | None],  # source readers, seconds a target statement may run
+    jobs: int,
+    statement_timeout: timedelta | None,
     planned: Planned,
     advanced: Advanced,
 ) -> tuple[AnonymiseReport, Anonymiser]:
@@ -231,7 +235,8 @@ def _anonymise(
                 rules,
                 salt.encode(),
                 lambda: connect(source_url, "the source"),
-                *limits,
+                jobs,
+                _seconds(statement_timeout),
             )
         except (RulesError, SchemaMismatch, SubsetError) as exc:
             raise ConfigError(
@@ -246,7 +251,7 @@ def _anonymise(
         except SchemaMismatch as exc:  # the source's rows do not fit the target's columns
             raise ConfigError(str(exc), public=public_text(exc)) from None
         except psycopg.errors.QueryCanceled as exc:
-            raise _timed_out(_duration(limits[1]), exc) from None
+            raise _timed_out(statement_timeout, exc) from None
         except psycopg.Error as exc:
             explained = anonymiser.explained(exc)
             if explained is not None:  # a rule's values a constraint of the target refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ class Said:
     command: Command
     author: str
     comment_id: int
+    commented_at: datetime  # GitHub's clock (else the delivery's): what a fork approval is timed by
 
     @property
     def key(self) -> EnvironmentKey:

@@ -7,10 +7,9 @@ promoted for it (ADR 0009, :mod:`envs.worker.approval`).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 
 from envs.core.jobs import PullRequest
-from envs.core.payloads import CommentPayload, Deploy
+from envs.core.payloads import Deploy
 from envs.worker import approval
 from envs.worker.commands.said import Outcome, Said
 from envs.worker.policy import Verdict, decide
@@ -45,7 +44,7 @@ def run(said: Said) -> Outcome:
 def _approve_fork(said: Said, pr: PullRequest, head: str) -> PullRequest | None:
     """Record a maintainer's approval of a fork's ``head``; None (and a reply) if refused."""
     handlers = said.handlers
-    refused = approval.refusal(pr, head, said.command.sha, _commented_at(said))
+    refused = approval.refusal(pr, head, said.command.sha, said.commented_at)
     if refused is not None:
         detail = {"command": str(said.command), "head": head, "why": refused}
         handlers.store.audit(said.author, "fork.approval_refused", handlers.clock(), pr.key, detail)
@@ -60,9 +59,3 @@ def _approve_fork(said: Said, pr: PullRequest, head: str) -> PullRequest | None:
     approval_detail = {"sha": head, "image": image, "comment_id": said.comment_id}
     handlers.store.audit(said.author, "fork.approved", handlers.clock(), pr.key, approval_detail)
     return approved
-
-
-def _commented_at(said: Said) -> datetime:
-    """When GitHub says the comment was written; else when it was delivered (a bound)."""
-    written = CommentPayload.model_validate(said.job.payload).created_at
-    return written or said.job.created_at

@@ -48,6 +48,7 @@ def run(handlers: Handlers, job: Job, payload: CommentPayload) -> None:
         github.react(repo, number, comment_id, "confused")
         return
     handlers.store.audit(author, "command.accepted", handlers.clock(), job.key, {"command": said})
-    outcome = RUNNERS[parsed.verb](Said(handlers, job, parsed, author, comment_id))
+    written = payload.created_at or job.created_at
+    outcome = RUNNERS[parsed.verb](Said(handlers, job, parsed, author, comment_id, written))
     if outcome is Outcome.DONE:
         github.react(repo, number, comment_id, "rocket")
