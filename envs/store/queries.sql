@@ -20,7 +20,10 @@ ON CONFLICT (repository, pr_number) DO UPDATE SET
     branch = excluded.branch, namespace = excluded.namespace, stack = excluded.stack,
     status = excluded.status, head_sha = excluded.head_sha, image = excluded.image,
     url = excluded.url, last_error = excluded.last_error, updated_at = excluded.updated_at,
-    expires_at = excluded.expires_at;
+    expires_at = excluded.expires_at,
+    -- An environment brought back after its teardown is a new one: a new life, new data.
+    created_at = CASE WHEN environments.status = 'destroyed' THEN excluded.created_at
+                      ELSE environments.created_at END;
 
 -- name: delete_environment
 DELETE FROM environments WHERE repository = :repository AND pr_number = :pr_number;

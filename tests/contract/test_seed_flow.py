@@ -8,6 +8,7 @@ run: kwok's pods have no containers).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,37 @@ def test_a_new_environment_is_seeded_after_its_first_deploy(
     service.drain()
     reseeds = [op for op in service.store.operations(REPO, PR) if op.kind is OperationKind.RESEED]
     assert len(reseeds) == 1
+
+
+def test_a_first_deploy_that_succeeds_on_retry_is_seeded(
+    seeded_service: tuple[Service, str],
+) -> None:
+    """The database was created by the failed attempt; it is still empty when a retry succeeds."""
+    service, url = seeded_service
+    service.engine.fail_next = "pulumi up: connection reset by the API server"
+    deploy(service)
+    ups = [op for op in service.store.operations(REPO, PR) if op.kind is OperationKind.UP]
+    assert [op.result for op in ups] == [OperationResult.SUCCEEDED, OperationResult.FAILED]
+    assert rows(url, "customers") == 25
+    reseeds = [op for op in service.store.operations(REPO, PR) if op.kind is OperationKind.RESEED]
+    assert [op.result for op in reseeds] == [OperationResult.SUCCEEDED]
+
+
+def test_an_environment_brought_back_after_its_teardown_is_seeded_again(
+    seeded_service: tuple[Service, str],
+) -> None:
+    service, url = seeded_service
+    deploy(service)
+    first = service.store.require(KEY).created_at
+    service.deliver("pull_request", pr_event("closed"))
+    service.drain()
+    service.clock.advance(timedelta(minutes=5))
+    service.deliver("pull_request", pr_event("reopened"))
+    service.promote(SHA, image(1))
+    service.drain()
+    assert service.store.require(KEY).created_at > first
+    reseeds = [op for op in service.store.operations(REPO, PR) if op.kind is OperationKind.RESEED]
+    assert [op.result for op in reseeds] == [OperationResult.SUCCEEDED] * 2
 
 
 def test_reseed_from_the_pr_replaces_the_data(seeded_service: tuple[Service, str]) -> None:

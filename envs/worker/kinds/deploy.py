@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from envs.core.errors import OperationFailed
 from envs.core.jobs import Job
+from envs.core.model import EnvironmentKey, OperationKind, OperationResult
 from envs.core.payloads import Deploy as DeployPayload
 from envs.core.payloads import Report, Seed
 from envs.core.spec import SeedMode
@@ -42,8 +43,6 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
     request = UpRequest(
         job.repository, job.pr_number, pr.branch, sha, image, payload.actor, runner=f"job:{job.id}"
     )
-    before = handlers.store.get(job.key)
-    first = before is None or not before.status.is_live
     try:
         handlers.unlocking(job, lambda: handlers.lifecycle.up(request, spec))
     except OperationFailed as exc:
@@ -54,6 +53,23 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
             raise Permanent.of(exc) from exc
         raise Transient.of(exc) from exc
     handlers.enqueue(job.key, Report())
-    if first and spec.seed.mode is not SeedMode.NONE:
+    if spec.seed.mode is not SeedMode.NONE and not _seeded_since_created(handlers, job.key):
         handlers.enqueue(job.key, Seed(actor=request.actor))
     handlers.react_done(job, payload.comment_id, "rocket")
+
+
+def _seeded_since_created(handlers: Handlers, key: EnvironmentKey) -> bool:
+    """Whether this environment's database got its data: seeding follows the first deploy
+    that succeeds, which is not always the first attempt (a failed one already created
+    the empty database). After that the data is the developer's; /preview reseed
+    replaces it on request.
+    """
+    env = handlers.store.get(key)
+    if env is None:
+        return False
+    return any(
+        op.kind is OperationKind.RESEED
+        and op.result is OperationResult.SUCCEEDED
+        and op.started_at >= env.created_at
+        for op in handlers.store.operations(key.repository, key.pr_number, limit=200)
+    )
