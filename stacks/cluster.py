@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+from stacks.port_forward import forwarded
 
 MANAGED_BY = "app.kubernetes.io/managed-by=preview-envs"
 
@@ -49,6 +52,12 @@ class Cluster:
         self._core = client.CoreV1Api(api)
         self._apps = client.AppsV1Api(api)
         self._networking = client.NetworkingV1Api(api)
+
+    def forward(
+        self, namespace: str, pod: str, port: int
+    ) -> AbstractContextManager[tuple[str, int]]:
+        """A local address reaching ``pod:port`` through the API server (stacks.port_forward)."""
+        return forwarded(self._core, namespace, pod, port)
 
     def namespaces(self) -> list[NamespaceInfo]:
         found = []

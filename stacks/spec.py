@@ -68,6 +68,10 @@ DATABASE_PORT = 5432
 
 
 IN_CLUSTER_ADDRESS = f"{DATABASE_SERVICE}.{{namespace}}.svc.cluster.local:{DATABASE_PORT}"
+# PREVIEW_DATABASE_ADDRESS for a worker outside the cluster: each seed reaches the
+# database's pod (the StatefulSet's only one) through the API server.
+PORT_FORWARD = "port-forward"
+DATABASE_POD = f"{DATABASE_SERVICE}-0"
 
 
 def database_url(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +26,7 @@ from envs.github.client import ClientOptions, PyGithubClient
 from envs.store import Store, open_store
 from envs.worker.handlers import Handlers, SeedPlace
 from envs.worker.loop import Worker, WorkerOptions
-from stacks.spec import database_password, database_url
+from stacks.spec import DATABASE_POD, DATABASE_PORT, PORT_FORWARD, database_password, database_url
 
 if TYPE_CHECKING:  # Pulumi's SDK loads when a command builds an engine
     from stacks.engine import Engine, OutputSink
@@ -68,12 +70,23 @@ class Context:
             placement=self.placement,
         )
 
-    def database_url(self, env: Environment, spec: EnvironmentSpec) -> str:
-        """The environment's database as the worker reaches it (PREVIEW_DATABASE_ADDRESS)."""
-        password = database_password(self.settings.pulumi_passphrase.get_secret_value(), env.stack)
-        return database_url(
-            env.namespace, "app", spec.database.name, password, self.settings.database_address
-        )
+    @contextmanager
+    def database(self, env: Environment, spec: EnvironmentSpec) -> Iterator[str]:
+        """The environment's database URL as the worker reaches it (PREVIEW_DATABASE_ADDRESS),
+        valid for the ``with`` block: through a port-forward when the worker is outside
+        the cluster."""
+        s = self.settings
+        password = database_password(s.pulumi_passphrase.get_secret_value(), env.stack)
+        if s.database_address != PORT_FORWARD:
+            yield database_url(
+                env.namespace, "app", spec.database.name, password, s.database_address
+            )
+            return
+        from stacks.cluster import Cluster
+
+        cluster = Cluster(s.kubeconfig, s.kube_context)
+        with cluster.forward(env.namespace, DATABASE_POD, DATABASE_PORT) as (host, port):
+            yield database_url(env.namespace, "app", spec.database.name, password, f"{host}:{port}")
 
     def spec_for(self, repository: str, explicit: Path | None) -> EnvironmentSpec:
         """The spec given with --spec, else <config_dir>/<owner>/<repo>.yaml."""
@@ -125,7 +138,7 @@ class Context:
             system_clock,
             registry=RegistryClient(credentials),
             seeding=SeedPlace(
-                database_url=self.database_url,
+                database=self.database,
                 spec_dir=lambda repository: self.settings.config_dir / repository.split("/")[0],
                 environ=os.environ,
             ),

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from envs.core.errors import ConfigError
-from stacks.spec import DEFAULT_INGRESS_NAMESPACE, IN_CLUSTER_ADDRESS
+from stacks.spec import DEFAULT_INGRESS_NAMESPACE, IN_CLUSTER_ADDRESS, PORT_FORWARD
 
 DEFAULT_STATE_DIR = Path(".state")
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     database_address: str = Field(
         IN_CLUSTER_ADDRESS,
         description="host:port where the worker reaches an environment's database; "
-        "{namespace} is filled in (another cluster domain, or a proxy).",
+        "{namespace} is filled in (another cluster domain, or a proxy). 'port-forward': "
+        "through the Kubernetes API, for a worker that runs outside the cluster.",
     )
     provisioner_namespace: str | None = Field(
         None,
@@ -106,9 +107,14 @@ class Settings(BaseSettings):
     @field_validator("database_address")
     @classmethod
     def _database_address(cls, value: str) -> str:
+        if value == PORT_FORWARD:
+            return value
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit():
-            raise ValueError("must be host:port, e.g. postgres.{namespace}.svc.cluster.local:5432")
+            raise ValueError(
+                "must be host:port, e.g. postgres.{namespace}.svc.cluster.local:5432,"
+                f" or '{PORT_FORWARD}'"
+            )
         try:
             value.format(namespace="x")
         except (KeyError, IndexError, ValueError):

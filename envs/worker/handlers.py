@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,13 +49,15 @@ SpecSource = Callable[[str], EnvironmentSpec]
 class SeedPlace:
     """Where seeding finds its inputs.
 
-    ``database_url`` gives the environment's database as the worker reaches
-    it (in-cluster service DNS, admitted by the allow-seeding NetworkPolicy);
-    ``spec_dir`` the directory of the repository's spec, against which recipe
-    and rules paths resolve; ``environ`` holds the source URL and the salt.
+    ``database`` opens the way to the environment's database as the worker
+    reaches it and gives its URL for the time of the ``with`` block: in-cluster
+    service DNS (admitted by the allow-seeding NetworkPolicy), or a port-forward
+    through the API server for a worker outside the cluster. ``spec_dir`` is the
+    directory of the repository's spec, against which recipe and rules paths
+    resolve; ``environ`` holds the source URL and the salt.
     """
 
-    database_url: Callable[[Environment, EnvironmentSpec], str]
+    database: Callable[[Environment, EnvironmentSpec], AbstractContextManager[str]]
     spec_dir: Callable[[str], Path]
     environ: Mapping[str, str]
 

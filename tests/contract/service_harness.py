@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -151,7 +151,7 @@ def running_service(
     registry = RegistryClient()
     seeding = (
         SeedPlace(
-            database_url=lambda env, spec: seed_url,
+            database=lambda env, spec: nullcontext(seed_url),
             spec_dir=lambda repository: spec_dir or Path("."),
             environ=environ or {},
         )

@@ -8,8 +8,8 @@ run: kwok's pods have no containers).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def test_a_first_deploy_that_succeeds_on_retry_is_seeded(
 def test_an_environment_brought_back_after_its_teardown_is_seeded_again(
     seeded_service: tuple[Service, str],
 ) -> None:
-    service, url = seeded_service
+    service, _ = seeded_service
     deploy(service)
     first = service.store.require(KEY).created_at
     service.deliver("pull_request", pr_event("closed"))

@@ -46,7 +46,6 @@ def _seed(handlers: Handlers, job: Job, payload: SeedPayload) -> SeedSummary:
     if env is None or env.status is not EnvironmentStatus.READY:
         raise ConfigError("there is no ready environment to seed; deploy it first")
     place = handlers.seeding
-    target = place.database_url(env, spec)
     limit = spec.seed.statement_timeout  # the PR's database: its checks are its author's
     rules = place.spec_dir(job.repository) / spec.seed.rules if spec.seed.rules else None
     if mode is SeedMode.SYNTHETIC:
@@ -58,7 +57,8 @@ def _seed(handlers: Handlers, job: Job, payload: SeedPayload) -> SeedSummary:
             recipe = recipe.model_copy(update={"scale": recipe.scale * spec.seed.scale})
 
         def fill() -> SeedSummary:
-            return seed_synthetic(target, recipe, statement_timeout=limit)
+            with place.database(env, spec) as target:
+                return seed_synthetic(target, recipe, statement_timeout=limit)
 
     else:
         source_env = spec.seed.source_url_env
@@ -70,6 +70,7 @@ def _seed(handlers: Handlers, job: Job, payload: SeedPayload) -> SeedSummary:
         salt = place.environ.get("PREVIEW_ANONYMISE_SALT", "")
 
         def fill() -> SeedSummary:
-            return seed_anonymised(source, target, rules, salt, statement_timeout=limit)
+            with place.database(env, spec) as target:
+                return seed_anonymised(source, target, rules, salt, statement_timeout=limit)
 
     return handlers.lifecycle.seed(job.key, mode.value, fill, payload.actor, runner=f"job:{job.id}")
