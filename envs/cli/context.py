@@ -21,10 +21,11 @@ from envs.core.model import Environment
 from envs.core.spec import EnvironmentSpec
 from envs.environments.lifecycle import Lifecycle
 from envs.environments.registry import Credentials, RegistryClient
+from envs.environments.seed_run import SeedPlace
 from envs.environments.stack_plan import Placement
 from envs.github.client import ClientOptions, PyGithubClient
 from envs.store import Store, open_store
-from envs.worker.handlers import Handlers, SeedPlace
+from envs.worker.handlers import Handlers
 from envs.worker.loop import Worker, WorkerOptions
 from stacks.spec import DATABASE_POD, DATABASE_PORT, PORT_FORWARD, database_password, database_url
 
@@ -115,6 +116,16 @@ class Context:
             "(a GitHub App, recommended) or PREVIEW_GITHUB_TOKEN"
         )
 
+    def seed_place(self, spec_dir: Path | None = None) -> SeedPlace:
+        """Seeding's inputs: recipes and rules beside the spec (``spec_dir`` when given)."""
+        return SeedPlace(
+            database=self.database,
+            spec_dir=lambda repository: (
+                spec_dir or self.settings.config_dir / repository.split("/")[0]
+            ),
+            environ=os.environ,
+        )
+
     def worker(self, on_output: OutputSink | None = None) -> Worker:
         store = self.store()
         lifecycle = Lifecycle(
@@ -137,11 +148,7 @@ class Context:
             lambda repository: self.spec_for(repository, None),
             system_clock,
             registry=RegistryClient(credentials),
-            seeding=SeedPlace(
-                database=self.database,
-                spec_dir=lambda repository: self.settings.config_dir / repository.split("/")[0],
-                environ=os.environ,
-            ),
+            seeding=self.seed_place(),
         )
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
         return Worker(store, handlers, WorkerOptions(lease=lease), clock=system_clock)

@@ -36,9 +36,10 @@ from envs.config.spec_loading import SpecInvalid, load_spec
 from envs.core.clock import system_clock
 from envs.core.errors import ConfigError, ExitCode, OperationFailed, PreviewError, exit_code
 from envs.core.model import EnvironmentKey, EnvironmentStatus
-from envs.core.spec import json_schema, parse_duration
+from envs.core.spec import SeedMode, json_schema, parse_duration
 from envs.environments.cleanup import collect
 from envs.environments.lifecycle import UpRequest
+from envs.environments.seed_run import seed_environment, seeded_since_created
 from envs.environments.stack_plan import plan_preview
 from envs.github.client import GitHubRejected, GitHubUnavailable
 from envs.store import Store
@@ -126,6 +127,13 @@ def config_schema(out_path: Path | None) -> None:
 @click.option("--kubeconfig", help="Kubeconfig path (PREVIEW_KUBECONFIG).")
 @click.option("--context", "kube_context", help="Kube context (PREVIEW_KUBE_CONTEXT).")
 @click.option("--actor", default="cli", show_default=True, help="Recorded in the journal.")
+@click.option(
+    "--seed/--no-seed",
+    default=True,
+    show_default=True,
+    help="Seed the database as the spec says once the environment is first ready, as the"
+    " service does (never again on later updates).",
+)
 @json_option
 def up(
     repository: str,
@@ -137,6 +145,7 @@ def up(
     kubeconfig: str | None,
     kube_context: str | None,
     actor: str,
+    seed: bool,
     as_json: bool,
 ) -> None:
     """Create or update the environment of one pull request."""
@@ -164,10 +173,24 @@ def up(
     if not as_json:
         err.print(f"[bold]up[/bold] {repository}#{pr_number} at {head_sha[:7]}", markup=True)
     env = lifecycle.up(request, spec)
-    if as_json:
-        emit_json(env.to_json())
-    else:
+    if not as_json:
         out.print(f"[green]ready[/green] {env.url}  (namespace {env.namespace})", markup=True)
+    key = EnvironmentKey(repository, pr_number)
+    if (
+        seed
+        and spec.seed.mode is not SeedMode.NONE
+        and not seeded_since_created(lifecycle.store, key)
+    ):
+        if not as_json:
+            err.print(f"[bold]seed[/bold] {spec.seed.mode.value}", markup=True)
+        summary = seed_environment(
+            lifecycle, ctx.seed_place(spec_path.parent if spec_path else None), spec, key,
+            spec.seed.mode, actor,
+        )  # fmt: skip
+        if not as_json:
+            out.print(f"[green]seeded[/green] {summary.headline()}", markup=True)
+    if as_json:
+        emit_json(lifecycle.store.require(key).to_json())
 
 
 @cli.command()

@@ -11,10 +11,8 @@ backoff through a GitHub outage) brings the PR up to date from it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import replace
 
 from pydantic import ValidationError
 
@@ -32,6 +30,7 @@ from envs.core.payloads import Deploy, Payload, PullRequestSnapshot, Report, Tea
 from envs.core.spec import EnvironmentSpec, PromotionMode
 from envs.environments.lifecycle import Lifecycle
 from envs.environments.registry import RegistryClient, RegistryError, promoted_tag
+from envs.environments.seed_run import SeedPlace
 from envs.github.client import GitHubPort, GitHubRejected, GitHubUnavailable
 from envs.github.report import DEPLOYMENT_STATE, Situation, environment_name, seed_line, sticky_body
 from envs.store import Store
@@ -43,23 +42,6 @@ from stacks.errors import StackLocked
 log = logging.getLogger(__name__)
 
 SpecSource = Callable[[str], EnvironmentSpec]
-
-
-@dataclass(frozen=True)
-class SeedPlace:
-    """Where seeding finds its inputs.
-
-    ``database`` opens the way to the environment's database as the worker
-    reaches it and gives its URL for the time of the ``with`` block: in-cluster
-    service DNS (admitted by the allow-seeding NetworkPolicy), or a port-forward
-    through the API server for a worker outside the cluster. ``spec_dir`` is the
-    directory of the repository's spec, against which recipe and rules paths
-    resolve; ``environ`` holds the source URL and the salt.
-    """
-
-    database: Callable[[Environment, EnvironmentSpec], AbstractContextManager[str]]
-    spec_dir: Callable[[str], Path]
-    environ: Mapping[str, str]
 
 
 class Handlers:

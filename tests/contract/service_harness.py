@@ -22,10 +22,11 @@ from envs.core.jobs import Job, JobStatus
 from envs.core.spec import EnvironmentSpec
 from envs.environments.lifecycle import Lifecycle
 from envs.environments.registry import RegistryClient
+from envs.environments.seed_run import SeedPlace
 from envs.github.client import PyGithubClient
 from envs.github.webhook_app import ServiceConfig, StorePool, create_app
 from envs.store import Store, open_store
-from envs.worker.handlers import Handlers, SeedPlace
+from envs.worker.handlers import Handlers
 from envs.worker.loop import Worker, WorkerOptions
 from tests.contract.fake_github import FakeGitHub, client_options
 from tests.contract.github_contract import webhook_examples

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from envs.core.errors import OperationFailed
 from envs.core.jobs import Job
-from envs.core.model import EnvironmentKey, OperationKind, OperationResult
 from envs.core.payloads import Deploy as DeployPayload
 from envs.core.payloads import Report, Seed
 from envs.core.spec import SeedMode
 from envs.environments.lifecycle import UpRequest
+from envs.environments.seed_run import seeded_since_created
 from envs.github.client import GitHubUnavailable
 from envs.worker.failures import Permanent, Transient
 from stacks.errors import RolloutNeverSucceeds
@@ -53,23 +53,6 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
             raise Permanent.of(exc) from exc
         raise Transient.of(exc) from exc
     handlers.enqueue(job.key, Report())
-    if spec.seed.mode is not SeedMode.NONE and not _seeded_since_created(handlers, job.key):
+    if spec.seed.mode is not SeedMode.NONE and not seeded_since_created(handlers.store, job.key):
         handlers.enqueue(job.key, Seed(actor=request.actor))
     handlers.react_done(job, payload.comment_id, "rocket")
-
-
-def _seeded_since_created(handlers: Handlers, key: EnvironmentKey) -> bool:
-    """Whether this environment's database got its data: seeding follows the first deploy
-    that succeeds, which is not always the first attempt (a failed one already created
-    the empty database). After that the data is the developer's; /preview reseed
-    replaces it on request.
-    """
-    env = handlers.store.get(key)
-    if env is None:
-        return False
-    return any(
-        op.kind is OperationKind.RESEED
-        and op.result is OperationResult.SUCCEEDED
-        and op.started_at >= env.created_at
-        for op in handlers.store.operations(key.repository, key.pr_number, limit=200)
-    )
