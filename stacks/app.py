@@ -99,9 +99,12 @@ def _deployment(scope: Scope, env: list[EnvVarArgs], opts: pulumi.ResourceOption
 
 
 def _service(scope: Scope, opts: pulumi.ResourceOptions) -> None:
+    # Its endpoints exist only once a pod is ready: the provider's await would hold the
+    # update until the rollout's backstop for a version that crash-loops, where the
+    # engine's own wait (stacks.rollout) says why at once.
     k8s.core.v1.Service(
         f"{scope.name}-app-service",
-        metadata=scope.meta(APP, APP),
+        metadata=scope.meta(APP, APP, {"pulumi.com/skipAwait": "true"}),
         spec=ServiceSpecArgs(
             selector=scope.selector(APP),
             ports=[ServicePortArgs(name="http", port=80, target_port="http")],

@@ -19,9 +19,25 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from stacks.errors import ClusterUnreachable
 from stacks.port_forward import forwarded
 
 MANAGED_BY = "app.kubernetes.io/managed-by=preview-envs"
+
+
+def _client(kubeconfig: str | None, context: str | None) -> Any:
+    if kubeconfig is not None and "\n" in kubeconfig and not Path(kubeconfig).exists():
+        contents = yaml.safe_load(kubeconfig)
+        return config.new_client_from_config_dict(contents, context=context)  # type: ignore[no-untyped-call]
+    if kubeconfig is None and context is None:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return client.ApiClient()
+        except config.ConfigException:
+            return config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+    return config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, context=context
+    )
 
 
 @dataclass(frozen=True)
@@ -35,19 +51,17 @@ class NamespaceInfo:
 class Cluster:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
         """``kubeconfig`` is a path, or (as the Pulumi provider takes it) a kubeconfig's text."""
-        if kubeconfig is not None and "\n" in kubeconfig and not Path(kubeconfig).exists():
-            contents = yaml.safe_load(kubeconfig)
-            api = config.new_client_from_config_dict(contents, context=context)  # type: ignore[no-untyped-call]
-        elif kubeconfig is None and context is None:
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-                api = client.ApiClient()
-            except config.ConfigException:
-                api = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
-        else:
-            api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context
-            )
+        kubeconfig, context = kubeconfig or None, context or None  # "" from the env: unset
+        try:
+            api = _client(kubeconfig, context)
+        except config.ConfigException as exc:
+            where = kubeconfig or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+            if "\n" in where:
+                where = "the kubeconfig given"
+            raise ClusterUnreachable(
+                f"cannot use {where}{f' (context {context})' if context else ''}: {exc}; set"
+                " PREVIEW_KUBECONFIG (and PREVIEW_KUBE_CONTEXT) to the cluster's"
+            ) from None
         self._api = api
         self._core = client.CoreV1Api(api)
         self._apps = client.AppsV1Api(api)

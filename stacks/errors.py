@@ -24,3 +24,7 @@ class RolloutNeverSucceeds(EngineError):
     a digest the registry lacks, a crash loop, the progress deadline): retrying
     costs a worker for minutes and says nothing new. A new push is the way on.
     """
+
+
+class ClusterUnreachable(EngineError):
+    """No usable kubeconfig or context: the message names what was tried and the fix."""

@@ -15,7 +15,7 @@ import click
 from envs.config.settings import Settings, load_settings
 from envs.config.spec_loading import load_spec
 from envs.core.clock import system_clock
-from envs.core.errors import ConfigError
+from envs.core.errors import ConfigError, OperationFailed
 from envs.core.etags import ResponseCache
 from envs.core.model import Environment
 from envs.core.spec import EnvironmentSpec
@@ -84,8 +84,12 @@ class Context:
             )
             return
         from stacks.cluster import Cluster
+        from stacks.errors import ClusterUnreachable
 
-        cluster = Cluster(s.kubeconfig, s.kube_context)
+        try:
+            cluster = Cluster(s.kubeconfig, s.kube_context)
+        except ClusterUnreachable as exc:
+            raise OperationFailed(f"cannot reach the database to seed it: {exc}") from None
         with cluster.forward(env.namespace, DATABASE_POD, DATABASE_PORT) as (host, port):
             yield database_url(env.namespace, "app", spec.database.name, password, f"{host}:{port}")
 

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
                 " one changes every preview's database password on its next deploy)"
             )
 
+    @field_validator("kubeconfig", "kube_context", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("service_account")
     @classmethod
     def _service_account(cls, value: str | None) -> str | None:

@@ -182,6 +182,10 @@ def test_a_rollout_that_cannot_finish_fails_at_the_spec_deadline(mocks: Recordin
     assert deployment["spec"]["progressDeadlineSeconds"] == 90
     # The engine's own wait (stacks.rollout) reads the pods; the provider's would not stop early.
     assert deployment["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    # Nor may the provider's wait for the Service's endpoints hold the update: they exist
+    # only once a pod is ready, which a crash-looping version never is.
+    service = build(FULL, mocks)["Service/app"]
+    assert service["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
 
 
 def test_every_connection_is_denied_both_ways_unless_a_policy_opens_it(
