@@ -12,11 +12,14 @@ from pulumi_kubernetes.core.v1 import (
     ContainerPortArgs,
     EnvVarArgs,
     HTTPGetActionArgs,
+    LifecycleArgs,
+    LifecycleHandlerArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
     ServicePortArgs,
     ServiceSpecArgs,
+    SleepActionArgs,
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import (
@@ -36,6 +39,10 @@ from stacks.scope import (
     APP,
     Scope,
 )
+
+# Seconds a terminating app pod keeps serving (preStop), so that endpoints and the ingress
+# controller drop it before it stops: well within the default 30 s grace period.
+DRAIN_S = 5
 
 
 def create(scope: Scope, env: list[EnvVarArgs], opts: pulumi.ResourceOptions) -> None:
@@ -85,6 +92,13 @@ def _deployment(scope: Scope, env: list[EnvVarArgs], opts: pulumi.ResourceOption
                             ports=[ContainerPortArgs(name="http", container_port=app.port)],
                             env=env or None,
                             readiness_probe=ProbeArgs(http_get=probe, period_seconds=2),
+                            # An old pod keeps serving while the ingress controller
+                            # learns it is going: a redeploy answers no 502s.
+                            lifecycle=LifecycleArgs(
+                                pre_stop=LifecycleHandlerArgs(
+                                    sleep=SleepActionArgs(seconds=DRAIN_S)
+                                )
+                            ),
                             liveness_probe=ProbeArgs(
                                 http_get=probe, initial_delay_seconds=10, period_seconds=10
                             ),

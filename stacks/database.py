@@ -39,7 +39,7 @@ from stacks.scope import (
     POSTGRES_PORT,
     Scope,
 )
-from stacks.spec import DatabaseStackSpec, ResourceSpec, StackSpec
+from stacks.spec import SHA_LABEL, DatabaseStackSpec, ResourceSpec, StackSpec
 
 POSTGRES_UID = 999  # the postgres user of the Debian-based PostgreSQL images
 
@@ -174,6 +174,7 @@ def _statefulset(
     opts: pulumi.ResourceOptions,
 ) -> k8s.apps.v1.StatefulSet:
     spec = scope.spec
+    stable = {k: v for k, v in spec.labels.items() if k != SHA_LABEL}
     ready = ProbeArgs(
         exec_=ExecActionArgs(command=["pg_isready", "-U", db.user, "-d", db.database]),
         period_seconds=2,
@@ -187,7 +188,7 @@ def _statefulset(
             replicas=1,
             selector=LabelSelectorArgs(match_labels=scope.selector(POSTGRES)),
             template=PodTemplateSpecArgs(
-                metadata=ObjectMetaArgs(labels={**spec.labels, **scope.selector(POSTGRES)}),
+                metadata=ObjectMetaArgs(labels={**stable, **scope.selector(POSTGRES)}),
                 spec=PodSpecArgs(
                     automount_service_account_token=False,
                     security_context=pod_security_context(spec.isolation, POSTGRES_UID),
@@ -226,7 +227,7 @@ def _statefulset(
             ),
             volume_claim_templates=[
                 PersistentVolumeClaimArgs(
-                    metadata=ObjectMetaArgs(name="data", labels=dict(spec.labels)),
+                    metadata=ObjectMetaArgs(name="data", labels=stable),
                     spec=PersistentVolumeClaimSpecArgs(
                         access_modes=["ReadWriteOnce"],
                         resources=VolumeResourceRequirementsArgs(requests={"storage": db.storage}),

@@ -61,6 +61,10 @@ class AppStackSpec:
         object.__setattr__(self, "secret_env", _frozen(self.secret_env))
 
 
+# The label that changes with every deploy (the head commit): on the objects, never on the
+# database's pod or claim templates, or each push would restart PostgreSQL.
+SHA_LABEL = "preview-envs.dev/sha"
+
 # The ClusterRole each preview binds its provisioner to (.github/examples/kubernetes-rbac.yaml).
 ENVIRONMENT_ROLE = "preview-envs-environment"
 DATABASE_SERVICE = "postgres"

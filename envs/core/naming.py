@@ -29,6 +29,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from stacks.spec import SHA_LABEL
+
 MAX_LABEL = 63
 HASH_CHARS = 8
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -127,5 +129,5 @@ def derive(
     if head_sha is not None:
         if not re.fullmatch(r"[0-9a-f]{7,40}", head_sha):
             raise NamingError(f"head SHA must be 7 to 40 lowercase hex digits, got {head_sha!r}")
-        labels["preview-envs.dev/sha"] = head_sha
+        labels[SHA_LABEL] = head_sha
     return EnvironmentNames(namespace=name, stack=name, host_label=name, labels=labels)

@@ -111,23 +111,33 @@ def page(data: dict[str, object]) -> str:
 
 
 class Handler(BaseHTTPRequestHandler):
+    url: str
     conn: psycopg.Connection
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         try:
-            if path == "/healthz":
-                self.conn.execute("SELECT 1")
-                self._send(200, "text/plain", "ok\n")
-            elif path == "/api/rows":
-                self._send(200, "application/json", json.dumps(snapshot(self.conn)))
-            elif path == "/":
-                self._send(200, "text/html; charset=utf-8", page(snapshot(self.conn)))
-            else:
-                self._send(404, "text/plain", "not found\n")
+            try:
+                self._answer(path)
+            except psycopg.OperationalError:
+                # The server restarted under us (a redeploy of the database): one new
+                # connection, one more try, before answering 503.
+                Handler.conn = connect(self.url, attempts=1)
+                self._answer(path)
         except psycopg.Error as exc:
             log(f"{path}: {exc}")
             self._send(503, "text/plain", "database unavailable\n")
+
+    def _answer(self, path: str) -> None:
+        if path == "/healthz":
+            self.conn.execute("SELECT 1")
+            self._send(200, "text/plain", "ok\n")
+        elif path == "/api/rows":
+            self._send(200, "application/json", json.dumps(snapshot(self.conn)))
+        elif path == "/":
+            self._send(200, "text/html; charset=utf-8", page(snapshot(self.conn)))
+        else:
+            self._send(404, "text/plain", "not found\n")
 
     def _send(self, status: int, content_type: str, body: str) -> None:
         data = body.encode()
@@ -150,8 +160,8 @@ def main() -> None:
     migrate(conn)
     # One connection for every request thread (psycopg serialises them): enough
     # for a preview. Autocommit: a failed request leaves no transaction open. If
-    # the database goes away, /healthz fails and the kubelet restarts the app.
-    Handler.conn = conn
+    # the database restarts, the next request reconnects.
+    Handler.url, Handler.conn = url, conn
     # As PID 1 the process gets no default SIGTERM action: without this every
     # delete of the pod would wait out its whole grace period.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

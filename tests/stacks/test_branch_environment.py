@@ -188,6 +188,11 @@ def test_a_rollout_that_cannot_finish_fails_at_the_spec_deadline(mocks: Recordin
     assert service["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
 
 
+def test_an_old_version_drains_before_it_stops(mocks: RecordingMocks) -> None:
+    (container,) = build(FULL, mocks)["Deployment/app"]["spec"]["template"]["spec"]["containers"]
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+
+
 def test_every_connection_is_denied_both_ways_unless_a_policy_opens_it(
     mocks: RecordingMocks,
 ) -> None:
@@ -401,3 +406,12 @@ def test_tag_only_image_is_refused() -> None:
 
     with pytest.raises(ValueError, match="pinned by digest"):
         AppStackSpec(image="ghcr.io/acme/shop:latest")
+
+
+def test_a_new_commit_leaves_the_database_statefulset_as_it_was(mocks: RecordingMocks) -> None:
+    """Its pod template and claim template carry no per-commit label: a push must not
+    restart PostgreSQL (the app would lose its connections) nor touch the immutable
+    claim templates."""
+    before = build(FULL, mocks)["StatefulSet/postgres"]["spec"]
+    pushed = dataclasses.replace(FULL, labels={**FULL.labels, "preview-envs.dev/sha": "9f" * 20})
+    assert build(pushed, mocks)["StatefulSet/postgres"]["spec"] == before
