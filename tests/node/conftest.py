@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 from kubernetes import client, config
-from kubernetes.stream import stream
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_IP = os.environ.get("PREVIEW_NODE_IP", "10.245.255.1")
@@ -35,25 +34,20 @@ class RealCluster:
     kubeconfig: Path
     core: client.CoreV1Api
     apps: client.AppsV1Api
+    kubectl: str  # the node's own, built with the control plane
 
     def get(self, host: str, path: str = "/api/rows") -> httpx.Response:
         """A request to a preview's URL through the node's ingress controller."""
         return httpx.get(f"{INGRESS}{path}", headers={"Host": host}, timeout=10)
 
     def exec_in(self, namespace: str, pod: str, command: list[str]) -> str:
-        """Run ``command`` in ``pod``'s first container; its output."""
-        output: str = stream(
-            self.core.connect_get_namespaced_pod_exec,
-            pod,
-            namespace,
-            command=command,
-            stderr=True,
-            stdout=True,
-            stdin=False,
-            tty=False,
-            _request_timeout=60,
-        )
-        return output
+        """Run ``command`` in ``pod``'s first container (kubectl exec); its output."""
+        ran = subprocess.run(
+            [self.kubectl, "--kubeconfig", str(self.kubeconfig), "-n", namespace, "exec", pod,
+             "--", *command],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        return ran.stdout + ran.stderr
 
     def containers_of(self, namespace: str) -> list[str]:
         """The containerd containers the kubelet runs for ``namespace``'s pods."""
@@ -85,7 +79,11 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClust
     kubeconfig = Path(up.stdout.strip().splitlines()[-1])
     api = config.new_client_from_config(config_file=str(kubeconfig))
     try:
-        yield RealCluster(kubeconfig, client.CoreV1Api(api), client.AppsV1Api(api))
+        kubectl = subprocess.run(
+            [str(REPO_ROOT / "scripts" / "node"), "binary", "kubectl"],
+            capture_output=True, text=True, check=True, timeout=600,
+        ).stdout.strip()  # fmt: skip
+        yield RealCluster(kubeconfig, client.CoreV1Api(api), client.AppsV1Api(api), kubectl)
     finally:
         subprocess.run(
             [str(REPO_ROOT / "scripts" / "cluster"), "down", name],

@@ -138,7 +138,8 @@ def test_a_pull_request_gets_a_running_app_with_seeded_data_at_its_url(
     service.deliver("pull_request", pr_event("closed"))
     wait_for(lambda: not _namespace_exists(real_cluster, namespace), "the namespace to go", 180)
     assert real_cluster.get(host).status_code == 404
-    assert real_cluster.containers_of(namespace) == []
+    # The kubelet removes a deleted pod's exited containers in its garbage collection.
+    wait_for(lambda: real_cluster.containers_of(namespace) == [], "its containers to go", 150)
     wait_for(
         lambda: (
             not {pv.metadata.name for pv in real_cluster.core.list_persistent_volume().items}
@@ -225,4 +226,4 @@ def test_previews_reach_their_own_database_only(
         assert result.code == 0, result.stderr[-3000:]
     for namespace in namespaces.values():
         wait_for(lambda n=namespace: not _namespace_exists(real_cluster, n), "teardown", 180)
-        assert real_cluster.containers_of(namespace) == []
+        wait_for(lambda n=namespace: real_cluster.containers_of(n) == [], "its containers", 150)
