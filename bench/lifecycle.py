@@ -1,6 +1,6 @@
 """Benchmark: webhook → URL on the PR, close → namespace gone, gc over stale environments.
 
-    .venv/bin/python bench/lifecycle.py [--prs 1,5,20] [--workers 2] [--stale 200]
+    .venv/bin/python bench/lifecycle.py [--prs 1,5,20] [--workers 2] [--stale 200] [--real]
 
 Needs the toolchain and control plane built (scripts/toolchain, scripts/cluster build).
 Starts a local cluster, a fake GitHub (tests/contract/fake_github.py) and
@@ -11,6 +11,12 @@ and the deployment is ``success``; then closes them all and measures until each 
 is gone. Baseline in the same run: a bare Automation-API ``up`` and ``destroy`` of the same
 stack through ``stacks.engine`` with no service around it. Finally ``previewctl gc`` over
 ``--stale`` expired environments whose resources are already gone (the common debris).
+
+With ``--real`` (root) the cluster has a real node (scripts/cluster up --real): every PR
+deploys the demo app (examples/demo-app, built and pushed once, so its image is on the node)
+with its PostgreSQL, is seeded through a port-forward, and counts as done when its URL,
+asked through the node's Traefik, answers 200 with the seeded rows; the bare baseline
+deploys the same stack.
 
 Prints one JSON object as its last line.
 """
@@ -41,8 +47,9 @@ from kubernetes.client.exceptions import ApiException  # noqa: E402
 from envs.config.settings import Settings  # noqa: E402
 from envs.config.spec_loading import parse_spec  # noqa: E402
 from envs.core.model import Environment, EnvironmentStatus  # noqa: E402
-from envs.environments.stack_plan import plan_preview  # noqa: E402
+from envs.environments.stack_plan import Placement, plan_preview  # noqa: E402
 from envs.store import open_store  # noqa: E402
+from stacks.spec import DEFAULT_INGRESS_NAMESPACE  # noqa: E402
 from tests.cli_runner import child_env, toolchain_env  # noqa: E402
 from tests.contract.fake_github import FakeGitHub  # noqa: E402
 from tests.contract.github_contract import webhook_examples  # noqa: E402
@@ -76,10 +83,15 @@ def _pr_payload(action: str, number: int) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, base: str, fake: FakeGitHub, kube: client.CoreV1Api) -> None:
+    def __init__(
+        self, base: str, fake: FakeGitHub, kube: client.CoreV1Api, image: Callable[[int], str],
+        real: bool,
+    ) -> None:  # fmt: skip
         self.base = base
         self.fake = fake
         self.kube = kube
+        self.image = image
+        self.real = real
 
     def deliver(self, event: str, payload: dict[str, Any]) -> None:
         deliver(self.base, SECRET.encode(), event, payload).raise_for_status()
@@ -87,13 +99,15 @@ class Bench:
     def promote(self, number: int) -> None:
         response = httpx.post(
             f"{self.base}/promote",
-            json={"repository": REPO, "sha": f"{number:040x}", "image": _image(number)},
+            json={"repository": REPO, "sha": f"{number:040x}", "image": self.image(number)},
             headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=30,
         )
         response.raise_for_status()
 
     def url_reported(self, number: int) -> bool:
+        if self.real and not _serves_seeded_rows(number):
+            return False
         sticky = [c.body for c in self.fake.comments_on(REPO, number) if "**ready**" in c.body]
         deployments = [
             d for d in self.fake.deployments_of(REPO) if d.environment.endswith(f"-{number}")
@@ -146,12 +160,52 @@ def _image(number: int) -> str:
     return f"ghcr.io/codertocat/hello-world@sha256:{number:064x}"
 
 
-def _bare_automation_api(settings: Settings) -> dict[str, float]:
+NODE_INGRESS = "http://10.245.255.1"
+DEMO = ROOT / "examples" / "demo-app"
+
+
+def _real_spec() -> str:
+    """preview.yaml with requests small enough for twenty previews on two cores."""
+    text = (DEMO / "preview.yaml").read_text()
+    small = (
+        "  resources:\n"
+        "    requests: {cpu: 10m, memory: 48Mi}\n"
+        "    limits: {cpu: 500m, memory: 256Mi}\n"
+    )
+    text = text.replace("  rollout_timeout: 2m\n", "  rollout_timeout: 2m\n" + small)
+    return text.replace("  storage: 256Mi\n", "  storage: 256Mi\n" + small)
+
+
+def _serves_seeded_rows(number: int) -> bool:
+    """The PR's URL, through the node's ingress, answers 200 with the seeded rows."""
+    try:
+        host = f"pr-{number}-bench-{number}.preview.test"
+        response = httpx.get(f"{NODE_INGRESS}/api/rows", headers={"Host": host}, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and response.json()["counts"]["customers"] > 0
+
+
+def _demo_image() -> str:
+    """The demo app built and pushed once, as CI would: repository@digest."""
+    images = str(ROOT / "scripts" / "images")
+    layout = subprocess.run(
+        [images, "layout", "demo-app"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return subprocess.run(
+        [images, "push", layout, "127.0.0.1:5001/demo-app:bench"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def _bare_automation_api(settings: Settings, spec_text: str, image: str) -> dict[str, float]:
     """The same stack through stacks.engine alone: no store, queue, worker or GitHub."""
     from envs.cli.context import Context
 
-    spec = parse_spec(SPEC_TEXT, "Hello-World.yaml")
-    plan = plan_preview(spec, REPO, 999, "bench-bare", f"{999:040x}", _image(999), {})
+    spec = parse_spec(spec_text, "Hello-World.yaml")
+    plan = plan_preview(
+        spec, REPO, 999, "bench-bare", f"{999:040x}", image, {}, settings_placement(settings)
+    )
     engine = Context(settings).engine(None)
     started = time.monotonic()
     engine.up(plan.names.stack, plan.stack)
@@ -195,12 +249,17 @@ def _gc(state: Path, env: dict[str, str], stale: int) -> dict[str, Any]:
     return {"stale": stale, "removed": removed, "left": len(left), "seconds": round(elapsed, 2)}
 
 
+def settings_placement(settings: Settings) -> Placement:
+    return Placement(settings.ingress_namespace)
+
+
 def _start_service(
-    tmp: Path, kubeconfig: str, github_url: str, workers: int
+    tmp: Path, kubeconfig: str, github_url: str, workers: int, real: bool
 ) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
     specs = tmp / "specs" / "Codertocat"
     specs.mkdir(parents=True)
-    (specs / "Hello-World.yaml").write_text(SPEC_TEXT)
+    (specs / "Hello-World.yaml").write_text(_real_spec() if real else SPEC_TEXT)
+    (specs / "seed-recipe.yaml").write_text((DEMO / "seed-recipe.yaml").read_text())
     env = child_env(
         toolchain_env()
         | {
@@ -213,6 +272,7 @@ def _start_service(
             "PREVIEW_GITHUB_API_URL": github_url,
             "PREVIEW_LOG_LEVEL": "WARNING",
         }
+        | (REAL_NODE_ENV if real else {})
     )
     port = free_port()
     command = [sys.executable, "-m", "envs.cli.main", "serve", "--port", str(port)]
@@ -225,16 +285,21 @@ def _start_service(
     return proc, base, env
 
 
+REAL_NODE_ENV = {"PREVIEW_INGRESS_NAMESPACE": "traefik", "PREVIEW_DATABASE_ADDRESS": "port-forward"}
+
+
 def _measure(args: argparse.Namespace, kubeconfig: str, tmp: Path) -> dict[str, Any]:
     fake = FakeGitHub()
-    results: dict[str, Any] = {"bench": "lifecycle", "workers": args.workers}
+    results: dict[str, Any] = {"bench": "lifecycle", "workers": args.workers, "real": args.real}
+    demo = _demo_image() if args.real else ""
+    image: Callable[[int], str] = (lambda _: demo) if args.real else _image
     with serving(fake.app()) as github_url:
-        proc, base, env = _start_service(tmp, kubeconfig, github_url, args.workers)
+        proc, base, env = _start_service(tmp, kubeconfig, github_url, args.workers, args.real)
         try:
             kube = client.CoreV1Api(
                 config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
             )
-            bench = Bench(base, fake, kube)
+            bench = Bench(base, fake, kube, image, args.real)
             first = 100
             for n in (int(n) for n in args.prs.split(",")):
                 _log(f"batch of {n} PR(s)...")
@@ -250,9 +315,11 @@ def _measure(args: argparse.Namespace, kubeconfig: str, tmp: Path) -> dict[str, 
         kubeconfig=kubeconfig,
         pulumi_root=Path(root) if root else None,
         pulumi_home=Path(env["PREVIEW_PULUMI_HOME"]),
+        ingress_namespace="traefik" if args.real else DEFAULT_INGRESS_NAMESPACE,
     )
     _log("bare Automation-API up/destroy...")
-    results["bare_automation_api"] = _bare_automation_api(settings)
+    spec_text = _real_spec() if args.real else SPEC_TEXT
+    results["bare_automation_api"] = _bare_automation_api(settings, spec_text, image(999))
     one = results.get("prs_1")
     if one:
         bare_up = results["bare_automation_api"]["up_s"]
@@ -268,16 +335,23 @@ def main() -> None:
     parser.add_argument("--prs", default="1,5,20")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--stale", type=int, default=200)
+    parser.add_argument("--real", action="store_true", help="on a real node (root)")
     args = parser.parse_args()
     cluster = str(ROOT / "scripts" / "cluster")
     name = f"bench-lifecycle-{os.getpid()}"
-    up = subprocess.run([cluster, "up", name], capture_output=True, text=True, check=True)
+    up = subprocess.run(
+        [cluster, "up", name, *(["--real"] if args.real else [])],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if up.returncode != 0:
+        raise SystemExit(f"scripts/cluster up failed:\n{up.stderr[-3000:]}")
     kubeconfig = up.stdout.strip().splitlines()[-1]
-    infra = ClusterInfra(kubeconfig).start()
+    infra = None if args.real else ClusterInfra(kubeconfig).start()
     try:
         results = _measure(args, kubeconfig, Path(tempfile.mkdtemp(prefix="bench-lifecycle-")))
     finally:
-        infra.stop()
+        if infra is not None:
+            infra.stop()
         subprocess.run([cluster, "down", name], capture_output=True, check=False)
     print(json.dumps(results))
 
