@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from kubernetes.client.rest import ApiException
 
@@ -26,6 +27,7 @@ from tests.contract.service_harness import PR, REPO, comment, pr_event
 from tests.e2e.service import SHA_1, Running, namespace_of, running_service
 from tests.helpers import wait_for
 from tests.node.conftest import DEMO_APP, VOLUMES, RealCluster, demo_image
+from tests.pg_server import PgServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_node]
 
@@ -227,3 +229,70 @@ def test_previews_reach_their_own_database_only(
     for namespace in namespaces.values():
         wait_for(lambda n=namespace: not _namespace_exists(real_cluster, n), "teardown", 180)
         wait_for(lambda n=namespace: real_cluster.containers_of(n) == [], "its containers", 150)
+
+
+def test_a_preview_is_seeded_from_an_anonymised_copy_of_a_source_on_the_host(
+    real_cluster: RealCluster,
+    tmp_path: Path,
+    fake_github: tuple[FakeGitHub, str],
+    pg_server: PgServer,
+    images: dict[str, str],
+) -> None:
+    """The worker reads the source on the host and writes the preview's database through
+    the API server, with the rules `seed inspect` proposed for the demo app."""
+    source = pg_server.create_database("demo_source")
+    with psycopg.connect(source, autocommit=True) as conn:
+        # Production's database, migrated by the app itself (its migration record too).
+        conn.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY)")
+        for migration in sorted((DEMO_APP / "migrations").glob("*.sql")):
+            conn.execute(migration.read_bytes())
+            conn.execute("INSERT INTO schema_migrations VALUES (%s)", (migration.name,))
+        conn.execute(
+            "INSERT INTO customers (name, email, city) SELECT 'Person ' || g,"
+            " 'person' || g || '@corp.example', 'Lyon' FROM generate_series(1, 50) g"
+        )
+        conn.execute(
+            "INSERT INTO orders (customer_id, total, status)"
+            " SELECT 1 + g % 50, g * 1.5, 'paid' FROM generate_series(1, 120) g"
+        )
+    fake, github_url = fake_github
+    env = {
+        "PREVIEW_INGRESS_NAMESPACE": "traefik",
+        "PREVIEW_DATABASE_ADDRESS": "port-forward",
+        "DEMO_SOURCE_URL": source,
+        "PREVIEW_ANONYMISE_SALT": "a-salt-of-32-characters-or-more!",
+    }
+    spec = SPEC.replace(
+        "seed:\n  mode: synthetic\n  rules: seed-recipe.yaml\n",
+        "seed:\n  mode: anonymised\n  rules: anonymise-rules.yaml\n"
+        "  source_url_env: DEMO_SOURCE_URL\n",
+    )
+    assert "anonymised" in spec
+    with running_service(real_cluster.kubeconfig, tmp_path, fake, github_url, env) as service:
+        service.spec_path.write_text(spec)
+        rules = (DEMO_APP / "anonymise-rules.yaml").read_text()
+        (service.spec_path.parent / "anonymise-rules.yaml").write_text(rules)
+        service.deliver("pull_request", pr_event("opened"))
+        service.promote(SHA_1, images["v1"])
+        service.until(lambda: "**ready**" in service.sticky(), "the preview to be ready", 300)
+        namespace = namespace_of(real_cluster.core)
+        host = host_of(service)
+        service.until(lambda: _customers(real_cluster, host) == 50, "the copied rows", 120)
+        copied = rows(real_cluster, host)
+        assert copied["counts"] == {"customers": 50, "orders": 120}
+        page = real_cluster.get(host, "/").text
+        assert "corp.example" not in page
+        assert "Person " not in page
+        service.deliver("pull_request", pr_event("closed"))
+        wait_for(lambda: not _namespace_exists(real_cluster, namespace), "teardown", 180)
+
+
+def _customers(cluster: RealCluster, host: str) -> int | None:
+    try:
+        response = cluster.get(host)
+    except OSError:
+        return None
+    if response.status_code != 200:
+        return None
+    count: int = response.json()["counts"]["customers"]
+    return count
