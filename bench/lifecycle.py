@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import yaml  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
@@ -166,14 +167,13 @@ DEMO = ROOT / "examples" / "demo-app"
 
 def _real_spec() -> str:
     """preview.yaml with requests small enough for twenty previews on two cores."""
-    text = (DEMO / "preview.yaml").read_text()
-    small = (
-        "  resources:\n"
-        "    requests: {cpu: 10m, memory: 48Mi}\n"
-        "    limits: {cpu: 500m, memory: 256Mi}\n"
-    )
-    text = text.replace("  rollout_timeout: 2m\n", "  rollout_timeout: 2m\n" + small)
-    return text.replace("  storage: 256Mi\n", "  storage: 256Mi\n" + small)
+    spec = yaml.safe_load((DEMO / "preview.yaml").read_text())
+    small = {
+        "requests": {"cpu": "10m", "memory": "48Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi"},
+    }
+    spec["app"]["resources"] = spec["database"]["resources"] = small
+    return yaml.safe_dump(spec)
 
 
 def _serves_seeded_rows(number: int) -> bool:
@@ -203,9 +203,8 @@ def _bare_automation_api(settings: Settings, spec_text: str, image: str) -> dict
     from envs.cli.context import Context
 
     spec = parse_spec(spec_text, "Hello-World.yaml")
-    plan = plan_preview(
-        spec, REPO, 999, "bench-bare", f"{999:040x}", image, {}, settings_placement(settings)
-    )
+    placement = Placement(settings.ingress_namespace)
+    plan = plan_preview(spec, REPO, 999, "bench-bare", f"{999:040x}", image, {}, placement)
     engine = Context(settings).engine(None)
     started = time.monotonic()
     engine.up(plan.names.stack, plan.stack)
@@ -247,10 +246,6 @@ def _gc(state: Path, env: dict[str, str], stale: int) -> dict[str, Any]:
     left = [e for e in store.environments() if e.status.is_live and e.pr_number >= 5000]
     store.close()
     return {"stale": stale, "removed": removed, "left": len(left), "seconds": round(elapsed, 2)}
-
-
-def settings_placement(settings: Settings) -> Placement:
-    return Placement(settings.ingress_namespace)
 
 
 def _start_service(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,10 +79,9 @@ class Context:
         the cluster."""
         s = self.settings
         password = database_password(s.pulumi_passphrase.get_secret_value(), env.stack)
+        url = partial(database_url, env.namespace, "app", spec.database.name, password)
         if s.database_address != PORT_FORWARD:
-            yield database_url(
-                env.namespace, "app", spec.database.name, password, s.database_address
-            )
+            yield url(s.database_address)
             return
         from stacks.cluster import Cluster
         from stacks.errors import ClusterUnreachable
@@ -91,7 +91,7 @@ class Context:
         except ClusterUnreachable as exc:
             raise OperationFailed(f"cannot reach the database to seed it: {exc}") from None
         with cluster.forward(env.namespace, DATABASE_POD, DATABASE_PORT) as (host, port):
-            yield database_url(env.namespace, "app", spec.database.name, password, f"{host}:{port}")
+            yield url(f"{host}:{port}")
 
     def spec_for(self, repository: str, explicit: Path | None) -> EnvironmentSpec:
         """The spec given with --spec, else <config_dir>/<owner>/<repo>.yaml."""
