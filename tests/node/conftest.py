@@ -20,10 +20,9 @@ import httpx
 import pytest
 from kubernetes import client, config
 
+from tests.node.real_node import INGRESS, REGISTRY
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NODE_IP = os.environ.get("PREVIEW_NODE_IP", "10.245.255.1")
-INGRESS = f"http://{NODE_IP}:{os.environ.get('PREVIEW_INGRESS_PORT', '80')}"
-REGISTRY = os.environ.get("PREVIEW_REGISTRY", "127.0.0.1:5001")
 CONTAINERD = "/run/preview-envs-node/containerd.sock"
 VOLUMES = Path("/var/lib/preview-envs-node/volumes")
 DEMO_APP = REPO_ROOT / "examples" / "demo-app"

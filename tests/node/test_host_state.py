@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.node.conftest import NODE_IP, REPO_ROOT
+from tests.node.conftest import REPO_ROOT
+from tests.node.real_node import NODE_IP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_node]
 

@@ -27,6 +27,7 @@ from tests.contract.service_harness import PR, REPO, comment, pr_event
 from tests.e2e.service import SHA_1, Running, namespace_of, running_service
 from tests.helpers import wait_for
 from tests.node.conftest import DEMO_APP, VOLUMES, RealCluster, demo_image
+from tests.node.real_node import SETTINGS
 from tests.pg_server import PgServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_node]
@@ -53,12 +54,9 @@ def service(
     real_cluster: RealCluster, tmp_path: Path, fake_github: tuple[FakeGitHub, str]
 ) -> Iterator[Running]:
     fake, github_url = fake_github
-    env = {
-        "PREVIEW_INGRESS_NAMESPACE": "traefik",
-        # The worker runs on the host, outside the cluster: it seeds through the API.
-        "PREVIEW_DATABASE_ADDRESS": "port-forward",
-    }
-    with running_service(real_cluster.kubeconfig, tmp_path, fake, github_url, env) as running:
+    with running_service(
+        real_cluster.kubeconfig, tmp_path, fake, github_url, dict(SETTINGS)
+    ) as running:
         running.spec_path.write_text(SPEC)
         (running.spec_path.parent / "seed-recipe.yaml").write_text(RECIPE)
         yield running
@@ -76,12 +74,17 @@ def host_of(service: Running) -> str:
     return url.split("http://", 1)[1].split("/", 1)[0].split(")", 1)[0].split(" ", 1)[0]
 
 
-def serving(cluster: RealCluster, host: str, version: str) -> bool:
+def rows_now(cluster: RealCluster, host: str) -> dict[str, Any]:
+    """The page's data if the URL answers 200 now, else {} (for waiting on a change)."""
     try:
         response = cluster.get(host)
     except OSError:
-        return False
-    return response.status_code == 200 and response.json().get("version") == version
+        return {}
+    return response.json() if response.status_code == 200 else {}  # type: ignore[no-any-return]
+
+
+def serving(cluster: RealCluster, host: str, version: str) -> bool:
+    return rows_now(cluster, host).get("version") == version
 
 
 def test_a_pull_request_gets_a_running_app_with_seeded_data_at_its_url(
@@ -200,8 +203,7 @@ def test_previews_reach_their_own_database_only(
     env = {
         "PREVIEW_STATE_DIR": str(tmp_path / "state"),
         "PREVIEW_KUBECONFIG": str(real_cluster.kubeconfig),
-        "PREVIEW_INGRESS_NAMESPACE": "traefik",
-        "PREVIEW_DATABASE_ADDRESS": "port-forward",
+        **SETTINGS,
     }
     namespaces = {}
     for repository in ("acme/shop", "acme/blog"):
@@ -257,8 +259,7 @@ def test_a_preview_is_seeded_from_an_anonymised_copy_of_a_source_on_the_host(
         )
     fake, github_url = fake_github
     env = {
-        "PREVIEW_INGRESS_NAMESPACE": "traefik",
-        "PREVIEW_DATABASE_ADDRESS": "port-forward",
+        **SETTINGS,
         "DEMO_SOURCE_URL": source,
         "PREVIEW_ANONYMISE_SALT": "a-salt-of-32-characters-or-more!",
     }
@@ -277,7 +278,11 @@ def test_a_preview_is_seeded_from_an_anonymised_copy_of_a_source_on_the_host(
         service.until(lambda: "**ready**" in service.sticky(), "the preview to be ready", 300)
         namespace = namespace_of(real_cluster.core)
         host = host_of(service)
-        service.until(lambda: _customers(real_cluster, host) == 50, "the copied rows", 120)
+        service.until(
+            lambda: rows_now(real_cluster, host).get("counts", {}).get("customers") == 50,
+            "the copied rows",
+            120,
+        )
         copied = rows(real_cluster, host)
         assert copied["counts"] == {"customers": 50, "orders": 120}
         page = real_cluster.get(host, "/").text
@@ -285,14 +290,3 @@ def test_a_preview_is_seeded_from_an_anonymised_copy_of_a_source_on_the_host(
         assert "Person " not in page
         service.deliver("pull_request", pr_event("closed"))
         wait_for(lambda: not _namespace_exists(real_cluster, namespace), "teardown", 180)
-
-
-def _customers(cluster: RealCluster, host: str) -> int | None:
-    try:
-        response = cluster.get(host)
-    except OSError:
-        return None
-    if response.status_code != 200:
-        return None
-    count: int = response.json()["counts"]["customers"]
-    return count
