@@ -107,6 +107,10 @@ WHERE repository = :repository AND pr_number = :pr_number AND kind = :kind
 -- The oldest ready job whose environment has no other job under a live lease.
 -- A running job whose lease ran out (its worker died) is ready again.
 -- name: claim_job
+-- Each environment's jobs in order, one at a time; across environments the oldest first,
+-- but a started preview's follow-ups (its seed, its report) before anything new: in a
+-- burst of opened PRs, each PR is done soon after its own deploy, instead of every PR's
+-- last step waiting behind every other PR's deploy.
 UPDATE jobs SET status = 'running', lease_owner = :owner, lease_expires_at = :lease_until,
                 attempts = attempts + 1, updated_at = :now
 WHERE id = (
@@ -117,7 +121,13 @@ WHERE id = (
           SELECT 1 FROM jobs busy
           WHERE busy.repository = j.repository AND busy.pr_number = j.pr_number
             AND busy.status = 'running' AND busy.lease_expires_at >= :now AND busy.id <> j.id)
-    ORDER BY j.id
+      AND NOT EXISTS (
+          SELECT 1 FROM jobs older
+          WHERE older.repository = j.repository AND older.pr_number = j.pr_number
+            AND older.id < j.id
+            AND ((older.status = 'queued' AND older.run_after <= :now)
+                 OR (older.status = 'running' AND older.lease_expires_at < :now)))
+    ORDER BY CASE WHEN j.kind IN ('seed', 'report') THEN 0 ELSE 1 END, j.id
     LIMIT 1)
 RETURNING *;
 
@@ -132,7 +142,13 @@ WHERE id = (
           SELECT 1 FROM jobs busy
           WHERE busy.repository = j.repository AND busy.pr_number = j.pr_number
             AND busy.status = 'running' AND busy.lease_expires_at >= :now AND busy.id <> j.id)
-    ORDER BY j.id
+      AND NOT EXISTS (
+          SELECT 1 FROM jobs older
+          WHERE older.repository = j.repository AND older.pr_number = j.pr_number
+            AND older.id < j.id
+            AND ((older.status = 'queued' AND older.run_after <= :now)
+                 OR (older.status = 'running' AND older.lease_expires_at < :now)))
+    ORDER BY CASE WHEN j.kind IN ('seed', 'report') THEN 0 ELSE 1 END, j.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
 RETURNING *;

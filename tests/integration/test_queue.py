@@ -97,6 +97,14 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(store: S
     assert done.status is JobStatus.DONE
 
 
+def test_a_started_previews_follow_ups_go_before_new_deploys(store: Store) -> None:
+    deploys = [store.queue.enqueue(deploy(pr), T0) for pr in (20, 21)]
+    seed = store.queue.enqueue(NewJob(JobKind.SEED, "acme/shop", 19), T0)
+    report = store.queue.enqueue(NewJob(JobKind.REPORT, "acme/shop", 18), T0)
+    order = [store.queue.claim(f"w{i}", T0, LEASE) for i in range(4)]
+    assert [job.id for job in order if job] == [seed.id, report.id, *(d.id for d in deploys)]
+
+
 def test_heartbeat_keeps_the_lease(store: Store) -> None:
     store.queue.enqueue(deploy(5), T0)
     job = store.queue.claim("w1", T0, LEASE)
