@@ -58,7 +58,7 @@ def environment_detail(env: Environment, operations: Iterable[Operation]) -> Non
     for op in operations:
         table.add_row(
             op.kind.value,
-            op.result.value,
+            op.result.value + (f" ({op.reason.value})" if op.reason else ""),
             op.actor,
             (op.head_sha or "")[:7],
             op.started_at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -49,6 +49,18 @@ class OperationResult(StrEnum):
     FAILED = "failed"
 
 
+class FailureReason(StrEnum):
+    """Why an operation failed, in few enough words to be a metric label and a filter."""
+
+    ROLLOUT = "rollout"  # the new version cannot roll out (crash, pull refused, deadline)
+    LOCKED = "locked"  # another update holds the stack
+    CLUSTER = "cluster_unreachable"  # no usable kubeconfig, or the API server did not answer
+    ENGINE = "engine"  # any other failure of the Pulumi update
+    SEED_CONFIG = "seed_config"  # the spec's seeding is wrong (recipe, rules, source)
+    SEED = "seed"  # seeding ran and failed
+    ABANDONED = "abandoned"  # the process running it died (closed by gc or the next worker)
+
+
 # GitHub's shapes for a repository (OWNER/NAME) and a full commit SHA; checked at every edge.
 REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -168,6 +180,7 @@ class Operation:
     finished_at: datetime | None = None
     error: str | None = None
     runner: str | None = None  # "job:<id>" when a worker ran it; None from the CLI or gc
+    reason: FailureReason | None = None  # set when it failed
 
     @property
     def job_id(self) -> int | None:
@@ -190,6 +203,7 @@ class Operation:
             finished_at=parse_time(row["finished_at"]),
             error=row["error"],
             runner=row.get("runner"),
+            reason=FailureReason(row["reason"]) if row.get("reason") else None,
         )
 
     @property
@@ -213,6 +227,7 @@ class Operation:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "duration_s": self.duration_s,
             "runner": self.runner,
+            "reason": self.reason.value if self.reason else None,
         }
 
 

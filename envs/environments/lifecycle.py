@@ -19,6 +19,7 @@ from envs.core.model import (
     Environment,
     EnvironmentKey,
     EnvironmentStatus,
+    FailureReason,
     Operation,
     OperationKind,
     OperationResult,
@@ -27,7 +28,7 @@ from envs.core.seed_summary import SeedSummary
 from envs.core.spec import EnvironmentSpec
 from envs.environments.stack_plan import Placement, plan_preview
 from envs.store import Store
-from stacks.errors import EngineError
+from stacks.errors import ClusterUnreachable, EngineError, RolloutNeverSucceeds, StackLocked
 
 if TYPE_CHECKING:  # the engine (and Pulumi) load when a command builds one
     from stacks.engine import Engine
@@ -162,7 +163,9 @@ class Lifecycle:
         try:
             self.engine.refresh(env.stack)
         except EngineError as exc:
-            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), str(exc)[-2000:])
+            self.store.finish_operation(
+                op, OperationResult.FAILED, self.clock(), str(exc)[-2000:], failure_reason(exc)
+            )
             raise OperationFailed(f"refresh of {key} failed: {exc}") from exc
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
         self._audit(actor, "refresh.succeeded", env, {})
@@ -203,7 +206,10 @@ class Lifecycle:
             summary = run()
         except (ConfigError, OperationFailed) as exc:
             message = str(exc)[-2000:]
-            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), message)
+            reason = (
+                FailureReason.SEED_CONFIG if isinstance(exc, ConfigError) else FailureReason.SEED
+            )
+            self.store.finish_operation(op, OperationResult.FAILED, self.clock(), message, reason)
             self._audit(actor, "seed.failed", env, {"mode": mode, "error": message[-500:]})
             raise
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
@@ -231,7 +237,9 @@ class Lifecycle:
             return
         for op in self.store.operations(key.repository, key.pr_number):
             if op.result is OperationResult.RUNNING:
-                self.store.finish_operation(op, OperationResult.FAILED, self.clock(), note)
+                self.store.finish_operation(
+                    op, OperationResult.FAILED, self.clock(), note, FailureReason.ABANDONED
+                )
 
     def status(self, key: EnvironmentKey) -> Environment:
         return self.store.require(key)
@@ -254,8 +262,14 @@ class Lifecycle:
             status=EnvironmentStatus.FAILED, last_error=message, updated_at=self.clock()
         )
         self.store.save(failed)
-        self.store.finish_operation(op, OperationResult.FAILED, self.clock(), message)
-        self._audit(actor, f"{op.kind.value}.failed", failed, {**detail, "error": message[-500:]})
+        reason = failure_reason(error)
+        self.store.finish_operation(op, OperationResult.FAILED, self.clock(), message, reason)
+        self._audit(
+            actor,
+            f"{op.kind.value}.failed",
+            failed,
+            {**detail, "error": message[-500:], "reason": reason.value},
+        )
         return OperationFailed(f"{op.kind.value} of {env.key} failed: {error}")
 
     def _audit(self, actor: str, action: str, env: Environment, detail: dict[str, object]) -> None:
@@ -266,3 +280,14 @@ class Lifecycle:
             env.key,
             {"namespace": env.namespace, "sha": env.head_sha, "image": env.image, **detail},
         )
+
+
+def failure_reason(error: EngineError) -> FailureReason:
+    """The engine's failure, as a reason few enough to count (:class:`FailureReason`)."""
+    if isinstance(error, RolloutNeverSucceeds):
+        return FailureReason.ROLLOUT
+    if isinstance(error, StackLocked):
+        return FailureReason.LOCKED
+    if isinstance(error, ClusterUnreachable):
+        return FailureReason.CLUSTER
+    return FailureReason.ENGINE

@@ -14,7 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from envs.core.model import EnvironmentStatus, Operation, OperationResult
@@ -26,7 +31,8 @@ JOURNAL_READ = 1_000_000
 
 
 class StateCollector(Collector):
-    """Jobs, the oldest job's wait, environments by status, operation durations by outcome."""
+    """Jobs, the oldest job's wait, environments by status, operation durations by outcome,
+    failures by reason."""
 
     def __init__(
         self, store: Callable[[], AbstractContextManager[Store]], clock: Callable[[], datetime]
@@ -57,6 +63,7 @@ class StateCollector(Collector):
             by_status.add_metric([status.value], sum(e.status is status for e in environments))
         yield by_status
         yield _durations(operations)
+        yield _failures(operations)
 
 
 def _durations(operations: Sequence[Operation]) -> HistogramMetricFamily:
@@ -76,4 +83,21 @@ def _durations(operations: Sequence[Operation]) -> HistogramMetricFamily:
         buckets = [(str(b), float(sum(t <= b for t in taken))) for b in OPERATION_BUCKETS]
         buckets.append(("+Inf", float(len(taken))))
         family.add_metric([kind, result], buckets, sum(taken))
+    return family
+
+
+def _failures(operations: Sequence[Operation]) -> CounterMetricFamily:
+    """Failed operations by kind and reason (``unknown``: failed before reasons were kept)."""
+    family = CounterMetricFamily(
+        "preview_failures",
+        "Failed lifecycle operations by kind and reason (envs.core.model.FailureReason).",
+        labels=["kind", "reason"],
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for op in operations:
+        if op.result is OperationResult.FAILED:
+            key = (op.kind.value, op.reason.value if op.reason else "unknown")
+            counts[key] = counts.get(key, 0) + 1
+    for (kind, reason), count in sorted(counts.items()):
+        family.add_metric([kind, reason], count)
     return family

@@ -36,7 +36,8 @@ VALUES (:repository, :pr_number, :kind, :actor, :head_sha, :image, 'running', :s
 RETURNING *;
 
 -- name: finish_operation
-UPDATE operations SET result = :result, error = :error, finished_at = :finished_at
+UPDATE operations SET result = :result, error = :error, reason = :reason,
+                      finished_at = :finished_at
 WHERE id = :id RETURNING *;
 
 -- name: list_operations

@@ -23,6 +23,7 @@ from envs.core.model import (
     Environment,
     EnvironmentKey,
     EnvironmentStatus,
+    FailureReason,
     Operation,
     OperationKind,
     OperationResult,
@@ -169,7 +170,12 @@ class Store:
         return Operation.from_row(rows[0])
 
     def finish_operation(
-        self, operation: Operation, result: OperationResult, at: datetime, error: str | None = None
+        self,
+        operation: Operation,
+        result: OperationResult,
+        at: datetime,
+        error: str | None = None,
+        reason: FailureReason | None = None,
     ) -> Operation:
         rows = self._db.fetch(
             "finish_operation",
@@ -177,6 +183,7 @@ class Store:
                 "id": operation.id,
                 "result": result.value,
                 "error": error,
+                "reason": reason.value if reason else None,
                 "finished_at": require_aware(at, "finished_at"),
             },
         )

@@ -13,7 +13,7 @@ import pytest
 
 from envs.config.spec_loading import parse_spec
 from envs.core.jobs import JobKind, JobStatus, NewJob
-from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationKind
+from envs.core.model import EnvironmentKey, EnvironmentStatus, FailureReason, OperationKind
 from envs.core.payloads import Report
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.github_contract import webhook_examples
@@ -123,6 +123,8 @@ def test_a_rollout_that_can_never_succeed_is_reported_once_not_retried(
     assert deploy.attempts == 1, "retrying the same image cannot help"
     assert "runs as root" in service.sticky()
     assert service.store.require(KEY).status is EnvironmentStatus.FAILED
+    failed = service.store.operations(KEY.repository, KEY.pr_number, limit=1)[0]
+    assert failed.reason is FailureReason.ROLLOUT
 
 
 def test_a_failed_rollout_is_reported_and_retried(service: Service) -> None:
@@ -136,6 +138,8 @@ def test_a_failed_rollout_is_reported_and_retried(service: Service) -> None:
     assert job is not None
     assert job.status is JobStatus.QUEUED  # queued again, with backoff
     assert "ProgressDeadlineExceeded" in (job.last_error or "")
+    failed = service.store.operations(KEY.repository, KEY.pr_number, limit=1)[0]
+    assert failed.reason is FailureReason.ENGINE
     service.worker.run_once()  # the report of the failure
     assert "ProgressDeadlineExceeded" in service.sticky()
     assert "The previous version (commit `" + SHA1[:12] + "`) keeps serving" in service.sticky()

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from envs.core.jobs import JobKind, JobStatus
-from envs.core.model import EnvironmentKey, OperationKind, OperationResult
+from envs.core.model import EnvironmentKey, FailureReason, OperationKind, OperationResult
 from envs.core.payloads import PullRequestSnapshot, Teardown, read
 from envs.github import signature
 from envs.github.webhook_app import ServiceConfig, StorePool, create_app
@@ -363,7 +363,11 @@ def test_the_dashboard_asks_only_for_series_the_service_exports(
                          (OperationKind.DOWN, OperationResult.SUCCEEDED),
                          (OperationKind.RESEED, OperationResult.SUCCEEDED)):  # fmt: skip
         op = store.start_operation(key, kind, "ci", now, "a" * 40, "img")
-        store.finish_operation(op, result, now + timedelta(seconds=12))
+        reason = FailureReason.ROLLOUT if result is OperationResult.FAILED else None
+        store.finish_operation(op, result, now + timedelta(seconds=12), "said why", reason)
+    # One failed before reasons were kept.
+    op = store.start_operation(key, OperationKind.RESEED, "ci", now, "a" * 40, "img")
+    store.finish_operation(op, OperationResult.FAILED, now, "said why")
     deliver(service, "ping", webhook_examples()["ping"][0])
     exported = service.get("/metrics").text
     samples = {
@@ -380,3 +384,5 @@ def test_the_dashboard_asks_only_for_series_the_service_exports(
     assert asked <= samples, f"asked for but not exported: {sorted(asked - samples)}"
     assert 'preview_operation_seconds_count{kind="up",result="failed"} 1.0' in exported
     assert "preview_queue_oldest_seconds 0.0" in exported
+    assert 'preview_failures_total{kind="up",reason="rollout"} 1.0' in exported
+    assert 'preview_failures_total{kind="reseed",reason="unknown"} 1.0' in exported
