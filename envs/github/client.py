@@ -21,12 +21,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 
 from envs.core.etags import CachedResponse, ResponseCache
+from envs.core.rate_limits import RateLimit
 from envs.core.spec import Permission
 
 STICKY_MARKER = "<!-- preview-envs:sticky -->"
@@ -77,6 +79,8 @@ class GitHubPort(Protocol):
 
     def delete_environment(self, repository: str, environment: str) -> bool: ...
 
+    def rate_limits(self, now: datetime) -> list[RateLimit]: ...
+
 
 @dataclass(frozen=True)
 class ClientOptions:
@@ -119,9 +123,11 @@ class PyGithubClient:
         connect: Callable[[str], Github],
         identity: Callable[[], str],
         cache: ResponseCache | None = None,
+        account: Callable[[str], str] = lambda _repository: "token",
     ) -> None:
         self._connect = connect
         self._identity = identity
+        self._account = account
         self._login: str | None = None
         self._clients: dict[str, Github] = {}
         self._lock = threading.Lock()
@@ -162,8 +168,30 @@ class PyGithubClient:
                 installation = integration.get_repo_installation(owner, name)
             return _github(app_auth.get_installation_auth(installation.id), options)
 
-        # An app comments as its bot user, "<slug>[bot]".
-        return cls(connect, lambda: f"{integration.get_app().slug}[bot]", cache)
+        # An app comments as its bot user, "<slug>[bot]"; each installation (one per
+        # owner) has its own rate limit.
+        return cls(
+            connect,
+            lambda: f"{integration.get_app().slug}[bot]",
+            cache,
+            account=lambda repository: repository.split("/", 1)[0],
+        )
+
+    def rate_limits(self, now: datetime) -> list[RateLimit]:
+        """The primary rate limit of each account used so far, from the last answer's headers.
+
+        No request is made: an account not yet asked anything is left out.
+        """
+        with self._lock:
+            clients = {self._account(repo): gh for repo, gh in self._clients.items()}
+        seen = []
+        for account, gh in sorted(clients.items()):
+            remaining, limit = gh.requester.rate_limiting
+            if limit < 0:
+                continue
+            resets = datetime.fromtimestamp(gh.requester.rate_limiting_resettime, UTC)
+            seen.append(RateLimit(account, remaining, limit, resets, now))
+        return seen
 
     def _gh(self, repository: str) -> Github:
         with self._lock:

@@ -32,7 +32,7 @@ JOURNAL_READ = 1_000_000
 
 class StateCollector(Collector):
     """Jobs, the oldest job's wait, environments by status, operation durations by outcome,
-    failures by reason."""
+    failures by reason, GitHub's rate limit."""
 
     def __init__(
         self, store: Callable[[], AbstractContextManager[Store]], clock: Callable[[], datetime]
@@ -46,6 +46,7 @@ class StateCollector(Collector):
             oldest = store.queue.oldest_queued()
             environments = store.environments()
             operations = store.operations(limit=JOURNAL_READ)
+            rate_limits = store.github_cache.rate_limits()
         jobs = GaugeMetricFamily("preview_jobs", "Jobs in the queue by status.", labels=["status"])
         for job_status, count in counts.items():
             jobs.add_metric([job_status.value], count)
@@ -64,6 +65,21 @@ class StateCollector(Collector):
         yield by_status
         yield _durations(operations)
         yield _failures(operations)
+        remaining = GaugeMetricFamily(
+            "preview_github_rate_limit_remaining",
+            "GitHub's primary rate limit left, per account, as the workers last saw it.",
+            labels=["account"],
+        )
+        limit = GaugeMetricFamily(
+            "preview_github_rate_limit",
+            "GitHub's primary rate limit per hour, per account.",
+            labels=["account"],
+        )
+        for seen in rate_limits:
+            remaining.add_metric([seen.account], seen.remaining)
+            limit.add_metric([seen.account], seen.limit)
+        yield remaining
+        yield limit
 
 
 def _durations(operations: Sequence[Operation]) -> HistogramMetricFamily:

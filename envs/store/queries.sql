@@ -248,6 +248,16 @@ SELECT etag, body FROM github_cache WHERE url = :url;
 INSERT INTO github_cache (url, etag, body) VALUES (:url, :etag, :body)
 ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, body = excluded.body;
 
+-- name: save_rate_limit
+INSERT INTO github_rate_limits (account, remaining, rate_limit, resets_at, seen_at)
+VALUES (:account, :remaining, :rate_limit, :resets_at, :seen_at)
+ON CONFLICT (account) DO UPDATE SET remaining = excluded.remaining,
+    rate_limit = excluded.rate_limit, resets_at = excluded.resets_at, seen_at = excluded.seen_at
+WHERE github_rate_limits.seen_at <= excluded.seen_at;
+
+-- name: list_rate_limits
+SELECT * FROM github_rate_limits ORDER BY account;
+
 -- Readiness: the store answers and (SQLite) its file is sound; a query that reads one
 -- table can succeed on a file whose other pages are corrupt.
 -- name: check_store

@@ -87,7 +87,16 @@ class Worker:
         finally:
             stop.set()
             beat.join()
+            self._note_rate_limits()
         return self.store.queue.finish(job, self.name, JobStatus.DONE, self.clock())
+
+    def _note_rate_limits(self) -> None:
+        """Keep GitHub's rate limit as this job left it, for every replica's /metrics."""
+        try:
+            for seen in self.handlers.github.rate_limits(self.clock()):
+                self.store.github_cache.save_rate_limit(seen)
+        except Exception:  # a metric is not worth failing a job for
+            log.warning("could not record GitHub's rate limit", exc_info=True)
 
     def _give_up(self, job: Job, message: str, public: str) -> Job | None:
         log.error("job %s (%s) failed: %s", job.id, job.kind, message)

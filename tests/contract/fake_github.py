@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -33,6 +34,7 @@ from envs.github.client import ClientOptions
 from tests.contract.github_contract import openapi_description
 
 API_HOST = "https://api.github.com"
+RATE_LIMIT = 5000  # requests an hour, a token's or an installation's primary limit
 
 
 @cache
@@ -112,6 +114,8 @@ class FakeGitHub:
         self.may_delete_environments = True
         self._query: dict[str, str] = {}
         self._if_none_match: str | None = None
+        self.rate_remaining = RATE_LIMIT
+        self.rate_reset = int(time.time()) + 3600
 
     # -- test helpers -----------------------------------------------------------
 
@@ -136,6 +140,21 @@ class FakeGitHub:
         )
 
     async def _dispatch(self, request: Request) -> Response:
+        response = await self._answer(request)
+        # GitHub's rate-limit headers, on every answer as GitHub sends them.
+        with self.lock:
+            self.rate_remaining = max(0, self.rate_remaining - 1)
+            for name, value in (
+                ("x-ratelimit-limit", RATE_LIMIT),
+                ("x-ratelimit-remaining", self.rate_remaining),
+                ("x-ratelimit-used", RATE_LIMIT - self.rate_remaining),
+                ("x-ratelimit-reset", self.rate_reset),
+                ("x-ratelimit-resource", "core"),
+            ):
+                response.headers.setdefault(name, str(value))
+        return response
+
+    async def _answer(self, request: Request) -> Response:
         body = await request.body()
         # The path as sent, still percent-encoded: GitHub routes on it, and a name with
         # a slash (an environment "preview/pr-7") is one segment there.

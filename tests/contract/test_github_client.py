@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -106,6 +106,18 @@ def test_server_errors_are_retried_then_reported_as_unavailable(
     assert len(fake.comments_on(REPO, 4)) == 1
 
 
+def test_a_token_clients_rate_limit_is_read_from_the_answers(
+    github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
+) -> None:
+    fake, _ = fake_github
+    assert github.rate_limits(datetime.now(UTC)) == []  # nothing asked yet: nothing known
+    github.reply(REPO, 3, "one")
+    github.reply(REPO, 3, "two")
+    [seen] = github.rate_limits(datetime.now(UTC))
+    assert (seen.account, seen.limit) == ("token", 5000)
+    assert seen.remaining == fake.rate_remaining < 5000
+
+
 def test_rate_limits_are_waited_out(
     github: PyGithubClient, fake_github: tuple[FakeGitHub, str]
 ) -> None:
@@ -193,6 +205,13 @@ def test_github_app_auth_exchanges_a_signed_jwt_for_an_installation_token(
     ]
     repo_calls = [auth for path, auth in fake.authorizations if path.startswith(f"/repos/{REPO}/")]
     assert repo_calls[-1] == "token ghs_installation_0"  # the installation token, not the JWT
+    # The installation's rate limit, from the headers of the last answer: no request for it.
+    asked = len(fake.requests)
+    [seen] = client.rate_limits(datetime.now(UTC))
+    assert len(fake.requests) == asked
+    owner = REPO.split("/", maxsplit=1)[0]
+    assert (seen.account, seen.limit, seen.remaining) == (owner, 5000, fake.rate_remaining)
+    assert seen.resets_at == datetime.fromtimestamp(fake.rate_reset, UTC)
     # A token about to expire is replaced before it is used.
     fake.token_lifetime = timedelta(seconds=5)
     client = PyGithubClient.as_app(4242, private_pem, client_options(base))

@@ -125,6 +125,13 @@ def test_a_rollout_that_can_never_succeed_is_reported_once_not_retried(
     assert service.store.require(KEY).status is EnvironmentStatus.FAILED
     failed = service.store.operations(KEY.repository, KEY.pr_number, limit=1)[0]
     assert failed.reason is FailureReason.ROLLOUT
+    # What the workers' GitHub answers said of the rate limit is kept for /metrics.
+    [seen] = service.store.github_cache.rate_limits()
+    assert (seen.account, seen.limit, seen.remaining) == (
+        "token",
+        5000,
+        service.fake.rate_remaining,
+    )
 
 
 def test_a_failed_rollout_is_reported_and_retried(service: Service) -> None:

@@ -20,6 +20,7 @@ import yaml
 from envs.core.jobs import JobKind, JobStatus
 from envs.core.model import EnvironmentKey, FailureReason, OperationKind, OperationResult
 from envs.core.payloads import PullRequestSnapshot, Teardown, read
+from envs.core.rate_limits import RateLimit
 from envs.github import signature
 from envs.github.webhook_app import ServiceConfig, StorePool, create_app
 from envs.store import Store, open_store
@@ -368,6 +369,8 @@ def test_the_dashboard_asks_only_for_series_the_service_exports(
     # One failed before reasons were kept.
     op = store.start_operation(key, OperationKind.RESEED, "ci", now, "a" * 40, "img")
     store.finish_operation(op, OperationResult.FAILED, now, "said why")
+    seen = RateLimit("acme", remaining=4321, limit=5000, resets_at=now, seen_at=now)
+    store.github_cache.save_rate_limit(seen)
     deliver(service, "ping", webhook_examples()["ping"][0])
     exported = service.get("/metrics").text
     samples = {
@@ -386,3 +389,4 @@ def test_the_dashboard_asks_only_for_series_the_service_exports(
     assert "preview_queue_oldest_seconds 0.0" in exported
     assert 'preview_failures_total{kind="up",reason="rollout"} 1.0' in exported
     assert 'preview_failures_total{kind="reseed",reason="unknown"} 1.0' in exported
+    assert 'preview_github_rate_limit_remaining{account="acme"} 4321.0' in exported
