@@ -23,6 +23,7 @@ from envs.cli.options import (
     sha_callback,
 )
 from envs.cli.output import emit_json, engine_line, err, out
+from envs.core.audit_chain import verify
 from envs.core.clock import system_clock
 from envs.core.errors import ConfigError, OperationFailed
 from envs.core.jobs import JobStatus, Promotion
@@ -148,15 +149,27 @@ def jobs(status: str | None, limit: int, as_json: bool) -> None:
     out.print(table)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option(
     "--repo", "repository", callback=lambda c, p, v: repository_callback(c, p, v) if v else v
 )
 @click.option("--pr", "pr_number", type=click.IntRange(min=1))
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
 @json_option
-def audit(repository: str | None, pr_number: int | None, limit: int, as_json: bool) -> None:
-    """The deployment history: who asked what, for which SHA and image, when, and the result."""
+@click.pass_context
+def audit(
+    click_ctx: click.Context,
+    repository: str | None,
+    pr_number: int | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The deployment history: who asked what, for which SHA and image, when, and the result.
+
+    `audit verify` checks that the trail was not edited since it was written.
+    """
+    if click_ctx.invoked_subcommand is not None:
+        return
     store = current_context().store()
     operations = store.operations(repository, pr_number, limit=limit)
     if as_json:
@@ -185,6 +198,36 @@ def audit(repository: str | None, pr_number: int | None, limit: int, as_json: bo
             f"{op.duration_s:.1f}" if op.duration_s is not None else "",
         )
     out.print(table)
+
+
+@audit.command("verify")
+@json_option
+def audit_verify(as_json: bool) -> None:
+    """Check the audit trail's hash chain: exit 1 if an entry was edited, removed or inserted.
+
+    Prints the chain's head: kept somewhere the store's writers cannot edit
+    (a CI log), it shows on a later run whether entries were cut off the end.
+    """
+    verdict = verify(current_context().store().audit_chain())
+    if as_json:
+        emit_json(
+            {
+                "ok": verdict.ok,
+                "checked": verdict.checked,
+                "unchained": verdict.unchained,
+                "head": verdict.head,
+                "broken_at": verdict.broken_at,
+                "why": verdict.why,
+            }
+        )
+    else:
+        older = verdict.unchained
+        before = f" ({older} older entries predate the chain)" if older else ""
+        out.print(f"{verdict.checked} entries chained{before}; head {verdict.head or '-'}")
+    if not verdict.ok:
+        raise OperationFailed(
+            f"the audit trail was altered at entry {verdict.broken_at}: {verdict.why}"
+        )
 
 
 @click.command()

@@ -242,6 +242,9 @@ class AuditEntry:
     repository: str | None = None
     pr_number: int | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    # Its link in the hash chain (envs.core.audit_chain); None on entries written before it.
+    prev_hash: str | None = None
+    hash: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], detail: Mapping[str, Any]) -> AuditEntry:
@@ -253,6 +256,8 @@ class AuditEntry:
             repository=row["repository"],
             pr_number=None if row["pr_number"] is None else int(row["pr_number"]),
             detail=detail,
+            prev_hash=row.get("prev_hash"),
+            hash=row.get("hash"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -264,4 +269,5 @@ class AuditEntry:
             "repository": self.repository,
             "pr_number": self.pr_number,
             "detail": dict(self.detail),
+            "hash": self.hash,
         }

@@ -47,14 +47,28 @@ WHERE (CAST(:repository AS text) IS NULL OR repository = :repository)
 ORDER BY id DESC LIMIT :limit;
 
 -- name: append_audit
-INSERT INTO audit_log (at, actor, action, repository, pr_number, detail)
-VALUES (:at, :actor, :action, :repository, :pr_number, :detail)
+INSERT INTO audit_log (at, actor, action, repository, pr_number, detail, prev_hash, hash)
+VALUES (:at, :actor, :action, :repository, :pr_number, :detail, :prev_hash, :hash)
 RETURNING *;
 
 -- name: append_audit@postgresql
-INSERT INTO audit_log (at, actor, action, repository, pr_number, detail)
-VALUES (:at, :actor, :action, :repository, :pr_number, CAST(:detail AS jsonb))
+INSERT INTO audit_log (at, actor, action, repository, pr_number, detail, prev_hash, hash)
+VALUES (:at, :actor, :action, :repository, :pr_number, CAST(:detail AS jsonb), :prev_hash, :hash)
 RETURNING *;
+
+-- The chain's head; appends are serialised (SQLite: BEGIN IMMEDIATE; PostgreSQL: the lock
+-- below) so that no two entries ever link to the same one.
+-- name: audit_head
+SELECT hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1;
+
+-- name: lock_audit@postgresql
+SELECT pg_advisory_xact_lock(:lock_id);
+
+-- name: lock_audit
+SELECT 1;
+
+-- name: audit_chain
+SELECT * FROM audit_log WHERE id > :after ORDER BY id LIMIT :limit;
 
 -- name: list_audit
 SELECT * FROM audit_log

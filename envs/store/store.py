@@ -8,7 +8,7 @@ objects here and nowhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from importlib import resources
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from envs.core.audit_chain import GENESIS, link
 from envs.core.errors import ConfigError, NotFound
 from envs.core.jobs import Job, JobKind, NewJob, Promotion
 from envs.core.model import (
@@ -34,6 +35,8 @@ from envs.store.connector import Connector, UniqueViolation
 from envs.store.github_cache import GitHubResponses
 from envs.store.pull_requests import PullRequestState
 from envs.store.queue import JobQueue
+
+_AUDIT_LOCK = 0x61756474  # serialises appends to the audit chain across replicas
 
 
 class StoreUnsound(Exception):
@@ -215,18 +218,41 @@ class Store:
         key: EnvironmentKey | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
-        rows = self._db.fetch(
-            "append_audit",
-            {
-                "at": require_aware(at, "at"),
-                "actor": actor,
-                "action": action,
-                "repository": key.repository if key else None,
-                "pr_number": key.pr_number if key else None,
-                "detail": json.dumps(dict(detail or {}), sort_keys=True),
-            },
-        )
+        """Append an entry, linked to the one before it (:mod:`envs.core.audit_chain`)."""
+        at = require_aware(at, "at")
+        repository = key.repository if key else None
+        pr_number = key.pr_number if key else None
+        # Through JSON and back: the hash covers exactly what a reader will get back.
+        content = json.loads(json.dumps(dict(detail or {}), sort_keys=True))
+        with self._db.transaction():
+            self._db.fetch("lock_audit", {"lock_id": _AUDIT_LOCK})
+            head = self._db.fetch("audit_head", {})
+            prev = str(head[0]["hash"]) if head else GENESIS
+            rows = self._db.fetch(
+                "append_audit",
+                {
+                    "at": at,
+                    "actor": actor,
+                    "action": action,
+                    "repository": repository,
+                    "pr_number": pr_number,
+                    "detail": json.dumps(content, sort_keys=True),
+                    "prev_hash": prev,
+                    "hash": link(prev, at, actor, action, repository, pr_number, content),
+                },
+            )
         return _audit_from_row(rows[0])
+
+    def audit_chain(self, batch: int = 5000) -> Iterator[AuditEntry]:
+        """Every audit entry, oldest first, read in batches (for ``audit verify``)."""
+        after = 0
+        while True:
+            rows = self._db.fetch("audit_chain", {"after": after, "limit": batch})
+            for row in rows:
+                yield _audit_from_row(row)
+            if len(rows) < batch:
+                return
+            after = int(rows[-1]["id"])
 
     def audit_entries(
         self, repository: str | None = None, pr_number: int | None = None, limit: int = 100
