@@ -70,6 +70,13 @@ SELECT 1;
 -- name: audit_chain
 SELECT * FROM audit_log WHERE id > :after ORDER BY id LIMIT :limit;
 
+-- name: audit_between
+SELECT * FROM audit_log
+WHERE id > :after AND at >= :since AND at < :until
+  AND (CAST(:repository AS text) IS NULL OR repository = :repository)
+  AND (CAST(:pr_number AS integer) IS NULL OR pr_number = :pr_number)
+ORDER BY id LIMIT :limit;
+
 -- name: list_audit
 SELECT * FROM audit_log
 WHERE (CAST(:repository AS text) IS NULL OR repository = :repository)

@@ -245,9 +245,31 @@ class Store:
 
     def audit_chain(self, batch: int = 5000) -> Iterator[AuditEntry]:
         """Every audit entry, oldest first, read in batches (for ``audit verify``)."""
+        return self._audit_pages("audit_chain", {}, batch)
+
+    def audit_between(
+        self,
+        since: datetime,
+        until: datetime,
+        repository: str | None = None,
+        pr_number: int | None = None,
+        batch: int = 5000,
+    ) -> Iterator[AuditEntry]:
+        """Entries with ``since <= at < until``, oldest first, read in batches (for export)."""
+        bounds = {
+            "since": require_aware(since, "since"),
+            "until": require_aware(until, "until"),
+            "repository": repository,
+            "pr_number": pr_number,
+        }
+        return self._audit_pages("audit_between", bounds, batch)
+
+    def _audit_pages(
+        self, query: str, params: Mapping[str, Any], batch: int
+    ) -> Iterator[AuditEntry]:
         after = 0
         while True:
-            rows = self._db.fetch("audit_chain", {"after": after, "limit": batch})
+            rows = self._db.fetch(query, {**params, "after": after, "limit": batch})
             for row in rows:
                 yield _audit_from_row(row)
             if len(rows) < batch:

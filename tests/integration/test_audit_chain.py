@@ -3,6 +3,8 @@ one chain, and an entry edited, removed or slipped in is found by ``audit verify
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 import threading
@@ -130,3 +132,43 @@ def test_previewctl_audit_verify_exit_codes(tmp_path: Path) -> None:
     assert "the audit trail was altered at entry" in bad.stderr
     assert "content was changed" in bad.stderr
     store.close()
+
+
+def test_previewctl_audit_export_by_date_as_json_lines_and_csv(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {"PREVIEW_STATE_DIR": str(state)}
+    store = open_store(f"sqlite:///{state}/state.db")
+    days = [datetime(2026, 11, d, 23, 59, 59, tzinfo=UTC) for d in (29, 30)] + [
+        datetime(2026, 12, 1, 0, 0, 0, tzinfo=UTC)
+    ]
+    for n, at in enumerate(days):
+        store.audit("octocat", "up.succeeded", at, KEY, {"n": n, "note": 'a "quoted", comma'})
+    store.audit("gc", "gc.run", days[1])
+    store.close()
+    november = ("audit", "export", "--since", "2026-11-30", "--until", "2026-11-30")
+    lines = run_previewctl(november, tmp_path, env)
+    assert lines.code == 0, lines.stderr
+    rows = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [(r["action"], r["detail"].get("n")) for r in rows] == [
+        ("up.succeeded", 1),
+        ("gc.run", None),
+    ], "the 30th, through its last second, and nothing of the 29th or of December"
+    assert all(len(r["hash"]) == 64 and len(r["prev_hash"]) == 64 for r in rows)
+    mine = run_previewctl((*november, "--repo", KEY.repository, "--format", "csv"), tmp_path, env)
+    assert mine.code == 0, mine.stderr
+    parsed = list(csv.DictReader(io.StringIO(mine.stdout)))
+    assert [(r["actor"], json.loads(r["detail"])["note"]) for r in parsed] == [
+        ("octocat", 'a "quoted", comma')
+    ]
+    to_the_second = ("audit", "export", "--since", "2026-11-29", "--until", "2026-12-01T00:00:00")
+    assert len(run_previewctl(to_the_second, tmp_path, env).stdout.splitlines()) == 3
+    backwards = run_previewctl(
+        ("audit", "export", "--since", "2026-12-02", "--until", "2026-12-01"), tmp_path, env
+    )
+    assert backwards.code == 2
+    assert "the range is empty" in backwards.stderr
+    garbled = run_previewctl(
+        ("audit", "export", "--since", "yesterday", "--until", "2026-12-01"), tmp_path, env
+    )
+    assert garbled.code == 2
+    assert "expected YYYY-MM-DD" in garbled.stderr
