@@ -26,11 +26,13 @@ from envs.cli.options import (
     sha_callback,
 )
 from envs.cli.output import emit_json, engine_line, err, out
+from envs.config.settings import Settings
 from envs.core.audit_chain import verify
 from envs.core.clock import system_clock
 from envs.core.errors import ConfigError, OperationFailed
 from envs.core.jobs import JobStatus, Promotion
 from envs.environments.images import PromotedImage
+from envs.github.oidc import OidcPolicy, OidcVerifier
 from envs.github.webhook_app import ServiceConfig, StorePool, create_app
 
 
@@ -76,6 +78,7 @@ def serve(host: str, port: int, workers: int) -> None:
         promote_token=(
             settings.promote_token.get_secret_value() if settings.promote_token else None
         ),
+        oidc=_oidc(settings),
     )
     # SQLite has one writer at a time: several connections would only wait in SQLite's
     # sleeping busy handler (tens of ms), one shared connection queues them in order.
@@ -97,6 +100,20 @@ def serve(host: str, port: int, workers: int) -> None:
 
 def _exit_on_signal(signum: int, _: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def _oidc(settings: Settings) -> OidcVerifier | None:
+    if not settings.promote_oidc_audience:
+        return None
+    workflows = tuple(w.strip() for w in settings.promote_oidc_workflows.split(",") if w.strip())
+    return OidcVerifier(
+        OidcPolicy(
+            audience=settings.promote_oidc_audience,
+            issuer=settings.promote_oidc_issuer,
+            jwks_url=settings.promote_oidc_jwks_url,
+            workflows=workflows,
+        )
+    )
 
 
 @click.command()

@@ -71,7 +71,23 @@ class Settings(BaseSettings):
         None, description="The GitHub App's or repository webhook's secret."
     )
     promote_token: SecretStr | None = Field(
-        None, description="Bearer token CI sends to POST /promote (previewctl promote)."
+        None,
+        description="Bearer token CI sends to POST /promote (previewctl promote): shared by"
+        " every repository, so weaker than PREVIEW_PROMOTE_OIDC_AUDIENCE.",
+    )
+    promote_oidc_audience: str | None = Field(
+        None,
+        description="Accept GitHub Actions OIDC tokens on POST /promote, minted for this"
+        " audience (the promote action's `audience`): each repository promotes its own images.",
+    )
+    promote_oidc_issuer: str = "https://token.actions.githubusercontent.com"
+    promote_oidc_jwks_url: str | None = Field(
+        None, description="The issuer's keys; default <issuer>/.well-known/jwks."
+    )
+    promote_oidc_workflows: str = Field(
+        "",
+        description="Comma-separated job_workflow_ref prefixes allowed to promote, e.g."
+        " acme/shop/.github/workflows/ci.yml@; empty: any workflow of the repository.",
     )
     service_url: str | None = Field(
         None, description="Where previewctl promote finds the service; unset: the local store."

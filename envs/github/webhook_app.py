@@ -43,6 +43,7 @@ from envs.core.model import COMMIT_SHA, REPOSITORY
 from envs.environments.images import PromotedImage
 from envs.github import signature
 from envs.github.events import SUPPORTED_EVENTS, PayloadInvalid, jobs_for
+from envs.github.oidc import OidcVerifier, PromotionRefused, TokenInvalid, looks_like_jwt
 from envs.github.state_metrics import StateCollector
 from envs.store import Store
 
@@ -93,7 +94,8 @@ class StorePool:
 @dataclass(frozen=True)
 class ServiceConfig:
     webhook_secret: bytes
-    promote_token: str | None = None
+    promote_token: str | None = None  # shared by every repository: the weaker option
+    oidc: OidcVerifier | None = None  # GitHub Actions' per-run tokens (envs.github.oidc)
     max_body: int = MAX_BODY
     # GitHub sends a delivery's body at once; a client that trickles or stalls holds a
     # connection and a task for nothing, so the whole body must arrive within this.
@@ -238,18 +240,28 @@ class WebhookService:
             return outcome, JSONResponse(answer, status_code=200)
         return ("queued" if answer["queued"] else "ignored"), JSONResponse(answer, status_code=202)
 
-    def _record_promotion(self, body: _PromoteBody, at: datetime) -> int:
-        with self.pool.store() as store:
-            promotion = Promotion(body.repository, body.sha, body.image, body.actor, at)
-            return store.promote(promotion).id
+    def _record_promotion(
+        self, body: _PromoteBody, at: datetime, by: str, evidence: dict[str, str]
+    ) -> int:
+        with self.pool.store() as store, store.transaction():
+            promotion = Promotion(body.repository, body.sha, body.image, by, at)
+            job = store.promote(promotion)
+            detail = {"sha": body.sha, "image": body.image, **evidence}
+            store.audit(by, "promote.accepted", at, None, detail)
+            return job.id
 
     async def promote(self, request: Request) -> Response:
-        token = self.config.promote_token
-        if not token:
-            return _error(404, "promotion over HTTP is disabled; set PREVIEW_PROMOTE_TOKEN")
+        token, oidc = self.config.promote_token, self.config.oidc
+        if not token and oidc is None:
+            return _error(
+                404,
+                "promotion over HTTP is disabled; set PREVIEW_PROMOTE_OIDC_AUDIENCE (GitHub"
+                " Actions OIDC) or PREVIEW_PROMOTE_TOKEN",
+            )
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            client = request.client.host if request.client else "unknown"
+        client = request.client.host if request.client else "unknown"
+        by_oidc = oidc is not None and looks_like_jwt(given)
+        if not by_oidc and not (token and hmac.compare_digest(given.encode(), token.encode())):
             reason = "missing bearer token" if not given else "wrong bearer token"
             await run_in_threadpool(self._audit_refused_promotion, client, reason)
             return _error(401, "missing or wrong bearer token")
@@ -268,7 +280,18 @@ class WebhookService:
             PromotedImage.parse(body.image)
         except ConfigError as exc:
             return _error(400, str(exc))
-        job_id = await run_in_threadpool(self._record_promotion, body, self.clock())
+        by, evidence = body.actor, {"auth": "shared-token", "declared_actor": body.actor}
+        if by_oidc and oidc is not None:
+            try:
+                run = await run_in_threadpool(oidc.verify, given, body.repository, body.sha)
+            except TokenInvalid as exc:
+                await run_in_threadpool(self._audit_refused_promotion, client, str(exc)[:300])
+                return _error(401, str(exc))
+            except PromotionRefused as exc:
+                await run_in_threadpool(self._audit_refused_promotion, client, str(exc)[:300])
+                return _error(403, str(exc))
+            by, evidence = run.name, run.evidence()
+        job_id = await run_in_threadpool(self._record_promotion, body, self.clock(), by, evidence)
         return JSONResponse({"queued": [job_id]}, status_code=202)
 
     async def healthz(self, _: Request) -> Response:
