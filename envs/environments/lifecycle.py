@@ -9,7 +9,7 @@ again after a failure converges; neither ever needs manual clean-up.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,8 @@ class UpRequest:
     image: str  # repository@sha256:..., as promoted by CI
     actor: str
     runner: str | None = None  # the queue job running it ("job:<id>"), for lock recovery
+    # Who asked, who promoted, who approved, who reviewed: kept in the deploy's audit entry.
+    evidence: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def key(self) -> EnvironmentKey:
@@ -110,7 +112,7 @@ class Lifecycle:
         try:
             outputs = self.engine.up(names.stack, stack_spec)
         except EngineError as exc:
-            raise self._failed(env, op, request.actor, exc, {}) from exc
+            raise self._failed(env, op, request.actor, exc, dict(request.evidence)) from exc
         ready = env.with_changes(
             status=EnvironmentStatus.READY,
             url=outputs.url,
@@ -119,7 +121,7 @@ class Lifecycle:
         )
         self.store.save(ready)
         self.store.finish_operation(op, OperationResult.SUCCEEDED, self.clock())
-        self._audit(request.actor, "up.succeeded", ready, {"url": outputs.url})
+        self._audit(request.actor, "up.succeeded", ready, {**request.evidence, "url": outputs.url})
         return ready
 
     def down(

@@ -81,6 +81,8 @@ class GitHubPort(Protocol):
 
     def rate_limits(self, now: datetime) -> list[RateLimit]: ...
 
+    def approvals(self, repository: str, pr_number: int) -> list[dict[str, str]]: ...
+
 
 @dataclass(frozen=True)
 class ClientOptions:
@@ -294,6 +296,13 @@ class PyGithubClient:
         with _translated(f"head of #{pr_number}"):
             return str(self._repo(repository).get_pull(pr_number).head.sha)
 
+    def approvals(self, repository: str, pr_number: int) -> list[dict[str, str]]:
+        """Who approves the PR now, and the commit each approved: for a deploy's audit."""
+        with _translated(f"reviews of #{pr_number}"):
+            pull = self._repo(repository).get_pull(pr_number)
+            reviews = [(r.user.login, r.state, r.commit_id) for r in pull.get_reviews()]
+        return approving(reviews)
+
     def delete_environment(self, repository: str, environment: str) -> bool:
         """Delete a PR's GitHub environment; False if it is gone or not ours to delete.
 
@@ -355,3 +364,20 @@ def _github(auth: Auth.Auth, options: ClientOptions) -> Github:
         seconds_between_writes=options.seconds_between_writes,
         lazy=True,
     )
+
+
+def approving(reviews: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+    """Reviewers whose latest deciding review approves, with the commit they approved. Pure.
+
+    GitHub's rule: a COMMENTED review changes nothing; a later CHANGES_REQUESTED
+    or DISMISSED review replaces an approval.
+    """
+    latest: dict[str, tuple[str, str]] = {}
+    for login, state, sha in reviews:  # oldest first, as GitHub lists them
+        if state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[login] = (state, sha)
+    return [
+        {"login": login, "commit": sha}
+        for login, (state, sha) in sorted(latest.items())
+        if state == "APPROVED"
+    ]

@@ -99,6 +99,7 @@ class FakeGitHub:
         self.deployments: dict[int, Deployment] = {}
         self.roles: dict[tuple[str, str], str] = {}
         self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
+        self.reviews: dict[tuple[str, int], list[tuple[str, str, str]]] = {}  # login, state, sha
         self.faults: list[Fault] = []
         self.violations: list[str] = []
         self.requests: list[tuple[str, str]] = []
@@ -229,6 +230,7 @@ class FakeGitHub:
             (r"^/deployments$", "POST", self._create_deployment),
             (r"^/deployments/(\d+)/statuses$", "POST", self._deployment_status),
             (r"^/pulls/(\d+)$", "GET", self._pull),
+            (r"^/pulls/(\d+)/reviews$", "GET", self._reviews),
             (r"^/pulls$", "GET", self._pulls),
             (r"^/environments/(.+)$", "DELETE", self._delete_environment),
         )
@@ -361,6 +363,24 @@ class FakeGitHub:
         if pull is None:
             return JSONResponse({"message": "Not Found"}, 404)
         return JSONResponse(self._pull_json(repository, int(number), pull, base))
+
+    def _reviews(self, repository: str, number: str, _: Any, base: str) -> Response:
+        found = [
+            {
+                "id": 500 + i,
+                "node_id": f"PRR_{i}",
+                "user": {"login": login, "id": 900 + i, "type": "User"},
+                "body": "",
+                "state": state,
+                "commit_id": sha,
+                "submitted_at": "2026-12-01T10:00:00Z",
+                "html_url": f"https://github.com/{repository}/pull/{number}#pullrequestreview-{i}",
+                "pull_request_url": f"{base}/repos/{repository}/pulls/{number}",
+                "author_association": "MEMBER",
+            }
+            for i, (login, state, sha) in enumerate(self.reviews.get((repository, int(number)), []))
+        ]
+        return JSONResponse(found)
 
     def _pulls(self, repository: str, _: str, __: Any, base: str) -> Response:
         state = self._query.get("state", "open")

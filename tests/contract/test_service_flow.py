@@ -307,9 +307,30 @@ def test_fork_prs_wait_for_a_maintainers_approval_of_the_head(service: Service) 
     assert f"a maintainer's `/preview up {SHA1[:12]}` approves commit" in service.sticky()
 
     service.fake.comments[6] = _their_comment(6, "maintainer")
+    service.fake.reviews[(REPO, PR)] = [
+        ("alice", "APPROVED", SHA1),
+        ("bob", "APPROVED", SHA1),
+        ("bob", "COMMENTED", SHA1),  # a comment does not withdraw an approval
+        ("carol", "APPROVED", SHA1),
+        ("carol", "CHANGES_REQUESTED", SHA1),  # a later request for changes does
+    ]
     service.deliver("issue_comment", comment("/preview up", "maintainer", comment_id=6))
     service.drain()
     assert service.store.require(KEY).status is EnvironmentStatus.READY
+    # The deploy's audit entry answers "who asked, who promoted, who approved, who reviewed".
+    entries = service.store.audit_entries(REPO, PR, limit=50)
+    [deployed] = [e for e in entries if e.action == "up.succeeded"]
+    assert deployed.detail["requested_by"] == "maintainer"
+    assert (deployed.detail["trigger"], deployed.detail["comment_id"]) == ("comment", 6)
+    assert deployed.detail["promoted_by"] == "ci"
+    assert deployed.detail["fork_approved_sha"] == SHA1
+    assert deployed.detail["fork_approved_image"] == image(1)
+    assert deployed.detail["approving_reviewers"] == [
+        {"login": "alice", "commit": SHA1},
+        {"login": "bob", "commit": SHA1},
+    ]
+    [accepted] = [e for e in entries if e.action == "command.accepted"]
+    assert (accepted.actor, accepted.detail["permission"]) == ("maintainer", "maintain")
 
     # A later push needs approval again: nothing is deployed automatically.
     pushed = pr_event("synchronize", sha=SHA2)

@@ -47,7 +47,8 @@ def run(handlers: Handlers, job: Job, payload: CommentPayload) -> None:
         github.reply(repo, number, f"@{author} {reason}.\n\n{HELP_TEXT}")
         github.react(repo, number, comment_id, "confused")
         return
-    handlers.store.audit(author, "command.accepted", handlers.clock(), job.key, {"command": said})
+    accepted = {"command": said, "permission": granted, "comment_id": comment_id}
+    handlers.store.audit(author, "command.accepted", handlers.clock(), job.key, accepted)
     written = payload.created_at or job.created_at
     outcome = RUNNERS[parsed.verb](Said(handlers, job, parsed, author, comment_id, written))
     if outcome is Outcome.DONE:

@@ -6,13 +6,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from envs.core.errors import OperationFailed
-from envs.core.jobs import Job
+from envs.core.jobs import Job, PullRequest
 from envs.core.payloads import Deploy as DeployPayload
 from envs.core.payloads import Report, Seed
 from envs.core.spec import SeedMode
 from envs.environments.lifecycle import UpRequest
 from envs.environments.seed_run import seeded_since_created
-from envs.github.client import GitHubUnavailable
+from envs.github.client import GitHubRejected, GitHubUnavailable
 from envs.worker.failures import Permanent, Transient
 from stacks.errors import RolloutNeverSucceeds
 
@@ -41,7 +41,14 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
     except GitHubUnavailable as exc:  # the REPORT job after the deploy catches up
         log.warning("could not report the start of %s: %s", job.key, exc)
     request = UpRequest(
-        job.repository, job.pr_number, pr.branch, sha, image, payload.actor, runner=f"job:{job.id}"
+        job.repository,
+        job.pr_number,
+        pr.branch,
+        sha,
+        image,
+        payload.actor,
+        runner=f"job:{job.id}",
+        evidence=_evidence(handlers, pr, payload),
     )
     try:
         handlers.unlocking(job, lambda: handlers.lifecycle.up(request, spec))
@@ -56,3 +63,27 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
     if spec.seed.mode is not SeedMode.NONE and not seeded_since_created(handlers.store, job.key):
         handlers.enqueue(job.key, Seed(actor=request.actor))
     handlers.react_done(job, payload.comment_id, "rocket")
+
+
+def _evidence(handlers: Handlers, pr: PullRequest, payload: DeployPayload) -> dict[str, object]:
+    """What an auditor asks of a deploy besides what and when: who asked for it (a
+    comment's author, whose permission its ``command.accepted`` entry holds), which CI run
+    promoted the image, and for a fork the commit and digest a maintainer approved."""
+    promotion = handlers.store.pull_requests.promotion(pr.repository, payload.sha)
+    evidence: dict[str, object] = {
+        "requested_by": payload.actor,
+        "trigger": "comment" if payload.comment_id else "pull_request",
+        "rollback": payload.rollback,
+        "pr_author": pr.author,
+        "promoted_by": promotion.promoted_by if promotion else None,
+        "promoted_at": promotion.promoted_at.isoformat() if promotion else None,
+    }
+    if payload.comment_id:
+        evidence["comment_id"] = payload.comment_id
+    if pr.fork:
+        evidence |= {"fork_approved_sha": pr.approved_sha, "fork_approved_image": pr.approved_image}
+    try:
+        evidence["approving_reviewers"] = handlers.github.approvals(pr.repository, pr.pr_number)
+    except (GitHubUnavailable, GitHubRejected) as exc:  # evidence, not a reason to stop
+        evidence["approving_reviewers"] = f"unknown: {exc}"[:300]
+    return evidence
