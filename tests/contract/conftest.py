@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from envs.github.client import PyGithubClient
+from envs.store import Store, open_store
 from tests.contract.fake_github import FakeGitHub, client_options
 
 
@@ -22,3 +24,11 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/state.db"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def store(state_url: str) -> Iterator[Store]:
+    """The service's store, opened beside it, on both backends."""
+    opened = open_store(state_url)
+    yield opened
+    opened.close()

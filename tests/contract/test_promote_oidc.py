@@ -79,13 +79,6 @@ def issuer() -> Iterator[Issuer]:
 
 
 @pytest.fixture
-def store(state_url: str) -> Iterator[Store]:
-    opened = open_store(state_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def service(state_url: str, store: Store, issuer: Issuer) -> Iterator[httpx.Client]:
     policy = OidcPolicy(audience=AUDIENCE, issuer=issuer.url)
     config = ServiceConfig(b"secret", promote_token="shared-token", oidc=OidcVerifier(policy))

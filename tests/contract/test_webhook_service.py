@@ -33,13 +33,6 @@ PROMOTE_TOKEN = "promote-token-for-tests"
 
 
 @pytest.fixture
-def store(state_url: str) -> Iterator[Store]:
-    opened = open_store(state_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def service(state_url: str, store: Store) -> Iterator[httpx.Client]:
     pool = StorePool(lambda: open_store(state_url), size=4)
     app = create_app(pool, ServiceConfig(SECRET, promote_token=PROMOTE_TOKEN))
