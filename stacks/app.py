@@ -33,7 +33,7 @@ from pulumi_kubernetes.networking.v1 import (
     ServiceBackendPortArgs,
 )
 
-from stacks.database import _requirements
+from stacks.database import _requirements, wait_until_ready
 from stacks.fence import container_security_context, pod_security_context
 from stacks.scope import (
     APP,
@@ -82,6 +82,7 @@ def _deployment(scope: Scope, env: list[EnvVarArgs], opts: pulumi.ResourceOption
                 spec=PodSpecArgs(
                     automount_service_account_token=False,
                     security_context=pod_security_context(spec.isolation),
+                    init_containers=[wait_until_ready(spec)] if spec.database else None,
                     containers=[
                         ContainerArgs(
                             name=APP,
@@ -91,7 +92,7 @@ def _deployment(scope: Scope, env: list[EnvVarArgs], opts: pulumi.ResourceOption
                             args=list(app.args) if app.args else None,
                             ports=[ContainerPortArgs(name="http", container_port=app.port)],
                             env=env or None,
-                            readiness_probe=ProbeArgs(http_get=probe, period_seconds=2),
+                            readiness_probe=ProbeArgs(http_get=probe, period_seconds=1),
                             # An old pod keeps serving while the ingress controller
                             # learns it is going: a redeploy answers no 502s.
                             lifecycle=LifecycleArgs(

@@ -50,11 +50,14 @@ class BranchEnvironment(pulumi.ComponentResource):
             opts=child,
         )
         scope = Scope(name, spec, ns.metadata.name)
-        inside = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        # Everything below lives in the namespace: a teardown deletes the namespace
+        # alone and Kubernetes removes the rest at once, instead of the engine
+        # deleting each object and awaiting it, one after another.
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[ns], deleted_with=ns)
         if spec.provisioner is not None:
-            # The provisioner's rights in this namespace: created first, deleted last.
+            # The provisioner's rights in this namespace: created first, deleted with it.
             binding = fence.bind_provisioner(scope, spec.provisioner, inside)
-            inside = pulumi.ResourceOptions(parent=self, depends_on=[ns, binding])
+            inside = pulumi.ResourceOptions(parent=self, depends_on=[ns, binding], deleted_with=ns)
         fence.guard_rails(scope, inside)
 
         env: list[EnvVarArgs] = [
@@ -77,12 +80,14 @@ class BranchEnvironment(pulumi.ComponentResource):
         if spec.database is not None:
             if db_password is None:
                 raise ValueError("a database needs a password (kept as a Pulumi secret)")
-            secret, statefulset = database.create(scope, db_password, inside)
+            secret = database.create(scope, db_password, inside)
             env.append(
                 EnvVarArgs(name="DATABASE_URL", value_from=scope.secret_ref(DB_SECRET, "url"))
             )
             db_service = f"{POSTGRES}.{spec.namespace}.svc.cluster.local:{POSTGRES_PORT}"
-            app_opts = pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, statefulset])
+            # Not after the database's StatefulSet: the app's pods wait for it themselves
+            # (database.wait_until_ready), so both start at once.
+            app_opts = pulumi.ResourceOptions(parent=self, depends_on=[ns, secret], deleted_with=ns)
 
         app.create(scope, env, app_opts)
 

@@ -6,19 +6,21 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apps.v1 import StatefulSetSpecArgs
 from pulumi_kubernetes.core.v1 import (
+    CapabilitiesArgs,
     ConfigMapVolumeSourceArgs,
     ContainerArgs,
     ContainerPortArgs,
     EmptyDirVolumeSourceArgs,
     EnvVarArgs,
-    ExecActionArgs,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
+    SecurityContextArgs,
     ServicePortArgs,
     ServiceSpecArgs,
+    TCPSocketActionArgs,
     VolumeArgs,
     VolumeMountArgs,
     VolumeResourceRequirementsArgs,
@@ -48,6 +50,36 @@ def _requirements(spec: ResourceSpec) -> Requirements:
     return Requirements(requests=spec.requests.as_dict(), limits=spec.limits.as_dict())
 
 
+def wait_until_ready(spec: StackSpec) -> ContainerArgs:
+    """An init container for the app's pods: done once the database accepts connections.
+
+    The app is created with the database, not after it: its pod is scheduled,
+    its image pulled and its sandbox made while PostgreSQL starts, and the app
+    starts the moment the database answers, with no crash loop for an app that
+    exits when its database is not there yet. It runs the database's own image
+    (already on the node, and holding ``pg_isready``) as the database's user.
+    """
+    db = spec.database
+    assert db is not None
+    probe = f"until pg_isready -q -h {POSTGRES} -p {POSTGRES_PORT} -t 2; do sleep 0.3; done"
+    return ContainerArgs(
+        name="wait-for-database",
+        image=db.image,
+        command=["sh", "-c", probe],
+        security_context=SecurityContextArgs(
+            allow_privilege_escalation=False,
+            capabilities=CapabilitiesArgs(drop=["ALL"]),
+            read_only_root_filesystem=True,
+            run_as_non_root=True,
+            run_as_user=POSTGRES_UID,
+            run_as_group=POSTGRES_UID,
+        ),
+        resources=Requirements(
+            requests={"cpu": "10m", "memory": "16Mi"}, limits={"cpu": "100m", "memory": "32Mi"}
+        ),
+    )
+
+
 def database_url(spec: StackSpec, password: pulumi.Input[str]) -> pulumi.Output[str]:
     """In-cluster URL of the environment's database (a secret output)."""
     db = spec.database
@@ -62,15 +94,19 @@ def database_url(spec: StackSpec, password: pulumi.Input[str]) -> pulumi.Output[
 
 def create(
     scope: Scope, password: pulumi.Input[str], opts: pulumi.ResourceOptions
-) -> tuple[k8s.core.v1.Secret, k8s.apps.v1.StatefulSet]:
-    """Credentials, who may connect, the headless Service and the StatefulSet."""
+) -> k8s.core.v1.Secret:
+    """Credentials, who may connect, the headless Service and the StatefulSet.
+
+    Returns the credentials' Secret, which the app's pods read.
+    """
     db = scope.spec.database
     assert db is not None
     secret = _credentials(scope, db, password, opts)
     _admit_clients(scope, db, opts)
     volumes, mounts = _volumes(scope, db, opts)
     _service(scope, opts)
-    return secret, _statefulset(scope, db, volumes, mounts, opts)
+    _statefulset(scope, db, volumes, mounts, opts)
+    return secret
 
 
 def _credentials(
@@ -175,10 +211,13 @@ def _statefulset(
 ) -> k8s.apps.v1.StatefulSet:
     spec = scope.spec
     stable = {k: v for k, v in spec.labels.items() if k != SHA_LABEL}
+    # The server listens on TCP only once it is up (the entrypoint's setup server listens on
+    # its socket alone): a TCP probe says "ready" as soon as it is, each second, for the
+    # price of a connect, where an exec probe starts a process in the container each time.
     ready = ProbeArgs(
-        exec_=ExecActionArgs(command=["pg_isready", "-U", db.user, "-d", db.database]),
-        period_seconds=2,
-        failure_threshold=30,
+        tcp_socket=TCPSocketActionArgs(port=POSTGRES_PORT),
+        period_seconds=1,
+        failure_threshold=60,
     )
     return k8s.apps.v1.StatefulSet(
         f"{scope.name}-postgres",
@@ -216,6 +255,9 @@ def _statefulset(
                                     value_from=scope.secret_ref(DB_SECRET, "database"),
                                 ),
                                 EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
+                                # A preview's cluster is made to be thrown away: initdb need
+                                # not wait for every file to reach the disk.
+                                EnvVarArgs(name="POSTGRES_INITDB_ARGS", value="--no-sync"),
                             ],
                             readiness_probe=ready,
                             resources=_requirements(db.resources),

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
+from kubernetes.client.exceptions import ApiException
 from pulumi import automation as auto
 
 from stacks import file_backend, rollout
@@ -107,6 +108,7 @@ class Engine:
         self.settings = settings
         self._on_output = on_output
         self._toolchain: Toolchain | None = None
+        self._pulumi_command: auto.PulumiCommand | None = None
 
     # -- plumbing -------------------------------------------------------------
 
@@ -132,11 +134,10 @@ class Engine:
         work_dir = work_dir or self.settings.work_dir
         if work_dir is not None:
             work_dir.mkdir(parents=True, exist_ok=True)
-        command = auto.PulumiCommand(root=str(toolchain.root) if toolchain.root else None)
         return auto.LocalWorkspaceOptions(
             work_dir=str(work_dir) if work_dir else None,
             pulumi_home=str(toolchain.home),
-            pulumi_command=command,
+            pulumi_command=self._command(toolchain),
             secrets_provider="passphrase",
             project_settings=auto.ProjectSettings(
                 name=self.settings.project,
@@ -150,6 +151,13 @@ class Engine:
                 "PULUMI_HOME": str(toolchain.home),
             },
         )
+
+    def _command(self, toolchain: Toolchain) -> auto.PulumiCommand:
+        """The CLI, made once: making it runs ``pulumi version``, a process per operation."""
+        if self._pulumi_command is None:
+            root = str(toolchain.root) if toolchain.root else None
+            self._pulumi_command = auto.PulumiCommand(root=root)
+        return self._pulumi_command
 
     def _provider_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"delete_unreachable": True}
@@ -229,10 +237,18 @@ class Engine:
                 " previous version, if any, keeps serving"
             ) from None
 
-    def destroy(self, stack_name: str, remove: bool = True) -> bool:
-        """Destroy the stack's resources and (by default) remove it; False if absent."""
+    def destroy(self, stack_name: str, remove: bool = True, namespace: str | None = None) -> bool:
+        """Destroy the stack's resources and (by default) remove it; False if absent.
+
+        With its ``namespace``, that namespace is deleted first and its workloads
+        stopped at once (:meth:`Cluster.tear_down_now`): it is gone in seconds
+        rather than after every grace period, and the engine, whose every
+        resource is deleted with the namespace, only records it.
+        """
         if not self.stack_exists(stack_name):
             return False
+        if namespace is not None:
+            self._tear_down_now(namespace)
 
         def action() -> bool:
             stack = self._stack(stack_name, _empty_program)
@@ -242,6 +258,18 @@ class Engine:
             return True
 
         return self._run(f"pulumi destroy of {stack_name}", action)  # type: ignore[no-any-return]
+
+    def _tear_down_now(self, namespace: str) -> None:
+        try:
+            cluster = Cluster(self.settings.kubeconfig, self.settings.kube_context)
+            killed = cluster.tear_down_now(namespace)
+        except ApiException as exc:
+            self._emit(
+                f"could not stop {namespace}'s pods at once ({exc.status} {exc.reason});"
+                " they stop with the namespace, after their grace period"
+            )
+            return
+        self._emit(f"deleting namespace {namespace}: {killed} pod(s) stopped with no grace period")
 
     def refresh(self, stack_name: str) -> None:
         def action() -> None:

@@ -40,10 +40,11 @@ class RealCluster:
         return httpx.get(f"{INGRESS}{path}", headers={"Host": host}, timeout=10)
 
     def exec_in(self, namespace: str, pod: str, command: list[str]) -> str:
-        """Run ``command`` in ``pod``'s first container (kubectl exec); its output."""
+        """Run ``command`` in ``pod``'s first container (kubectl exec); its output alone
+        (``--quiet``: not kubectl's note on which container it chose)."""
         ran = subprocess.run(
-            [self.kubectl, "--kubeconfig", str(self.kubeconfig), "-n", namespace, "exec", pod,
-             "--", *command],
+            [self.kubectl, "--kubeconfig", str(self.kubeconfig), "-n", namespace, "exec",
+             "--quiet", pod, "--", *command],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         return ran.stdout + ran.stderr

@@ -303,7 +303,7 @@ def test_every_pod_runs_as_restricted_asks(mocks: RecordingMocks) -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True, key
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, key
         assert pod["automountServiceAccountToken"] is False, key
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, key
             assert context["capabilities"] == {"drop": ["ALL"]}, key
@@ -315,6 +315,22 @@ def test_every_pod_runs_as_restricted_asks(mocks: RecordingMocks) -> None:
     assert server["securityContext"]["readOnlyRootFilesystem"] is True
     mounted = {m["mountPath"] for m in server["volumeMounts"]}
     assert {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"} <= mounted
+
+
+def test_the_app_starts_once_its_database_answers(mocks: RecordingMocks) -> None:
+    """Created with the database, the app's pods wait for it in an init container that
+    runs the database's image as its non-root user, read-only, within small limits."""
+    pod = build(FULL, mocks)["Deployment/app"]["spec"]["template"]["spec"]
+    [wait] = pod["initContainers"]
+    assert FULL.database is not None
+    assert wait["image"] == FULL.database.image == f"postgres:{FULL.database.postgres_version}"
+    assert "pg_isready" in wait["command"][-1]
+    assert "-h postgres -p 5432" in wait["command"][-1]
+    assert wait["securityContext"]["runAsUser"] == 999
+    assert wait["securityContext"]["readOnlyRootFilesystem"] is True
+    assert wait["resources"]["limits"] == {"cpu": "100m", "memory": "32Mi"}
+    without = build(dataclasses.replace(FULL, database=None), mocks)
+    assert "initContainers" not in without["Deployment/app"]["spec"]["template"]["spec"]
 
 
 def test_baseline_lets_an_image_run_as_root_but_never_escalate(mocks: RecordingMocks) -> None:
@@ -362,7 +378,9 @@ def test_database_credentials_are_generated_into_a_secret(mocks: RecordingMocks)
     statefulset = manifests["StatefulSet/postgres"]["spec"]
     [container] = statefulset["template"]["spec"]["containers"]
     assert container["image"] == "postgres:16"
-    assert container["readinessProbe"]["exec"]["command"][0] == "pg_isready"
+    # Ready once the server listens on TCP: the entrypoint's setup server never does.
+    assert container["readinessProbe"]["tcpSocket"]["port"] == 5432
+    assert {"name": "POSTGRES_INITDB_ARGS", "value": "--no-sync"} in container["env"]
     assert statefulset["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
         "storage": "2Gi"
     }
