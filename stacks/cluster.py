@@ -8,10 +8,12 @@ orphans; the engine reads back each update's Deployment (:mod:`stacks.rollout`).
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +136,40 @@ class Cluster:
             raise
         return True
 
+    def tear_down_now(self, namespace: str, wait_s: float = 10.0) -> int:
+        """Delete a namespace, then stop its workloads without grace and release their
+        volumes while Kubernetes waits to empty it; return the pods killed.
+
+        The namespace controller starts on a deleted namespace only after a fixed
+        5 s, and then looks again only after a back-off: a pod's whole grace
+        period (30 s by default) while pods terminate, several seconds while a
+        volume claim still holds its protection finalizer. Done in those 5 s,
+        the controller empties the namespace in one pass. Nothing can be
+        created in a terminating namespace, so nothing starts again; updates and
+        deletes still work. The claims are awaited (up to ``wait_s``). Best
+        effort: what this may not do (a narrower role) the namespace's deletion
+        still does, only slower.
+        """
+        if not self.delete_namespace(namespace):
+            return 0
+        zero = {"spec": {"replicas": 0}}
+        for name in _names(self._apps.list_namespaced_deployment(namespace).items):
+            self._apps.patch_namespaced_deployment(name, namespace, zero)
+        for name in _names(self._apps.list_namespaced_stateful_set(namespace).items):
+            self._apps.patch_namespaced_stateful_set(name, namespace, zero)
+        killed = 0
+        for name in _names(self._core.list_namespaced_pod(namespace).items):
+            kill = partial(self._core.delete_namespaced_pod, grace_period_seconds=0)
+            killed += _gone_or(partial(kill, name, namespace))
+        claims = _names(self._core.list_namespaced_persistent_volume_claim(namespace).items)
+        for name in claims:
+            _gone_or(partial(self._core.delete_namespaced_persistent_volume_claim, name, namespace))
+        deadline = time.monotonic() + wait_s
+        while claims and time.monotonic() < deadline:
+            time.sleep(0.2)
+            claims = _names(self._core.list_namespaced_persistent_volume_claim(namespace).items)
+        return killed
+
     def release_finalizers(self, namespace: str) -> int:
         """Clear finalizers on what is left in a Terminating namespace; return how many.
 
@@ -165,3 +201,18 @@ class Cluster:
                             raise
                     released += 1
         return released
+
+
+def _names(items: list[Any]) -> list[str]:
+    return [item.metadata.name for item in items if item.metadata and item.metadata.name]
+
+
+def _gone_or(delete: Callable[[], Any]) -> int:
+    """1 if ``delete()`` deleted something, 0 if it was already gone."""
+    try:
+        delete()
+    except ApiException as exc:
+        if exc.status == 404:
+            return 0
+        raise
+    return 1

@@ -60,7 +60,7 @@ class RecordingEngine:
             message, self.fail_next = self.fail_next, None
             raise EngineError(message)
 
-    def destroy(self, stack: str, remove: bool = True) -> bool:
+    def destroy(self, stack: str, remove: bool = True, namespace: str | None = None) -> bool:
         self.calls.append(("destroy", stack))
         if self.fail_next:
             message, self.fail_next = self.fail_next, None

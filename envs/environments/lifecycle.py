@@ -148,7 +148,7 @@ class Lifecycle:
         )
         try:
             if not stack_absent:
-                self.engine.destroy(env.stack, remove=True)
+                self.engine.destroy(env.stack, remove=True, namespace=env.namespace)
         except EngineError as exc:
             raise self._failed(destroying, op, actor, exc, {"reason": reason}) from exc
         gone = destroying.with_changes(status=EnvironmentStatus.DESTROYED, updated_at=self.clock())
