@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from envs.core.errors import OperationFailed
@@ -36,10 +37,6 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
         log.warning("deploy of %s for %s refused: not the approved commit/image", sha, job.key)
         return
     spec = handlers.spec_of(job.key)
-    try:
-        handlers.sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
-    except GitHubUnavailable as exc:  # the REPORT job after the deploy catches up
-        log.warning("could not report the start of %s: %s", job.key, exc)
     request = UpRequest(
         job.repository,
         job.pr_number,
@@ -50,6 +47,10 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
         runner=f"job:{job.id}",
         evidence=_evidence(handlers, pr, payload),
     )
+    # "Deploying" goes to the PR while the engine works, not before it: GitHub asks
+    # for a second between writes, and the start report makes three.
+    starting = threading.Thread(target=_report_start, args=(handlers, job, sha), daemon=True)
+    starting.start()
     try:
         handlers.unlocking(job, lambda: handlers.lifecycle.up(request, spec))
     except OperationFailed as exc:
@@ -59,10 +60,19 @@ def run(handlers: Handlers, job: Job, payload: DeployPayload) -> None:
             # for a new push (or /preview redeploy) instead of five attempts.
             raise Permanent.of(exc) from exc
         raise Transient.of(exc) from exc
+    finally:
+        starting.join()  # the REPORT job below must come after it
     handlers.enqueue(job.key, Report())
     if spec.seed.mode is not SeedMode.NONE and not seeded_since_created(handlers.store, job.key):
         handlers.enqueue(job.key, Seed(actor=request.actor))
     handlers.react_done(job, payload.comment_id, "rocket")
+
+
+def _report_start(handlers: Handlers, job: Job, sha: str) -> None:
+    try:
+        handlers.sync(job.key, note=f"deploying commit {sha[:12]}", pending_sha=sha)
+    except Exception as exc:  # the REPORT job after the deploy brings GitHub in line
+        log.warning("could not report the start of %s: %s", job.key, exc)
 
 
 def _evidence(handlers: Handlers, pr: PullRequest, payload: DeployPayload) -> dict[str, object]:
