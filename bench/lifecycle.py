@@ -1,15 +1,20 @@
 """Benchmark: webhook → URL on the PR, close → namespace gone, gc over stale environments.
 
-    .venv/bin/python bench/lifecycle.py [--prs 1,5,20] [--workers 2] [--stale 200] [--real]
+    .venv/bin/python bench/lifecycle.py [--one-by-one 10] [--prs 1,5,20] [--workers 2]
+                                        [--stale 200] [--real]
 
 Needs the toolchain and control plane built (scripts/toolchain, scripts/cluster build).
 Starts a local cluster, a fake GitHub (tests/contract/fake_github.py) and
-``previewctl serve --workers N`` as processes, then for each batch size opens that many
-PRs at once (GitHub's ``pull_request.opened`` example, signed, one PR number each) and
-promotes their images, and measures per PR the time until the sticky comment shows the URL
-and the deployment is ``success``; then closes them all and measures until each namespace
-is gone. Baseline in the same run: a bare Automation-API ``up`` and ``destroy`` of the same
-stack through ``stacks.engine`` with no service around it. Finally ``previewctl gc`` over
+``previewctl serve --workers N`` as processes, then opens ``--one-by-one`` PRs one after
+another (p50/p95 of a PR alone), then for each batch size opens that many PRs at once
+(GitHub's ``pull_request.opened`` example, signed, one PR number each) and promotes their
+images, and measures per PR the time until the sticky comment shows the URL and the
+deployment is ``success``, with where that time went (queued, engine, database, app, deploy
+tail, seed queued, seed, report: from the journal and the pods' conditions); then closes
+them all and measures until each namespace is gone. The service's peak RSS is sampled
+throughout, alone and with the engine processes it starts. Baseline in the same run: a
+bare Automation-API ``up`` and ``destroy`` of the same stack through ``stacks.engine``
+with no service around it. Finally ``previewctl gc`` over
 ``--stale`` expired environments whose resources are already gone (the common debris).
 
 With ``--real`` (root) the cluster has a real node (scripts/cluster up --real): every PR
@@ -31,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -47,17 +53,20 @@ from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 from envs.config.settings import Settings  # noqa: E402
 from envs.config.spec_loading import parse_spec  # noqa: E402
-from envs.core.model import Environment, EnvironmentStatus  # noqa: E402
+from envs.core.model import Environment, EnvironmentStatus, Operation, OperationKind  # noqa: E402
 from envs.environments.stack_plan import Placement, plan_preview  # noqa: E402
 from envs.store import open_store  # noqa: E402
+from envs.store.store import Store  # noqa: E402
 from stacks.spec import DEFAULT_INGRESS_NAMESPACE  # noqa: E402
 from tests.cli_runner import child_env, toolchain_env  # noqa: E402
 from tests.contract.fake_github import FakeGitHub  # noqa: E402
 from tests.contract.github_contract import webhook_examples  # noqa: E402
 from tests.contract.service_harness import SPEC_TEXT  # noqa: E402
 from tests.e2e.cluster_infra import ClusterInfra  # noqa: E402
-from tests.helpers import deliver, free_port, wait_for  # noqa: E402
+from tests.helpers import deliver, free_port, session_members, wait_for  # noqa: E402
 from tests.http_server import serving  # noqa: E402
+from tests.node.real_node import INGRESS  # noqa: E402
+from tests.node.real_node import SETTINGS as REAL_NODE  # noqa: E402
 
 REPO = "Codertocat/Hello-World"
 SECRET = "bench-lifecycle-secret"
@@ -83,16 +92,66 @@ def _pr_payload(action: str, number: int) -> dict[str, Any]:
     return payload
 
 
+class PeakMemory:
+    """The service's peak resident memory, sampled twice a second from /proc.
+
+    Two figures: the service's own processes (``serve`` and its workers), and
+    everything in its session, which adds the Pulumi CLI and provider plugin
+    each update starts: the second is what a pod running the service must fit.
+    """
+
+    def __init__(self, session: int) -> None:
+        self.session = session
+        self.service_mib = 0.0
+        self.session_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            service = session = 0
+            for command, rss in _session_processes(self.session):
+                session += rss
+                if "envs.cli.main" in command:
+                    service += rss
+            self.service_mib = max(self.service_mib, round(service / 1024, 1))
+            self.session_mib = max(self.session_mib, round(session / 1024, 1))
+
+
+def _session_processes(session: int) -> list[tuple[str, int]]:
+    """(command line, RSS in KiB) of every live process in a session."""
+    found = []
+    for pid in session_members(session):
+        proc = Path(f"/proc/{pid}")
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            status = (proc / "status").read_text().splitlines()
+            rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):  # ended meanwhile, or a kernel thread
+            continue
+        found.append((command, rss))
+    return found
+
+
 class Bench:
     def __init__(
         self, base: str, fake: FakeGitHub, kube: client.CoreV1Api, image: Callable[[int], str],
-        real: bool,
+        real: bool, store: Store | None = None,
     ) -> None:  # fmt: skip
         self.base = base
         self.fake = fake
         self.kube = kube
         self.image = image
         self.real = real
+        self.store = store
 
     def deliver(self, event: str, payload: dict[str, Any]) -> None:
         deliver(self.base, SECRET.encode(), event, payload).raise_for_status()
@@ -125,26 +184,61 @@ class Bench:
         return not found.items
 
     def batch(self, numbers: list[int]) -> dict[str, Any]:
+        """Open ``numbers`` at once, wait for every URL, then close them all."""
+        opened, to_url = self.open(numbers)
+        to_gone = self.close(numbers)
+        return _summary(to_url, to_gone) | {"prs": len(numbers), "phases": opened}
+
+    def one_by_one(self, numbers: list[int]) -> dict[str, Any]:
+        """Each PR opened and closed alone: the time a single PR takes, over many PRs."""
+        to_url: list[float] = []
+        to_gone: list[float] = []
+        phases: dict[str, list[float]] = {}
+        for number in numbers:
+            opened, took = self.open([number])
+            to_url += took
+            to_gone += self.close([number])
+            for phase, value in opened.items():
+                phases.setdefault(phase, []).append(value["p50"])
+        return _summary(to_url, to_gone) | {
+            "prs": len(numbers),
+            "phases": {k: _spread(v) for k, v in phases.items()},
+        }
+
+    def open(self, numbers: list[int]) -> tuple[dict[str, dict[str, float]], list[float]]:
+        """Seconds to each URL, and where they went (:func:`_phases`), read before closing."""
+        at = datetime.now(UTC)
         started = time.monotonic()
         for number in numbers:
             self.deliver("pull_request", _pr_payload("opened", number))
             self.promote(number)
         to_url = self._times(numbers, self.url_reported, started, "URLs")
+        per_pr = [
+            _phases(at, at + timedelta(seconds=s), self.operations(n), self.pods(n))
+            for n, s in to_url.items()
+        ]
+        names = dict.fromkeys(phase for phases in per_pr for phase in phases)
+        spread = {name: _spread([p[name] for p in per_pr if name in p]) for name in names}
+        return spread, list(to_url.values())
+
+    def close(self, numbers: list[int]) -> list[float]:
         started = time.monotonic()
         for number in numbers:
             self.deliver("pull_request", _pr_payload("closed", number))
-        to_gone = self._times(numbers, self.namespace_gone, started, "namespaces gone")
-        return {
-            "prs": len(numbers),
-            "to_url_p50_s": _percentile(to_url, 0.5),
-            "to_url_p95_s": _percentile(to_url, 0.95),
-            "to_gone_p50_s": _percentile(to_gone, 0.5),
-            "to_gone_p95_s": _percentile(to_gone, 0.95),
-        }
+        return list(self._times(numbers, self.namespace_gone, started, "namespaces gone").values())
+
+    def operations(self, number: int) -> list[Operation]:
+        return self.store.operations(REPO, number) if self.store is not None else []
+
+    def pods(self, number: int) -> list[Any]:
+        found = self.kube.list_pod_for_all_namespaces(
+            label_selector=f"preview-envs.dev/pr={number}"
+        )
+        return list(found.items)
 
     def _times(
         self, numbers: list[int], done: Callable[[int], bool], started: float, what: str
-    ) -> list[float]:
+    ) -> dict[int, float]:
         times: dict[int, float] = {}
         deadline = started + 1800
         while len(times) < len(numbers):
@@ -154,14 +248,75 @@ class Bench:
             if time.monotonic() > deadline:
                 raise SystemExit(f"timed out waiting for {what}: {sorted(times)}")
             time.sleep(0.1)
-        return list(times.values())
+        return times
+
+
+def _summary(to_url: list[float], to_gone: list[float]) -> dict[str, Any]:
+    return {
+        "to_url_p50_s": _percentile(to_url, 0.5),
+        "to_url_p95_s": _percentile(to_url, 0.95),
+        "to_gone_p50_s": _percentile(to_gone, 0.5),
+        "to_gone_p95_s": _percentile(to_gone, 0.95),
+    }
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"p50": _percentile(values, 0.5), "p95": _percentile(values, 0.95)}
+
+
+def _phases(
+    opened: datetime, served: datetime, operations: list[Operation], pods: list[Any]
+) -> dict[str, float]:
+    """Where one PR's time to URL went, in seconds, from the journal and the pods' conditions.
+
+    Each phase ends where the next begins, so they add up to the time to URL:
+    queued (webhook to the deploy's start), engine (to the first pod created:
+    CLI, plan, namespace, guard rails), database (its pod to Ready), app (the
+    database Ready to the app's pod Ready, or the app pod's own start when it
+    is the later), deploy tail (to the deploy's end: rollout wait, outputs),
+    seed queued, seed, report (to the URL seen serving). The pods' times come
+    from the API server at one-second resolution: phases are approximate to
+    that, and a phase the node did not go through is left out.
+    """
+    deploy = next((o for o in reversed(operations) if o.kind is OperationKind.UP), None)
+    seed = next((o for o in reversed(operations) if o.kind is OperationKind.RESEED), None)
+    database = _ready_at(pods, "postgres")
+    app = _ready_at(pods, "app")
+    created = [p.metadata.creation_timestamp for p in pods if p.metadata.creation_timestamp]
+    marks: list[tuple[str, datetime | None]] = [
+        ("queued", deploy.started_at if deploy else None),
+        ("engine", min(created) if created else None),
+        ("database", database),
+        ("app", app),
+        ("deploy_tail", deploy.finished_at if deploy else None),
+        ("seed_queued", seed.started_at if seed else None),
+        ("seed", seed.finished_at if seed else None),
+        ("report", served),
+    ]
+    phases: dict[str, float] = {}
+    last = opened
+    for name, mark in marks:
+        if mark is None:
+            continue
+        phases[name] = round(max(0.0, (mark - last).total_seconds()), 2)
+        last = max(last, mark)
+    return phases
+
+
+def _ready_at(pods: list[Any], component: str) -> datetime | None:
+    for pod in pods:
+        if (pod.metadata.labels or {}).get("app.kubernetes.io/name") != component:
+            continue
+        for condition in pod.status.conditions or ():
+            if condition.type == "Ready" and condition.status == "True":
+                return condition.last_transition_time  # type: ignore[no-any-return]
+    return None
 
 
 def _image(number: int) -> str:
     return f"ghcr.io/codertocat/hello-world@sha256:{number:064x}"
 
 
-NODE_INGRESS = "http://10.245.255.1"
 DEMO = ROOT / "examples" / "demo-app"
 
 
@@ -180,7 +335,7 @@ def _serves_seeded_rows(number: int) -> bool:
     """The PR's URL, through the node's ingress, answers 200 with the seeded rows."""
     try:
         host = f"pr-{number}-bench-{number}.preview.test"
-        response = httpx.get(f"{NODE_INGRESS}/api/rows", headers={"Host": host}, timeout=5)
+        response = httpx.get(f"{INGRESS}/api/rows", headers={"Host": host}, timeout=5)
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and response.json()["counts"]["customers"] > 0
@@ -267,7 +422,7 @@ def _start_service(
             "PREVIEW_GITHUB_API_URL": github_url,
             "PREVIEW_LOG_LEVEL": "WARNING",
         }
-        | (REAL_NODE_ENV if real else {})
+        | (REAL_NODE if real else {})
     )
     port = free_port()
     command = [sys.executable, "-m", "envs.cli.main", "serve", "--port", str(port)]
@@ -280,9 +435,6 @@ def _start_service(
     return proc, base, env
 
 
-REAL_NODE_ENV = {"PREVIEW_INGRESS_NAMESPACE": "traefik", "PREVIEW_DATABASE_ADDRESS": "port-forward"}
-
-
 def _measure(args: argparse.Namespace, kubeconfig: str, tmp: Path) -> dict[str, Any]:
     fake = FakeGitHub()
     results: dict[str, Any] = {"bench": "lifecycle", "workers": args.workers, "real": args.real}
@@ -290,18 +442,31 @@ def _measure(args: argparse.Namespace, kubeconfig: str, tmp: Path) -> dict[str, 
     image: Callable[[int], str] = (lambda _: demo) if args.real else _image
     with serving(fake.app()) as github_url:
         proc, base, env = _start_service(tmp, kubeconfig, github_url, args.workers, args.real)
+        store = open_store(f"sqlite:///{tmp}/state/state.db")
         try:
             kube = client.CoreV1Api(
                 config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
             )
-            bench = Bench(base, fake, kube, image, args.real)
+            bench = Bench(base, fake, kube, image, args.real, store)
             first = 100
-            for n in (int(n) for n in args.prs.split(",")):
-                _log(f"batch of {n} PR(s)...")
-                results[f"prs_{n}"] = bench.batch(list(range(first, first + n)))
-                first += n
-                _log(json.dumps(results[f"prs_{n}"]))
+            with PeakMemory(proc.pid) as memory:
+                if args.one_by_one:
+                    _log(f"{args.one_by_one} PRs one after another...")
+                    numbers = list(range(first, first + args.one_by_one))
+                    results["one_by_one"] = bench.one_by_one(numbers)
+                    first += args.one_by_one
+                    _log(json.dumps(results["one_by_one"]))
+                for n in (int(n) for n in args.prs.split(",") if n):
+                    _log(f"batch of {n} PR(s)...")
+                    results[f"prs_{n}"] = bench.batch(list(range(first, first + n)))
+                    first += n
+                    _log(json.dumps(results[f"prs_{n}"]))
+            results["peak_rss_mib"] = {
+                "service": memory.service_mib,
+                "with_engine": memory.session_mib,
+            }
         finally:
+            store.close()
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
     root = env.get("PREVIEW_PULUMI_ROOT")
@@ -310,12 +475,14 @@ def _measure(args: argparse.Namespace, kubeconfig: str, tmp: Path) -> dict[str, 
         kubeconfig=kubeconfig,
         pulumi_root=Path(root) if root else None,
         pulumi_home=Path(env["PREVIEW_PULUMI_HOME"]),
-        ingress_namespace="traefik" if args.real else DEFAULT_INGRESS_NAMESPACE,
+        ingress_namespace=REAL_NODE["PREVIEW_INGRESS_NAMESPACE"]
+        if args.real
+        else DEFAULT_INGRESS_NAMESPACE,
     )
     _log("bare Automation-API up/destroy...")
     spec_text = _real_spec() if args.real else SPEC_TEXT
     results["bare_automation_api"] = _bare_automation_api(settings, spec_text, image(999))
-    one = results.get("prs_1")
+    one = results.get("one_by_one") or results.get("prs_1")
     if one:
         bare_up = results["bare_automation_api"]["up_s"]
         results["to_url_vs_bare_up"] = round(one["to_url_p50_s"] / bare_up, 2)
@@ -327,7 +494,10 @@ def _measure(args: argparse.Namespace, kubeconfig: str, tmp: Path) -> dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--prs", default="1,5,20")
+    parser.add_argument("--prs", default="1,5,20", help="batch sizes opened at once")
+    parser.add_argument(
+        "--one-by-one", type=int, default=10, help="PRs opened one after another first (0: none)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--stale", type=int, default=200)
     parser.add_argument("--real", action="store_true", help="on a real node (root)")
