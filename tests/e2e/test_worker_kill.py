@@ -23,7 +23,7 @@ from envs.core.jobs import JobStatus, Promotion
 from envs.core.model import EnvironmentKey, EnvironmentStatus, OperationKind
 from envs.github.events import jobs_for
 from envs.store import Store, open_store
-from tests.cli_runner import child_env, stack_file, toolchain_env
+from tests.cli_runner import child_env, pulumi_backend, stack_file, toolchain_env
 from tests.contract.fake_github import FakeGitHub
 from tests.contract.service_harness import PR, REPO, SPEC_TEXT, image, pr_event
 from tests.e2e.conftest import Cluster, previewctl
@@ -113,14 +113,10 @@ def abandoned(store: Store, kind: OperationKind) -> int:
     )
 
 
-def app_exists(cluster: Cluster, namespace: str) -> bool:
-    try:
-        found = cluster.apps.read_namespaced_deployment("app", namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return found.metadata.deletion_timestamp is None
+def stack_locked(state: Path, stack: str) -> bool:
+    """Whether a Pulumi update holds the stack's lock in the file backend."""
+    locks = pulumi_backend(state) / ".pulumi" / "locks"
+    return any(stack in lock.parts for lock in locks.rglob("*.json"))
 
 
 def test_killed_mid_up_and_mid_destroy_the_next_worker_converges(
@@ -151,10 +147,13 @@ def test_killed_mid_up_and_mid_destroy_the_next_worker_converges(
     closed = jobs_for("pull_request", pr_event("closed"), "kill-2").jobs
     store.queue.accept_delivery("kill-2", "pull_request", closed, system_clock())
     doomed = workers.start()
+    # Under way: the engine holds the stack's lock (its destroy waits for the namespace,
+    # which the teardown deleted first, to be gone).
     workers.until(
         lambda: (
             store.require(KEY).status is EnvironmentStatus.DESTROYING
-            and not app_exists(cluster, namespace)
+            and namespace_state(cluster) != "present"
+            and stack_locked(state, namespace)
         ),
         "the destroy to be under way",
         timeout=120,
