@@ -128,13 +128,7 @@ class Cluster:
 
     def delete_namespace(self, name: str) -> bool:
         """Delete one namespace; False if it was already gone."""
-        try:
-            self._core.delete_namespace(name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        return bool(_gone_or(partial(self._core.delete_namespace, name)))
 
     def tear_down_now(self, namespace: str, wait_s: float = 10.0) -> int:
         """Delete a namespace, then stop its workloads without grace and release their
@@ -157,9 +151,9 @@ class Cluster:
             self._apps.patch_namespaced_deployment(name, namespace, zero)
         for name in _names(self._apps.list_namespaced_stateful_set(namespace).items):
             self._apps.patch_namespaced_stateful_set(name, namespace, zero)
+        kill = partial(self._core.delete_namespaced_pod, grace_period_seconds=0)
         killed = 0
         for name in _names(self._core.list_namespaced_pod(namespace).items):
-            kill = partial(self._core.delete_namespaced_pod, grace_period_seconds=0)
             killed += _gone_or(partial(kill, name, namespace))
         claims = _names(self._core.list_namespaced_persistent_volume_claim(namespace).items)
         for name in claims:
